@@ -1,0 +1,127 @@
+#pragma once
+// Value types for what users declare: online endpoints and their deployments.
+// Field names and defaults follow Azure ML's managedOnlineEndpoint / managedOnlineDeployment
+// YAML (see docs/yaml.md). These are plain values: no I/O, copyable, comparable.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::core {
+
+enum class AuthMode { kKey, kAmlToken };
+
+// `key` / `aml_token` as written in YAML and returned by the API.
+const char* AuthModeName(AuthMode mode);
+
+enum class ProvisioningState { kCreating, kUpdating, kSucceeded, kFailed, kDeleting };
+const char* ProvisioningStateName(ProvisioningState state);
+std::optional<ProvisioningState> ParseProvisioningState(const std::string& name);
+// True while an operation on the resource is still running (a write gets 409).
+bool IsOperationRunning(ProvisioningState state);
+
+struct EndpointSpec {
+  std::string name;
+  std::string description;
+  std::map<std::string, std::string> tags;
+  AuthMode auth_mode = AuthMode::kKey;
+  // Deployment name -> percent. Entries of 0 are dropped when parsed (as the Azure SDK does).
+  std::map<std::string, int> traffic;
+  // At most one entry, value in 1..50.
+  std::map<std::string, int> mirror_traffic;
+  bool operator==(const EndpointSpec&) const = default;
+};
+
+struct ProbeSettings {
+  int initial_delay_s = 10;
+  int period_s = 10;
+  int timeout_s = 2;
+  int success_threshold = 1;
+  int failure_threshold = 30;
+  bool operator==(const ProbeSettings&) const = default;
+};
+
+struct RequestSettings {
+  int request_timeout_ms = 5000;
+  int max_concurrent_requests_per_instance = 1;
+  int max_queue_wait_ms = 500;
+  bool operator==(const RequestSettings&) const = default;
+};
+
+// An uploaded folder or file, stored content-addressed by the server.
+struct ArtifactRef {
+  std::string digest;     // "sha256:<64 hex>" of the deterministic tar the CLI uploads
+  std::string base_name;  // the folder's or file's own name, e.g. "model" or "model.pkl"
+  bool is_file = false;   // a single file rather than a folder
+  bool operator==(const ArtifactRef&) const = default;
+};
+
+struct ModelSpec {
+  std::string name;     // inline models default to "<endpoint>-<deployment>"
+  std::string version;  // inline models default to "1"
+  std::string type = "custom_model";
+  std::string path;               // as the user wrote it (informational)
+  std::optional<ArtifactRef> artifact;
+  std::string reference;          // "azureml:<name>:<version>" when not inline
+  std::string description;
+  bool operator==(const ModelSpec&) const = default;
+};
+
+struct CodeConfiguration {
+  std::string code;  // as the user wrote it (informational)
+  std::optional<ArtifactRef> artifact;
+  std::string scoring_script;
+  bool operator==(const CodeConfiguration&) const = default;
+};
+
+struct Route {
+  int port = 0;
+  std::string path;
+  bool operator==(const Route&) const = default;
+};
+
+struct InferenceConfig {
+  Route liveness_route;
+  Route readiness_route;
+  Route scoring_route;
+  bool operator==(const InferenceConfig&) const = default;
+};
+
+struct EnvironmentSpec {
+  // berth extension: argv of a program serving HTTP on {port} / $PORT.
+  std::vector<std::string> command;
+  std::optional<InferenceConfig> inference_config;
+  std::string reference;  // "azureml:<name>:<version>"
+  std::string image;      // accepted, not honoured (warning)
+  std::string conda_file;
+  bool operator==(const EnvironmentSpec&) const = default;
+};
+
+struct DeploymentSpec {
+  std::string name;
+  std::string endpoint_name;
+  std::string description;
+  std::map<std::string, std::string> tags;
+  std::optional<ModelSpec> model;
+  std::optional<CodeConfiguration> code_configuration;
+  EnvironmentSpec environment;
+  std::map<std::string, std::string> environment_variables;
+  std::string instance_type;
+  int instance_count = 1;
+  RequestSettings request_settings;
+  ProbeSettings liveness_probe;
+  ProbeSettings readiness_probe;
+  bool operator==(const DeploymentSpec&) const = default;
+};
+
+// Where a deployment's scoring and probe requests go on an instance.
+struct ServingRoutes {
+  std::string liveness_path = "/";
+  std::string readiness_path = "/";
+  std::string scoring_path = "/score";
+  std::string swagger_path = "/swagger.json";
+};
+ServingRoutes RoutesFor(const DeploymentSpec& spec);
+
+}  // namespace berth::core
