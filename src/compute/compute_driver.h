@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ class ComputeDriver {
 
   // SIGKILL to every running instance's process group and waits for them (shutdown).
   virtual void KillAll() = 0;
+
+  // The OS process id of a running instance, for views and diagnostics; nullopt if unknown.
+  virtual std::optional<int> Pid(InstanceId id) const { return std::nullopt; }
 };
 
 // The last `lines` lines of a log file and of its rotated predecessor, oldest first.

@@ -31,6 +31,19 @@ absl::Status ValidateName(std::string_view kind, std::string_view name, std::str
 absl::StatusOr<Parsed<EndpointSpec>> ParseEndpointSpec(const nlohmann::json& doc);
 absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const nlohmann::json& doc);
 
+struct DeploymentParseOptions {
+  // The CLI checks a file before it packs and uploads the folders it names; the server never
+  // sets this, since it cannot read `model.path` / `code_configuration.code` on the client.
+  bool allow_local_paths = false;
+};
+absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const nlohmann::json& doc,
+                                                           const DeploymentParseOptions& options);
+
+// OK when berth has a process that can serve `spec` (today: `environment.command` is set);
+// otherwise INVALID_ARGUMENT on `environment.command` saying what is missing. Kept apart from
+// parsing so it can relax as runners arrive. ParseDeploymentSpec calls it.
+absl::Status CheckServable(const DeploymentSpec& spec);
+
 // Full documents with defaults applied, in the YAML field names.
 nlohmann::json ToJson(const EndpointSpec& spec);
 nlohmann::json ToJson(const DeploymentSpec& spec);
@@ -48,7 +61,9 @@ absl::StatusOr<nlohmann::json> SetAssignmentsToUpdate(const std::vector<std::str
 // core schema says so; quoted scalars stay strings. Errors name the line and column.
 absl::StatusOr<nlohmann::json> YamlToJson(std::string_view yaml_text);
 
-// The Levenshtein-closest candidate within distance max(2, len/3), or "".
+// The closest candidate by Levenshtein distance (case-insensitive; a swap of two adjacent
+// letters counts as one edit) within distance max(2, len(word)/3), or "". Ties go to the
+// earlier candidate.
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace berth::core

@@ -1,1 +1,213 @@
-int main() { return 0; }
+// berthd: the berth server — management API, data plane, supervisor of instance processes.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "auth/secrets.h"
+#include "common/random.h"
+#include "compute/local/local_process_driver.h"
+#include "controlplane/artifact_store.h"
+#include "controlplane/management_api.h"
+#include "controlplane/management_service.h"
+#include "controlplane/supervisor.h"
+#include "gateway/data_plane.h"
+#include "gateway/metrics.h"
+#include "http/errors.h"
+#include "http/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "state/sqlite/sqlite_state_store.h"
+
+namespace fs = std::filesystem;
+using namespace berth;
+
+namespace {
+
+constexpr char kAdminTokenSetting[] = "admin_token_sha256";
+
+std::string DefaultDataDir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
+    return (fs::path(xdg) / "berth").string();
+  }
+  const char* home = std::getenv("HOME");
+  return (fs::path(home ? home : ".") / ".local" / "share" / "berth").string();
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" ||
+         absl::StartsWith(host, "127.");
+}
+
+// Creates the admin token on first start: only its hash is kept; the token itself is written
+// once to <data-dir>/admin-token (0600).
+absl::StatusOr<std::string> EnsureAdminToken(state::StateStore& store, const fs::path& data_dir) {
+  auto existing = store.GetSetting(kAdminTokenSetting);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) return **existing;
+  std::string token = "berth_" + auth::NewSecret(32);
+  fs::path file = data_dir / "admin-token";
+  fs::path tmp = data_dir / ".admin-token.tmp";
+  {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::InternalError("cannot write " + tmp.string());
+    std::string line = token + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::fsync(fd);
+    ::close(fd);
+    if (!ok) return absl::InternalError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, file, ec);
+  if (ec) return absl::InternalError("cannot create " + file.string() + ": " + ec.message());
+  std::string hash = auth::Sha256Hex(token);
+  if (absl::Status s = store.PutSetting(kAdminTokenSetting, hash); !s.ok()) return s;
+  return hash;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "berthd: " << message << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"berthd: serves berth online endpoints (management API, scoring, instances)"};
+  std::string data_dir = DefaultDataDir();
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string log_level = "info";
+  uint64_t max_body = 100ull << 20;
+  int token_lifetime_s = 3600;
+  app.add_option("--data-dir", data_dir, "State, artifacts, instance folders and logs")
+      ->capture_default_str();
+  app.add_option("--host", host, "Address to listen on (non-loopback: no TLS yet, warned)")
+      ->capture_default_str();
+  app.add_option("--port", port, "Port to listen on; 0 picks a free one and prints it")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--max-request-body", max_body, "Largest request body in bytes (else 413)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("berthd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (!IsLoopback(host)) {
+    spdlog::warn("*** listening on {} which is not a loopback address: berthd has no TLS yet, so "
+                 "keys, tokens and the admin token cross the network in the clear ***", host);
+  }
+
+  fs::path dir(data_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail("cannot create --data-dir " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+
+  auto secrets = auth::SecretBox::OpenOrCreate(dir / "secret.key");
+  if (!secrets.ok()) return Fail(secrets.status().ToString());
+  auto store = state::SqliteStateStore::Open(dir / "state.db");
+  if (!store.ok()) return Fail(store.status().ToString());
+  auto admin_hash = EnsureAdminToken(**store, dir);
+  if (!admin_hash.ok()) return Fail(admin_hash.status().ToString());
+
+  compute::LocalProcessDriver driver({dir / "run"});
+  if (auto swept = driver.SweepOrphans(); !swept.ok()) {
+    spdlog::warn("cannot clean up instances of an earlier berthd: {}", swept.status().ToString());
+  } else if (*swept > 0) {
+    spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
+  }
+
+  http::asio::io_context io(1);
+  http::asio::thread_pool blocking_pool(2);
+  DefaultRandom random;
+  gateway::Metrics metrics;
+  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics);
+  controlplane::ArtifactStore artifacts(dir);
+
+  http::ServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.max_body_bytes = max_body;
+
+  // The service needs the URL for scoring_uri and the supervisor needs the service's
+  // notifications, so the listener is bound first and the handler resolves them late.
+  controlplane::ManagementService* service_ptr = nullptr;
+  controlplane::ManagementApi* api_ptr = nullptr;
+  http::HttpServer server(
+      io, server_options,
+      [&](http::Request& req, const http::RequestContext&) -> http::Awaitable<http::Response> {
+        std::string request_id = NewGuid();
+        req.set("x-request-id", request_id);  // reserved for the server, as on Azure
+        std::string client_id;
+        if (auto it = req.find("x-ms-client-request-id"); it != req.end()) {
+          client_id = std::string(it->value()).substr(0, 100);
+        }
+        http::Response res;
+        std::string_view target = req.target();
+        if (gateway::DataPlane::Matches(target)) {
+          res = co_await data_plane.Handle(req);
+        } else if (controlplane::ManagementApi::Matches(target)) {
+          res = co_await api_ptr->Handle(req);
+        } else if (target == "/" || target == "/healthz") {
+          res = http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n",
+                                   "text/plain");
+        } else {
+          res = http::ErrorResponse(
+              req, absl::NotFoundError("no route " + std::string(target) +
+                                       "; see /api/v1/openapi.json"));
+        }
+        res.set("x-request-id", request_id);
+        if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);
+        co_return res;
+      });
+  auto bound = server.Start();
+  if (!bound.ok()) return Fail(bound.status().ToString());
+  std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string base_url = "http://" + shown_host + ":" + std::to_string(*bound);
+
+  controlplane::SupervisorOptions supervisor_options;
+  supervisor_options.data_dir = dir;
+  controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
+                                      SystemClock::Get(), supervisor_options);
+  controlplane::ServiceOptions service_options;
+  service_options.base_url = base_url;
+  service_options.token_lifetime = std::chrono::seconds(token_lifetime_s);
+  controlplane::ManagementService service(**store, *secrets, artifacts, SystemClock::Get(),
+                                          service_options, [&] { supervisor.Notify(); });
+  service.SetInstanceObserver(&supervisor);
+  controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
+  service_ptr = &service;
+  api_ptr = &api;
+  supervisor.Start();
+
+  http::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int signal) {
+    spdlog::info("signal {}: stopping instances and exiting", signal);
+    server.Stop();
+    supervisor.Shutdown();
+    io.stop();
+  });
+
+  std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
+            << "berthd: listening on " << base_url << std::endl;
+  spdlog::info("data dir {}", dir.string());
+  io.run();
+  blocking_pool.join();
+  (void)service_ptr;
+  return 0;
+}

@@ -1,0 +1,88 @@
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "cli/command_support.h"
+
+namespace berth::cli {
+
+int Run(const std::vector<std::string>& args, const CliEnv& env) {
+  std::ostream& out = *env.out;
+  std::ostream& err = *env.err;
+
+  CLI::App app("berth: manage berth online endpoints and deployments through berthd's "
+               "management API",
+               "berth");
+  app.require_subcommand(1);
+  // Global options may follow the subcommands: `berth online-endpoint list --url ...`.
+  app.fallthrough();
+  app.set_version_flag("--version", "berth 0.1.0");
+  std::string url;
+  std::string token;
+  CLI::Option* url_option = app.add_option(
+      "--url", url,
+      "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, "
+      "http://127.0.0.1:8080)");
+  CLI::Option* token_option = app.add_option(
+      "--token", token,
+      "Admin token (default: BERTH_TOKEN, `token`/`token_file` in the config file, or the file "
+      "BERTH_TOKEN_FILE names, e.g. <data-dir>/admin-token)");
+
+  Action action;
+  AddEndpointCommands(app, &action);
+  AddDeploymentCommands(app, &action);
+
+  std::vector<const char*> argv;
+  argv.reserve(args.size());
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end parsing with exit code 0 and print to stdout.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e, out, err);
+    }
+    err << "Error: " << e.what() << "\nRun with --help for usage.\n";
+    return kExitUsage;
+  }
+  if (!action) {
+    err << "Error: no command given\nRun with --help for usage.\n";
+    return kExitUsage;
+  }
+
+  GlobalOptions globals;
+  if (url_option->count() > 0) globals.url = url;
+  if (token_option->count() > 0) globals.token = token;
+  Session session(env, std::move(globals));
+  absl::Status status;
+  try {
+    status = action(session);
+  } catch (const std::exception& e) {
+    // Every library error should arrive as a Status; this keeps a missed one readable.
+    status = absl::InternalError(e.what());
+  }
+  if (status.ok()) return kExitOk;
+  err << "Error: " << status.message() << "\n";
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    err << "Check the admin token: --token, BERTH_TOKEN, or BERTH_TOKEN_FILE=<data-dir>/admin-token"
+           "\n";
+  }
+  return IsUsageError(status) ? kExitUsage : kExitFailure;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  CliEnv env;
+  env.out = &std::cout;
+  env.err = &std::cerr;
+  env.in = &std::cin;
+  env.stdin_is_tty = ::isatty(STDIN_FILENO) == 1;
+  env.stderr_is_tty = ::isatty(STDERR_FILENO) == 1;
+  return Run(args, env);
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,437 @@
+// The `berth` commands end to end against a fake berthd that follows docs/api.md.
+
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "cli/fake_http_server_for_test.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace berth::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using nlohmann::json;
+using testing::ErrorAnswer;
+using testing::FakeHttpServer;
+using testing::JsonAnswer;
+using testing::RecordedRequest;
+
+// In-memory berthd: writes leave resources in Creating/Updating/Deleting until the next GET.
+class FakeBerthd {
+ public:
+  FakeBerthd() : server_([this](const RecordedRequest& r) { return Handle(r); }) {}
+
+  std::string url() const { return server_.url(); }
+  std::vector<RecordedRequest> requests() const { return server_.requests(); }
+  std::vector<RecordedRequest> requests(const std::string& method) const {
+    std::vector<RecordedRequest> out;
+    for (const RecordedRequest& r : server_.requests()) {
+      if (r.method == method) out.push_back(r);
+    }
+    return out;
+  }
+
+  std::mutex mu;
+  std::map<std::string, json> resources;  // by API path below /api/v1
+  std::set<std::string> artifacts;
+  std::string fail_reason;  // non-empty: deployments end Failed
+
+ private:
+  HttpResponse Handle(const RecordedRequest& r) {
+    std::lock_guard lock(mu);
+    if (r.headers.count("authorization") == 0 || r.headers.at("authorization") != "Bearer tok") {
+      if (!absl::StartsWith(r.target, "/endpoints/")) {
+        return ErrorAnswer(401, "Unauthorized", "missing or wrong admin token");
+      }
+    }
+    std::string target = r.target;
+    std::string query;
+    if (size_t q = target.find('?'); q != std::string::npos) {
+      query = target.substr(q + 1);
+      target.resize(q);
+    }
+    if (absl::StartsWith(target, "/endpoints/")) return Score(r);
+    std::string path = target.substr(std::string("/api/v1").size());
+    std::vector<std::string> parts = absl::StrSplit(path.substr(1), '/');
+
+    if (parts[0] == "artifacts") {
+      if (r.method == "HEAD") {
+        return artifacts.count(parts[1]) ? JsonAnswer(200, json::object())
+                                         : ErrorAnswer(404, "NotFound", "no such artifact");
+      }
+      artifacts.insert(parts[1]);
+      return JsonAnswer(201, json::object());
+    }
+    // /online-endpoints[/e[/keys|/token|/regenerate-keys|/deployments[/d[/logs]]]]
+    bool collection = parts.size() == 1 || (parts.size() == 3 && parts[2] == "deployments");
+    if (parts.size() == 3 && parts[2] == "keys") {
+      return JsonAnswer(200, {{"primaryKey", "pk"}, {"secondaryKey", "sk"}});
+    }
+    if (parts.size() == 3 && parts[2] == "token") {
+      return JsonAnswer(200, {{"accessToken", "at"}, {"tokenType", "Bearer"}});
+    }
+    if (parts.size() == 3 && parts[2] == "regenerate-keys") {
+      return JsonAnswer(200, {{"primaryKey", "new-" + json::parse(r.body)["key_type"].get<std::string>()},
+                              {"secondaryKey", "sk"}});
+    }
+    if (parts.size() == 5 && parts[4] == "logs") {
+      return HttpResponse{200, {{"Content-Type", "text/plain"}}, "query " + query};
+    }
+    if (collection && r.method == "GET") {
+      json value = json::array();
+      for (const auto& [key, resource] : resources) {
+        std::string rest = key.substr(std::min(key.size(), path.size()));
+        if (absl::StartsWith(key, path + "/") && rest.find('/', 1) == std::string::npos) {
+          value.push_back(resource);
+        }
+      }
+      return JsonAnswer(200, {{"value", value}});
+    }
+    if (collection && r.method == "POST") {
+      json doc = json::parse(r.body);
+      std::string item = path + "/" + doc["name"].get<std::string>();
+      if (resources.count(item)) return ErrorAnswer(409, "Conflict", "it exists");
+      doc["provisioning_state"] = "Creating";
+      doc["warnings"] = json::array({"instance_type is accepted but not honoured"});
+      if (parts.size() == 1) {
+        doc["auth_mode"] = doc.value("auth_mode", "key");
+        doc["scoring_uri"] = url() + "/endpoints/" + doc["name"].get<std::string>() + "/score";
+        doc["traffic"] = json::object();
+      }
+      resources[item] = doc;
+      return JsonAnswer(201, doc);
+    }
+    auto it = resources.find(path);
+    if (it == resources.end()) return ErrorAnswer(404, "NotFound", "not found: " + path);
+    json& resource = it->second;
+    if (r.method == "GET") {
+      std::string state = resource["provisioning_state"];
+      json answer = resource;
+      if (state == "Deleting") {
+        resources.erase(it);
+      } else if (state == "Creating" || state == "Updating") {
+        bool fails = !fail_reason.empty() && parts.size() == 4;
+        resource["provisioning_state"] = fails ? "Failed" : "Succeeded";
+        resource["reason"] = fails ? fail_reason : "";
+      }
+      return JsonAnswer(200, answer);
+    }
+    if (r.method == "PATCH") {
+      json update = json::parse(r.body);
+      for (const auto& [key, value] : update.items()) resource[key] = value;
+      resource["provisioning_state"] = "Updating";
+      return JsonAnswer(200, resource);
+    }
+    if (r.method == "DELETE") {
+      resource["provisioning_state"] = "Deleting";
+      return JsonAnswer(202, resource);
+    }
+    return ErrorAnswer(400, "BadArgument", "unsupported");
+  }
+
+  HttpResponse Score(const RecordedRequest& r) {
+    if (r.headers.count("authorization") == 0 || r.headers.at("authorization") != "Bearer pk") {
+      return ErrorAnswer(401, "Unauthorized", "bad key");
+    }
+    if (r.body.find("fail") != std::string::npos) {
+      return HttpResponse{424,
+                          {{"ms-azureml-model-error-statuscode", "500"},
+                           {"ms-azureml-model-error-reason", "model crashed"}},
+                          "{\"message\": \"model crashed\"}"};
+    }
+    std::string deployment =
+        r.headers.count("azureml-model-deployment") ? r.headers.at("azureml-model-deployment")
+                                                    : "blue";
+    return JsonAnswer(200, {{"served_by", deployment}, {"echo", json::parse(r.body)}});
+  }
+
+  FakeHttpServer server_;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("berth_cli_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    vars_ = {{"BERTH_URL", berthd_.url()}, {"BERTH_TOKEN", "tok"},
+             {"HOME", (dir_ / "home").string()}};
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  int Berth(std::vector<std::string> args) {
+    args.insert(args.begin(), "berth");
+    out_.str("");
+    err_.str("");
+    CliEnv env;
+    env.out = &out_;
+    env.err = &err_;
+    env.in = &in_;
+    env.stdin_is_tty = stdin_tty_;
+    env.env = [this](const std::string& name) -> std::optional<std::string> {
+      auto it = vars_.find(name);
+      return it == vars_.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    env.sleep = [](std::chrono::milliseconds) {};
+    env.poll_interval = std::chrono::milliseconds(1);
+    return cli::Run(args, env);
+  }
+
+  std::string Write(const std::string& relative, const std::string& contents) {
+    fs::create_directories((dir_ / relative).parent_path());
+    std::ofstream(dir_ / relative) << contents;
+    return (dir_ / relative).string();
+  }
+
+  json Out() const { return json::parse(out_.str()); }
+
+  FakeBerthd berthd_;
+  fs::path dir_;
+  std::map<std::string, std::string> vars_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+  std::istringstream in_;
+  bool stdin_tty_ = false;
+};
+
+TEST_F(CliTest, HelpAndUsageErrors) {
+  EXPECT_EQ(Berth({"--help"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("online-endpoint"));
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "--help"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("--deployment-name"));
+  EXPECT_EQ(Berth({"online-endpoint", "show", "--bogus"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("Error: "));
+  EXPECT_EQ(Berth({}), 2);
+  EXPECT_EQ(Berth({"online-endpoint", "list", "-o", "xml"}), 2);
+  EXPECT_TRUE(berthd_.requests().empty());
+}
+
+TEST_F(CliTest, CreateEndpointFromFileWaitsAndPrints) {
+  std::string file = Write("endpoint.yml", "name: from-file\nauth_mode: key\n");
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-f", file, "-n", "my-endpoint", "--set",
+                   "description=hello"}),
+            0)
+      << err_.str();
+  json posted = json::parse(berthd_.requests("POST").at(0).body);
+  EXPECT_EQ(posted["name"], "my-endpoint");
+  EXPECT_EQ(posted["description"], "hello");
+  EXPECT_EQ(Out()["provisioning_state"], "Succeeded");
+  EXPECT_THAT(err_.str(), HasSubstr("Warning: instance_type is accepted but not honoured\n"));
+  EXPECT_THAT(err_.str(), HasSubstr("Creating endpoint my-endpoint: Succeeded"));
+
+  EXPECT_EQ(Berth({"online-endpoint", "create", "-n", "my-endpoint"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("already exists; use `berth online-endpoint update`"));
+}
+
+TEST_F(CliTest, CreateRefusesInvalidFileLocally) {
+  std::string file = Write("endpoint.yml", "name: e1\nauth_mode: password\n");
+  EXPECT_EQ(Berth({"online-endpoint", "create", "-f", file}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("Error: " + file + ": auth_mode"));
+  EXPECT_TRUE(berthd_.requests().empty());
+}
+
+TEST_F(CliTest, CreateNeedsAName) {
+  EXPECT_EQ(Berth({"online-endpoint", "create"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--name"));
+}
+
+TEST_F(CliTest, NoWaitReturnsTheWriteAnswer) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1", "--no-wait"}), 0) << err_.str();
+  EXPECT_EQ(Out()["provisioning_state"], "Creating");
+  EXPECT_TRUE(berthd_.requests("GET").empty());
+}
+
+TEST_F(CliTest, DeploymentCreateUploadsArtifactsAndRoutesAllTraffic) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "my-endpoint"}), 0) << err_.str();
+  Write("model-1/model/model.pkl", "weights");
+  Write("onlinescoring/score.py", "def init():\n    pass\ndef run(raw):\n    return raw\n");
+  std::string file = Write("deploy/blue.yml",
+                           "name: blue\n"
+                           "endpoint_name: my-endpoint\n"
+                           "model:\n  path: ../model-1/model/\n"
+                           "code_configuration:\n  code: ../onlinescoring/\n"
+                           "  scoring_script: score.py\n"
+                           "environment:\n  image: mcr.microsoft.com/azureml/minimal:latest\n"
+                           "instance_type: Standard_DS3_v2\n"
+                           "instance_count: 1\n");
+  ASSERT_EQ(Berth({"online-deployment", "create", "-f", file, "--all-traffic", "--set",
+                   "instance_count=2"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(berthd_.artifacts.size(), 2u);
+  EXPECT_THAT(err_.str(), HasSubstr("Uploading model.path model ("));
+  RecordedRequest post = berthd_.requests("POST").back();
+  EXPECT_EQ(post.target, "/api/v1/online-endpoints/my-endpoint/deployments");
+  json doc = json::parse(post.body);
+  EXPECT_EQ(doc["instance_count"], 2);
+  EXPECT_EQ(doc["model"]["path"], "../model-1/model/");
+  EXPECT_EQ(doc["model"]["artifact"]["base_name"], "model");
+  EXPECT_TRUE(berthd_.artifacts.count(doc["model"]["artifact"]["digest"]));
+  EXPECT_EQ(doc["code_configuration"]["artifact"]["base_name"], "onlinescoring");
+
+  RecordedRequest patch = berthd_.requests("PATCH").back();
+  EXPECT_EQ(patch.target, "/api/v1/online-endpoints/my-endpoint");
+  EXPECT_EQ(json::parse(patch.body), json({{"traffic", {{"blue", 100}}}}));
+  EXPECT_EQ(Out()["name"], "blue");
+  EXPECT_EQ(Out()["provisioning_state"], "Succeeded");
+
+  // The same folders again: HEAD says stored, nothing is uploaded.
+  size_t puts = berthd_.requests("PUT").size();
+  ASSERT_EQ(Berth({"online-deployment", "update", "-f", file, "-n", "blue"}), 0) << err_.str();
+  EXPECT_EQ(berthd_.requests("PUT").size(), puts);
+  EXPECT_THAT(err_.str(), Not(HasSubstr("Uploading")));
+}
+
+TEST_F(CliTest, DeploymentCreateReportsMissingFolder) {
+  std::string file = Write("deploy/blue.yml",
+                           "name: blue\nendpoint_name: e1\nmodel:\n  path: ../absent\n"
+                           "code_configuration:\n  code: ../absent-code\n"
+                           "  scoring_script: score.py\n");
+  EXPECT_EQ(Berth({"online-deployment", "create", "-f", file}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr(file + ": model.path: "));
+  EXPECT_TRUE(berthd_.requests().empty());
+}
+
+TEST_F(CliTest, FailedDeploymentExitsWithReason) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0) << err_.str();
+  berthd_.fail_reason = "readiness probe failed";
+  Write("code/score.py", "x = 1\n");
+  std::string file = Write("d.yml",
+                           "name: blue\nendpoint_name: e1\n"
+                           "code_configuration:\n  code: code\n  scoring_script: score.py\n"
+                           "environment:\n  command: [python3, -m, http.server, \"{port}\"]\n");
+  EXPECT_EQ(Berth({"online-deployment", "create", "-f", file}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("Error: deployment blue failed: readiness probe failed"));
+}
+
+TEST_F(CliTest, UpdateTrafficAndMirror) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--traffic", "blue=90 green=10"}), 0)
+      << err_.str();
+  EXPECT_EQ(json::parse(berthd_.requests("PATCH").back().body),
+            json({{"traffic", {{"blue", 90}, {"green", 10}}}}));
+  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--mirror-traffic", "green=0"}), 0);
+  EXPECT_EQ(json::parse(berthd_.requests("PATCH").back().body),
+            json({{"mirror_traffic", json::object()}}));
+  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--traffic", "blue=ninety"}), 2);
+  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "e1"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("nothing to update"));
+}
+
+TEST_F(CliTest, DeploymentUpdateWithSetOnly) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  berthd_.resources["/online-endpoints/e1/deployments/blue"] = {
+      {"name", "blue"}, {"endpoint_name", "e1"}, {"provisioning_state", "Succeeded"}};
+  ASSERT_EQ(Berth({"online-deployment", "update", "-n", "blue", "-e", "e1", "--set",
+                   "instance_count=3", "--no-wait"}),
+            0)
+      << err_.str();
+  RecordedRequest patch = berthd_.requests("PATCH").back();
+  EXPECT_EQ(patch.target, "/api/v1/online-endpoints/e1/deployments/blue");
+  EXPECT_EQ(json::parse(patch.body), json({{"instance_count", 3}}));
+}
+
+TEST_F(CliTest, DeleteNeedsConfirmation) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  size_t before = berthd_.requests().size();
+  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--yes"));
+  EXPECT_EQ(berthd_.requests().size(), before);
+
+  stdin_tty_ = true;
+  in_.str("n\n");
+  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 1);
+  EXPECT_EQ(berthd_.requests().size(), before);
+
+  in_.clear();
+  in_.str("y\n");
+  ASSERT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("Deleting endpoint e1: deleted"));
+  EXPECT_EQ(berthd_.requests("DELETE").size(), 1u);
+  EXPECT_EQ(berthd_.resources.count("/online-endpoints/e1"), 0u);
+}
+
+TEST_F(CliTest, InvokeSendsKeyAndDeploymentHeader) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  std::string request = Write("req.json", "{\"data\": [1, 2]}");
+  ASSERT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", request,
+                   "--deployment-name", "green"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(Out()["served_by"], "green");
+  EXPECT_EQ(Out()["echo"], json({{"data", {1, 2}}}));
+  RecordedRequest score = berthd_.requests().back();
+  EXPECT_EQ(score.target, "/endpoints/e1/score");
+  EXPECT_EQ(score.headers["content-type"], "application/json");
+
+  std::string failing = Write("fail.json", "{\"fail\": true}");
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", failing}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("{\"message\": \"model crashed\"}"));
+  EXPECT_THAT(err_.str(), HasSubstr("HTTP 424"));
+  EXPECT_THAT(err_.str(), HasSubstr("the model answered 500: model crashed"));
+
+  std::string bad = Write("bad.json", "{not json");
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", bad}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("not valid JSON"));
+}
+
+TEST_F(CliTest, CredentialsFollowAuthMode) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e2", "--set", "auth_mode=aml_token"}), 0)
+      << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "e1"}), 0) << err_.str();
+  EXPECT_EQ(Out()["primaryKey"], "pk");
+  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "e2"}), 0) << err_.str();
+  EXPECT_EQ(Out()["accessToken"], "at");
+  ASSERT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "e1", "--key-type", "secondary"}),
+            0);
+  EXPECT_EQ(Out()["primaryKey"], "new-secondary");
+  EXPECT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "e1", "--key-type", "tertiary"}),
+            2);
+}
+
+TEST_F(CliTest, ListShowAndLogs) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "list"}), 0);
+  EXPECT_EQ(Out().size(), 1u);
+  ASSERT_EQ(Berth({"online-endpoint", "list", "-o", "table"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("Name  AuthMode  State"));
+  ASSERT_EQ(Berth({"online-endpoint", "show", "-n", "e1", "-o", "yaml"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("name: e1\n"));
+  EXPECT_EQ(Berth({"online-endpoint", "show", "-n", "nope"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("Error: not found"));
+
+  ASSERT_EQ(Berth({"online-deployment", "get-logs", "-n", "blue", "-e", "e1", "-l", "5",
+                   "--instance", "2"}),
+            0);
+  EXPECT_EQ(out_.str(), "query lines=5&instance=2\n");
+  ASSERT_EQ(Berth({"online-deployment", "list", "-e", "e1"}), 0);
+  EXPECT_EQ(Out(), json::array());
+}
+
+TEST_F(CliTest, GlobalOptionsAndMissingToken) {
+  vars_.erase("BERTH_TOKEN");
+  EXPECT_EQ(Berth({"online-endpoint", "list"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("<data-dir>/admin-token"));
+  EXPECT_EQ(Berth({"online-endpoint", "list", "--token", "tok"}), 0) << err_.str();
+  EXPECT_EQ(Berth({"--token", "wrong", "online-endpoint", "list"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("Error: missing or wrong admin token"));
+  EXPECT_THAT(err_.str(), HasSubstr("Check the admin token"));
+}
+
+}  // namespace
+}  // namespace berth::cli

@@ -1,0 +1,133 @@
+#pragma once
+// What the `berth` commands share: the session (streams, lazily connected API client), usage
+// errors, common options and the write-then-wait flow.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cli/api_client.h"
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "cli/spec_document.h"
+#include "cli/wait.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::cli {
+
+// An error in how the command was called (exit code 2), rather than in the operation.
+absl::Status UsageError(std::string message);
+bool IsUsageError(const absl::Status& status);
+
+struct GlobalOptions {
+  std::optional<std::string> url;
+  std::optional<std::string> token;
+};
+
+// One command's run: the process around it and the server it talks to.
+class Session {
+ public:
+  Session(const CliEnv& env, GlobalOptions globals) : env_(env), globals_(std::move(globals)) {}
+
+  std::ostream& out() { return *env_.out; }
+  std::ostream& err() { return *env_.err; }
+  const CliEnv& env() const { return env_; }
+
+  // The API client, created on first use from the resolved configuration.
+  absl::StatusOr<ApiClient*> Client();
+
+  // Prints a resource (or list) on stdout in the chosen format.
+  void Print(const nlohmann::json& value, OutputFormat format, ResourceKind kind);
+
+  // Asks `question` on a terminal unless `yes`. Without a terminal and without --yes this is a
+  // usage error; a "no" is CANCELLED.
+  absl::Status Confirm(const std::string& question, bool yes);
+
+  WaitEnv MakeWaitEnv() const;
+
+ private:
+  const CliEnv& env_;
+  GlobalOptions globals_;
+  std::unique_ptr<ApiClient> client_;
+};
+
+// The command chosen on the command line, set by its CLI11 callback and run after parsing.
+using Action = std::function<absl::Status(Session&)>;
+
+// Binds a command to `run`: its options live in the returned object (shared with the callback),
+// and parsing the command stores the call in `*action`.
+template <typename Options>
+std::shared_ptr<Options> Bind(CLI::App* command, Action* action,
+                              absl::Status (*run)(Session&, const Options&)) {
+  auto options = std::make_shared<Options>();
+  command->callback([options, action, run] {
+    *action = [options, run](Session& session) { return run(session, *options); };
+  });
+  return options;
+}
+
+// Options most commands share, bound to CLI11.
+struct OutputOptions {
+  std::string format = "json";
+  void Add(CLI::App* command);
+  OutputFormat Format() const;
+};
+
+struct WaitOptions {
+  bool no_wait = false;
+  int timeout_s = static_cast<int>(kDefaultWaitTimeout.count());
+  void Add(CLI::App* command, const std::string& what);
+};
+
+// The inputs of a create/update from a file and flags.
+struct SpecOptions {
+  std::string file;
+  std::vector<std::string> set;
+  void Add(CLI::App* command, bool file_required, const std::string& kind);
+};
+
+// Adapts ApiClient to the artifact store used by UploadArtifacts.
+class ApiArtifactStore final : public ArtifactStore {
+ public:
+  explicit ApiArtifactStore(ApiClient& client) : client_(client) {}
+  absl::StatusOr<bool> Has(std::string_view digest) override {
+    return client_.HasArtifact(digest);
+  }
+  absl::Status Put(std::string_view digest, const std::string& tar) override {
+    return client_.PutArtifact(digest, tar);
+  }
+
+ private:
+  ApiClient& client_;
+};
+
+// Packs and uploads the folders `doc` names (model.path, code_configuration.code), relative to
+// `spec_file`'s folder (or the working directory without a file), and references them in `doc`.
+// Validation runs between packing and uploading through `validate`, so an invalid document
+// uploads nothing.
+absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::string& spec_file,
+                              const std::function<absl::Status()>& validate);
+
+// Prints the answer's warnings, then, unless --no-wait, polls `item_path` until the operation
+// ends. Returns the resource to print: the final one, or the write's answer with --no-wait.
+absl::StatusOr<nlohmann::json> FinishWrite(Session& session, const nlohmann::json& answer,
+                                           const std::string& item_path, WaitSpec spec,
+                                           const WaitOptions& wait);
+
+// "/online-endpoints/<e>" and "/online-endpoints/<e>/deployments/<d>", encoded.
+std::string EndpointPath(const std::string& endpoint);
+std::string DeploymentPath(const std::string& endpoint, const std::string& deployment);
+
+// The string at `doc[key]`, or "".
+std::string StringField(const nlohmann::json& doc, const char* key);
+
+// Registers the command groups; the chosen command's callback stores its work in `*action`.
+void AddEndpointCommands(CLI::App& app, Action* action);
+void AddDeploymentCommands(CLI::App& app, Action* action);
+
+}  // namespace berth::cli

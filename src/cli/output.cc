@@ -1,0 +1,227 @@
+#include "cli/output.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "cli/traffic.h"
+
+namespace berth::cli {
+namespace {
+
+using nlohmann::json;
+
+// YAML (1.1 and 1.2 core schema) would read these plain scalars as something other than a string.
+bool NeedsQuotes(const std::string& text) {
+  static const std::regex kNonString(
+      "~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"
+      "|y|Y|n|N|[-+]?(\\.[0-9]+|[0-9][0-9_]*(\\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+"
+      "|0o[0-7]+|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)|[0-9]+(:[0-9]+)+");
+  return text.empty() || std::regex_match(text, kNonString);
+}
+
+void Emit(YAML::Emitter& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      if (value.empty()) out << YAML::Flow;
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key;
+        if (NeedsQuotes(key)) out << YAML::DoubleQuoted;
+        out << key << YAML::Value;
+        Emit(out, item);
+      }
+      out << YAML::EndMap;
+      break;
+    case json::value_t::array:
+      if (value.empty()) out << YAML::Flow;
+      out << YAML::BeginSeq;
+      for (const json& item : value) Emit(out, item);
+      out << YAML::EndSeq;
+      break;
+    case json::value_t::string: {
+      const std::string& text = value.get_ref<const std::string&>();
+      if (NeedsQuotes(text)) out << YAML::DoubleQuoted;
+      out << text;
+      break;
+    }
+    case json::value_t::boolean:
+      out << value.get<bool>();
+      break;
+    case json::value_t::number_integer:
+      out << value.get<int64_t>();
+      break;
+    case json::value_t::number_unsigned:
+      out << value.get<uint64_t>();
+      break;
+    case json::value_t::number_float:
+      // JSON's shortest round-trip form is a valid plain YAML float; yaml-cpp's own double
+      // formatting would print 0.1 as 0.10000000000000001.
+      out << value.dump();
+      break;
+    default:
+      out << YAML::Null;
+      break;
+  }
+}
+
+std::string Cell(const json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string Field(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it == object.end() ? "" : Cell(*it);
+}
+
+std::vector<std::string> EndpointRow(const json& e) {
+  return {Field(e, "name"),
+          Field(e, "auth_mode"),
+          Field(e, "provisioning_state"),
+          FormatTrafficRule(e.is_object() ? e.value("traffic", json::object()) : json::object()),
+          FormatTrafficRule(e.is_object() ? e.value("mirror_traffic", json::object())
+                                          : json::object()),
+          Field(e, "scoring_uri")};
+}
+
+std::vector<std::string> DeploymentRow(const json& d) {
+  std::string instances;
+  if (d.is_object()) {
+    int ready = 0;
+    if (auto it = d.find("instances"); it != d.end() && it->is_array()) {
+      for (const json& instance : *it) {
+        if (instance.is_object() && instance.value("state", "") == "Ready") ++ready;
+      }
+    }
+    instances = absl::StrCat(ready, "/", Field(d, "instance_count"));
+  }
+  return {Field(d, "name"), Field(d, "endpoint_name"), Field(d, "provisioning_state"), instances,
+          Field(d, "instance_type")};
+}
+
+std::string GenericTable(const json& value) {
+  if (value.is_object()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [key, item] : value.items()) rows.push_back({key, Cell(item)});
+    return FormatTable({"Key", "Value"}, rows);
+  }
+  if (value.is_array()) {
+    std::vector<std::string> columns;
+    for (const json& item : value) {
+      if (!item.is_object()) continue;
+      for (const auto& [key, unused] : item.items()) {
+        if (std::find(columns.begin(), columns.end(), key) == columns.end()) columns.push_back(key);
+      }
+    }
+    if (columns.empty()) columns.push_back("Value");
+    std::vector<std::vector<std::string>> rows;
+    for (const json& item : value) {
+      std::vector<std::string> row;
+      for (const std::string& column : columns) {
+        row.push_back(item.is_object() ? Field(item, column.c_str()) : Cell(item));
+      }
+      rows.push_back(std::move(row));
+    }
+    return FormatTable(columns, rows);
+  }
+  return Cell(value) + "\n";
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view name) {
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "yaml") return OutputFormat::kYaml;
+  if (name == "table") return OutputFormat::kTable;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--output: expected json, yaml or table, got \"", std::string(name), "\""));
+}
+
+std::string ToJsonText(const json& value) {
+  return value.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string ToYamlText(const json& value) {
+  YAML::Emitter out;
+  out.SetNullFormat(YAML::LowerNull);
+  out.SetIndent(2);
+  Emit(out, value);
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+std::string FormatTable(const std::vector<std::string>& headers,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) widths[i] = headers[i].size();
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      std::string cell = i < cells.size() ? cells[i] : "";
+      if (i + 1 < widths.size()) cell.resize(widths[i] + 2, ' ');
+      out += cell;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(headers);
+  std::vector<std::string> rule;
+  for (size_t width : widths) rule.push_back(std::string(width, '-'));
+  out += line(rule);
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+std::string ToTableText(const json& value, ResourceKind kind) {
+  if (kind == ResourceKind::kOther) return GenericTable(value);
+  const bool endpoint = kind == ResourceKind::kEndpoint;
+  std::vector<std::string> headers =
+      endpoint ? std::vector<std::string>{"Name", "AuthMode", "State", "Traffic", "Mirror",
+                                          "ScoringUri"}
+               : std::vector<std::string>{"Name", "Endpoint", "State", "Instances",
+                                          "InstanceType"};
+  std::vector<std::vector<std::string>> rows;
+  auto add = [&](const json& item) {
+    rows.push_back(endpoint ? EndpointRow(item) : DeploymentRow(item));
+  };
+  if (value.is_array()) {
+    for (const json& item : value) add(item);
+  } else {
+    add(value);
+  }
+  return FormatTable(headers, rows);
+}
+
+std::string Render(const json& value, OutputFormat format, ResourceKind kind) {
+  switch (format) {
+    case OutputFormat::kYaml:
+      return ToYamlText(value);
+    case OutputFormat::kTable:
+      return ToTableText(value, kind);
+    case OutputFormat::kJson:
+    default:
+      return ToJsonText(value);
+  }
+}
+
+void PrintWarnings(const json& answer, std::ostream& err) {
+  if (!answer.is_object()) return;
+  auto it = answer.find("warnings");
+  if (it == answer.end() || !it->is_array()) return;
+  for (const json& warning : *it) {
+    if (warning.is_string()) err << "Warning: " << warning.get<std::string>() << "\n";
+  }
+}
+
+}  // namespace berth::cli

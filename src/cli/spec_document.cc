@@ -1,0 +1,128 @@
+#include "cli/spec_document.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/status_macros.h"
+#include "core/spec_json.h"
+
+namespace berth::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct LocalPathField {
+  const char* section;  // "model" or "code_configuration"
+  const char* key;      // "path" or "code"
+};
+constexpr LocalPathField kLocalPathFields[] = {{"model", "path"}, {"code_configuration", "code"}};
+
+bool IsRemoteReference(const std::string& path) {
+  return absl::StartsWith(path, "azureml:") || path.find("://") != std::string::npos;
+}
+
+absl::Status InFile(const absl::Status& status, std::string_view spec_file) {
+  return spec_file.empty() ? status : Annotate(status, spec_file);
+}
+
+}  // namespace
+
+absl::StatusOr<json> LoadSpecFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    bool exists = fs::exists(file, ec);
+    return absl::NotFoundError(absl::StrCat(
+        file.string(), ": ", exists ? "cannot read the file" : "no such file"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<json> doc = core::YamlToJson(text.str());
+  if (!doc.ok()) return Annotate(doc.status(), file.string());
+  if (doc->is_null()) return json::object();  // an empty file
+  if (!doc->is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.string(), ": expected a mapping of fields at the top level"));
+  }
+  return doc;
+}
+
+absl::StatusOr<json> BuildSpecDocument(const SpecInput& input) {
+  json doc = json::object();
+  if (input.file) {
+    ASSIGN_OR_RETURN(doc, LoadSpecFile(*input.file));
+  }
+  if (!input.set_assignments.empty()) {
+    absl::StatusOr<json> update = core::SetAssignmentsToUpdate(input.set_assignments);
+    if (!update.ok()) return Annotate(update.status(), "--set");
+    doc = input.file ? core::MergeSpec(doc, *update) : *std::move(update);
+  }
+  for (const auto& [field, value] : input.overrides) doc[field] = value;
+  return doc;
+}
+
+absl::StatusOr<std::vector<DocumentArtifact>> PackDocumentArtifacts(json& doc,
+                                                                    const fs::path& base_dir,
+                                                                    std::string_view spec_file) {
+  std::vector<DocumentArtifact> out;
+  if (!doc.is_object()) return out;
+  for (const LocalPathField& field : kLocalPathFields) {
+    auto section = doc.find(field.section);
+    // A string `model: azureml:name:1` references a registered model: nothing to pack.
+    if (section == doc.end() || !section->is_object()) continue;
+    auto value = section->find(field.key);
+    if (value == section->end() || value->is_null()) continue;
+    const std::string path_field = absl::StrCat(field.section, ".", field.key);
+    if (!value->is_string() || value->get<std::string>().empty()) {
+      return InFile(InvalidField(path_field, "expected the path of a local folder or file"),
+                    spec_file);
+    }
+    const std::string written = value->get<std::string>();
+    if (IsRemoteReference(written)) {
+      return InFile(InvalidField(path_field, absl::StrCat("\"", written,
+                                                          "\": berth uploads local folders and "
+                                                          "files only; give a local path")),
+                    spec_file);
+    }
+    fs::path resolved = fs::path(written).is_absolute() ? fs::path(written) : base_dir / written;
+    absl::StatusOr<PackedArtifact> packed = PackArtifact(resolved);
+    if (!packed.ok()) {
+      return InFile(InvalidField(path_field, std::string(packed.status().message())), spec_file);
+    }
+    (*section)["artifact"] = json{{"digest", packed->digest},
+                                  {"base_name", packed->base_name},
+                                  {"is_file", packed->is_file}};
+    out.push_back({path_field, *std::move(packed)});
+  }
+  return out;
+}
+
+absl::StatusOr<int> UploadArtifacts(const std::vector<DocumentArtifact>& artifacts,
+                                    ArtifactStore& store,
+                                    const std::function<void(const DocumentArtifact&)>& on_upload) {
+  int uploaded = 0;
+  std::vector<std::string> done;
+  for (const DocumentArtifact& artifact : artifacts) {
+    // Model and code may be the same folder; one upload serves both.
+    if (std::find(done.begin(), done.end(), artifact.packed.digest) != done.end()) continue;
+    done.push_back(artifact.packed.digest);
+    absl::StatusOr<bool> has = store.Has(artifact.packed.digest);
+    if (!has.ok()) return Annotate(has.status(), "checking artifact " + artifact.packed.digest);
+    if (*has) continue;
+    if (on_upload) on_upload(artifact);
+    absl::Status put = store.Put(artifact.packed.digest, artifact.packed.tar);
+    if (!put.ok()) {
+      return Annotate(put, absl::StrCat("uploading ", artifact.field, " (",
+                                        artifact.packed.base_name, ")"));
+    }
+    ++uploaded;
+  }
+  return uploaded;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,308 @@
+#include "compute/local/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace berth::compute::local {
+namespace {
+
+constexpr char kDefaultPath[] = "/usr/local/bin:/usr/bin:/bin";
+
+// Why a file cannot be executed, or "" if it can.
+std::string ExecutableProblem(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return "is a directory";
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (::access(path.c_str(), X_OK) != 0) return std::strerror(errno);
+  return "";
+}
+
+absl::Status CannotExecute(const std::string& argv0, const std::string& why) {
+  return absl::FailedPreconditionError(absl::StrCat("cannot execute '", argv0, "': ", why));
+}
+
+absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const std::string& path_env,
+                                           const std::filesystem::path& working_dir) {
+  if (argv0.find('/') != std::string::npos) {
+    std::filesystem::path program(argv0);
+    if (program.is_relative()) program = working_dir / program;
+    std::string problem = ExecutableProblem(program);
+    if (!problem.empty()) return CannotExecute(argv0, problem);
+    return program.string();
+  }
+  std::string_view rest = path_env;
+  while (true) {
+    size_t colon = rest.find(':');
+    std::string_view entry = rest.substr(0, colon);
+    // An empty PATH entry means the current directory, as for execvp.
+    std::filesystem::path dir =
+        entry.empty() ? std::filesystem::path(".") : std::filesystem::path(std::string(entry));
+    if (dir.is_relative()) dir = working_dir / dir;
+    std::filesystem::path candidate = dir / argv0;
+    if (ExecutableProblem(candidate).empty()) return candidate.string();
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return CannotExecute(argv0, "not found on PATH");
+}
+
+// Returns `fd` itself if it is above stderr, else a CLOEXEC duplicate above it (closing the
+// original), so the child's dup2 onto 0-2 can never clobber it.
+int AboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
+
+void CloseFd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+// ---- Child side: async-signal-safe calls only. ----
+
+enum class ChildStage : int { kChdir = 1, kExec = 2 };
+
+struct ChildReport {
+  int stage;
+  int error;
+};
+
+struct ChildArgs {
+  const char* program;
+  char* const* argv;
+  char* const* envp;
+  const char* working_dir;
+  const char* chdir_message;  // "berth: cannot change to working directory '<dir>': "
+  const char* exec_message;   // "berth: cannot execute '<argv0>': "
+  pid_t parent;
+  int stdin_fd;
+  int output_fd;
+  int report_fd;
+  int max_fd;  // for the close loop when close_range is unavailable
+};
+
+void WriteString(int fd, const char* text) {
+  size_t len = std::strlen(text);
+  while (len > 0) {
+    ssize_t n = ::write(fd, text, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    text += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+[[noreturn]] void ChildFail(const ChildArgs& args, ChildStage stage, int error) {
+  WriteString(STDERR_FILENO, stage == ChildStage::kChdir ? args.chdir_message : args.exec_message);
+  const char* description = ::strerrordesc_np(error);
+  WriteString(STDERR_FILENO, description != nullptr ? description : "unknown error");
+  WriteString(STDERR_FILENO, "\n");
+  ChildReport report{static_cast<int>(stage), error};
+  ssize_t ignored = ::write(args.report_fd, &report, sizeof(report));
+  (void)ignored;
+  ::_exit(127);
+}
+
+void CloseAllBut(const ChildArgs& args) {
+  // The report pipe stays open until exec closes it (it is CLOEXEC); everything else goes.
+  int keep = args.report_fd;
+  bool ok =
+      (keep == 3 || ::close_range(3, keep - 1, 0) == 0) && ::close_range(keep + 1, ~0U, 0) == 0;
+  if (ok) return;
+  for (int fd = 3; fd < args.max_fd; ++fd) {
+    if (fd != keep) ::close(fd);
+  }
+}
+
+[[noreturn]] void ChildMain(const ChildArgs& args) {
+  ::setsid();
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // berthd may have died before the prctl took effect; then nobody would ever stop us.
+  if (::getppid() != args.parent) ::_exit(127);
+
+  // Ignored signals and the mask survive exec; an instance starts with the defaults.
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+
+  if (::dup2(args.stdin_fd, STDIN_FILENO) < 0 || ::dup2(args.output_fd, STDOUT_FILENO) < 0 ||
+      ::dup2(args.output_fd, STDERR_FILENO) < 0) {
+    ::_exit(127);
+  }
+  if (::chdir(args.working_dir) != 0) ChildFail(args, ChildStage::kChdir, errno);
+  CloseAllBut(args);
+  ::execve(args.program, args.argv, args.envp);
+  ChildFail(args, ChildStage::kExec, errno);
+}
+
+}  // namespace
+
+absl::StatusOr<SpawnPlan> PrepareSpawn(const LaunchSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instance '", spec.instance_key, "' has no program to run"));
+  }
+  std::error_code ec;
+  if (spec.working_dir.empty() || !std::filesystem::is_directory(spec.working_dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("working directory '", spec.working_dir.string(), "' does not exist"));
+  }
+  SpawnPlan plan;
+  plan.argv0 = spec.argv[0];
+  plan.argv = spec.argv;
+  plan.working_dir = std::filesystem::absolute(spec.working_dir, ec).string();
+  if (ec) plan.working_dir = spec.working_dir.string();
+
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    size_t eq = text.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    env[std::string(text.substr(0, eq))] = std::string(text.substr(eq + 1));
+  }
+  for (const auto& [name, value] : spec.env) {
+    if (name.empty() || name.find('=') != std::string::npos ||
+        name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid environment variable name '", name, "'"));
+    }
+    env[name] = value;
+  }
+  for (const auto& [name, value] : env) plan.env.push_back(name + "=" + value);
+  for (const std::string& arg : plan.argv) {
+    if (arg.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError("a command argument contains a NUL character");
+    }
+  }
+
+  auto path = env.find("PATH");
+  std::string path_env = path != env.end() ? path->second : kDefaultPath;
+  auto program = ResolveProgram(plan.argv0, path_env, plan.working_dir);
+  if (!program.ok()) return program.status();
+  plan.program = *std::move(program);
+  return plan;
+}
+
+absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* child_output) {
+  // Everything the child touches is built here, before fork: it must not allocate.
+  std::vector<char*> argv;
+  for (const std::string& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& var : plan.env) envp.push_back(const_cast<char*>(var.c_str()));
+  envp.push_back(nullptr);
+  std::string chdir_message =
+      absl::StrCat("berth: cannot change to working directory '", plan.working_dir, "': ");
+  std::string exec_message = absl::StrCat("berth: cannot execute '", plan.argv0, "': ");
+
+  int output[2] = {-1, -1};
+  int report[2] = {-1, -1};
+  if (::pipe2(output, O_CLOEXEC) != 0 || ::pipe2(report, O_CLOEXEC) != 0) {
+    int error = errno;
+    for (int fd : {output[0], output[1], report[0], report[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+    return absl::ResourceExhaustedError(absl::StrCat("pipe: ", std::strerror(error)));
+  }
+  int stdin_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  for (int* fd : {&output[0], &output[1], &report[0], &report[1], &stdin_fd}) {
+    *fd = AboveStdio(*fd);
+  }
+  auto close_all = [&] {
+    for (int* fd : {&output[0], &output[1], &report[0], &report[1], &stdin_fd}) CloseFd(*fd);
+  };
+  if (output[0] < 0 || output[1] < 0 || report[0] < 0 || report[1] < 0 || stdin_fd < 0) {
+    int error = errno;
+    close_all();
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create the instance's pipes: ", std::strerror(error)));
+  }
+
+  struct rlimit limit {};
+  int max_fd = 65536;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < static_cast<rlim_t>(max_fd)) {
+    max_fd = static_cast<int>(limit.rlim_cur);
+  }
+  ChildArgs args{plan.program.c_str(),
+                 argv.data(),
+                 envp.data(),
+                 plan.working_dir.c_str(),
+                 chdir_message.c_str(),
+                 exec_message.c_str(),
+                 ::getpid(),
+                 stdin_fd,
+                 output[1],
+                 report[1],
+                 max_fd};
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int error = errno;
+    close_all();
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(error)));
+  }
+  if (pid == 0) ChildMain(args);
+
+  CloseFd(output[1]);
+  CloseFd(report[1]);
+  CloseFd(stdin_fd);
+  // The report pipe closes at a successful exec (CLOEXEC) or carries why it failed.
+  ChildReport child_report{};
+  size_t got = 0;
+  while (got < sizeof(child_report)) {
+    ssize_t n =
+        ::read(report[0], reinterpret_cast<char*>(&child_report) + got, sizeof(child_report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  CloseFd(report[0]);
+  ::fcntl(output[0], F_SETFL, ::fcntl(output[0], F_GETFL) | O_NONBLOCK);
+  if (got < sizeof(child_report)) return SpawnedProcess{pid, output[0]};
+
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  char buffer[4096];
+  while (true) {
+    ssize_t n = ::read(output[0], buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (child_output != nullptr) child_output->append(buffer, static_cast<size_t>(n));
+  }
+  CloseFd(output[0]);
+  const char* description = ::strerrordesc_np(child_report.error);
+  std::string why = description != nullptr ? description : "unknown error";
+  if (child_report.stage == static_cast<int>(ChildStage::kChdir)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot change to working directory '", plan.working_dir, "': ", why));
+  }
+  return CannotExecute(plan.argv0, why);
+}
+
+}  // namespace berth::compute::local

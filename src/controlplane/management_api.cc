@@ -1,0 +1,263 @@
+#include "controlplane/management_api.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "auth/secrets.h"
+#include "common/errors.h"
+#include "http/errors.h"
+#include "http/server.h"
+
+namespace berth::controlplane {
+
+namespace asio = http::asio;
+namespace bhttp = http::bhttp;
+using http::ErrorResponse;
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+namespace {
+
+Response Json(const Request& req, bhttp::status status, const json& body) {
+  return http::MakeResponse(req, status,
+                            body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
+                            "application/json");
+}
+
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int value = 0;
+      if (absl::SimpleHexAtoi(std::string(s.substr(i + 1, 2)), &value)) {
+        out += static_cast<char>(value);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i] == '+' ? ' ' : s[i];
+  }
+  return out;
+}
+
+absl::StatusOr<json> ParseBody(const Request& req) {
+  if (req.body().empty()) return json::object();
+  json doc = json::parse(req.body(), nullptr, false);
+  if (doc.is_discarded()) {
+    return InvalidField("", "the request body is not valid JSON");
+  }
+  return doc;
+}
+
+template <typename T>
+Response Reply(const Request& req, const absl::StatusOr<T>& result, bhttp::status ok_status) {
+  if (!result.ok()) return ErrorResponse(req, result.status());
+  return Json(req, ok_status, *result);
+}
+
+Response ReplyWritten(const Request& req,
+                      const absl::StatusOr<ManagementService::Written>& result) {
+  if (!result.ok()) return ErrorResponse(req, result.status());
+  return Json(req, result->created ? bhttp::status::created : bhttp::status::ok, result->view);
+}
+
+Response MethodNotAllowed(const Request& req) {
+  return ErrorResponse(req, bhttp::status::method_not_allowed, "MethodNotAllowed",
+                       "method " + std::string(req.method_string()) + " is not allowed on " +
+                           std::string(req.target()));
+}
+
+}  // namespace
+
+ManagementApi::ManagementApi(ManagementService& service, ArtifactStore& artifacts,
+                             gateway::Metrics& metrics, std::string admin_token_sha256,
+                             asio::thread_pool& blocking_pool)
+    : service_(service), artifacts_(artifacts), metrics_(metrics),
+      admin_token_sha256_(std::move(admin_token_sha256)), blocking_pool_(blocking_pool) {}
+
+bool ManagementApi::Matches(std::string_view target) {
+  return target.starts_with("/api/v1/") || target == "/api/v1" || target == "/metrics" ||
+         target.starts_with("/metrics?");
+}
+
+http::Awaitable<Response> ManagementApi::Handle(Request& req) {
+  co_return co_await asio::co_spawn(
+      blocking_pool_,
+      [this, &req]() -> http::Awaitable<Response> { co_return HandleBlocking(req); },
+      asio::use_awaitable);
+}
+
+Response ManagementApi::HandleBlocking(const Request& req) {
+  auto auth = req.find(bhttp::field::authorization);
+  std::string credential;
+  if (auth != req.end() && absl::StartsWithIgnoreCase(std::string(auth->value()), "bearer ")) {
+    credential = std::string(auth->value()).substr(7);
+  }
+  if (credential.empty() ||
+      !auth::ConstantTimeEquals(auth::Sha256Hex(credential), admin_token_sha256_)) {
+    Response res = ErrorResponse(
+        req, absl::UnauthenticatedError(
+                 credential.empty()
+                     ? "the management API needs the admin token: 'Authorization: Bearer <token>' "
+                       "(see <data-dir>/admin-token)"
+                     : "invalid admin token"));
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+  }
+  std::string_view target = req.target();
+  std::map<std::string, std::string> query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    std::vector<std::string> pairs =
+        absl::StrSplit(std::string(target.substr(q + 1)), '&', absl::SkipEmpty());
+    for (const std::string& pair : pairs) {
+      std::string_view pair_view = pair;
+      auto eq = pair_view.find('=');
+      query[UrlDecode(pair_view.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : UrlDecode(pair_view.substr(eq + 1));
+    }
+    target = target.substr(0, q);
+  }
+  if (target == "/metrics") {
+    if (req.method() != bhttp::verb::get) return MethodNotAllowed(req);
+    return http::MakeResponse(req, bhttp::status::ok, metrics_.RenderPrometheus(),
+                              "text/plain; version=0.0.4");
+  }
+  std::vector<std::string> parts;
+  std::vector<std::string> pieces = absl::StrSplit(
+      std::string(target.substr(std::string_view("/api/v1").size())), '/', absl::SkipEmpty());
+  for (const std::string& part : pieces) {
+    parts.push_back(UrlDecode(part));
+  }
+  try {
+    return Route(req, parts, query);
+  } catch (const std::exception& e) {
+    return ErrorResponse(req, absl::InternalError(e.what()));
+  }
+}
+
+Response ManagementApi::Route(const Request& req, const std::vector<std::string>& parts,
+                              const std::map<std::string, std::string>& query) {
+  const bhttp::verb method = req.method();
+  const size_t n = parts.size();
+  auto not_found = [&] {
+    return ErrorResponse(req, absl::NotFoundError("no API route " + std::string(req.target())));
+  };
+  if (n == 1 && parts[0] == "openapi.json") {
+    if (method != bhttp::verb::get) return MethodNotAllowed(req);
+    return http::MakeResponse(req, bhttp::status::ok, ManagementOpenApiJson(), "application/json");
+  }
+  if (n == 2 && parts[0] == "artifacts") {
+    const std::string& digest = parts[1];
+    if (auto hex = DigestHex(digest); !hex.ok()) return ErrorResponse(req, hex.status());
+    if (method == bhttp::verb::head || method == bhttp::verb::get) {
+      bool has = artifacts_.Has(digest);
+      Response res = http::MakeResponse(req, has ? bhttp::status::ok : bhttp::status::not_found,
+                                        "", "application/json");
+      return res;
+    }
+    if (method == bhttp::verb::put) {
+      bool had = artifacts_.Has(digest);
+      absl::Status stored = artifacts_.Put(digest, req.body());
+      if (!stored.ok()) return ErrorResponse(req, stored);
+      return Json(req, had ? bhttp::status::ok : bhttp::status::created, json{{"digest", digest}});
+    }
+    return MethodNotAllowed(req);
+  }
+  if (n == 0 || parts[0] != "online-endpoints") return not_found();
+
+  if (n == 1) {
+    if (method == bhttp::verb::get) return Reply(req, service_.ListEndpoints(), bhttp::status::ok);
+    if (method == bhttp::verb::post) {
+      auto body = ParseBody(req);
+      if (!body.ok()) return ErrorResponse(req, body.status());
+      return ReplyWritten(req, service_.CreateEndpoint(*body));
+    }
+    return MethodNotAllowed(req);
+  }
+  const std::string& endpoint = parts[1];
+  if (n == 2) {
+    switch (method) {
+      case bhttp::verb::get: return Reply(req, service_.GetEndpoint(endpoint), bhttp::status::ok);
+      case bhttp::verb::put:
+      case bhttp::verb::patch: {
+        auto body = ParseBody(req);
+        if (!body.ok()) return ErrorResponse(req, body.status());
+        return ReplyWritten(
+            req, service_.ApplyEndpoint(endpoint, *body, method == bhttp::verb::put));
+      }
+      case bhttp::verb::delete_:
+        return Reply(req, service_.DeleteEndpoint(endpoint), bhttp::status::accepted);
+      default: return MethodNotAllowed(req);
+    }
+  }
+  if (n == 3 && parts[2] == "keys") {
+    if (method != bhttp::verb::get && method != bhttp::verb::post) return MethodNotAllowed(req);
+    return Reply(req, service_.GetKeys(endpoint), bhttp::status::ok);
+  }
+  if (n == 3 && parts[2] == "regenerate-keys") {
+    if (method != bhttp::verb::post) return MethodNotAllowed(req);
+    auto body = ParseBody(req);
+    if (!body.ok()) return ErrorResponse(req, body.status());
+    std::string key_type = "primary";
+    if (body->contains("key_type")) {
+      if (!(*body)["key_type"].is_string()) {
+        return ErrorResponse(req, InvalidField("key_type", "must be 'primary' or 'secondary'"));
+      }
+      key_type = (*body)["key_type"].get<std::string>();
+    }
+    return Reply(req, service_.RegenerateKeys(endpoint, key_type), bhttp::status::ok);
+  }
+  if (n == 3 && parts[2] == "token") {
+    if (method != bhttp::verb::post && method != bhttp::verb::get) return MethodNotAllowed(req);
+    return Reply(req, service_.IssueToken(endpoint), bhttp::status::ok);
+  }
+  if (parts[2] != "deployments") return not_found();
+  if (n == 3) {
+    if (method == bhttp::verb::get) {
+      return Reply(req, service_.ListDeployments(endpoint), bhttp::status::ok);
+    }
+    if (method == bhttp::verb::post) {
+      auto body = ParseBody(req);
+      if (!body.ok()) return ErrorResponse(req, body.status());
+      return ReplyWritten(req, service_.CreateDeployment(endpoint, *body));
+    }
+    return MethodNotAllowed(req);
+  }
+  const std::string& deployment = parts[3];
+  if (n == 4) {
+    switch (method) {
+      case bhttp::verb::get:
+        return Reply(req, service_.GetDeployment(endpoint, deployment), bhttp::status::ok);
+      case bhttp::verb::put:
+      case bhttp::verb::patch: {
+        auto body = ParseBody(req);
+        if (!body.ok()) return ErrorResponse(req, body.status());
+        return ReplyWritten(req, service_.ApplyDeployment(endpoint, deployment, *body,
+                                                          method == bhttp::verb::put));
+      }
+      case bhttp::verb::delete_:
+        return Reply(req, service_.DeleteDeployment(endpoint, deployment),
+                     bhttp::status::accepted);
+      default: return MethodNotAllowed(req);
+    }
+  }
+  if (n == 5 && parts[4] == "logs") {
+    if (method != bhttp::verb::get) return MethodNotAllowed(req);
+    int lines = 100;
+    int64_t instance = 0;
+    if (auto it = query.find("lines"); it != query.end() && !absl::SimpleAtoi(it->second, &lines)) {
+      return ErrorResponse(req, InvalidField("lines", "must be an integer"));
+    }
+    if (auto it = query.find("instance");
+        it != query.end() && !absl::SimpleAtoi(it->second, &instance)) {
+      return ErrorResponse(req, InvalidField("instance", "must be an integer"));
+    }
+    auto logs = service_.GetLogs(endpoint, deployment, lines, instance);
+    if (!logs.ok()) return ErrorResponse(req, logs.status());
+    return http::MakeResponse(req, bhttp::status::ok, *logs, "text/plain; charset=utf-8");
+  }
+  return not_found();
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,434 @@
+#include "controlplane/management_service.h"
+
+#include <chrono>
+
+#include "absl/time/time.h"
+#include "common/errors.h"
+#include "common/status_macros.h"
+#include "compute/compute_driver.h"
+#include "core/spec_json.h"
+
+namespace berth::controlplane {
+
+using core::ProvisioningState;
+using nlohmann::json;
+using state::DeploymentRecord;
+using state::EndpointRecord;
+
+namespace {
+
+std::string IsoTime(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+absl::Status OperationRunning(const std::string& what, ProvisioningState state) {
+  return absl::FailedPreconditionError(what + " has an operation in progress (" +
+                                       core::ProvisioningStateName(state) +
+                                       "); wait for it to finish");
+}
+
+absl::Status CheckDocumentName(const json& doc, const std::string& field, const std::string& name) {
+  if (!doc.is_object()) return InvalidField("", "the document must be a JSON object");
+  auto it = doc.find(field);
+  if (it != doc.end() && !(it->is_string() && it->get<std::string>() == name)) {
+    return InvalidField(field, "'" + (it->is_string() ? it->get<std::string>() : it->dump()) +
+                                   "' does not match '" + name + "' named by the request");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ManagementService::ManagementService(state::StateStore& store, const auth::SecretBox& secrets,
+                                     ArtifactStore& artifacts, const Clock& clock,
+                                     ServiceOptions options, OnChange on_change)
+    : store_(store), secrets_(secrets), artifacts_(artifacts), clock_(clock),
+      options_(std::move(options)), on_change_(std::move(on_change)) {}
+
+int64_t ManagementService::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             clock_.WallNow().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------------- views
+
+absl::StatusOr<json> ManagementService::EndpointView(const EndpointRecord& record) {
+  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+  json view = core::ToJson(parsed.spec);
+  ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(record.name));
+  json traffic = json::object();
+  for (const auto& d : deployments) traffic[d.name] = 0;
+  for (const auto& [name, percent] : parsed.spec.traffic) traffic[name] = percent;
+  view["traffic"] = traffic;
+  view["mirror_traffic"] = parsed.spec.mirror_traffic;
+  view["provisioning_state"] = core::ProvisioningStateName(record.state);
+  view["reason"] = record.reason;
+  view["scoring_uri"] = options_.base_url + "/endpoints/" + record.name + "/score";
+  view["openapi_uri"] = options_.base_url + "/endpoints/" + record.name + "/swagger.json";
+  view["created_at"] = IsoTime(record.created_at_ms);
+  view["updated_at"] = IsoTime(record.updated_at_ms);
+  view["warnings"] = parsed.warnings;
+  return view;
+}
+
+json ManagementService::DeploymentView(const DeploymentRecord& record) const {
+  json view;
+  auto parsed = core::ParseDeploymentSpec(record.spec);
+  view = parsed.ok() ? core::ToJson(parsed->spec) : record.spec;
+  view["provisioning_state"] = core::ProvisioningStateName(record.state);
+  view["reason"] = record.reason;
+  view["warnings"] = record.warnings;
+  view["generation"] = record.generation;
+  view["instances"] =
+      observer_ ? observer_->InstancesJson(record.endpoint, record.name) : json::array();
+  view["created_at"] = IsoTime(record.created_at_ms);
+  view["updated_at"] = IsoTime(record.updated_at_ms);
+  return view;
+}
+
+// ------------------------------------------------------------------------------ endpoints
+
+absl::StatusOr<json> ManagementService::ListEndpoints() {
+  ASSIGN_OR_RETURN(auto records, store_.ListEndpoints());
+  json list = json::array();
+  for (const auto& r : records) {
+    ASSIGN_OR_RETURN(json view, EndpointView(r));
+    list.push_back(std::move(view));
+  }
+  return json{{"value", list}};
+}
+
+absl::StatusOr<json> ManagementService::GetEndpoint(const std::string& name) {
+  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+  return EndpointView(record);
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::CreateEndpoint(const json& doc) {
+  if (!doc.is_object()) return InvalidField("", "the document must be a JSON object");
+  auto name = doc.find("name");
+  if (name == doc.end() || !name->is_string()) {
+    return InvalidField("name", "required: the endpoint's name");
+  }
+  absl::MutexLock lock(&write_mu_);
+  return WriteEndpointLocked(name->get<std::string>(), doc, true, true);
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::ApplyEndpoint(const std::string& name,
+                                                                            const json& doc,
+                                                                            bool allow_create) {
+  absl::MutexLock lock(&write_mu_);
+  return WriteEndpointLocked(name, doc, allow_create, false);
+}
+
+absl::Status ManagementService::CheckTrafficTargets(const std::string& endpoint,
+                                                    const std::map<std::string, int>& traffic,
+                                                    const std::map<std::string, int>& mirror) {
+  ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(endpoint));
+  auto exists = [&](const std::string& name) -> const DeploymentRecord* {
+    for (const auto& d : deployments) {
+      if (d.name == name) return &d;
+    }
+    return nullptr;
+  };
+  for (const auto& [name, percent] : traffic) {
+    const DeploymentRecord* d = exists(name);
+    if (d == nullptr) {
+      return InvalidField("traffic." + name, "deployment '" + name +
+                                                 "' does not exist in endpoint '" + endpoint + "'");
+    }
+    if (d->state == ProvisioningState::kDeleting) {
+      return InvalidField("traffic." + name, "deployment '" + name + "' is being deleted");
+    }
+  }
+  for (const auto& [name, percent] : mirror) {
+    if (exists(name) == nullptr) {
+      return InvalidField("mirror_traffic." + name, "deployment '" + name +
+                                                        "' does not exist in endpoint '" +
+                                                        endpoint + "'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ManagementService::SealNewKeys(EndpointRecord& record, bool primary, bool secondary) {
+  if (primary) {
+    ASSIGN_OR_RETURN(record.primary_key_sealed, secrets_.Seal(auth::NewSecret(32)));
+  }
+  if (secondary) {
+    ASSIGN_OR_RETURN(record.secondary_key_sealed, secrets_.Seal(auth::NewSecret(32)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocked(
+    const std::string& name, const json& doc, bool allow_create, bool require_new) {
+  RETURN_IF_ERROR(CheckDocumentName(doc, "name", name));
+  auto existing = store_.GetEndpoint(name);
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  if (existing.ok() && require_new) {
+    return absl::AlreadyExistsError("endpoint '" + name +
+                                    "' already exists; use update to change it");
+  }
+  if (!existing.ok() && !allow_create) {
+    return absl::NotFoundError("endpoint '" + name + "' not found");
+  }
+  if (existing.ok() && core::IsOperationRunning(existing->state)) {
+    return OperationRunning("endpoint '" + name + "'", existing->state);
+  }
+  json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
+  merged["name"] = name;
+  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(merged));
+  RETURN_IF_ERROR(CheckTrafficTargets(name, parsed.spec.traffic, parsed.spec.mirror_traffic));
+
+  EndpointRecord record = existing.ok() ? *existing : EndpointRecord{};
+  record.name = name;
+  record.spec = merged;
+  record.state = ProvisioningState::kSucceeded;  // nothing to provision beyond the record
+  record.reason.clear();
+  record.updated_at_ms = NowMs();
+  if (!existing.ok()) {
+    record.created_at_ms = record.updated_at_ms;
+    RETURN_IF_ERROR(SealNewKeys(record, true, true));
+    ASSIGN_OR_RETURN(record.token_secret_sealed, secrets_.Seal(auth::NewSecret(32)));
+    RETURN_IF_ERROR(store_.CreateEndpoint(record));
+  } else {
+    RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+  }
+  on_change_();
+  ASSIGN_OR_RETURN(json view, EndpointView(record));
+  return Written{std::move(view), !existing.ok()};
+}
+
+absl::StatusOr<json> ManagementService::DeleteEndpoint(const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+  if (record.state != ProvisioningState::kDeleting) {
+    ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(name));
+    for (auto& d : deployments) {
+      if (d.state == ProvisioningState::kDeleting) continue;
+      d.state = ProvisioningState::kDeleting;
+      d.updated_at_ms = NowMs();
+      RETURN_IF_ERROR(store_.UpdateDeployment(d));
+    }
+    record.state = ProvisioningState::kDeleting;
+    record.updated_at_ms = NowMs();
+    RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+    on_change_();
+  }
+  return EndpointView(record);
+}
+
+absl::StatusOr<json> ManagementService::GetKeys(const std::string& name) {
+  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+  if (parsed.spec.auth_mode != core::AuthMode::kKey) {
+    return InvalidField("auth_mode", "Endpoint '" + name +
+                                         "' does not use keys for authentication; request a "
+                                         "token instead");
+  }
+  ASSIGN_OR_RETURN(std::string primary, secrets_.Open(record.primary_key_sealed));
+  ASSIGN_OR_RETURN(std::string secondary, secrets_.Open(record.secondary_key_sealed));
+  return json{{"primaryKey", primary}, {"secondaryKey", secondary}};
+}
+
+absl::StatusOr<json> ManagementService::RegenerateKeys(const std::string& name,
+                                                       const std::string& key_type) {
+  if (key_type != "primary" && key_type != "secondary") {
+    return InvalidField("key_type", "Key type must be 'primary' or 'secondary'.");
+  }
+  {
+    absl::MutexLock lock(&write_mu_);
+    ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+    if (core::IsOperationRunning(record.state)) {
+      return OperationRunning("endpoint '" + name + "'", record.state);
+    }
+    ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+    if (parsed.spec.auth_mode != core::AuthMode::kKey) {
+      return InvalidField("auth_mode",
+                          "Endpoint '" + name + "' does not use keys for authentication.");
+    }
+    RETURN_IF_ERROR(SealNewKeys(record, key_type == "primary", key_type == "secondary"));
+    record.updated_at_ms = NowMs();
+    RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+  }
+  on_change_();
+  return GetKeys(name);
+}
+
+absl::StatusOr<json> ManagementService::IssueToken(const std::string& name) {
+  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+  if (parsed.spec.auth_mode != core::AuthMode::kAmlToken) {
+    return InvalidField("auth_mode", "Endpoint '" + name +
+                                         "' uses keys; tokens are issued for auth_mode aml_token");
+  }
+  ASSIGN_OR_RETURN(std::string secret, secrets_.Open(record.token_secret_sealed));
+  auth::AmlToken token = auth::IssueToken(name, secret, clock_.WallNow(), options_.token_lifetime);
+  return json{{"accessToken", token.access_token},
+              {"expiryTimeUtc", token.expiry_unix_s},
+              {"refreshAfterTimeUtc", token.refresh_after_unix_s},
+              {"tokenType", "Bearer"}};
+}
+
+// ---------------------------------------------------------------------------- deployments
+
+absl::StatusOr<json> ManagementService::ListDeployments(const std::string& endpoint) {
+  RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
+  ASSIGN_OR_RETURN(auto records, store_.ListDeployments(endpoint));
+  json list = json::array();
+  for (const auto& r : records) list.push_back(DeploymentView(r));
+  return json{{"value", list}};
+}
+
+absl::StatusOr<json> ManagementService::GetDeployment(const std::string& endpoint,
+                                                      const std::string& name) {
+  RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
+  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
+  return DeploymentView(record);
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::CreateDeployment(
+    const std::string& endpoint, const json& doc) {
+  if (!doc.is_object()) return InvalidField("", "the document must be a JSON object");
+  auto name = doc.find("name");
+  if (name == doc.end() || !name->is_string()) {
+    return InvalidField("name", "required: the deployment's name");
+  }
+  absl::MutexLock lock(&write_mu_);
+  return WriteDeploymentLocked(endpoint, name->get<std::string>(), doc, true, true);
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::ApplyDeployment(
+    const std::string& endpoint, const std::string& name, const json& doc, bool allow_create) {
+  absl::MutexLock lock(&write_mu_);
+  return WriteDeploymentLocked(endpoint, name, doc, allow_create, false);
+}
+
+absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
+  ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(spec_json));
+  const auto& spec = parsed.spec;
+  if (spec.model && spec.model->artifact && !artifacts_.Has(spec.model->artifact->digest)) {
+    return WithTarget(absl::NotFoundError("model.artifact: " + spec.model->artifact->digest +
+                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
+                      "model.artifact");
+  }
+  if (spec.code_configuration && spec.code_configuration->artifact &&
+      !artifacts_.Has(spec.code_configuration->artifact->digest)) {
+    return WithTarget(
+        absl::NotFoundError("code_configuration.artifact: " +
+                            spec.code_configuration->artifact->digest +
+                            " is not uploaded; PUT it to /api/v1/artifacts first"),
+        "code_configuration.artifact");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ManagementService::Written> ManagementService::WriteDeploymentLocked(
+    const std::string& endpoint, const std::string& name, const json& doc, bool allow_create,
+    bool require_new) {
+  RETURN_IF_ERROR(CheckDocumentName(doc, "name", name));
+  RETURN_IF_ERROR(CheckDocumentName(doc, "endpoint_name", endpoint));
+  auto endpoint_record = store_.GetEndpoint(endpoint);
+  if (!endpoint_record.ok()) {
+    if (absl::IsNotFound(endpoint_record.status())) {
+      return WithTarget(absl::NotFoundError("endpoint '" + endpoint +
+                                            "' not found; create the endpoint first"),
+                        "endpoint_name");
+    }
+    return endpoint_record.status();
+  }
+  if (endpoint_record->state == ProvisioningState::kDeleting) {
+    return OperationRunning("endpoint '" + endpoint + "'", endpoint_record->state);
+  }
+  auto existing = store_.GetDeployment(endpoint, name);
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  if (existing.ok() && require_new) {
+    return absl::AlreadyExistsError("deployment '" + name + "' already exists in endpoint '" +
+                                    endpoint + "'; use update to change it");
+  }
+  if (!existing.ok() && !allow_create) {
+    return absl::NotFoundError("deployment '" + name + "' not found in endpoint '" + endpoint +
+                               "'");
+  }
+  if (existing.ok() && core::IsOperationRunning(existing->state)) {
+    return OperationRunning("deployment '" + name + "'", existing->state);
+  }
+  json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
+  merged["name"] = name;
+  merged["endpoint_name"] = endpoint;
+  ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(merged));
+  RETURN_IF_ERROR(CheckArtifacts(merged));
+
+  DeploymentRecord record = existing.ok() ? *existing : DeploymentRecord{};
+  record.endpoint = endpoint;
+  record.name = name;
+  record.updated_at_ms = NowMs();
+  record.warnings = parsed.warnings;
+  if (!existing.ok()) {
+    record.spec = merged;
+    record.state = ProvisioningState::kCreating;
+    record.generation = 1;
+    record.created_at_ms = record.updated_at_ms;
+    RETURN_IF_ERROR(store_.CreateDeployment(record));
+  } else {
+    auto before = core::ParseDeploymentSpec(existing->spec);
+    bool changed = !before.ok() || !(before->spec == parsed.spec);
+    record.spec = merged;
+    if (changed || existing->state == ProvisioningState::kFailed) {
+      record.state = ProvisioningState::kUpdating;
+      record.reason.clear();
+      record.generation = existing->generation + 1;
+    }
+    RETURN_IF_ERROR(store_.UpdateDeployment(record));
+  }
+  on_change_();
+  return Written{DeploymentView(record), !existing.ok()};
+}
+
+absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endpoint,
+                                                         const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
+  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
+  if (record.state == ProvisioningState::kDeleting) return DeploymentView(record);
+  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(endpoint_record.spec));
+  if (auto it = parsed.spec.traffic.find(name); it != parsed.spec.traffic.end() && it->second > 0) {
+    return WithTarget(absl::FailedPreconditionError(
+                          "deployment '" + name + "' has " + std::to_string(it->second) +
+                          "% of live traffic in endpoint '" + endpoint +
+                          "'; set its traffic to 0 before deleting it"),
+                      "traffic." + name);
+  }
+  if (parsed.spec.mirror_traffic.count(name)) {
+    return WithTarget(absl::FailedPreconditionError(
+                          "deployment '" + name + "' receives mirrored traffic in endpoint '" +
+                          endpoint + "'; set --mirror-traffic \"" + name + "=0\" first"),
+                      "mirror_traffic." + name);
+  }
+  record.state = ProvisioningState::kDeleting;
+  record.updated_at_ms = NowMs();
+  RETURN_IF_ERROR(store_.UpdateDeployment(record));
+  on_change_();
+  return DeploymentView(record);
+}
+
+absl::StatusOr<std::string> ManagementService::GetLogs(const std::string& endpoint,
+                                                       const std::string& name, int lines,
+                                                       int64_t instance) {
+  RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
+  RETURN_IF_ERROR(store_.GetDeployment(endpoint, name).status());
+  if (lines < 1) return InvalidField("lines", "must be at least 1");
+  std::optional<std::filesystem::path> file =
+      observer_ ? observer_->LogFile(endpoint, name, instance) : std::nullopt;
+  if (!file) {
+    if (instance != 0) {
+      return absl::NotFoundError("instance " + std::to_string(instance) + " of deployment '" +
+                                 name + "' not found");
+    }
+    return std::string();
+  }
+  return compute::TailLog(*file, lines);
+}
+
+}  // namespace berth::controlplane

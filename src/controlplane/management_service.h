@@ -1,0 +1,110 @@
+#pragma once
+// ManagementService: the control-plane operations behind /api/v1 (and any other adapter).
+// It validates documents (core/spec_json.h), enforces the cross-resource rules (traffic names
+// existing deployments, one mirror without live traffic, no delete with live traffic, 409
+// while an operation runs), persists records through StateStore, and tells the supervisor to
+// act. A rejected request changes nothing.
+//
+// Thread-safety: all methods may be called concurrently; writes are serialised.
+// Results are JSON views as documented in docs/api.md.
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "auth/secrets.h"
+#include "common/clock.h"
+#include "controlplane/artifact_store.h"
+#include "nlohmann/json.hpp"
+#include "state/state_store.h"
+
+namespace berth::controlplane {
+
+// What the supervisor knows about running instances, for views and logs.
+class InstanceObserver {
+ public:
+  virtual ~InstanceObserver() = default;
+  // `[{"id", "state", "port", "pid", "restarts", "template_current"}]`, newest last.
+  virtual nlohmann::json InstancesJson(const std::string& endpoint,
+                                       const std::string& deployment) const = 0;
+  // The log file of an instance (`instance` 0: the newest one), nullopt if there is none.
+  virtual std::optional<std::filesystem::path> LogFile(const std::string& endpoint,
+                                                       const std::string& deployment,
+                                                       int64_t instance) const = 0;
+};
+
+struct ServiceOptions {
+  std::string base_url;  // "http://127.0.0.1:8080", for scoring_uri
+  std::chrono::seconds token_lifetime{3600};
+};
+
+class ManagementService {
+ public:
+  using OnChange = std::function<void()>;
+  ManagementService(state::StateStore& store, const auth::SecretBox& secrets,
+                    ArtifactStore& artifacts, const Clock& clock, ServiceOptions options,
+                    OnChange on_change);
+
+  void SetInstanceObserver(const InstanceObserver* observer) { observer_ = observer; }
+
+  struct Written {
+    nlohmann::json view;
+    bool created = false;
+  };
+
+  absl::StatusOr<nlohmann::json> ListEndpoints();
+  absl::StatusOr<nlohmann::json> GetEndpoint(const std::string& name);
+  // ALREADY_EXISTS when present.
+  absl::StatusOr<Written> CreateEndpoint(const nlohmann::json& doc);
+  // Create-or-merge (PUT) or merge only (PATCH, `allow_create` false: NOT_FOUND when absent).
+  absl::StatusOr<Written> ApplyEndpoint(const std::string& name, const nlohmann::json& doc,
+                                        bool allow_create);
+  absl::StatusOr<nlohmann::json> DeleteEndpoint(const std::string& name);
+  absl::StatusOr<nlohmann::json> GetKeys(const std::string& name);
+  absl::StatusOr<nlohmann::json> RegenerateKeys(const std::string& name,
+                                                const std::string& key_type);
+  absl::StatusOr<nlohmann::json> IssueToken(const std::string& name);
+
+  absl::StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint);
+  absl::StatusOr<nlohmann::json> GetDeployment(const std::string& endpoint,
+                                               const std::string& name);
+  absl::StatusOr<Written> CreateDeployment(const std::string& endpoint, const nlohmann::json& doc);
+  absl::StatusOr<Written> ApplyDeployment(const std::string& endpoint, const std::string& name,
+                                          const nlohmann::json& doc, bool allow_create);
+  absl::StatusOr<nlohmann::json> DeleteDeployment(const std::string& endpoint,
+                                                  const std::string& name);
+  absl::StatusOr<std::string> GetLogs(const std::string& endpoint, const std::string& name,
+                                      int lines, int64_t instance);
+
+ private:
+  absl::StatusOr<nlohmann::json> EndpointView(const state::EndpointRecord& record);
+  nlohmann::json DeploymentView(const state::DeploymentRecord& record) const;
+  absl::StatusOr<Written> WriteEndpointLocked(const std::string& name, const nlohmann::json& doc,
+                                              bool allow_create, bool require_new)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::StatusOr<Written> WriteDeploymentLocked(const std::string& endpoint,
+                                                const std::string& name,
+                                                const nlohmann::json& doc, bool allow_create,
+                                                bool require_new)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status CheckTrafficTargets(const std::string& endpoint,
+                                   const std::map<std::string, int>& traffic,
+                                   const std::map<std::string, int>& mirror);
+  absl::Status CheckArtifacts(const nlohmann::json& spec_json);
+  absl::Status SealNewKeys(state::EndpointRecord& record, bool primary, bool secondary);
+  int64_t NowMs() const;
+
+  state::StateStore& store_;
+  const auth::SecretBox& secrets_;
+  ArtifactStore& artifacts_;
+  const Clock& clock_;
+  ServiceOptions options_;
+  OnChange on_change_;
+  const InstanceObserver* observer_ = nullptr;
+  absl::Mutex write_mu_;
+};
+
+}  // namespace berth::controlplane

@@ -1,0 +1,203 @@
+// The OpenAPI 3 document served at /api/v1/openapi.json; docs/api.md is its prose twin.
+
+#include "controlplane/management_api.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::controlplane {
+
+using nlohmann::json;
+
+namespace {
+
+json Ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+
+json JsonBody(const json& schema) {
+  return {{"required", true}, {"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json Answer(const std::string& description, const json& schema = nullptr) {
+  json r = {{"description", description}};
+  if (!schema.is_null()) r["content"] = {{"application/json", {{"schema", schema}}}};
+  return r;
+}
+
+json Errors() {
+  json errors;
+  for (const char* code : {"400", "401", "404", "409"}) {
+    errors[code] = Answer("error", Ref("Error"));
+  }
+  return errors;
+}
+
+json Op(const std::string& summary, const std::string& id, json responses,
+        const json& body = nullptr) {
+  json op = {{"summary", summary}, {"operationId", id}, {"responses", Errors()}};
+  for (auto& [code, r] : responses.items()) op["responses"][code] = r;
+  if (!body.is_null()) op["requestBody"] = body;
+  return op;
+}
+
+json PathParam(const std::string& name, const std::string& description) {
+  return {{"name", name}, {"in", "path"}, {"required", true}, {"description", description},
+          {"schema", {{"type", "string"}}}};
+}
+
+json Build() {
+  json endpoint_params = json::array({PathParam("endpoint", "endpoint name")});
+  json deployment_params = json::array(
+      {PathParam("endpoint", "endpoint name"), PathParam("deployment", "deployment name")});
+  json paths;
+  paths["/api/v1/online-endpoints"] = {
+      {"get", Op("List online endpoints", "listEndpoints",
+                 {{"200", Answer("endpoints", {{"type", "object"},
+                                               {"properties",
+                                                {{"value", {{"type", "array"},
+                                                            {"items", Ref("Endpoint")}}}}}})}})},
+      {"post", Op("Create an online endpoint (409 if it exists)", "createEndpoint",
+                  {{"201", Answer("created", Ref("Endpoint"))}}, JsonBody(Ref("EndpointSpec")))}};
+  paths["/api/v1/online-endpoints/{endpoint}"] = {
+      {"parameters", endpoint_params},
+      {"get", Op("Show an endpoint", "getEndpoint", {{"200", Answer("endpoint", Ref("Endpoint"))}})},
+      {"put", Op("Create or update (merge) an endpoint", "putEndpoint",
+                 {{"200", Answer("updated", Ref("Endpoint"))},
+                  {"201", Answer("created", Ref("Endpoint"))}},
+                 JsonBody(Ref("EndpointSpec")))},
+      {"patch", Op("Update fields of an endpoint (merge)", "patchEndpoint",
+                   {{"200", Answer("updated", Ref("Endpoint"))}}, JsonBody({{"type", "object"}}))},
+      {"delete", Op("Delete an endpoint and its deployments", "deleteEndpoint",
+                    {{"202", Answer("deleting", Ref("Endpoint"))}})}};
+  paths["/api/v1/online-endpoints/{endpoint}/keys"] = {
+      {"parameters", endpoint_params},
+      {"get", Op("Get the endpoint keys (auth_mode key)", "getKeys",
+                 {{"200", Answer("keys", Ref("Keys"))}})}};
+  paths["/api/v1/online-endpoints/{endpoint}/regenerate-keys"] = {
+      {"parameters", endpoint_params},
+      {"post", Op("Regenerate the primary or secondary key", "regenerateKeys",
+                  {{"200", Answer("keys", Ref("Keys"))}},
+                  JsonBody({{"type", "object"},
+                            {"properties",
+                             {{"key_type", {{"type", "string"},
+                                            {"enum", {"primary", "secondary"}}}}}}}))}};
+  paths["/api/v1/online-endpoints/{endpoint}/token"] = {
+      {"parameters", endpoint_params},
+      {"post", Op("Issue an aml_token (auth_mode aml_token)", "getToken",
+                  {{"200", Answer("token", Ref("Token"))}})}};
+  paths["/api/v1/online-endpoints/{endpoint}/deployments"] = {
+      {"parameters", endpoint_params},
+      {"get", Op("List deployments", "listDeployments",
+                 {{"200", Answer("deployments",
+                                 {{"type", "object"},
+                                  {"properties", {{"value", {{"type", "array"},
+                                                             {"items", Ref("Deployment")}}}}}})}})},
+      {"post", Op("Create a deployment (409 if it exists)", "createDeployment",
+                  {{"201", Answer("created", Ref("Deployment"))}},
+                  JsonBody(Ref("DeploymentSpec")))}};
+  paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}"] = {
+      {"parameters", deployment_params},
+      {"get", Op("Show a deployment", "getDeployment",
+                 {{"200", Answer("deployment", Ref("Deployment"))}})},
+      {"put", Op("Create or update (merge) a deployment", "putDeployment",
+                 {{"200", Answer("updated", Ref("Deployment"))},
+                  {"201", Answer("created", Ref("Deployment"))}},
+                 JsonBody(Ref("DeploymentSpec")))},
+      {"patch", Op("Update fields of a deployment (merge)", "patchDeployment",
+                   {{"200", Answer("updated", Ref("Deployment"))}}, JsonBody({{"type", "object"}}))},
+      {"delete", Op("Delete a deployment (409 while it has live or mirrored traffic)",
+                    "deleteDeployment", {{"202", Answer("deleting", Ref("Deployment"))}})}};
+  json log_params = deployment_params;
+  log_params.push_back({{"name", "lines"}, {"in", "query"}, {"schema", {{"type", "integer"}}}});
+  log_params.push_back({{"name", "instance"}, {"in", "query"}, {"schema", {{"type", "integer"}}}});
+  paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}/logs"] = {
+      {"parameters", log_params},
+      {"get", Op("Last lines of an instance log", "getLogs",
+                 {{"200", {{"description", "log text"},
+                           {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}})}};
+  paths["/api/v1/artifacts/{digest}"] = {
+      {"parameters", json::array({PathParam("digest", "sha256:<hex> of the tar")})},
+      {"head", Op("Whether an artifact is stored", "hasArtifact",
+                  {{"200", Answer("stored")}, {"404", Answer("not stored")}})},
+      {"put", Op("Upload an artifact (deterministic tar)", "putArtifact",
+                 {{"200", Answer("already stored")}, {"201", Answer("stored")}},
+                 {{"required", true},
+                  {"content", {{"application/x-tar",
+                                {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
+
+  json schemas;
+  schemas["Error"] = {
+      {"type", "object"},
+      {"required", {"error"}},
+      {"properties",
+       {{"error", {{"type", "object"},
+                   {"required", {"code", "message"}},
+                   {"properties", {{"code", {{"type", "string"}}},
+                                   {"message", {{"type", "string"}}},
+                                   {"target", {{"type", "string"}}}}}}}}}};
+  json int_map = {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}};
+  schemas["EndpointSpec"] = {
+      {"type", "object"},
+      {"description", "managedOnlineEndpoint YAML fields (docs/yaml.md)"},
+      {"properties",
+       {{"name", {{"type", "string"}}},
+        {"description", {{"type", "string"}}},
+        {"tags", {{"type", "object"}}},
+        {"auth_mode", {{"type", "string"}, {"enum", {"key", "aml_token"}}}},
+        {"traffic", int_map},
+        {"mirror_traffic", int_map}}}};
+  schemas["Endpoint"] = {
+      {"allOf",
+       {Ref("EndpointSpec"),
+        {{"type", "object"},
+         {"properties",
+          {{"provisioning_state", {{"type", "string"}}},
+           {"reason", {{"type", "string"}}},
+           {"scoring_uri", {{"type", "string"}}},
+           {"openapi_uri", {{"type", "string"}}},
+           {"warnings", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}}}};
+  schemas["DeploymentSpec"] = {
+      {"type", "object"},
+      {"description", "managedOnlineDeployment YAML fields (docs/yaml.md)"},
+      {"properties",
+       {{"name", {{"type", "string"}}},
+        {"endpoint_name", {{"type", "string"}}},
+        {"model", {{"oneOf", {{{"type", "string"}}, {{"type", "object"}}}}}},
+        {"code_configuration", {{"type", "object"}}},
+        {"environment", {{"type", "object"}}},
+        {"environment_variables", {{"type", "object"}}},
+        {"instance_count", {{"type", "integer"}, {"minimum", 1}}},
+        {"request_settings", {{"type", "object"}}},
+        {"liveness_probe", {{"type", "object"}}},
+        {"readiness_probe", {{"type", "object"}}}}}};
+  schemas["Deployment"] = {
+      {"allOf",
+       {Ref("DeploymentSpec"),
+        {{"type", "object"},
+         {"properties",
+          {{"provisioning_state", {{"type", "string"}}},
+           {"reason", {{"type", "string"}}},
+           {"warnings", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+           {"instances", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}}}}};
+  schemas["Keys"] = {{"type", "object"},
+                     {"properties", {{"primaryKey", {{"type", "string"}}},
+                                     {"secondaryKey", {{"type", "string"}}}}}};
+  schemas["Token"] = {{"type", "object"},
+                      {"properties", {{"accessToken", {{"type", "string"}}},
+                                      {"expiryTimeUtc", {{"type", "integer"}}},
+                                      {"refreshAfterTimeUtc", {{"type", "integer"}}},
+                                      {"tokenType", {{"type", "string"}}}}}};
+  return {{"openapi", "3.0.3"},
+          {"info", {{"title", "berth management API"}, {"version", "1"}}},
+          {"security", json::array({{{"admin", json::array()}}})},
+          {"paths", paths},
+          {"components",
+           {{"schemas", schemas},
+            {"securitySchemes", {{"admin", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+}
+
+}  // namespace
+
+const std::string& ManagementOpenApiJson() {
+  static const std::string doc = Build().dump(2);
+  return doc;
+}
+
+}  // namespace berth::controlplane

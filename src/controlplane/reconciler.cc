@@ -1,0 +1,151 @@
+#include "controlplane/reconciler.h"
+
+#include <algorithm>
+
+namespace berth::controlplane {
+
+using core::ProvisioningState;
+using Kind = Action::Kind;
+
+const char* InstancePhaseName(InstancePhase phase) {
+  switch (phase) {
+    case InstancePhase::kStarting: return "Starting";
+    case InstancePhase::kReady: return "Ready";
+    case InstancePhase::kUnready: return "Unready";
+    case InstancePhase::kStopping: return "Stopping";
+    case InstancePhase::kExited: return "Exited";
+  }
+  return "Unknown";
+}
+
+std::chrono::milliseconds RestartBackoff(int restarts) {
+  int64_t ms = 500;
+  for (int i = 0; i < restarts && ms < 30000; ++i) ms *= 2;
+  return std::chrono::milliseconds(std::min<int64_t>(ms, 30000));
+}
+
+namespace {
+
+std::string ExitText(const ObservedInstance& i) {
+  if (i.exit_signal != 0) return "was killed by signal " + std::to_string(i.exit_signal);
+  return "exited with code " + std::to_string(i.exit_code);
+}
+
+}  // namespace
+
+std::vector<Action> Reconcile(const DesiredDeployment& desired,
+                              const std::vector<ObservedInstance>& observed, SteadyTime now) {
+  std::vector<Action> actions;
+  const bool deleting = desired.state == ProvisioningState::kDeleting;
+  const bool failed = desired.state == ProvisioningState::kFailed;
+  const bool rolling_out = desired.state == ProvisioningState::kCreating ||
+                           desired.state == ProvisioningState::kUpdating;
+
+  if (deleting) {
+    bool any_left = false;
+    for (const auto& i : observed) {
+      if (i.phase == InstancePhase::kExited) {
+        actions.push_back({Kind::kForget, i.id});
+      } else {
+        any_left = true;
+        if (i.phase != InstancePhase::kStopping) actions.push_back({Kind::kStop, i.id});
+      }
+    }
+    if (!any_left) actions.push_back({Kind::kRemove});
+    return actions;
+  }
+
+  std::vector<const ObservedInstance*> current;
+  for (const auto& i : observed) {
+    if (i.template_hash == desired.template_hash) {
+      current.push_back(&i);
+    } else if (i.phase == InstancePhase::kExited) {
+      actions.push_back({Kind::kForget, i.id});  // old template: never restarted
+    }
+  }
+
+  if (failed) {
+    // Leave old-template instances serving; clear out the template that failed.
+    for (const auto* i : current) {
+      actions.push_back({i->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, i->id});
+    }
+    return actions;
+  }
+
+  // A rollout fails on the first instance of the new template that dies or never gets ready.
+  if (rolling_out) {
+    for (const auto* i : current) {
+      if (i->ever_ready) continue;
+      std::string reason;
+      if (i->phase == InstancePhase::kExited) {
+        reason = "instance " + std::to_string(i->id) + " " + ExitText(*i) +
+                 " before it was ready";
+      } else if (i->phase == InstancePhase::kStarting && now - i->started_at > desired.startup_timeout) {
+        reason = "instance " + std::to_string(i->id) + " was not ready after " +
+                 std::to_string(desired.startup_timeout.count() / 1000) +
+                 " s (readiness_probe initial_delay + period x failure_threshold)";
+      }
+      if (!reason.empty()) {
+        actions.push_back({Kind::kMarkFailed, i->id, reason});
+        for (const auto* j : current) {
+          actions.push_back(
+              {j->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, j->id});
+        }
+        return actions;
+      }
+    }
+  }
+
+  // Restart exited instances of the current template after their backoff.
+  int live = 0;
+  int ready = 0;
+  std::vector<const ObservedInstance*> surplus_candidates;
+  for (const auto* i : current) {
+    if (i->phase == InstancePhase::kStopping) continue;
+    ++live;
+    if (i->phase == InstancePhase::kReady) ++ready;
+    surplus_candidates.push_back(i);
+  }
+  int surplus = live - desired.instance_count;
+  if (surplus > 0) {
+    // Stop the least useful first: exited, then starting/unready, then ready; newest first.
+    auto rank = [](const ObservedInstance* i) {
+      switch (i->phase) {
+        case InstancePhase::kExited: return 0;
+        case InstancePhase::kStarting:
+        case InstancePhase::kUnready: return 1;
+        default: return 2;
+      }
+    };
+    std::sort(surplus_candidates.begin(), surplus_candidates.end(), [&](auto* a, auto* b) {
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      return a->id > b->id;
+    });
+    for (int k = 0; k < surplus; ++k) {
+      const auto* i = surplus_candidates[k];
+      if (i->phase == InstancePhase::kReady) --ready;
+      actions.push_back({i->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, i->id});
+      surplus_candidates[k] = nullptr;
+    }
+  }
+  for (const auto* i : surplus_candidates) {
+    if (i == nullptr || i->phase != InstancePhase::kExited) continue;
+    if (now >= i->exited_at + RestartBackoff(i->restarts)) {
+      actions.push_back({Kind::kRestart, i->id});
+    }
+  }
+  for (int k = live; k < desired.instance_count; ++k) actions.push_back({Kind::kStart});
+
+  if (ready >= desired.instance_count) {
+    for (const auto& i : observed) {
+      if (i.template_hash != desired.template_hash && i.phase != InstancePhase::kExited &&
+          i.phase != InstancePhase::kStopping) {
+        actions.push_back({Kind::kStop, i.id});
+      }
+    }
+    if (rolling_out) actions.push_back({Kind::kMarkSucceeded});
+  }
+  return actions;
+}
+
+}  // namespace berth::controlplane

@@ -1,0 +1,76 @@
+#pragma once
+// Reconcile: the pure decision step of the control plane. Given what a deployment should be
+// and what its instances are doing, it returns the actions that move one toward the other.
+// No I/O, no clock reads (time is an argument): Supervisor carries the actions out.
+//
+// Rules (docs/architecture.md, "Instances"):
+// - `template` identifies how instances are launched (command, env, code, model); instances of
+//   an older template keep serving until instance_count instances of the current one are Ready,
+//   then they are stopped (rolling update: new ready before old stopped).
+// - Before the deployment first succeeds with the current template, an instance that exits or
+//   is not ready by its startup deadline fails the deployment.
+// - After that, an exited instance is restarted with exponential backoff.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/spec.h"
+
+namespace berth::controlplane {
+
+enum class InstancePhase {
+  kStarting,  // process running, readiness not yet passed
+  kReady,     // passing readiness; receives traffic
+  kUnready,   // was ready, now failing readiness; no traffic
+  kStopping,  // asked to stop (draining or terminating)
+  kExited,    // process gone
+};
+const char* InstancePhaseName(InstancePhase phase);
+
+struct ObservedInstance {
+  int64_t id = 0;
+  std::string template_hash;
+  InstancePhase phase = InstancePhase::kStarting;
+  bool ever_ready = false;
+  SteadyTime started_at;
+  SteadyTime exited_at;   // when phase == kExited
+  int exit_code = -1;
+  int exit_signal = 0;
+  int restarts = 0;       // consecutive restarts since it was last ready
+};
+
+struct DesiredDeployment {
+  std::string template_hash;
+  int instance_count = 1;
+  core::ProvisioningState state = core::ProvisioningState::kCreating;
+  // How long a new instance may take to become ready (readiness initial_delay + period ×
+  // failure_threshold).
+  std::chrono::milliseconds startup_timeout{310000};
+};
+
+struct Action {
+  enum class Kind {
+    kStart,          // launch a new instance of the current template
+    kRestart,        // relaunch exited instance `instance_id` in place
+    kStop,           // drain and stop instance `instance_id`
+    kForget,         // drop the record of exited instance `instance_id`
+    kMarkSucceeded,  // the deployment reached its desired state
+    kMarkFailed,     // the current template cannot start: `reason`
+    kRemove,         // a deleting deployment has no instance left: delete its record
+  };
+  Kind kind;
+  int64_t instance_id = 0;
+  std::string reason;
+  bool operator==(const Action&) const = default;
+};
+
+// Backoff before restart number `restarts` (0-based): 0.5 s doubling up to 30 s.
+std::chrono::milliseconds RestartBackoff(int restarts);
+
+std::vector<Action> Reconcile(const DesiredDeployment& desired,
+                              const std::vector<ObservedInstance>& observed, SteadyTime now);
+
+}  // namespace berth::controlplane

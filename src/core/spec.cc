@@ -1,0 +1,55 @@
+#include "core/spec.h"
+
+namespace berth::core {
+
+const char* AuthModeName(AuthMode mode) {
+  switch (mode) {
+    case AuthMode::kKey:
+      return "key";
+    case AuthMode::kAmlToken:
+      return "aml_token";
+  }
+  return "key";
+}
+
+const char* ProvisioningStateName(ProvisioningState state) {
+  switch (state) {
+    case ProvisioningState::kCreating:
+      return "Creating";
+    case ProvisioningState::kUpdating:
+      return "Updating";
+    case ProvisioningState::kSucceeded:
+      return "Succeeded";
+    case ProvisioningState::kFailed:
+      return "Failed";
+    case ProvisioningState::kDeleting:
+      return "Deleting";
+  }
+  return "Failed";
+}
+
+std::optional<ProvisioningState> ParseProvisioningState(const std::string& name) {
+  for (ProvisioningState state :
+       {ProvisioningState::kCreating, ProvisioningState::kUpdating, ProvisioningState::kSucceeded,
+        ProvisioningState::kFailed, ProvisioningState::kDeleting}) {
+    if (name == ProvisioningStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
+bool IsOperationRunning(ProvisioningState state) {
+  return state == ProvisioningState::kCreating || state == ProvisioningState::kUpdating ||
+         state == ProvisioningState::kDeleting;
+}
+
+ServingRoutes RoutesFor(const DeploymentSpec& spec) {
+  ServingRoutes routes;
+  if (const auto& config = spec.environment.inference_config; config.has_value()) {
+    routes.liveness_path = config->liveness_route.path;
+    routes.readiness_path = config->readiness_route.path;
+    routes.scoring_path = config->scoring_route.path;
+  }
+  return routes;
+}
+
+}  // namespace berth::core

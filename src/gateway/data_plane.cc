@@ -1,0 +1,304 @@
+#include "gateway/data_plane.h"
+
+#include "absl/strings/match.h"
+#include "auth/secrets.h"
+#include "http/errors.h"
+#include "http/server.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+
+namespace asio = http::asio;
+namespace bhttp = http::bhttp;
+using http::Awaitable;
+using http::ErrorResponse;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::string_view kDeploymentHeader = "azureml-model-deployment";
+
+bool IsHopByHop(std::string_view name) {
+  static const char* kHeaders[] = {"connection",          "keep-alive", "proxy-authenticate",
+                                   "proxy-authorization", "te",         "trailer",
+                                   "transfer-encoding",   "upgrade",    "content-length",
+                                   "host"};
+  for (const char* h : kHeaders) {
+    if (absl::EqualsIgnoreCase(std::string(name), h)) return true;
+  }
+  return false;
+}
+
+double SecondsSince(const Clock& clock, SteadyTime start) {
+  return std::chrono::duration<double>(clock.Now() - start).count();
+}
+
+}  // namespace
+
+DataPlane::DataPlane(const Clock& clock, RandomSource& random, Metrics& metrics,
+                     DataPlaneOptions options)
+    : clock_(clock), random_(random), metrics_(metrics), options_(options),
+      table_(std::make_shared<RoutingTable>()) {}
+
+void DataPlane::Publish(std::shared_ptr<const RoutingTable> table) {
+  absl::MutexLock lock(&mu_);
+  table_ = std::move(table);
+}
+
+std::shared_ptr<const RoutingTable> DataPlane::Table() const {
+  absl::MutexLock lock(&mu_);
+  return table_;
+}
+
+bool DataPlane::Matches(std::string_view target) { return target.starts_with("/endpoints/"); }
+
+const InstanceTarget& LeastLoaded(const std::vector<InstanceTarget>& ready) {
+  const InstanceTarget* best = &ready.front();
+  for (const auto& instance : ready) {
+    if (instance.outstanding->load() < best->outstanding->load()) best = &instance;
+  }
+  return *best;
+}
+
+Request UpstreamRequest(const Request& req, std::string_view path, std::string_view query,
+                        int port) {
+  std::string target(path);
+  if (!query.empty()) target += "?" + std::string(query);
+  Request out{req.method(), target, 11};
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    if (IsHopByHop(name) || absl::EqualsIgnoreCase(name, "authorization")) continue;
+    out.insert(field.name_string(), field.value());
+  }
+  out.set(bhttp::field::host, "127.0.0.1:" + std::to_string(port));
+  out.body() = req.body();
+  return out;
+}
+
+absl::Status DataPlane::Authenticate(const Request& req, const EndpointRoute& endpoint) const {
+  auto it = req.find(bhttp::field::authorization);
+  if (it == req.end()) {
+    return absl::UnauthenticatedError("missing credential: send 'Authorization: Bearer <key or token>'");
+  }
+  std::string value(it->value());
+  if (!absl::StartsWithIgnoreCase(value, "bearer ")) {
+    return absl::UnauthenticatedError("the Authorization header must be 'Bearer <key or token>'");
+  }
+  std::string credential = value.substr(7);
+  if (endpoint.auth_mode == core::AuthMode::kKey) {
+    bool primary = auth::ConstantTimeEquals(credential, endpoint.primary_key);
+    bool secondary = auth::ConstantTimeEquals(credential, endpoint.secondary_key);
+    if (primary || secondary) return absl::OkStatus();
+    return absl::UnauthenticatedError("invalid key for endpoint '" + endpoint.name + "'");
+  }
+  return auth::VerifyToken(credential, endpoint.name, endpoint.token_secret, clock_.WallNow());
+}
+
+Awaitable<Response> DataPlane::Handle(Request& req) {
+  SteadyTime start = clock_.Now();
+  std::string_view target = req.target();
+  std::string_view query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  std::string_view rest = target.substr(std::string_view("/endpoints/").size());
+  auto slash = rest.find('/');
+  std::string name(rest.substr(0, slash));
+  std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  bool is_score = action == "score";
+  bool is_swagger = action == "swagger.json";
+
+  auto table = Table();
+  auto endpoint_it = table->find(name);
+  auto reject = [&](Response res) {
+    metrics_.RecordRequest(name, "", res.result_int(), SecondsSince(clock_, start));
+    return res;
+  };
+  if ((!is_score && !is_swagger) || endpoint_it == table->end()) {
+    co_return reject(ErrorResponse(req, absl::NotFoundError(
+        endpoint_it == table->end() ? "endpoint '" + name + "' not found"
+                                    : "no such route '" + std::string(target) +
+                                          "'; use /endpoints/<name>/score or /swagger.json")));
+  }
+  const EndpointRoute& endpoint = *endpoint_it->second;
+  if (absl::Status auth = Authenticate(req, endpoint); !auth.ok()) {
+    Response res = ErrorResponse(req, auth);
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    co_return reject(std::move(res));
+  }
+  if (is_score && req.method() != bhttp::verb::post && req.method() != bhttp::verb::get) {
+    co_return reject(ErrorResponse(req, bhttp::status::method_not_allowed, "MethodNotAllowed",
+                                   "use POST (or GET) on /score"));
+  }
+
+  std::shared_ptr<const DeploymentRoute> deployment;
+  bool rule_routed = false;
+  if (auto header = req.find(kDeploymentHeader); header != req.end()) {
+    std::string wanted(header->value());
+    auto it = endpoint.deployments.find(wanted);
+    if (it == endpoint.deployments.end()) {
+      co_return reject(ErrorResponse(
+          req, absl::NotFoundError("deployment '" + wanted + "' not found in endpoint '" +
+                                   endpoint.name + "' (named by the azureml-model-deployment header)")));
+    }
+    deployment = it->second;
+  } else {
+    std::optional<std::string> picked;
+    if (endpoint.splitter) {
+      picked = is_swagger ? endpoint.splitter->Largest() : endpoint.splitter->Pick(random_.Next());
+    }
+    if (!picked) {
+      co_return reject(ErrorResponse(
+          req, absl::NotFoundError("endpoint '" + endpoint.name +
+                                   "' has no deployment with positive traffic; set traffic or "
+                                   "name a deployment in the azureml-model-deployment header")));
+    }
+    auto it = endpoint.deployments.find(*picked);
+    if (it == endpoint.deployments.end()) {
+      co_return reject(ErrorResponse(
+          req, absl::UnavailableError("deployment '" + *picked + "' is not serving yet")));
+    }
+    deployment = it->second;
+    rule_routed = true;
+  }
+
+  if (is_swagger) co_return co_await Swagger(req, endpoint, deployment, query);
+
+  if (rule_routed && endpoint.splitter) {
+    if (auto mirror_name = endpoint.splitter->Mirror(random_.Next())) {
+      auto it = endpoint.deployments.find(*mirror_name);
+      if (it != endpoint.deployments.end()) {
+        StartMirror(req, endpoint.name, it->second, query);
+      } else {
+        metrics_.RecordMirror(endpoint.name, *mirror_name, "dropped");
+      }
+    }
+  }
+  co_return co_await Score(req, endpoint, deployment, query);
+}
+
+Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint,
+                                     std::shared_ptr<const DeploymentRoute> deployment,
+                                     std::string_view query) {
+  SteadyTime start = clock_.Now();
+  const std::string& dname = deployment->name;
+  auto finish = [&](Response res) {
+    res.set(kDeploymentHeader, dname);
+    metrics_.RecordRequest(endpoint.name, dname, res.result_int(), SecondsSince(clock_, start));
+    return res;
+  };
+  if (deployment->ready.empty()) {
+    co_return finish(ErrorResponse(
+        req, absl::UnavailableError("deployment '" + dname + "' has no ready instance")));
+  }
+  AdmissionLimits limits = deployment->limits();
+  if (absl::Status admitted = co_await deployment->gate->Enter(limits); !admitted.ok()) {
+    Response res = ErrorResponse(req, admitted);
+    res.set(bhttp::field::retry_after, "1");
+    co_return finish(std::move(res));
+  }
+  // Admission may have waited; the deadline counts from arrival at the gateway.
+  SteadyTime deadline = start + std::chrono::milliseconds(deployment->request_settings.request_timeout_ms);
+  const InstanceTarget& instance = LeastLoaded(deployment->ready);
+  std::shared_ptr<http::UpstreamPool> pool = instance.pool;
+  std::shared_ptr<std::atomic<int>> outstanding = instance.outstanding;
+  outstanding->fetch_add(1);
+  metrics_.AddInFlight(endpoint.name, dname, 1);
+  auto answer = co_await pool->Send(
+      UpstreamRequest(req, deployment->routes.scoring_path, query, pool->port()), deadline);
+  outstanding->fetch_sub(1);
+  metrics_.AddInFlight(endpoint.name, dname, -1);
+  deployment->gate->Leave(deployment->limits());
+
+  if (!answer.ok()) {
+    const absl::Status& s = answer.status();
+    if (s.code() == absl::StatusCode::kDeadlineExceeded) {
+      co_return finish(ErrorResponse(
+          req, bhttp::status::request_timeout, "RequestTimeout",
+          "deployment '" + dname + "' did not answer within request_timeout_ms (" +
+              std::to_string(deployment->request_settings.request_timeout_ms) + " ms)"));
+    }
+    co_return finish(ErrorResponse(req, bhttp::status::bad_gateway, "BadGateway",
+                                   "instance of deployment '" + dname +
+                                       "' failed: " + std::string(s.message())));
+  }
+  Response& model = *answer;
+  int model_status = model.result_int();
+  bool ok = model_status >= 200 && model_status < 300;
+  Response res{ok ? model.result() : bhttp::status::failed_dependency, req.version()};
+  for (const auto& field : model) {
+    if (IsHopByHop(std::string(field.name_string()))) continue;
+    res.insert(field.name_string(), field.value());
+  }
+  if (!ok) {
+    res.set("ms-azureml-model-error-statuscode", std::to_string(model_status));
+    std::string reason(model.reason());
+    if (reason.empty()) reason = std::string(bhttp::obsolete_reason(model.result()));
+    res.set("ms-azureml-model-error-reason", reason);
+  }
+  res.body() = std::move(model.body());
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  co_return finish(std::move(res));
+}
+
+Awaitable<Response> DataPlane::Swagger(Request& req, const EndpointRoute& endpoint,
+                                       std::shared_ptr<const DeploymentRoute> deployment,
+                                       std::string_view query) {
+  if (deployment->ready.empty()) {
+    co_return ErrorResponse(
+        req, absl::UnavailableError("deployment '" + deployment->name + "' has no ready instance"));
+  }
+  const InstanceTarget& instance = LeastLoaded(deployment->ready);
+  std::shared_ptr<http::UpstreamPool> pool = instance.pool;
+  Request up = UpstreamRequest(req, deployment->routes.swagger_path, query, pool->port());
+  up.method(bhttp::verb::get);
+  up.body().clear();
+  auto answer = co_await pool->Send(
+      std::move(up), clock_.Now() + std::chrono::milliseconds(
+                                        deployment->request_settings.request_timeout_ms));
+  if (!answer.ok() || answer->result_int() != 200) {
+    co_return ErrorResponse(
+        req, absl::NotFoundError("deployment '" + deployment->name +
+                                 "' does not serve a swagger document at " +
+                                 deployment->routes.swagger_path));
+  }
+  Response res{bhttp::status::ok, req.version()};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(kDeploymentHeader, deployment->name);
+  res.body() = std::move(answer->body());
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  co_return res;
+}
+
+void DataPlane::StartMirror(const Request& req, const std::string& endpoint,
+                            std::shared_ptr<const DeploymentRoute> mirror, std::string_view query) {
+  if (mirror->ready.empty() || mirror->mirror_in_flight->load() >= options_.max_mirror_in_flight) {
+    metrics_.RecordMirror(endpoint, mirror->name, "dropped");
+    return;
+  }
+  const InstanceTarget& instance = LeastLoaded(mirror->ready);
+  Request copy = UpstreamRequest(req, mirror->routes.scoring_path, query, instance.port);
+  mirror->mirror_in_flight->fetch_add(1);
+  SteadyTime deadline =
+      clock_.Now() + std::chrono::milliseconds(mirror->request_settings.request_timeout_ms);
+  auto pool = instance.pool;
+  auto outstanding = instance.outstanding;
+  // Runs detached: the client's response never waits for, or depends on, the copy.
+  asio::co_spawn(
+      pool->executor(),
+      [this, endpoint, mirror, pool, outstanding, deadline,
+       copy = std::move(copy)]() mutable -> Awaitable<void> {
+        outstanding->fetch_add(1);
+        auto answer = co_await pool->Send(std::move(copy), deadline);
+        outstanding->fetch_sub(1);
+        mirror->mirror_in_flight->fetch_sub(1);
+        metrics_.RecordMirror(endpoint, mirror->name, answer.ok() ? "sent" : "failed");
+      },
+      asio::detached);
+}
+
+}  // namespace berth::gateway

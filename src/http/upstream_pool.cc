@@ -1,0 +1,103 @@
+#include "http/upstream_pool.h"
+
+namespace berth::http {
+
+using asio::ip::tcp;
+
+UpstreamPool::UpstreamPool(asio::any_io_executor executor, std::string host, int port,
+                           size_t max_idle)
+    : executor_(std::move(executor)), host_(std::move(host)), port_(port), max_idle_(max_idle) {}
+
+UpstreamPool::~UpstreamPool() { CloseIdle(); }
+
+void UpstreamPool::CloseIdle() {
+  for (auto& stream : idle_) {
+    boost::system::error_code ec;
+    stream->socket().close(ec);
+  }
+  idle_.clear();
+}
+
+Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> UpstreamPool::Connect(
+    SteadyTime deadline) {
+  auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  boost::system::error_code ec;
+  tcp::endpoint endpoint(asio::ip::make_address(host_, ec), static_cast<unsigned short>(port_));
+  stream->expires_at(deadline);
+  co_await stream->async_connect(endpoint, Await(ec));
+  if (ec == beast::error::timeout) {
+    co_return absl::DeadlineExceededError("timed out connecting to the instance");
+  }
+  if (ec) co_return absl::UnavailableError("cannot connect to the instance: " + ec.message());
+  stream->socket().set_option(tcp::no_delay(true), ec);
+  co_return stream;
+}
+
+Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(Request req, SteadyTime deadline) {
+  req.keep_alive(true);
+  req.prepare_payload();
+  // A pooled connection may have been closed by the instance while idle; such a failure before
+  // any response byte is retried once on a fresh connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<beast::tcp_stream> stream;
+    bool reused = false;
+    if (!idle_.empty() && attempt == 0) {
+      stream = std::move(idle_.back());
+      idle_.pop_back();
+      reused = true;
+    } else {
+      auto connected = co_await Connect(deadline);
+      if (!connected.ok()) co_return connected.status();
+      stream = std::move(connected).value();
+    }
+    boost::system::error_code ec;
+    stream->expires_at(deadline);
+    co_await bhttp::async_write(*stream, req, Await(ec));
+    if (ec == beast::error::timeout) {
+      co_return absl::DeadlineExceededError("the instance did not accept the request in time");
+    }
+    if (ec) {
+      if (reused) continue;
+      co_return absl::UnavailableError("cannot send to the instance: " + ec.message());
+    }
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(boost::none);
+    co_await bhttp::async_read(*stream, buffer, parser, Await(ec));
+    if (ec == beast::error::timeout) {
+      co_return absl::DeadlineExceededError("the instance did not answer in time");
+    }
+    if (ec) {
+      bool nothing_read = !parser.got_some();
+      if (reused && nothing_read &&
+          (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+           ec == asio::error::eof || ec == asio::error::broken_pipe)) {
+        continue;
+      }
+      co_return absl::AbortedError("the instance failed during the request: " + ec.message());
+    }
+    Response res = parser.release();
+    if (res.keep_alive() && idle_.size() < max_idle_) {
+      stream->expires_never();
+      idle_.push_back(std::move(stream));
+    } else {
+      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+    }
+    co_return res;
+  }
+  co_return absl::UnavailableError("the instance closed the connection");
+}
+
+Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, std::string host, int port,
+                                        std::string path, std::chrono::milliseconds timeout) {
+  UpstreamPool pool(std::move(executor), std::move(host), port, 0);
+  Request req{bhttp::verb::get, path, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  req.set(bhttp::field::user_agent, "berth-probe");
+  req.keep_alive(false);
+  auto res = co_await pool.Send(std::move(req), std::chrono::steady_clock::now() + timeout);
+  if (!res.ok()) co_return res.status();
+  co_return static_cast<int>(res->result_int());
+}
+
+}  // namespace berth::http

@@ -1,0 +1,49 @@
+#pragma once
+// UpstreamPool: keep-alive HTTP/1.1 connections to one origin (an instance on 127.0.0.1:port).
+//
+// Threading: a pool belongs to one io_context run by one thread (berthd's gateway worker);
+// Send() may be awaited by many coroutines at once on that thread. Connections are created
+// on demand and kept idle up to `max_idle`.
+// Errors from Send():
+//   DEADLINE_EXCEEDED  the answer did not come before the deadline; the connection is closed,
+//                      which cancels the request on the instance
+//   UNAVAILABLE        could not connect, or the instance closed before reading the request
+//   ABORTED            the instance failed after the request was sent (reset, bad response)
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "http/asio.h"
+
+namespace berth::http {
+
+class UpstreamPool {
+ public:
+  UpstreamPool(asio::any_io_executor executor, std::string host, int port, size_t max_idle = 256);
+  ~UpstreamPool();
+
+  Awaitable<absl::StatusOr<Response>> Send(Request req, SteadyTime deadline);
+
+  // Closes idle connections (the instance is going away).
+  void CloseIdle();
+  int port() const { return port_; }
+  const asio::any_io_executor& executor() const { return executor_; }
+
+ private:
+  Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> Connect(SteadyTime deadline);
+
+  asio::any_io_executor executor_;
+  std::string host_;
+  int port_;
+  size_t max_idle_;
+  std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
+};
+
+// A one-shot GET with a timeout, for probes. Returns the status code.
+Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, std::string host, int port,
+                                        std::string path, std::chrono::milliseconds timeout);
+
+}  // namespace berth::http

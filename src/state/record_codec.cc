@@ -1,0 +1,118 @@
+#include "state/record_codec.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace berth::state::internal {
+namespace {
+
+using nlohmann::json;
+
+struct StateName {
+  core::ProvisioningState state;
+  const char* text;
+};
+constexpr StateName kStateNames[] = {
+    {core::ProvisioningState::kCreating, "Creating"},
+    {core::ProvisioningState::kUpdating, "Updating"},
+    {core::ProvisioningState::kSucceeded, "Succeeded"},
+    {core::ProvisioningState::kFailed, "Failed"},
+    {core::ProvisioningState::kDeleting, "Deleting"},
+};
+
+}  // namespace
+
+const char* StateText(core::ProvisioningState state) {
+  for (const StateName& entry : kStateNames) {
+    if (entry.state == state) return entry.text;
+  }
+  return "Unknown";  // unreachable for valid enum values; ParseStateText rejects it
+}
+
+absl::StatusOr<core::ProvisioningState> ParseStateText(const std::string& text,
+                                                       absl::string_view row) {
+  for (const StateName& entry : kStateNames) {
+    if (text == entry.text) return entry.state;
+  }
+  return absl::DataLossError(
+      absl::StrCat(row, ": stored provisioning state '", text, "' is not a known state"));
+}
+
+absl::StatusOr<std::string> EncodeJson(const json& value, absl::string_view row,
+                                       absl::string_view field) {
+  try {
+    return value.dump();
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(row, ": ", field, " cannot be stored as JSON: ", e.what()));
+  }
+}
+
+absl::StatusOr<json> DecodeJson(const std::string& text, absl::string_view row,
+                                absl::string_view field) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat(row, ": stored ", field, " is not valid JSON: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::string> EncodeWarnings(const std::vector<std::string>& warnings,
+                                           absl::string_view row) {
+  return EncodeJson(json(warnings), row, "warnings");
+}
+
+absl::StatusOr<std::vector<std::string>> DecodeWarnings(const std::string& text,
+                                                        absl::string_view row) {
+  absl::StatusOr<json> value = DecodeJson(text, row, "warnings");
+  if (!value.ok()) return value.status();
+  if (!value->is_array()) {
+    return absl::DataLossError(absl::StrCat(row, ": stored warnings are not a JSON array"));
+  }
+  std::vector<std::string> warnings;
+  warnings.reserve(value->size());
+  for (const json& item : *value) {
+    if (!item.is_string()) {
+      return absl::DataLossError(
+          absl::StrCat(row, ": stored warnings hold a non-string item: ", item.dump()));
+    }
+    warnings.push_back(item.get<std::string>());
+  }
+  return warnings;
+}
+
+absl::StatusOr<json> NormalizeSpec(const json& spec, absl::string_view row) {
+  absl::StatusOr<std::string> text = EncodeJson(spec, row, "spec");
+  if (!text.ok()) return text.status();
+  // Text we just wrote always parses; a failure here would be a library bug, so it is
+  // reported rather than assumed away.
+  absl::StatusOr<json> parsed = DecodeJson(*text, row, "spec");
+  if (!parsed.ok()) return absl::InternalError(parsed.status().message());
+  return parsed;
+}
+
+std::string EndpointRow(absl::string_view name) { return absl::StrCat("endpoint '", name, "'"); }
+
+std::string DeploymentRow(absl::string_view endpoint, absl::string_view name) {
+  return absl::StrCat("deployment '", name, "' of endpoint '", endpoint, "'");
+}
+
+absl::Status EndpointNotFound(absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat(EndpointRow(name), " not found"));
+}
+
+absl::Status EndpointExists(absl::string_view name) {
+  return absl::AlreadyExistsError(absl::StrCat(EndpointRow(name), " already exists"));
+}
+
+absl::Status DeploymentNotFound(absl::string_view endpoint, absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat(DeploymentRow(endpoint, name), " not found"));
+}
+
+absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name) {
+  return absl::AlreadyExistsError(absl::StrCat(DeploymentRow(endpoint, name), " already exists"));
+}
+
+}  // namespace berth::state::internal

@@ -1,0 +1,53 @@
+#pragma once
+// How record fields are written as text, and the errors both stores report, so that
+// MemoryStateStore and SqliteStateStore behave alike down to the messages.
+//
+// Internal to the state component: callers use StateStore.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/spec.h"
+#include "nlohmann/json.hpp"
+#include "state/state_store.h"
+
+namespace berth::state::internal {
+
+// Stable text for a provisioning state in storage ("Creating", "Succeeded", ...). Owned here
+// rather than borrowed from display code so a renamed label never orphans stored rows.
+const char* StateText(core::ProvisioningState state);
+// DATA_LOSS naming `row` when `text` is not a stored state.
+absl::StatusOr<core::ProvisioningState> ParseStateText(const std::string& text,
+                                                       absl::string_view row);
+
+// Compact JSON text. INVALID_ARGUMENT naming `row` when the value cannot be written (strings
+// that are not UTF-8), so a bad request never reaches storage.
+absl::StatusOr<std::string> EncodeJson(const nlohmann::json& value, absl::string_view row,
+                                       absl::string_view field);
+// DATA_LOSS naming `row` when stored text does not parse.
+absl::StatusOr<nlohmann::json> DecodeJson(const std::string& text, absl::string_view row,
+                                          absl::string_view field);
+
+// Warnings as a JSON array of strings.
+absl::StatusOr<std::string> EncodeWarnings(const std::vector<std::string>& warnings,
+                                           absl::string_view row);
+absl::StatusOr<std::vector<std::string>> DecodeWarnings(const std::string& text,
+                                                        absl::string_view row);
+
+// The spec as a read after a write returns it: numbers and non-finite values pass through JSON
+// text exactly as they do when stored in SQLite. The memory store applies it on every write.
+absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& spec, absl::string_view row);
+
+// Row labels for messages: "endpoint 'e'" and "deployment 'd' of endpoint 'e'".
+std::string EndpointRow(absl::string_view name);
+std::string DeploymentRow(absl::string_view endpoint, absl::string_view name);
+
+absl::Status EndpointNotFound(absl::string_view name);
+absl::Status EndpointExists(absl::string_view name);
+absl::Status DeploymentNotFound(absl::string_view endpoint, absl::string_view name);
+absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name);
+
+}  // namespace berth::state::internal

@@ -1,0 +1,696 @@
+"""Fixtures and helpers for berth's integration tests.
+
+The tests drive the real binaries: `berthd` on a temporary data dir and port 0, the `berth` CLI
+through BERTH_URL/BERTH_TOKEN, and instances running tests/servers/test_server.py as a custom
+command. Only the standard library and pytest are used.
+
+Rules the helpers follow: nothing sleeps to wait for a state change (wait_until polls with a
+deadline), every process started here is stopped at teardown, and everything stays on loopback.
+"""
+
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_DIR = Path(os.environ.get("BERTH_BUILD_DIR", REPO / "build")).resolve()
+BERTHD = BUILD_DIR / "src" / "berthd"
+BERTH = BUILD_DIR / "src" / "berth"
+TEST_SERVER = REPO / "tests" / "servers" / "test_server.py"
+PYTHON = "/usr/bin/python3"
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+TERMINAL_STATES = ("Succeeded", "Failed")
+
+# Every daemon started in this session, so a failing test can show their log tails.
+_DAEMONS = []
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long-running end-to-end test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for d in _DAEMONS:
+            report.sections.append((f"berthd log tail ({d.data_dir})", d.log_tail(60)))
+
+
+# --------------------------------------------------------------------------------------------
+# Generic helpers
+
+
+def wait_until(predicate, timeout=30, step=0.05, message="condition"):
+    """Polls predicate() until it returns a truthy value, which is returned. Fails the test
+    with the last value seen when `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
+        time.sleep(step)
+
+
+def wait_stable(read, timeout=30, step=0.1, rounds=3, message="value to settle"):
+    """Polls read() until it returns the same value `rounds` times in a row; returns it.
+    Used for counters that keep moving for a moment after the requests that drive them."""
+    deadline = time.monotonic() + timeout
+    last, same = read(), 0
+    while same < rounds:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
+        time.sleep(step)
+        value = read()
+        same = same + 1 if value == last else 0
+        last = value
+    return last
+
+
+def parse_json_output(text):
+    """Parses the JSON a CLI command printed. Tolerates plain progress lines before it."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("{", "[")):
+            try:
+                return json.loads("\n".join(lines[i:]))
+            except json.JSONDecodeError:
+                continue
+    raise AssertionError(f"no JSON in CLI output:\n{text}")
+
+
+def items_of(listing):
+    """A list answer is either a JSON array or {"value": [...]}."""
+    if isinstance(listing, dict):
+        return listing["value"]
+    return listing
+
+
+# --------------------------------------------------------------------------------------------
+# YAML writing (block style; strings quoted unless plainly safe)
+
+_PLAIN_RE = re.compile(r"^[A-Za-z_/.][A-Za-z0-9_./-]*$")
+_RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+def _scalar(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    s = str(value)
+    if _PLAIN_RE.match(s) and s.lower() not in _RESERVED:
+        return s
+    return json.dumps(s)
+
+
+def to_yaml(obj, indent=0):
+    pad = " " * indent
+    out = []
+    if isinstance(obj, dict):
+        if not obj:
+            return pad + "{}\n"
+        for k, v in obj.items():
+            if isinstance(v, dict) and v:
+                out.append(f"{pad}{k}:\n{to_yaml(v, indent + 2)}")
+            elif isinstance(v, list):
+                out.append(f"{pad}{k}: [{', '.join(_scalar(x) for x in v)}]\n")
+            elif isinstance(v, dict):
+                out.append(f"{pad}{k}: {{}}\n")
+            else:
+                out.append(f"{pad}{k}: {_scalar(v)}\n")
+        return "".join(out)
+    raise TypeError("to_yaml expects a mapping at the top")
+
+
+DROP = object()  # in overrides: remove the key from the template
+
+
+def deep_merge(base, update):
+    out = dict(base)
+    for k, v in update.items():
+        if v is DROP:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def deployment_doc(name, endpoint, **overrides):
+    route = lambda: {"port": 5001, "path": "/health"}  # noqa: E731
+    doc = {
+        "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json",
+        "name": name,
+        "endpoint_name": endpoint,
+        "code_configuration": {"code": "./server", "scoring_script": "test_server.py"},
+        "environment": {
+            "command": [PYTHON, "test_server.py", "--port", "{port}"],
+            "inference_config": {
+                "liveness_route": route(),
+                "readiness_route": route(),
+                "scoring_route": {"port": 5001, "path": "/score"},
+            },
+        },
+        "instance_count": 1,
+        "readiness_probe": {"initial_delay": 1, "period": 1, "timeout": 2, "failure_threshold": 30},
+        "liveness_probe": {"initial_delay": 1, "period": 1, "timeout": 2, "failure_threshold": 3},
+        "request_settings": {"max_concurrent_requests_per_instance": 4, "request_timeout_ms": 5000},
+        "environment_variables": {"TEST_FOO": "bar"},
+    }
+    return deep_merge(doc, overrides)
+
+
+def ensure_server_folder(directory):
+    """Copies the instance program into `<directory>/server/` (the deployment's code)."""
+    server = Path(directory) / "server"
+    server.mkdir(parents=True, exist_ok=True)
+    target = server / "test_server.py"
+    if not target.exists():
+        assert TEST_SERVER.exists(), f"{TEST_SERVER} is missing"
+        shutil.copyfile(TEST_SERVER, target)
+    return server
+
+
+def write_deployment(directory, name, endpoint, filename=None, raw=None, **overrides):
+    """Writes `<directory>/<filename or name.yml>` from the template (deep-merged with
+    `overrides`, DROP removes a key) or from `raw` YAML text; returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ensure_server_folder(directory)
+    path = directory / (filename or f"{name}.yml")
+    path.write_text(raw if raw is not None else to_yaml(deployment_doc(name, endpoint, **overrides)))
+    return path
+
+
+def write_endpoint(directory, name, filename=None, raw=None, **fields):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json",
+        "name": name,
+        "auth_mode": "key",
+    }
+    doc.update(fields)
+    path = directory / (filename or f"endpoint-{name}.yml")
+    path.write_text(raw if raw is not None else to_yaml(doc))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def _proc_entries():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            yield int(entry)
+
+
+def instance_pids(data_dir, exclude=()):
+    """Live (non-zombie) processes that belong to `data_dir`: their working directory is inside
+    it or their command line names it. berthd itself is excluded by pid."""
+    data_dir = str(Path(data_dir).resolve())
+    found = []
+    for pid in _proc_entries():
+        if pid in exclude or pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            if stat[stat.rindex(")") + 2:].startswith("Z"):
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                cwd = ""
+        except (OSError, ValueError):
+            continue
+        if Path(cmdline.split(" ")[0]).name == "berthd":
+            continue
+        if cwd == data_dir or cwd.startswith(data_dir + "/") or data_dir in cmdline:
+            found.append(pid)
+    return found
+
+
+def pid_cwd(pid):
+    """The working directory of a process, or "" when it is gone or unreadable."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return not stat[stat.rindex(")") + 2:].startswith("Z")
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Resp:
+    def __init__(self, status, reason, headers, data):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # lower-case name -> value
+        self.data = data
+
+    @property
+    def text(self):
+        return self.data.decode("utf-8", errors="replace")
+
+    def json(self):
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"response {self.status} is not JSON: {self.text[:500]!r}") from e
+
+    def error(self):
+        """The berth error object {"code", "message", ...} of an error response."""
+        body = self.json()
+        assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+        assert isinstance(body["error"].get("code"), str), body
+        assert isinstance(body["error"].get("message"), str), body
+        return body["error"]
+
+    def __repr__(self):
+        return f"<Resp {self.status} {self.headers.get('content-type')} {self.text[:300]!r}>"
+
+
+def _encode(body):
+    if body is None:
+        return None, {}
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body), {}
+    if isinstance(body, str):
+        return body.encode(), {}
+    return json.dumps(body).encode(), {"Content-Type": "application/json"}
+
+
+def http_request(url, method="GET", body=None, headers=None, timeout=30):
+    """One request on a fresh connection to an absolute URL."""
+    u = urllib.parse.urlsplit(url)
+    data, extra = _encode(body)
+    hdrs = dict(extra)
+    hdrs.update(headers or {})
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        path = u.path + (f"?{u.query}" if u.query else "")
+        conn.request(method, path or "/", body=data, headers=hdrs)
+        r = conn.getresponse()
+        payload = r.read()
+        return Resp(r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, payload)
+    finally:
+        conn.close()
+
+
+class _Pool(threading.local):
+    def __init__(self):
+        self.conns = {}
+
+
+_METRIC_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text -> [(name, {label: value}, float)]."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _METRIC_RE.match(line)
+        if not m:
+            continue
+        labels = dict(_LABEL_RE.findall(m.group(2) or ""))
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        out.append((m.group(1), labels, value))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# berthd
+
+
+class Berthd:
+    """One berthd process on a data dir. Restartable; the data dir survives restarts."""
+
+    def __init__(self, data_dir, log_dir, extra_args=()):
+        self.data_dir = Path(data_dir)
+        self.log_dir = Path(log_dir)
+        self.extra_args = list(extra_args)
+        self.home = self.log_dir / "home"  # the CLI's HOME: no ~/.config/berth leaks in
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.proc = None
+        self.url = None
+        self.port = None
+        self.token = None
+        self.starts = 0
+        self._pool = _Pool()
+        self._stdout_thread = None
+
+    # ---- lifecycle
+
+    def start(self, timeout=30):
+        assert BERTHD.exists(), f"{BERTHD} is not built (set BERTH_BUILD_DIR)"
+        assert self.proc is None or self.proc.poll() is not None, "berthd is already running"
+        self.starts += 1
+        self.stderr_path = self.log_dir / f"berthd-{self.starts}.stderr"
+        self.stdout_path = self.log_dir / f"berthd-{self.starts}.stdout"
+        argv = [str(BERTHD), "--data-dir", str(self.data_dir), "--port", "0",
+                "--host", "127.0.0.1", "--log-level", "info", *self.extra_args]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=open(self.stderr_path, "wb"))
+        lines = queue.Queue()
+        stdout, out_path = self.proc.stdout, self.stdout_path
+
+        def pump():
+            # Keeps draining stdout so berthd never blocks on a full pipe.
+            with open(out_path, "wb") as sink:
+                for raw in iter(stdout.readline, b""):
+                    sink.write(raw)
+                    sink.flush()
+                    lines.put(raw.decode(errors="replace"))
+            lines.put(None)
+
+        self._stdout_thread = threading.Thread(target=pump, daemon=True)
+        self._stdout_thread.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stop()
+                raise AssertionError(f"berthd printed no listening line in {timeout}s:\n"
+                                     f"{self.log_tail(40)}")
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                code = self.proc.wait()
+                raise AssertionError(f"berthd exited with {code} before listening:\n"
+                                     f"{self.log_tail(40)}")
+            m = re.search(r"listening on (http://[^\s/]+)", line)
+            if m:
+                self.url = m.group(1)
+                self.port = urllib.parse.urlsplit(self.url).port
+                break
+        token_file = self.data_dir / "admin-token"
+        self.token = token_file.read_text().strip()
+        self._pool = _Pool()
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace=15):
+        """SIGTERM, then SIGKILL after `grace` seconds. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._close_pool()
+        return self.proc.returncode
+
+    def kill9(self):
+        assert self.running(), "berthd is not running"
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._close_pool()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def instance_pids(self):
+        exclude = (self.proc.pid,) if self.proc is not None else ()
+        return instance_pids(self.data_dir, exclude=exclude)
+
+    def log_tail(self, n=60):
+        parts = []
+        for p in (getattr(self, "stdout_path", None), getattr(self, "stderr_path", None)):
+            if p is not None and p.exists():
+                lines = p.read_text(errors="replace").splitlines()[-n:]
+                parts.append(f"--- {p.name}\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+    # ---- CLI
+
+    def cli_env(self, **extra):
+        env = dict(os.environ)
+        env.update({"BERTH_URL": self.url, "BERTH_TOKEN": self.token, "HOME": str(self.home),
+                    "NO_COLOR": "1"})
+        env.update(extra)
+        return env
+
+    def cli(self, *args, check=True, timeout=180, env=None, cwd=None):
+        """Runs `berth args...`; with check=True a non-zero exit fails the test."""
+        assert BERTH.exists(), f"{BERTH} is not built (set BERTH_BUILD_DIR)"
+        argv = [str(BERTH), *[str(a) for a in args]]
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                            env=env or self.cli_env(), cwd=cwd, stdin=subprocess.DEVNULL)
+        if check and cp.returncode != 0:
+            raise AssertionError(f"`berth {' '.join(argv[1:])}` exited {cp.returncode}\n"
+                                 f"stdout:\n{cp.stdout}\nstderr:\n{cp.stderr}")
+        return cp
+
+    def cli_json(self, *args, **kwargs):
+        return parse_json_output(self.cli(*args, **kwargs).stdout)
+
+    # ---- management API
+
+    def api(self, method, path, body=None, token=..., headers=None, timeout=30):
+        hdrs = {}
+        if token is ...:
+            token = self.token
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        hdrs.update(headers or {})
+        return http_request(self.url + path, method, body, hdrs, timeout)
+
+    def api_ok(self, method, path, body=None, expect=(200,)):
+        r = self.api(method, path, body)
+        assert r.status in expect, f"{method} {path} -> {r!r}"
+        return r.json() if r.data else None
+
+    def endpoint(self, name):
+        return self.api_ok("GET", f"/api/v1/online-endpoints/{name}")
+
+    def deployment(self, endpoint, name):
+        return self.api_ok("GET", f"/api/v1/online-endpoints/{endpoint}/deployments/{name}")
+
+    def keys(self, endpoint):
+        return self.api_ok("GET", f"/api/v1/online-endpoints/{endpoint}/keys")
+
+    def primary_key(self, endpoint):
+        return self.keys(endpoint)["primaryKey"]
+
+    def wait_deployment(self, endpoint, name, want=("Succeeded",), timeout=60):
+        """Polls the deployment until its provisioning_state is in `want`; a terminal state
+        outside `want` fails at once with its reason."""
+        def check():
+            d = self.deployment(endpoint, name)
+            state = d.get("provisioning_state")
+            if state in want:
+                return d
+            if state in TERMINAL_STATES:
+                raise AssertionError(f"deployment {endpoint}/{name} is {state}: {d.get('reason')}")
+            return None
+        return wait_until(check, timeout=timeout, step=0.1,
+                          message=f"deployment {endpoint}/{name} in {want}")
+
+    def ready_instances(self, endpoint, name):
+        return [i for i in self.deployment(endpoint, name).get("instances", [])
+                if i.get("state") == "Ready"]
+
+    def metrics(self):
+        r = self.api("GET", "/metrics")
+        assert r.status == 200, r
+        return parse_metrics(r.text)
+
+    def metric(self, name, **labels):
+        """Sum of the series `name` whose labels include `labels`."""
+        return sum(v for n, l, v in self.metrics()
+                   if n == name and all(l.get(k) == str(want) for k, want in labels.items()))
+
+    # ---- setup through the CLI
+
+    def create_endpoint(self, directory, name, **fields):
+        path = write_endpoint(directory, name, **fields)
+        return self.cli_json("online-endpoint", "create", "-f", path, "-n", name)
+
+    def create_deployment(self, directory, name, endpoint, all_traffic=False, **overrides):
+        path = write_deployment(directory, name, endpoint, **overrides)
+        args = ["online-deployment", "create", "-f", path, "-n", name, "-e", endpoint]
+        if all_traffic:
+            args.append("--all-traffic")
+        self.cli(*args)
+        return self.wait_deployment(endpoint, name)
+
+    # ---- data plane
+
+    def _conn(self):
+        conn = self._pool.conns.get(self.port)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self._pool.conns[self.port] = conn
+        return conn
+
+    def _close_pool(self):
+        for conn in self._pool.conns.values():
+            conn.close()
+        self._pool.conns.clear()
+
+    def request(self, method, path, body=None, headers=None, timeout=None, keepalive=True):
+        """A data-plane request; keep-alive connections are kept per thread."""
+        data, hdrs = _encode(body)
+        hdrs.update(headers or {})
+        if not keepalive:
+            return http_request(self.url + path, method, body, headers, timeout or 60)
+        for attempt in (0, 1):
+            conn = self._conn()
+            reused = conn.sock is not None
+            if timeout is not None:
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+            try:
+                conn.request(method, path, body=data, headers=hdrs)
+                r = conn.getresponse()
+                payload = r.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady):
+                conn.close()
+                self._pool.conns.pop(self.port, None)
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection
+                raise
+            except Exception:
+                conn.close()
+                self._pool.conns.pop(self.port, None)
+                raise
+            resp = Resp(r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, payload)
+            if r.will_close:
+                conn.close()
+                self._pool.conns.pop(self.port, None)
+            return resp
+        raise AssertionError("unreachable")
+
+    def score(self, endpoint, body, key=None, deployment=None, headers=None, timeout=None,
+              keepalive=True):
+        """POST /endpoints/<endpoint>/score. key=None uses the endpoint's primary key;
+        key="" sends no Authorization header."""
+        if key is None:
+            key = self.primary_key(endpoint)
+        hdrs = {}
+        if key:
+            hdrs["Authorization"] = f"Bearer {key}"
+        if deployment is not None:
+            hdrs["azureml-model-deployment"] = deployment
+        hdrs.update(headers or {})
+        return self.request("POST", f"/endpoints/{endpoint}/score", body, hdrs, timeout,
+                            keepalive)
+
+
+def instance_url(instance, path):
+    return f"http://127.0.0.1:{instance['port']}{path}"
+
+
+def release(instance, name):
+    r = http_request(instance_url(instance, f"/release/{name}"), "POST", b"")
+    assert r.status == 200, r
+
+
+def blocked(instance, name):
+    r = http_request(instance_url(instance, f"/blocked/{name}"))
+    assert r.status == 200, r
+    return int(r.json()["count"] if r.text.lstrip().startswith("{") else r.text.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def berthd_factory(tmp_path_factory):
+    """start(extra_args=()) -> a running Berthd, stopped (SIGTERM, then SIGKILL) at the end of
+    the module; instance processes left behind by a stopped berthd fail the module."""
+    started = []
+
+    def start(extra_args=()):
+        base = tmp_path_factory.mktemp("berthd")
+        d = Berthd(base / "data", base, extra_args)
+        started.append(d)
+        _DAEMONS.append(d)
+        return d.start()
+
+    yield start
+    problems = []
+    for d in started:
+        d.stop()
+        _DAEMONS.remove(d)
+        try:
+            wait_until(lambda: not instance_pids(d.data_dir), timeout=10,
+                       message="instances to exit after berthd stopped")
+        except AssertionError:
+            left = instance_pids(d.data_dir)
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            problems.append(f"{d.data_dir}: instance processes left after berthd stopped: {left}")
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture(scope="module")
+def berthd(berthd_factory):
+    """One berthd shared by the tests of a module (distinct endpoint names keep them apart)."""
+    return berthd_factory()
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory):
+    """A folder for YAML files and server/ copies shared by a module's setup fixtures."""
+    return tmp_path_factory.mktemp("work")

@@ -1,0 +1,249 @@
+"""Bad inputs through the CLI and the API: each gets a clear error that names the field (or
+the resource), the right exit code or status, and leaves the state exactly as it was."""
+
+import json
+
+import pytest
+
+from conftest import (deployment_doc, items_of, to_yaml, write_deployment, write_endpoint)
+
+EP = "bad-ep"
+MAX_BODY = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def d(berthd_factory):
+    return berthd_factory(["--max-request-body", str(MAX_BODY)])
+
+
+@pytest.fixture(scope="module")
+def setup(d, module_dir):
+    d.create_endpoint(module_dir, EP)
+    d.create_deployment(module_dir, "blue", EP, all_traffic=True)
+    d.create_deployment(module_dir, "green", EP)
+    return module_dir
+
+
+def snapshot(d):
+    """Everything a rejected request must leave untouched."""
+    endpoints = sorted(items_of(d.api_ok("GET", "/api/v1/online-endpoints")),
+                       key=lambda e: e["name"])
+    deployments = {}
+    for e in endpoints:
+        deps = items_of(d.api_ok("GET", f"/api/v1/online-endpoints/{e['name']}/deployments"))
+        deployments[e["name"]] = sorted(
+            ({**{k: v for k, v in x.items() if k != "instances"},
+              "instance_pids": sorted(i["pid"] for i in x.get("instances", []))} for x in deps),
+            key=lambda x: x["name"])
+    return {"endpoints": endpoints, "deployments": deployments, "keys": d.keys(EP)}
+
+
+def cli_error(d, *args, code=1):
+    cp = d.cli(*args, check=False)
+    assert cp.returncode == code, f"exit {cp.returncode}\nstdout:\n{cp.stdout}\nstderr:\n{cp.stderr}"
+    assert "Error:" in cp.stderr, cp.stderr
+    return cp.stderr
+
+
+def api_error(d, method, path, body, status, code):
+    r = d.api(method, path, body)
+    assert r.status == status, r
+    err = r.error()
+    assert err["code"] == code, err
+    return err
+
+
+def bad_deployment_file(tmp_path, filename, mutate):
+    doc = deployment_doc("blue", EP)
+    mutate(doc)
+    return write_deployment(tmp_path, "blue", EP, filename=filename, raw=to_yaml(doc))
+
+
+# Each case returns the error text to check and the words it must contain.
+
+def case_wrong_type(d, tmp):
+    path = bad_deployment_file(tmp, "wrong-type.yml", lambda doc: doc.update(instance_count="two"))
+    err = cli_error(d, "online-deployment", "update", "-n", "blue", "-e", EP, "-f", path)
+    return err, ["wrong-type.yml", "instance_count"]
+
+
+def case_misspelled_field(d, tmp):
+    def mutate(doc):
+        doc["request_settings"] = {"max_concurent_requests_per_instance": 2}
+    path = bad_deployment_file(tmp, "misspelled.yml", mutate)
+    err = cli_error(d, "online-deployment", "update", "-n", "blue", "-e", EP, "-f", path)
+    return err, ["misspelled.yml", "max_concurent_requests_per_instance",
+                 "max_concurrent_requests_per_instance"]
+
+
+def case_unknown_top_level_field(d, tmp):
+    path = bad_deployment_file(tmp, "unknown.yml", lambda doc: doc.update(instance_cuont=2))
+    err = cli_error(d, "online-deployment", "update", "-n", "blue", "-e", EP, "-f", path)
+    return err, ["unknown.yml", "instance_cuont", "instance_count"]
+
+
+def case_set_wrong_type(d, tmp):
+    err = cli_error(d, "online-deployment", "update", "-n", "blue", "-e", EP,
+                    "--set", "request_settings.request_timeout_ms=fast")
+    return err, ["request_settings.request_timeout_ms"]
+
+
+def case_bad_endpoint_name(d, tmp):
+    path = write_endpoint(tmp, "1bad")
+    err = cli_error(d, "online-endpoint", "create", "-f", path)
+    return err, ["name", "1bad"]
+
+
+def case_bad_endpoint_name_api(d, tmp):
+    err = api_error(d, "POST", "/api/v1/online-endpoints", {"name": "ab", "auth_mode": "key"},
+                    400, "BadArgument")
+    return err["message"], ["name"]
+
+
+def case_bad_deployment_name(d, tmp):
+    path = write_deployment(tmp, "blue_2", EP)
+    err = cli_error(d, "online-deployment", "create", "-n", "blue_2", "-e", EP, "-f", path)
+    return err, ["name", "blue_2"]
+
+
+def case_traffic_sums_to_90(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "--traffic", "blue=80 green=10")
+    return err, ["traffic"]
+
+
+def case_mirror_60(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "--mirror-traffic", "green=60")
+    return err, ["mirror_traffic", "green"]
+
+
+def case_mirror_on_live_deployment(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "--mirror-traffic", "blue=10")
+    return err, ["mirror_traffic", "blue"]
+
+
+def case_two_mirrors_api(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}",
+                    {"mirror_traffic": {"green": 10, "blue": 10}}, 400, "BadArgument")
+    return err["message"], ["mirror_traffic"]
+
+
+def case_unknown_deployment_in_traffic(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "--traffic", "blue=50 nope=50")
+    return err, ["traffic", "nope"]
+
+
+def case_missing_endpoint(d, tmp):
+    path = write_deployment(tmp, "blue", "missing-ep", filename="missing.yml")
+    err = cli_error(d, "online-deployment", "create", "-n", "blue", "-e", "missing-ep", "-f", path)
+    return err, ["missing-ep"]
+
+
+def case_missing_endpoint_api(d, tmp):
+    err = api_error(d, "GET", "/api/v1/online-endpoints/missing-ep/deployments/blue", None,
+                    404, "NotFound")
+    return err["message"], ["missing-ep"]
+
+
+def case_existing_endpoint(d, tmp):
+    path = write_endpoint(tmp, EP, description="second create")
+    err = cli_error(d, "online-endpoint", "create", "-n", EP, "-f", path)
+    return err, [EP]
+
+
+def case_existing_endpoint_api(d, tmp):
+    err = api_error(d, "POST", "/api/v1/online-endpoints", {"name": EP, "auth_mode": "key"},
+                    409, "Conflict")
+    return err["message"], [EP]
+
+
+def case_existing_deployment_api(d, tmp):
+    doc = json.loads(json.dumps(d.deployment(EP, "green")))
+    err = api_error(d, "POST", f"/api/v1/online-endpoints/{EP}/deployments",
+                    {k: v for k, v in doc.items() if k not in ("instances", "provisioning_state",
+                                                              "reason", "warnings",
+                                                              "created_at", "updated_at")},
+                    409, "Conflict")
+    return err["message"], ["green"]
+
+
+def case_delete_deployment_with_traffic(d, tmp):
+    err = cli_error(d, "online-deployment", "delete", "-n", "blue", "-e", EP, "--yes")
+    return err, ["blue", "traffic"]
+
+
+def case_delete_deployment_with_traffic_api(d, tmp):
+    err = api_error(d, "DELETE", f"/api/v1/online-endpoints/{EP}/deployments/blue", None,
+                    409, "Conflict")
+    return err["message"], ["blue"]
+
+
+def case_aad_token_create(d, tmp):
+    path = write_endpoint(tmp, "aad-ep", auth_mode="aad_token")
+    err = cli_error(d, "online-endpoint", "create", "-f", path)
+    return err, ["auth_mode", "aad_token"]
+
+
+def case_aad_token_update(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "--set", "auth_mode=aad_token")
+    return err, ["auth_mode", "aad_token"]
+
+
+def case_body_not_json(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}", b"{not json",
+                    400, "BadArgument")
+    return err["message"], []
+
+
+def case_wrong_type_api(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}/deployments/green",
+                    {"request_settings": {"request_timeout_ms": "fast"}}, 400, "BadArgument")
+    return err["message"], ["request_settings.request_timeout_ms"]
+
+
+def case_code_without_artifact_api(d, tmp):
+    doc = deployment_doc("cyan", EP)
+    del doc["$schema"]
+    err = api_error(d, "POST", f"/api/v1/online-endpoints/{EP}/deployments", doc,
+                    400, "BadArgument")
+    return err["message"], ["code_configuration"]
+
+
+def case_oversized_management_body(d, tmp):
+    body = {"name": "big-ep", "description": "x" * (MAX_BODY + 1)}
+    r = d.api("POST", "/api/v1/online-endpoints", body)
+    assert r.status == 413, r
+    return r.error()["code"], ["PayloadTooLarge"]
+
+
+def case_oversized_score_body(d, tmp):
+    r = d.score(EP, {"pad": "x" * (MAX_BODY + 1)}, key=d.primary_key(EP), keepalive=False)
+    assert r.status == 413, r
+    return r.error()["code"], ["PayloadTooLarge"]
+
+
+def case_usage_error(d, tmp):
+    cp = d.cli("online-endpoint", "show", check=False)
+    assert cp.returncode == 2, cp
+    return cp.stderr, ["name"]
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input(d, setup, tmp_path, case):
+    write_deployment(tmp_path, "unused", EP)  # the server/ folder the files point at
+    before = snapshot(d)
+    text, words = CASES[case](d, tmp_path)
+    for w in words:
+        assert w in text, f"{w!r} not in error: {text}"
+    assert snapshot(d) == before
+
+
+def test_still_serving_after_bad_inputs(d, setup):
+    key = d.primary_key(EP)
+    r = d.score(EP, {"ok": True}, key=key)
+    assert r.status == 200, r
+    assert r.json()["deployment"] == "blue"
+    assert d.endpoint(EP)["traffic"] == {"blue": 100, "green": 0}
+    assert d.endpoint(EP)["auth_mode"] == "key"

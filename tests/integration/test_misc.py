@@ -1,0 +1,195 @@
+"""Headers, routing errors, swagger passthrough, the OpenAPI document, what an instance sees
+(model folder, working directory, environment) and content-addressed artifacts."""
+
+import hashlib
+import io
+import os
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import GUID_RE, pid_cwd, write_deployment
+
+EP = "misc-ep"
+SWAG_EP = "swag-ep"
+EMPTY_EP = "notraffic-ep"
+
+
+@pytest.fixture(scope="module")
+def setup(berthd, module_dir):
+    d = berthd
+    (module_dir / "model").mkdir()
+    (module_dir / "model" / "w.txt").write_text("weights v1\n")
+    (module_dir / "model" / "sub").mkdir()
+    (module_dir / "model" / "sub" / "x.bin").write_bytes(b"\x00\x01")
+    (module_dir / "weights.bin").write_bytes(b"single file model")
+    d.create_endpoint(module_dir, EP)
+    d.create_deployment(module_dir, "plain", EP, all_traffic=True, model={"path": "./model"})
+    d.create_endpoint(module_dir, SWAG_EP)
+    d.create_deployment(module_dir, "swag", SWAG_EP, all_traffic=True,
+                        model={"path": "./weights.bin"},
+                        environment_variables={"TEST_SWAGGER": "1"})
+    d.create_endpoint(module_dir, EMPTY_EP)
+    return module_dir
+
+
+def test_request_ids(berthd, setup):
+    d = berthd
+    key = d.primary_key(EP)
+    r1 = d.score(EP, {}, key=key)
+    r2 = d.score(EP, {}, key=key, headers={"x-ms-client-request-id": "client-req_42",
+                                           "x-request-id": "not-a-guid"})
+    for r in (r1, r2):
+        assert r.status == 200, r
+        assert GUID_RE.match(r.headers.get("x-request-id", "")), r.headers
+        assert r.headers.get("azureml-model-deployment") == "plain"
+    assert r1.headers["x-request-id"] != r2.headers["x-request-id"]
+    assert r2.headers.get("x-ms-client-request-id") == "client-req_42"
+    # Errors and the management API carry one too.
+    r = d.score(EP, {}, key="wrong", headers={"x-ms-client-request-id": "abc"})
+    assert r.status == 401
+    assert GUID_RE.match(r.headers.get("x-request-id", "")), r.headers
+    assert r.headers.get("x-ms-client-request-id") == "abc"
+    r = d.api("GET", f"/api/v1/online-endpoints/{EP}", headers={"x-ms-client-request-id": "m1"})
+    assert r.status == 200
+    assert GUID_RE.match(r.headers.get("x-request-id", "")), r.headers
+    assert r.headers.get("x-ms-client-request-id") == "m1"
+
+
+def test_swagger_passthrough(berthd, setup):
+    d = berthd
+    r = d.request("GET", f"/endpoints/{SWAG_EP}/swagger.json",
+                  headers={"Authorization": f"Bearer {d.primary_key(SWAG_EP)}"})
+    assert r.status == 200, r
+    assert isinstance(r.json(), dict)
+    r = d.request("GET", f"/endpoints/{EP}/swagger.json",
+                  headers={"Authorization": f"Bearer {d.primary_key(EP)}"})
+    assert r.status == 404, r
+    assert r.error()["code"] == "NotFound"
+    assert "swagger" in r.error()["message"].lower()
+
+
+def test_openapi_document(berthd):
+    r = berthd.api("GET", "/api/v1/openapi.json")
+    assert r.status == 200, r
+    doc = r.json()
+    assert str(doc["openapi"]).startswith("3")
+    assert "/api/v1/online-endpoints" in doc["paths"]
+
+
+def test_routing_errors(berthd, setup):
+    d = berthd
+    r = d.score("no-such-ep", {}, key="anything")
+    assert r.status == 404, r
+    assert r.error()["code"] == "NotFound"
+    assert "no-such-ep" in r.error()["message"]
+
+    r = d.score(EP, {}, key=d.primary_key(EP), deployment="nope")
+    assert r.status == 404, r
+    assert r.error()["code"] == "NotFound"
+    assert "nope" in r.error()["message"]
+
+    r = d.score(EMPTY_EP, {}, key=d.primary_key(EMPTY_EP))
+    assert r.status == 404, r
+    err = r.error()
+    assert err["code"] == "NotFound"
+    assert "traffic" in err["message"] or "weight" in err["message"], err
+
+
+def test_instance_environment(berthd, setup):
+    d = berthd
+    r = d.score(EP, {"hello": "world"}, key=d.primary_key(EP))
+    assert r.status == 200, r
+    body = r.json()
+    assert body["endpoint"] == EP
+    assert body["deployment"] == "plain"
+    assert body["echo"] == {"hello": "world"}
+    assert body["env"] == {"TEST_FOO": "bar"}
+    [inst] = d.deployment(EP, "plain")["instances"]
+    assert body["pid"] == inst["pid"]
+    assert str(body["instance"]) != ""
+    # Its working directory is its own copy of the code, inside the data dir.
+    cwd = Path(pid_cwd(inst["pid"]))
+    assert str(cwd).startswith(str(d.data_dir.resolve()) + "/"), cwd
+    assert (cwd / "test_server.py").is_file()
+    assert cwd != (setup / "server").resolve()
+
+
+def test_model_dir_layout(berthd, setup):
+    d = berthd
+    body = d.score(EP, {}, key=d.primary_key(EP)).json()
+    model_dir = Path(body["model_dir"])
+    assert os.path.normpath(model_dir) == str(d.data_dir.resolve() / "models" / f"{EP}-plain" / "1")
+    assert (model_dir / "model" / "w.txt").read_text() == "weights v1\n"
+    assert (model_dir / "model" / "sub" / "x.bin").read_bytes() == b"\x00\x01"
+
+    body = d.score(SWAG_EP, {}, key=d.primary_key(SWAG_EP)).json()
+    model_dir = Path(body["model_dir"])
+    assert os.path.normpath(model_dir) == str(
+        d.data_dir.resolve() / "models" / f"{SWAG_EP}-swag" / "1")
+    assert (model_dir / "weights.bin").read_bytes() == b"single file model"
+
+    dep = d.deployment(EP, "plain")
+    assert dep["model"]["name"] == f"{EP}-plain"
+    assert str(dep["model"]["version"]) == "1"
+    assert dep["model"]["artifact"]["base_name"] == "model"
+    assert dep["model"]["artifact"]["is_file"] is False
+    assert dep["code_configuration"]["artifact"]["base_name"] == "server"
+    swag = d.deployment(SWAG_EP, "swag")
+    assert swag["model"]["artifact"]["base_name"] == "weights.bin"
+    assert swag["model"]["artifact"]["is_file"] is True
+
+
+def _store_files(d):
+    root = d.data_dir / "artifacts"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_unchanged_upload_is_skipped_and_warnings_printed(berthd, setup):
+    d = berthd
+    stored = _store_files(d)
+    assert stored, "the artifact store is empty"
+    first = d.deployment(EP, "plain")
+    # Touching files changes no content: the deterministic tar has the same digest.
+    for p in (setup / "model" / "w.txt", setup / "server" / "test_server.py"):
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    path = write_deployment(setup, "plain2", EP, model={"path": "./model"},
+                            instance_type="Standard_DS3_v2")
+    cp = d.cli("online-deployment", "create", "-n", "plain2", "-e", EP, "-f", path)
+    assert "Warning:" in cp.stderr and "instance_type" in cp.stderr, cp.stderr
+    second = d.wait_deployment(EP, "plain2")
+    assert any("instance_type" in w for w in second["warnings"]), second["warnings"]
+    assert second["instance_type"] == "Standard_DS3_v2"
+    for field in ("model", "code_configuration"):
+        digest = second[field]["artifact"]["digest"]
+        assert digest == first[field]["artifact"]["digest"]
+        assert d.api("HEAD", f"/api/v1/artifacts/{digest}").status == 200
+    assert _store_files(d) == stored
+    r = d.score(EP, {}, key=d.primary_key(EP), deployment="plain2")
+    assert r.status == 200 and r.json()["deployment"] == "plain2", r
+
+
+def test_artifact_api(berthd):
+    d = berthd
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        data = f"artifact {uuid.uuid4()}\n".encode()
+        info = tarfile.TarInfo("blob/a.txt")
+        info.size, info.mode, info.mtime = len(data), 0o644, 0
+        tar.addfile(info, io.BytesIO(data))
+    blob = buf.getvalue()
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    headers = {"Content-Type": "application/x-tar"}
+    assert d.api("HEAD", f"/api/v1/artifacts/{digest}").status == 404
+    wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    r = d.api("PUT", f"/api/v1/artifacts/{wrong}", blob, headers=headers)
+    assert r.status == 400, r
+    assert d.api("HEAD", f"/api/v1/artifacts/{wrong}").status == 404
+    r = d.api("PUT", f"/api/v1/artifacts/{digest}", blob, headers=headers)
+    assert r.status == 201, r
+    r = d.api("PUT", f"/api/v1/artifacts/{digest}", blob, headers=headers)
+    assert r.status == 200, r
+    assert d.api("HEAD", f"/api/v1/artifacts/{digest}").status == 200
+    assert d.api("HEAD", f"/api/v1/artifacts/{digest}", token=None).status == 401
