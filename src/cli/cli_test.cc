@@ -238,7 +238,7 @@ TEST_F(CliTest, CreateEndpointFromFileWaitsAndPrints) {
 }
 
 TEST_F(CliTest, CreateRefusesInvalidFileLocally) {
-  std::string file = Write("endpoint.yml", "name: e1\nauth_mode: password\n");
+  std::string file = Write("endpoint.yml", "name: ep1\nauth_mode: password\n");
   EXPECT_EQ(Berth({"online-endpoint", "create", "-f", file}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("Error: " + file + ": auth_mode"));
   EXPECT_TRUE(berthd_.requests().empty());
@@ -250,7 +250,7 @@ TEST_F(CliTest, CreateNeedsAName) {
 }
 
 TEST_F(CliTest, NoWaitReturnsTheWriteAnswer) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1", "--no-wait"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1", "--no-wait"}), 0) << err_.str();
   EXPECT_EQ(Out()["provisioning_state"], "Creating");
   EXPECT_TRUE(berthd_.requests("GET").empty());
 }
@@ -265,7 +265,7 @@ TEST_F(CliTest, DeploymentCreateUploadsArtifactsAndRoutesAllTraffic) {
                            "model:\n  path: ../model-1/model/\n"
                            "code_configuration:\n  code: ../onlinescoring/\n"
                            "  scoring_script: score.py\n"
-                           "environment:\n  image: mcr.microsoft.com/azureml/minimal:latest\n"
+                           "environment:\n  command: [python3, score.py, \"{port}\"]\n"
                            "instance_type: Standard_DS3_v2\n"
                            "instance_count: 1\n");
   ASSERT_EQ(Berth({"online-deployment", "create", "-f", file, "--all-traffic", "--set",
@@ -298,7 +298,7 @@ TEST_F(CliTest, DeploymentCreateUploadsArtifactsAndRoutesAllTraffic) {
 
 TEST_F(CliTest, DeploymentCreateReportsMissingFolder) {
   std::string file = Write("deploy/blue.yml",
-                           "name: blue\nendpoint_name: e1\nmodel:\n  path: ../absent\n"
+                           "name: blue\nendpoint_name: ep1\nmodel:\n  path: ../absent\n"
                            "code_configuration:\n  code: ../absent-code\n"
                            "  scoring_script: score.py\n");
   EXPECT_EQ(Berth({"online-deployment", "create", "-f", file}), 1);
@@ -307,11 +307,11 @@ TEST_F(CliTest, DeploymentCreateReportsMissingFolder) {
 }
 
 TEST_F(CliTest, FailedDeploymentExitsWithReason) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0) << err_.str();
   berthd_.fail_reason = "readiness probe failed";
   Write("code/score.py", "x = 1\n");
   std::string file = Write("d.yml",
-                           "name: blue\nendpoint_name: e1\n"
+                           "name: blue\nendpoint_name: ep1\n"
                            "code_configuration:\n  code: code\n  scoring_script: score.py\n"
                            "environment:\n  command: [python3, -m, http.server, \"{port}\"]\n");
   EXPECT_EQ(Berth({"online-deployment", "create", "-f", file}), 1);
@@ -319,107 +319,107 @@ TEST_F(CliTest, FailedDeploymentExitsWithReason) {
 }
 
 TEST_F(CliTest, UpdateTrafficAndMirror) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0) << err_.str();
-  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--traffic", "blue=90 green=10"}), 0)
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "ep1", "--traffic", "blue=90 green=10"}), 0)
       << err_.str();
   EXPECT_EQ(json::parse(berthd_.requests("PATCH").back().body),
             json({{"traffic", {{"blue", 90}, {"green", 10}}}}));
-  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--mirror-traffic", "green=0"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "update", "-n", "ep1", "--mirror-traffic", "green=0"}), 0);
   EXPECT_EQ(json::parse(berthd_.requests("PATCH").back().body),
             json({{"mirror_traffic", json::object()}}));
-  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "e1", "--traffic", "blue=ninety"}), 2);
-  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "e1"}), 2);
+  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "ep1", "--traffic", "blue=ninety"}), 2);
+  EXPECT_EQ(Berth({"online-endpoint", "update", "-n", "ep1"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("nothing to update"));
 }
 
 TEST_F(CliTest, DeploymentUpdateWithSetOnly) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
-  berthd_.resources["/online-endpoints/e1/deployments/blue"] = {
-      {"name", "blue"}, {"endpoint_name", "e1"}, {"provisioning_state", "Succeeded"}};
-  ASSERT_EQ(Berth({"online-deployment", "update", "-n", "blue", "-e", "e1", "--set",
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
+  berthd_.resources["/online-endpoints/ep1/deployments/blue"] = {
+      {"name", "blue"}, {"endpoint_name", "ep1"}, {"provisioning_state", "Succeeded"}};
+  ASSERT_EQ(Berth({"online-deployment", "update", "-n", "blue", "-e", "ep1", "--set",
                    "instance_count=3", "--no-wait"}),
             0)
       << err_.str();
   RecordedRequest patch = berthd_.requests("PATCH").back();
-  EXPECT_EQ(patch.target, "/api/v1/online-endpoints/e1/deployments/blue");
+  EXPECT_EQ(patch.target, "/api/v1/online-endpoints/ep1/deployments/blue");
   EXPECT_EQ(json::parse(patch.body), json({{"instance_count", 3}}));
 }
 
 TEST_F(CliTest, DeleteNeedsConfirmation) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
   size_t before = berthd_.requests().size();
-  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 2);
+  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "ep1"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("--yes"));
   EXPECT_EQ(berthd_.requests().size(), before);
 
   stdin_tty_ = true;
   in_.str("n\n");
-  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 1);
+  EXPECT_EQ(Berth({"online-endpoint", "delete", "-n", "ep1"}), 1);
   EXPECT_EQ(berthd_.requests().size(), before);
 
   in_.clear();
   in_.str("y\n");
-  ASSERT_EQ(Berth({"online-endpoint", "delete", "-n", "e1"}), 0) << err_.str();
-  EXPECT_THAT(err_.str(), HasSubstr("Deleting endpoint e1: deleted"));
+  ASSERT_EQ(Berth({"online-endpoint", "delete", "-n", "ep1"}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("Deleting endpoint ep1: deleted"));
   EXPECT_EQ(berthd_.requests("DELETE").size(), 1u);
-  EXPECT_EQ(berthd_.resources.count("/online-endpoints/e1"), 0u);
+  EXPECT_EQ(berthd_.resources.count("/online-endpoints/ep1"), 0u);
 }
 
 TEST_F(CliTest, InvokeSendsKeyAndDeploymentHeader) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
   std::string request = Write("req.json", "{\"data\": [1, 2]}");
-  ASSERT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", request,
+  ASSERT_EQ(Berth({"online-endpoint", "invoke", "-n", "ep1", "--request-file", request,
                    "--deployment-name", "green"}),
             0)
       << err_.str();
   EXPECT_EQ(Out()["served_by"], "green");
   EXPECT_EQ(Out()["echo"], json({{"data", {1, 2}}}));
   RecordedRequest score = berthd_.requests().back();
-  EXPECT_EQ(score.target, "/endpoints/e1/score");
+  EXPECT_EQ(score.target, "/endpoints/ep1/score");
   EXPECT_EQ(score.headers["content-type"], "application/json");
 
   std::string failing = Write("fail.json", "{\"fail\": true}");
-  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", failing}), 1);
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "ep1", "--request-file", failing}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("{\"message\": \"model crashed\"}"));
   EXPECT_THAT(err_.str(), HasSubstr("HTTP 424"));
   EXPECT_THAT(err_.str(), HasSubstr("the model answered 500: model crashed"));
 
   std::string bad = Write("bad.json", "{not json");
-  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "e1", "--request-file", bad}), 1);
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "ep1", "--request-file", bad}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("not valid JSON"));
 }
 
 TEST_F(CliTest, CredentialsFollowAuthMode) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e2", "--set", "auth_mode=aml_token"}), 0)
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep2", "--set", "auth_mode=aml_token"}), 0)
       << err_.str();
-  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "e1"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "ep1"}), 0) << err_.str();
   EXPECT_EQ(Out()["primaryKey"], "pk");
-  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "e2"}), 0) << err_.str();
+  ASSERT_EQ(Berth({"online-endpoint", "get-credentials", "-n", "ep2"}), 0) << err_.str();
   EXPECT_EQ(Out()["accessToken"], "at");
-  ASSERT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "e1", "--key-type", "secondary"}),
+  ASSERT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "ep1", "--key-type", "secondary"}),
             0);
   EXPECT_EQ(Out()["primaryKey"], "new-secondary");
-  EXPECT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "e1", "--key-type", "tertiary"}),
+  EXPECT_EQ(Berth({"online-endpoint", "regenerate-keys", "-n", "ep1", "--key-type", "tertiary"}),
             2);
 }
 
 TEST_F(CliTest, ListShowAndLogs) {
-  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
   ASSERT_EQ(Berth({"online-endpoint", "list"}), 0);
   EXPECT_EQ(Out().size(), 1u);
   ASSERT_EQ(Berth({"online-endpoint", "list", "-o", "table"}), 0);
   EXPECT_THAT(out_.str(), HasSubstr("Name  AuthMode  State"));
-  ASSERT_EQ(Berth({"online-endpoint", "show", "-n", "e1", "-o", "yaml"}), 0);
-  EXPECT_THAT(out_.str(), HasSubstr("name: e1\n"));
+  ASSERT_EQ(Berth({"online-endpoint", "show", "-n", "ep1", "-o", "yaml"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("name: ep1\n"));
   EXPECT_EQ(Berth({"online-endpoint", "show", "-n", "nope"}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("Error: not found"));
 
-  ASSERT_EQ(Berth({"online-deployment", "get-logs", "-n", "blue", "-e", "e1", "-l", "5",
+  ASSERT_EQ(Berth({"online-deployment", "get-logs", "-n", "blue", "-e", "ep1", "-l", "5",
                    "--instance", "2"}),
             0);
   EXPECT_EQ(out_.str(), "query lines=5&instance=2\n");
-  ASSERT_EQ(Berth({"online-deployment", "list", "-e", "e1"}), 0);
+  ASSERT_EQ(Berth({"online-deployment", "list", "-e", "ep1"}), 0);
   EXPECT_EQ(Out(), json::array());
 }
 

@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they need.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps configure build test unit-test integration-test demo format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Unit tests and the integration suites (real berthd, CLI and instance processes).
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900 $(CTEST_ARGS)
+
+unit-test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+integration-test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
+
+# Starts berthd on a temporary data dir with the sample custom-command deployment and calls it.
+demo: build
+	@scripts/demo $(BUILD_DIR)
+
+format:
+	@find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)
