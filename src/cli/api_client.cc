@@ -1,7 +1,9 @@
 #include "cli/api_client.h"
 
+// clang-format off
 // Asio on Boost 1.74 uses std::exchange without including <utility>.
 #include <utility>
+// clang-format on
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -89,9 +91,10 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
   const std::string text(url);
   const std::string lower = absl::AsciiStrToLower(text);
   if (absl::StartsWith(lower, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", text, "\": https:// is not supported; berth speaks plain http:// (put a TLS "
-        "terminating proxy in front of berthd for remote access)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text,
+                     "\": https:// is not supported; berth speaks plain http:// (put a TLS "
+                     "terminating proxy in front of berthd for remote access)"));
   }
   if (!absl::StartsWith(lower, "http://")) {
     return absl::InvalidArgumentError(
@@ -132,7 +135,8 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url) {
     int value = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (ec != std::errc() || ptr != port.data() + port.size() || value < 1 || value > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": invalid port \"", port, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", text, "\": invalid port \"", port, "\""));
     }
     out.port = std::to_string(value);
   }
@@ -207,9 +211,8 @@ absl::StatusOr<HttpResponse> SendHttp(const HttpUrl& server, const HttpRequest& 
   }
 
   http::request<http::string_body> req{verb, request.target.empty() ? "/" : request.target, 11};
-  std::string host_header = server.host.find(':') != std::string::npos
-                                ? "[" + server.host + "]"
-                                : server.host;
+  std::string host_header =
+      server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host;
   if (server.port != "80") absl::StrAppend(&host_header, ":", server.port);
   req.set(http::field::host, host_header);
   req.set(http::field::user_agent, kUserAgent);
@@ -248,8 +251,8 @@ absl::StatusOr<HttpResponse> SendHttp(const HttpUrl& server, const HttpRequest& 
                                                     Seconds(request.timeout), " (", request.method,
                                                     " ", request.target, ")"));
   }
-  return absl::UnavailableError(absl::StrCat(request.method, " ", where, request.target,
-                                             " failed: ", ec.message()));
+  return absl::UnavailableError(
+      absl::StrCat(request.method, " ", where, request.target, " failed: ", ec.message()));
 }
 
 absl::Status StatusFromResponse(const HttpResponse& response, bool create) {
@@ -267,9 +270,9 @@ absl::Status StatusFromResponse(const HttpResponse& response, bool create) {
     }
   }
   if (message.empty()) {
-    message = absl::StrCat("HTTP ", response.status, " ",
-                           std::string(http::obsolete_reason(
-                               static_cast<http::status>(response.status))));
+    message = absl::StrCat(
+        "HTTP ", response.status, " ",
+        std::string(http::obsolete_reason(static_cast<http::status>(response.status))));
     std::string text(absl::StripAsciiWhitespace(response.body));
     if (!text.empty()) {
       if (text.size() > kMaxBodyInMessage) text = text.substr(0, kMaxBodyInMessage) + "...";
@@ -318,9 +321,9 @@ absl::StatusOr<HttpResponse> ApiClient::Send(std::string method, std::string_vie
   request.timeout = timeout;
   absl::StatusOr<HttpResponse> response = SendHttp(server_, request);
   if (!response.ok() && response.status().code() == absl::StatusCode::kUnavailable) {
-    return absl::UnavailableError(absl::StrCat(
-        response.status().message(),
-        " (is berthd running there? set its address with --url or BERTH_URL)"));
+    return absl::UnavailableError(
+        absl::StrCat(response.status().message(),
+                     " (is berthd running there? set its address with --url or BERTH_URL)"));
   }
   return response;
 }
@@ -334,15 +337,16 @@ absl::StatusOr<nlohmann::json> ApiClient::SendJson(std::string method, std::stri
     text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     content_type = "application/json";
   }
-  absl::StatusOr<HttpResponse> response = Send(std::move(method), path, std::move(text),
-                                               std::move(content_type), "application/json",
-                                               kRequestTimeout);
+  absl::StatusOr<HttpResponse> response =
+      Send(std::move(method), path, std::move(text), std::move(content_type), "application/json",
+           kRequestTimeout);
   if (!response.ok()) return response.status();
   if (absl::Status status = StatusFromResponse(*response, create); !status.ok()) return status;
   if (absl::StripAsciiWhitespace(response->body).empty()) return nlohmann::json();
   nlohmann::json out = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) {
-    return absl::InternalError(absl::StrCat("berthd answered ", std::string(path), " with a body that is not JSON"));
+    return absl::InternalError(
+        absl::StrCat("berthd answered ", std::string(path), " with a body that is not JSON"));
   }
   return out;
 }
@@ -356,8 +360,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Post(std::string_view path, const nloh
   return SendJson("POST", path, body.is_null() ? nullptr : &body, create);
 }
 
-absl::StatusOr<nlohmann::json> ApiClient::Patch(std::string_view path,
-                                                const nlohmann::json& body) {
+absl::StatusOr<nlohmann::json> ApiClient::Patch(std::string_view path, const nlohmann::json& body) {
   return SendJson("PATCH", path, &body, false);
 }
 

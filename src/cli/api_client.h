@@ -93,7 +93,8 @@ class ApiClient {
   absl::Status PutArtifact(std::string_view digest, const std::string& tar);
 
  private:
-  ApiClient(HttpUrl server, std::string token) : server_(std::move(server)), token_(std::move(token)) {}
+  ApiClient(HttpUrl server, std::string token)
+      : server_(std::move(server)), token_(std::move(token)) {}
 
   absl::StatusOr<HttpResponse> Send(std::string method, std::string_view path, std::string body,
                                     std::string content_type, std::string accept,

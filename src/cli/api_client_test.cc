@@ -8,10 +8,10 @@
 namespace berth::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
 using testing::ErrorAnswer;
 using testing::FakeHttpServer;
+using ::testing::HasSubstr;
 using testing::JsonAnswer;
 using testing::RecordedRequest;
 
@@ -52,8 +52,8 @@ TEST(EncodeComponentTest, EncodesReservedCharacters) {
 }
 
 TEST(StatusFromResponseTest, MapsStatusesAndKeepsServerMessage) {
-  HttpResponse response = ErrorAnswer(400, "BadArgument", "instance_count: must be >= 1",
-                                      "instance_count");
+  HttpResponse response =
+      ErrorAnswer(400, "BadArgument", "instance_count: must be >= 1", "instance_count");
   absl::Status status = StatusFromResponse(response);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(), "instance_count: must be >= 1");

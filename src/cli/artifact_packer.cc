@@ -40,7 +40,8 @@ absl::Status IoError(const std::string& what, const fs::path& path, const std::e
 
 absl::Status SymlinkError(const fs::path& path) {
   return absl::InvalidArgumentError(
-      absl::StrCat(path.string(), " is a symbolic link; berth packs only regular files and "
+      absl::StrCat(path.string(),
+                   " is a symbolic link; berth packs only regular files and "
                    "folders (replace the link with the file or folder it points to)"));
 }
 
@@ -74,7 +75,8 @@ absl::Status CollectFolder(const fs::path& root, std::vector<Entry>& entries) {
     }
     fs::file_status status = it->symlink_status(ec);
     if (ec) return IoError("cannot stat", path, ec);
-    RETURN_IF_ERROR(AddEntry(path, status, path.lexically_relative(root).generic_string(), entries));
+    RETURN_IF_ERROR(
+        AddEntry(path, status, path.lexically_relative(root).generic_string(), entries));
   }
   if (ec) return IoError("cannot list", root, ec);
   return absl::OkStatus();
@@ -83,7 +85,8 @@ absl::Status CollectFolder(const fs::path& root, std::vector<Entry>& entries) {
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::UnknownError(absl::StrCat("cannot read ", path.string(), ": ", std::strerror(errno)));
+    return absl::UnknownError(
+        absl::StrCat("cannot read ", path.string(), ": ", std::strerror(errno)));
   }
   std::ostringstream contents;
   contents << in.rdbuf();
@@ -135,9 +138,8 @@ absl::StatusOr<std::string> WriteTar(const std::vector<Entry>& entries) {
     if (archive_write_header(a.get(), header.get()) < ARCHIVE_WARN) {
       return ArchiveError(a.get(), entry.source.string());
     }
-    if (!contents.empty() &&
-        archive_write_data(a.get(), contents.data(), contents.size()) !=
-            static_cast<la_ssize_t>(contents.size())) {
+    if (!contents.empty() && archive_write_data(a.get(), contents.data(), contents.size()) !=
+                                 static_cast<la_ssize_t>(contents.size())) {
       return ArchiveError(a.get(), entry.source.string());
     }
   }

@@ -14,19 +14,20 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   std::ostream& out = *env.out;
   std::ostream& err = *env.err;
 
-  CLI::App app("berth: manage berth online endpoints and deployments through berthd's "
-               "management API",
-               "berth");
+  CLI::App app(
+      "berth: manage berth online endpoints and deployments through berthd's "
+      "management API",
+      "berth");
   app.require_subcommand(1);
   // Global options may follow the subcommands: `berth online-endpoint list --url ...`.
   app.fallthrough();
   app.set_version_flag("--version", "berth 0.1.0");
   std::string url;
   std::string token;
-  CLI::Option* url_option = app.add_option(
-      "--url", url,
-      "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, "
-      "http://127.0.0.1:8080)");
+  CLI::Option* url_option =
+      app.add_option("--url", url,
+                     "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, "
+                     "http://127.0.0.1:8080)");
   CLI::Option* token_option = app.add_option(
       "--token", token,
       "Admin token (default: BERTH_TOKEN, `token`/`token_file` in the config file, or the file "

@@ -20,12 +20,12 @@ namespace berth::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using nlohmann::json;
 using testing::ErrorAnswer;
 using testing::FakeHttpServer;
+using ::testing::HasSubstr;
 using testing::JsonAnswer;
+using ::testing::Not;
 using testing::RecordedRequest;
 
 // In-memory berthd: writes leave resources in Creating/Updating/Deleting until the next GET.
@@ -83,8 +83,9 @@ class FakeBerthd {
       return JsonAnswer(200, {{"accessToken", "at"}, {"tokenType", "Bearer"}});
     }
     if (parts.size() == 3 && parts[2] == "regenerate-keys") {
-      return JsonAnswer(200, {{"primaryKey", "new-" + json::parse(r.body)["key_type"].get<std::string>()},
-                              {"secondaryKey", "sk"}});
+      return JsonAnswer(
+          200, {{"primaryKey", "new-" + json::parse(r.body)["key_type"].get<std::string>()},
+                {"secondaryKey", "sk"}});
     }
     if (parts.size() == 5 && parts[4] == "logs") {
       return HttpResponse{200, {{"Content-Type", "text/plain"}}, "query " + query};
@@ -151,9 +152,9 @@ class FakeBerthd {
                            {"ms-azureml-model-error-reason", "model crashed"}},
                           "{\"message\": \"model crashed\"}"};
     }
-    std::string deployment =
-        r.headers.count("azureml-model-deployment") ? r.headers.at("azureml-model-deployment")
-                                                    : "blue";
+    std::string deployment = r.headers.count("azureml-model-deployment")
+                                 ? r.headers.at("azureml-model-deployment")
+                                 : "blue";
     return JsonAnswer(200, {{"served_by", deployment}, {"echo", json::parse(r.body)}});
   }
 
@@ -168,8 +169,8 @@ class CliTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    vars_ = {{"BERTH_URL", berthd_.url()}, {"BERTH_TOKEN", "tok"},
-             {"HOME", (dir_ / "home").string()}};
+    vars_ = {
+        {"BERTH_URL", berthd_.url()}, {"BERTH_TOKEN", "tok"}, {"HOME", (dir_ / "home").string()}};
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -63,8 +63,8 @@ absl::Status Session::Confirm(const std::string& question, bool yes) {
 WaitEnv Session::MakeWaitEnv() const {
   WaitEnv wait;
   wait.clock = env_.clock;
-  wait.sleep = env_.sleep ? env_.sleep
-                          : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  wait.sleep =
+      env_.sleep ? env_.sleep : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   wait.interval = env_.poll_interval;
   wait.progress = env_.err;
   wait.live = env_.stderr_is_tty;
@@ -94,10 +94,10 @@ void WaitOptions::Add(CLI::App* command, const std::string& what) {
 }
 
 void SpecOptions::Add(CLI::App* command, bool file_required, const std::string& kind) {
-  auto* option = command->add_option(
-      "-f,--file", file,
-      "YAML file with the " + kind + " (Azure ML schema); relative paths in it are resolved "
-      "against the file's folder");
+  auto* option = command->add_option("-f,--file", file,
+                                     "YAML file with the " + kind +
+                                         " (Azure ML schema); relative paths in it are resolved "
+                                         "against the file's folder");
   if (file_required) option->required();
   command->add_option("--set", set,
                       "Set a field: path=value, e.g. --set instance_count=2 "
@@ -117,8 +117,8 @@ absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::
   ApiArtifactStore store(*client);
   absl::StatusOr<int> uploaded =
       UploadArtifacts(artifacts, store, [&session](const DocumentArtifact& artifact) {
-        session.err() << "Uploading " << artifact.field << " " << artifact.packed.base_name
-                      << " (" << HumanSize(artifact.packed.tar.size()) << ")\n"
+        session.err() << "Uploading " << artifact.field << " " << artifact.packed.base_name << " ("
+                      << HumanSize(artifact.packed.tar.size()) << ")\n"
                       << std::flush;
       });
   return uploaded.status();
@@ -127,7 +127,8 @@ absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::
 absl::StatusOr<nlohmann::json> FinishWrite(Session& session, const nlohmann::json& answer,
                                            const std::string& item_path, WaitSpec spec,
                                            const WaitOptions& wait) {
-  PrintWarnings(answer, session.err());
+  // A delete answers with the resource as it was; its spec warnings are no news then.
+  if (!spec.until_gone) PrintWarnings(answer, session.err());
   if (wait.no_wait) return answer;
   spec.timeout = std::chrono::seconds(wait.timeout_s);
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());

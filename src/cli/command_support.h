@@ -3,7 +3,6 @@
 // errors, common options and the write-then-wait flow.
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <memory>
 #include <optional>
@@ -95,9 +94,7 @@ struct SpecOptions {
 class ApiArtifactStore final : public ArtifactStore {
  public:
   explicit ApiArtifactStore(ApiClient& client) : client_(client) {}
-  absl::StatusOr<bool> Has(std::string_view digest) override {
-    return client_.HasArtifact(digest);
-  }
+  absl::StatusOr<bool> Has(std::string_view digest) override { return client_.HasArtifact(digest); }
   absl::Status Put(std::string_view digest, const std::string& tar) override {
     return client_.PutArtifact(digest, tar);
   }
@@ -113,8 +110,9 @@ class ApiArtifactStore final : public ArtifactStore {
 absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::string& spec_file,
                               const std::function<absl::Status()>& validate);
 
-// Prints the answer's warnings, then, unless --no-wait, polls `item_path` until the operation
-// ends. Returns the resource to print: the final one, or the write's answer with --no-wait.
+// Prints the answer's warnings (not for deletes), then, unless --no-wait, polls `item_path` until
+// the operation ends. Returns the resource to print: the final one, or the write's answer with
+// --no-wait.
 absl::StatusOr<nlohmann::json> FinishWrite(Session& session, const nlohmann::json& answer,
                                            const std::string& item_path, WaitSpec spec,
                                            const WaitOptions& wait);

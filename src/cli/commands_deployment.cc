@@ -59,24 +59,23 @@ absl::StatusOr<Target> BuildTarget(const WriteOptions& o, bool partial) {
 // --all-traffic: once the deployment is Succeeded, send all live traffic to it.
 absl::Status SendAllTraffic(Session& session, const WriteOptions& o, const Target& t) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json answer, client->Patch(EndpointPath(t.endpoint),
-                                              json{{"traffic", {{t.name, 100}}}}));
-  WaitSpec spec{"Updating", "endpoint", t.endpoint, false, {},
-                "berth online-endpoint show -n " + t.endpoint};
+  ASSIGN_OR_RETURN(json answer,
+                   client->Patch(EndpointPath(t.endpoint), json{{"traffic", {{t.name, 100}}}}));
+  WaitSpec spec{"Updating", "endpoint", t.endpoint,
+                false,      {},         "berth online-endpoint show -n " + t.endpoint};
   return FinishWrite(session, answer, EndpointPath(t.endpoint), spec, o.wait).status();
 }
 
 // Waits for the deployment; --all-traffic needs it Succeeded even with --no-wait.
-absl::StatusOr<json> FinishDeploymentWrite(Session& session, const WriteOptions& o,
-                                           const Target& t, const json& answer,
-                                           const std::string& action) {
+absl::StatusOr<json> FinishDeploymentWrite(Session& session, const WriteOptions& o, const Target& t,
+                                           const json& answer, const std::string& action) {
   WaitOptions wait = o.wait;
   if (o.all_traffic) wait.no_wait = false;
-  ASSIGN_OR_RETURN(json result,
-                   FinishWrite(session, answer, DeploymentPath(t.endpoint, t.name),
-                               {action, "deployment", t.name, false, {},
-                                ShowCommand(t.endpoint, t.name)},
-                               wait));
+  ASSIGN_OR_RETURN(
+      json result,
+      FinishWrite(session, answer, DeploymentPath(t.endpoint, t.name),
+                  {action, "deployment", t.name, false, {}, ShowCommand(t.endpoint, t.name)},
+                  wait));
   if (o.all_traffic) RETURN_IF_ERROR(SendAllTraffic(session, o, t));
   return result;
 }
@@ -183,9 +182,9 @@ absl::Status GetLogs(Session& session, const LogsOptions& o) {
 void AddNames(CLI::App* c, std::string& name, std::string& endpoint, bool required) {
   auto* n = c->add_option("-n,--name", name,
                           required ? "Deployment name" : "Deployment name (wins over the file)");
-  auto* e = c->add_option("-e,--endpoint-name,--endpoint", endpoint,
-                          required ? "Endpoint name"
-                                   : "Endpoint name (wins over `endpoint_name` in the file)");
+  auto* e = c->add_option(
+      "-e,--endpoint-name,--endpoint", endpoint,
+      required ? "Endpoint name" : "Endpoint name (wins over `endpoint_name` in the file)");
   if (required) {
     n->required();
     e->required();
@@ -235,8 +234,7 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
   }
   {
     CLI::App* c = group->add_subcommand(
-        "delete",
-        "Delete a deployment (asks for confirmation; refused while it has live traffic)");
+        "delete", "Delete a deployment (asks for confirmation; refused while it has live traffic)");
     auto o = Bind(c, action, &Delete);
     AddNames(c, o->name, o->endpoint, /*required=*/true);
     c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");

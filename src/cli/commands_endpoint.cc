@@ -19,9 +19,7 @@ using nlohmann::json;
 
 constexpr char kEndpoints[] = "/online-endpoints";
 
-std::string ShowCommand(const std::string& name) {
-  return "berth online-endpoint show -n " + name;
-}
+std::string ShowCommand(const std::string& name) { return "berth online-endpoint show -n " + name; }
 
 // ---- create / update ---------------------------------------------------------------------
 
@@ -55,17 +53,16 @@ absl::Status Create(Session& session, const WriteOptions& o) {
         "endpoint ", name, " already exists; use `berth online-endpoint update` to change it"));
   }
   if (!answer.ok()) return answer.status();
-  ASSIGN_OR_RETURN(json result,
-                   FinishWrite(session, *answer, EndpointPath(name),
-                               {"Creating", "endpoint", name, false, {}, ShowCommand(name)},
-                               o.wait));
+  ASSIGN_OR_RETURN(
+      json result,
+      FinishWrite(session, *answer, EndpointPath(name),
+                  {"Creating", "endpoint", name, false, {}, ShowCommand(name)}, o.wait));
   session.Print(result, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }
 
 absl::Status Update(Session& session, const WriteOptions& o) {
-  if (o.spec.file.empty() && o.spec.set.empty() && o.traffic.empty() &&
-      o.mirror_traffic.empty()) {
+  if (o.spec.file.empty() && o.spec.set.empty() && o.traffic.empty() && o.mirror_traffic.empty()) {
     return UsageError("nothing to update: give -f/--file, --set, --traffic or --mirror-traffic");
   }
   SpecInput input;
@@ -92,10 +89,10 @@ absl::Status Update(Session& session, const WriteOptions& o) {
   // The document may be partial: berthd validates the merged result.
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json answer, client->Patch(EndpointPath(name), doc));
-  ASSIGN_OR_RETURN(json result,
-                   FinishWrite(session, answer, EndpointPath(name),
-                               {"Updating", "endpoint", name, false, {}, ShowCommand(name)},
-                               o.wait));
+  ASSIGN_OR_RETURN(
+      json result,
+      FinishWrite(session, answer, EndpointPath(name),
+                  {"Updating", "endpoint", name, false, {}, ShowCommand(name)}, o.wait));
   session.Print(result, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }
@@ -190,9 +187,9 @@ absl::Status Invoke(Session& session, const InvokeOptions& o) {
   ASSIGN_OR_RETURN(json endpoint, client->Get(EndpointPath(o.name)));
   const std::string scoring_uri = StringField(endpoint, "scoring_uri");
   if (scoring_uri.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("endpoint ", o.name, " has no scoring_uri yet (state: ",
-                     StringField(endpoint, "provisioning_state"), ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "endpoint ", o.name,
+        " has no scoring_uri yet (state: ", StringField(endpoint, "provisioning_state"), ")"));
   }
   ASSIGN_OR_RETURN(json credentials, Credentials(*client, endpoint));
   std::string secret = StringField(credentials, "primaryKey");

@@ -111,8 +111,7 @@ std::optional<fs::path> ConfigFilePath(const EnvLookup& env) {
   return std::nullopt;
 }
 
-absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env,
-                                           const ConfigOverrides& overrides) {
+absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env, const ConfigOverrides& overrides) {
   std::optional<fs::path> config_path = ConfigFilePath(env);
   FileConfig file;
   if (config_path) {

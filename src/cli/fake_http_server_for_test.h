@@ -3,14 +3,16 @@
 // request per connection, answers from a handler. Test-only (header-only, so it stays out of
 // the berth_cli library).
 
+// clang-format off
 // Asio on Boost 1.74 uses std::exchange without including <utility>.
 #include <utility>
+// clang-format on
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>

@@ -13,12 +13,15 @@ namespace {
 
 using nlohmann::json;
 
-// YAML (1.1 and 1.2 core schema) would read these plain scalars as something other than a string.
+// YAML (1.1 or the 1.2 core schema) would read these plain scalars as something other than a
+// string.
 bool NeedsQuotes(const std::string& text) {
   static const std::regex kNonString(
       "~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"
       "|y|Y|n|N|[-+]?(\\.[0-9]+|[0-9][0-9_]*(\\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+"
-      "|0o[0-7]+|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)|[0-9]+(:[0-9]+)+");
+      "|0o[0-7]+|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)|[0-9]+(:[0-9]+)+"
+      // YAML 1.1 timestamps: PyYAML would hand back a datetime for created_at.
+      "|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?");
   return text.empty() || std::regex_match(text, kNonString);
 }
 
@@ -80,13 +83,13 @@ std::string Field(const json& object, const char* key) {
 }
 
 std::vector<std::string> EndpointRow(const json& e) {
-  return {Field(e, "name"),
-          Field(e, "auth_mode"),
-          Field(e, "provisioning_state"),
-          FormatTrafficRule(e.is_object() ? e.value("traffic", json::object()) : json::object()),
-          FormatTrafficRule(e.is_object() ? e.value("mirror_traffic", json::object())
-                                          : json::object()),
-          Field(e, "scoring_uri")};
+  return {
+      Field(e, "name"),
+      Field(e, "auth_mode"),
+      Field(e, "provisioning_state"),
+      FormatTrafficRule(e.is_object() ? e.value("traffic", json::object()) : json::object()),
+      FormatTrafficRule(e.is_object() ? e.value("mirror_traffic", json::object()) : json::object()),
+      Field(e, "scoring_uri")};
 }
 
 std::vector<std::string> DeploymentRow(const json& d) {
@@ -187,10 +190,9 @@ std::string ToTableText(const json& value, ResourceKind kind) {
   if (kind == ResourceKind::kOther) return GenericTable(value);
   const bool endpoint = kind == ResourceKind::kEndpoint;
   std::vector<std::string> headers =
-      endpoint ? std::vector<std::string>{"Name", "AuthMode", "State", "Traffic", "Mirror",
-                                          "ScoringUri"}
-               : std::vector<std::string>{"Name", "Endpoint", "State", "Instances",
-                                          "InstanceType"};
+      endpoint
+          ? std::vector<std::string>{"Name", "AuthMode", "State", "Traffic", "Mirror", "ScoringUri"}
+          : std::vector<std::string>{"Name", "Endpoint", "State", "Instances", "InstanceType"};
   std::vector<std::vector<std::string>> rows;
   auto add = [&](const json& item) {
     rows.push_back(endpoint ? EndpointRow(item) : DeploymentRow(item));

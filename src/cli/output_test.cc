@@ -1,8 +1,8 @@
 #include "cli/output.h"
 
-#include <sstream>
-
 #include <yaml-cpp/yaml.h>
+
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -10,8 +10,8 @@
 namespace berth::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 json Endpoint() {
   return json{{"name", "my-endpoint"},
@@ -34,11 +34,19 @@ TEST(OutputTest, JsonIsIndentedWithNewline) {
 }
 
 TEST(OutputTest, YamlQuotesStringsThatLookLikeOtherTypes) {
-  json value = {{"version", "1"},          {"flag", "true"},   {"none", "null"},
-                {"empty", ""},             {"count", 2},       {"ratio", 0.1},
-                {"on", true},              {"nothing", nullptr}, {"list", {"a", "2"}},
-                {"empty_map", json::object()}, {"empty_list", json::array()},
-                {"text", "hello world"}};
+  json value = {{"version", "1"},
+                {"flag", "true"},
+                {"none", "null"},
+                {"empty", ""},
+                {"count", 2},
+                {"ratio", 0.1},
+                {"on", true},
+                {"nothing", nullptr},
+                {"list", {"a", "2"}},
+                {"empty_map", json::object()},
+                {"empty_list", json::array()},
+                {"text", "hello world"},
+                {"created_at", "2026-11-24T20:00:00Z"}};
   std::string text = ToYamlText(value);
   EXPECT_THAT(text, HasSubstr("version: \"1\""));
   EXPECT_THAT(text, HasSubstr("flag: \"true\""));
@@ -47,6 +55,7 @@ TEST(OutputTest, YamlQuotesStringsThatLookLikeOtherTypes) {
   EXPECT_THAT(text, HasSubstr("nothing: null"));
   EXPECT_THAT(text, HasSubstr("empty_map: {}"));
   EXPECT_THAT(text, HasSubstr("empty_list: []"));
+  EXPECT_THAT(text, HasSubstr("created_at: \"2026-11-24T20:00:00Z\""));
 
   // Reading it back gives the same types.
   YAML::Node node = YAML::Load(text);

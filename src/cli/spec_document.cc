@@ -37,8 +37,8 @@ absl::StatusOr<json> LoadSpecFile(const fs::path& file) {
   if (!in) {
     std::error_code ec;
     bool exists = fs::exists(file, ec);
-    return absl::NotFoundError(absl::StrCat(
-        file.string(), ": ", exists ? "cannot read the file" : "no such file"));
+    return absl::NotFoundError(
+        absl::StrCat(file.string(), ": ", exists ? "cannot read the file" : "no such file"));
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -94,9 +94,8 @@ absl::StatusOr<std::vector<DocumentArtifact>> PackDocumentArtifacts(json& doc,
     if (!packed.ok()) {
       return InFile(InvalidField(path_field, std::string(packed.status().message())), spec_file);
     }
-    (*section)["artifact"] = json{{"digest", packed->digest},
-                                  {"base_name", packed->base_name},
-                                  {"is_file", packed->is_file}};
+    (*section)["artifact"] = json{
+        {"digest", packed->digest}, {"base_name", packed->base_name}, {"is_file", packed->is_file}};
     out.push_back({path_field, *std::move(packed)});
   }
   return out;
@@ -117,8 +116,8 @@ absl::StatusOr<int> UploadArtifacts(const std::vector<DocumentArtifact>& artifac
     if (on_upload) on_upload(artifact);
     absl::Status put = store.Put(artifact.packed.digest, artifact.packed.tar);
     if (!put.ok()) {
-      return Annotate(put, absl::StrCat("uploading ", artifact.field, " (",
-                                        artifact.packed.base_name, ")"));
+      return Annotate(
+          put, absl::StrCat("uploading ", artifact.field, " (", artifact.packed.base_name, ")"));
     }
     ++uploaded;
   }

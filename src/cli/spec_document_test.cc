@@ -15,8 +15,8 @@ namespace berth::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 class SpecDocumentTest : public ::testing::Test {
  protected:
@@ -84,8 +84,9 @@ TEST_F(SpecDocumentTest, TopLevelMustBeAMapping) {
 }
 
 TEST_F(SpecDocumentTest, PacksPathsRelativeToTheFileAndReferencesThem) {
-  json doc = {{"model", {{"path", "../model-1/model/"}}},
-              {"code_configuration", {{"code", "../onlinescoring"}, {"scoring_script", "score.py"}}}};
+  json doc = {
+      {"model", {{"path", "../model-1/model/"}}},
+      {"code_configuration", {{"code", "../onlinescoring"}, {"scoring_script", "score.py"}}}};
   absl::StatusOr<std::vector<DocumentArtifact>> artifacts =
       PackDocumentArtifacts(doc, root_ / "deploy", "deploy/blue.yml");
   ASSERT_TRUE(artifacts.ok()) << artifacts.status();
@@ -93,9 +94,9 @@ TEST_F(SpecDocumentTest, PacksPathsRelativeToTheFileAndReferencesThem) {
   EXPECT_EQ((*artifacts)[0].field, "model.path");
   EXPECT_EQ((*artifacts)[1].field, "code_configuration.code");
   EXPECT_EQ(doc["model"]["path"], "../model-1/model/");
-  EXPECT_EQ(doc["model"]["artifact"],
-            json({{"digest", (*artifacts)[0].packed.digest}, {"base_name", "model"},
-                  {"is_file", false}}));
+  EXPECT_EQ(doc["model"]["artifact"], json({{"digest", (*artifacts)[0].packed.digest},
+                                            {"base_name", "model"},
+                                            {"is_file", false}}));
   EXPECT_EQ(doc["code_configuration"]["artifact"]["base_name"], "onlinescoring");
   EXPECT_EQ(doc["code_configuration"]["code"], "../onlinescoring");
 }

@@ -13,7 +13,8 @@ absl::StatusOr<nlohmann::json> ParseTrafficRule(const std::vector<std::string>& 
   const std::string flag(option);
   const std::string text = absl::StrJoin(values, " ");
   nlohmann::json rule = nlohmann::json::object();
-  for (absl::string_view token : absl::StrSplit(text, absl::ByAnyChar(" \t\n,"), absl::SkipEmpty())) {
+  for (absl::string_view token :
+       absl::StrSplit(text, absl::ByAnyChar(" \t\n,"), absl::SkipEmpty())) {
     const std::string pair(token);
     size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -38,8 +39,8 @@ absl::StatusOr<nlohmann::json> ParseTrafficRule(const std::vector<std::string>& 
     rule[name] = value;
   }
   if (rule.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, ": expected <deployment>=<percent> pairs like \"blue=90 green=10\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": expected <deployment>=<percent> pairs like \"blue=90 green=10\""));
   }
   return rule;
 }

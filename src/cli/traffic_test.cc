@@ -6,8 +6,8 @@
 namespace berth::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 TEST(TrafficTest, ParsesSpaceSeparatedPairs) {
   absl::StatusOr<json> rule = ParseTrafficRule({"blue=90 green=10"}, "--traffic");

@@ -13,8 +13,7 @@ class Progress {
 
   void Show(const std::string& state, std::chrono::seconds elapsed) {
     if (env_.progress == nullptr) return;
-    std::string line =
-        absl::StrCat(spec_.action, " ", spec_.kind, " ", spec_.name, ": ", state);
+    std::string line = absl::StrCat(spec_.action, " ", spec_.kind, " ", spec_.name, ": ", state);
     if (env_.live) {
       std::string text = absl::StrCat(line, " (", elapsed.count(), " s)");
       if (text == last_text_) return;
@@ -51,8 +50,7 @@ std::string StateOf(const json& resource) {
 
 }  // namespace
 
-absl::StatusOr<json> WaitForResource(const PollFn& poll, const WaitSpec& spec,
-                                     const WaitEnv& env) {
+absl::StatusOr<json> WaitForResource(const PollFn& poll, const WaitSpec& spec, const WaitEnv& env) {
   const SteadyTime start = env.clock->Now();
   Progress progress(spec, env);
   std::string state = "waiting";
@@ -73,9 +71,8 @@ absl::StatusOr<json> WaitForResource(const PollFn& poll, const WaitSpec& spec,
         progress.Show(state, elapsed);
         progress.Finish();
         std::string reason = resource->is_object() ? resource->value("reason", "") : "";
-        return absl::FailedPreconditionError(
-            absl::StrCat(spec.kind, " ", spec.name, " failed",
-                         reason.empty() ? std::string() : ": " + reason));
+        return absl::FailedPreconditionError(absl::StrCat(
+            spec.kind, " ", spec.name, " failed", reason.empty() ? std::string() : ": " + reason));
       }
       progress.Show(state, elapsed);
     } else if (resource.status().code() == absl::StatusCode::kNotFound && spec.until_gone) {
@@ -88,17 +85,16 @@ absl::StatusOr<json> WaitForResource(const PollFn& poll, const WaitSpec& spec,
     } else {
       progress.Finish();
       if (resource.status().code() == absl::StatusCode::kNotFound) {
-        return absl::NotFoundError(absl::StrCat(spec.kind, " ", spec.name,
-                                                " disappeared while ", state, ": ",
-                                                resource.status().message()));
+        return absl::NotFoundError(absl::StrCat(spec.kind, " ", spec.name, " disappeared while ",
+                                                state, ": ", resource.status().message()));
       }
       return resource.status();
     }
     if (env.clock->Now() - start >= spec.timeout) {
       progress.Finish();
-      std::string message = absl::StrCat(
-          "timed out after ", spec.timeout.count(), " s waiting for ", spec.kind, " ", spec.name,
-          " (last state: ", state, ")");
+      std::string message =
+          absl::StrCat("timed out after ", spec.timeout.count(), " s waiting for ", spec.kind, " ",
+                       spec.name, " (last state: ", state, ")");
       if (!last_error.ok()) absl::StrAppend(&message, "; last error: ", last_error.message());
       absl::StrAppend(&message, ". The operation goes on in berthd");
       if (!spec.show_command.empty()) {

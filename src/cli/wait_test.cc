@@ -9,8 +9,8 @@
 namespace berth::cli {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 class WaitTest : public ::testing::Test {
  protected:
@@ -84,8 +84,7 @@ TEST_F(WaitTest, FailedReportsReason) {
   absl::StatusOr<json> result = WaitForResource(Poll(), Spec(), Env(false));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(result.status().message(),
-            "deployment blue failed: readiness probe failed 30 times");
+  EXPECT_EQ(result.status().message(), "deployment blue failed: readiness probe failed 30 times");
 }
 
 TEST_F(WaitTest, DeleteWaitsForNotFound) {

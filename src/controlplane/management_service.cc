@@ -110,15 +110,25 @@ absl::StatusOr<ManagementService::Written> ManagementService::CreateEndpoint(con
   if (name == doc.end() || !name->is_string()) {
     return InvalidField("name", "required: the endpoint's name");
   }
-  absl::MutexLock lock(&write_mu_);
-  return WriteEndpointLocked(name->get<std::string>(), doc, true, true);
+  absl::StatusOr<Written> result;
+  {
+    absl::MutexLock lock(&write_mu_);
+    result = WriteEndpointLocked(name->get<std::string>(), doc, true, true);
+  }
+  if (result.ok()) on_change_();
+  return result;
 }
 
 absl::StatusOr<ManagementService::Written> ManagementService::ApplyEndpoint(const std::string& name,
                                                                             const json& doc,
                                                                             bool allow_create) {
-  absl::MutexLock lock(&write_mu_);
-  return WriteEndpointLocked(name, doc, allow_create, false);
+  absl::StatusOr<Written> result;
+  {
+    absl::MutexLock lock(&write_mu_);
+    result = WriteEndpointLocked(name, doc, allow_create, false);
+  }
+  if (result.ok()) on_change_();
+  return result;
 }
 
 absl::Status ManagementService::CheckTrafficTargets(const std::string& endpoint,
@@ -195,28 +205,33 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   } else {
     RETURN_IF_ERROR(store_.UpdateEndpoint(record));
   }
-  on_change_();
   ASSIGN_OR_RETURN(json view, EndpointView(record));
   return Written{std::move(view), !existing.ok()};
 }
 
 absl::StatusOr<json> ManagementService::DeleteEndpoint(const std::string& name) {
-  absl::MutexLock lock(&write_mu_);
-  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
-  if (record.state != ProvisioningState::kDeleting) {
-    ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(name));
-    for (auto& d : deployments) {
-      if (d.state == ProvisioningState::kDeleting) continue;
-      d.state = ProvisioningState::kDeleting;
-      d.updated_at_ms = NowMs();
-      RETURN_IF_ERROR(store_.UpdateDeployment(d));
+  absl::StatusOr<json> view;
+  bool changed = false;
+  {
+    absl::MutexLock lock(&write_mu_);
+    ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+    if (record.state != ProvisioningState::kDeleting) {
+      ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(name));
+      for (auto& d : deployments) {
+        if (d.state == ProvisioningState::kDeleting) continue;
+        d.state = ProvisioningState::kDeleting;
+        d.updated_at_ms = NowMs();
+        RETURN_IF_ERROR(store_.UpdateDeployment(d));
+      }
+      record.state = ProvisioningState::kDeleting;
+      record.updated_at_ms = NowMs();
+      RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+      changed = true;
     }
-    record.state = ProvisioningState::kDeleting;
-    record.updated_at_ms = NowMs();
-    RETURN_IF_ERROR(store_.UpdateEndpoint(record));
-    on_change_();
+    view = EndpointView(record);
   }
-  return EndpointView(record);
+  if (changed) on_change_();
+  return view;
 }
 
 absl::StatusOr<json> ManagementService::GetKeys(const std::string& name) {
@@ -295,14 +310,26 @@ absl::StatusOr<ManagementService::Written> ManagementService::CreateDeployment(
   if (name == doc.end() || !name->is_string()) {
     return InvalidField("name", "required: the deployment's name");
   }
-  absl::MutexLock lock(&write_mu_);
-  return WriteDeploymentLocked(endpoint, name->get<std::string>(), doc, true, true);
+  absl::StatusOr<std::pair<DeploymentRecord, bool>> result;
+  {
+    absl::MutexLock lock(&write_mu_);
+    result = WriteDeploymentLocked(endpoint, name->get<std::string>(), doc, true, true);
+  }
+  if (!result.ok()) return result.status();
+  on_change_();
+  return Written{DeploymentView(result->first), result->second};
 }
 
 absl::StatusOr<ManagementService::Written> ManagementService::ApplyDeployment(
     const std::string& endpoint, const std::string& name, const json& doc, bool allow_create) {
-  absl::MutexLock lock(&write_mu_);
-  return WriteDeploymentLocked(endpoint, name, doc, allow_create, false);
+  absl::StatusOr<std::pair<DeploymentRecord, bool>> result;
+  {
+    absl::MutexLock lock(&write_mu_);
+    result = WriteDeploymentLocked(endpoint, name, doc, allow_create, false);
+  }
+  if (!result.ok()) return result.status();
+  on_change_();
+  return Written{DeploymentView(result->first), result->second};
 }
 
 absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
@@ -324,7 +351,7 @@ absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ManagementService::Written> ManagementService::WriteDeploymentLocked(
+absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploymentLocked(
     const std::string& endpoint, const std::string& name, const json& doc, bool allow_create,
     bool require_new) {
   RETURN_IF_ERROR(CheckDocumentName(doc, "name", name));
@@ -382,35 +409,77 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteDeploymentLoc
     }
     RETURN_IF_ERROR(store_.UpdateDeployment(record));
   }
-  on_change_();
-  return Written{DeploymentView(record), !existing.ok()};
+  return std::make_pair(record, !existing.ok());
 }
 
 absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endpoint,
                                                          const std::string& name) {
-  absl::MutexLock lock(&write_mu_);
-  ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
-  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
-  if (record.state == ProvisioningState::kDeleting) return DeploymentView(record);
-  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(endpoint_record.spec));
-  if (auto it = parsed.spec.traffic.find(name); it != parsed.spec.traffic.end() && it->second > 0) {
-    return WithTarget(absl::FailedPreconditionError(
-                          "deployment '" + name + "' has " + std::to_string(it->second) +
-                          "% of live traffic in endpoint '" + endpoint +
-                          "'; set its traffic to 0 before deleting it"),
-                      "traffic." + name);
+  DeploymentRecord record;
+  bool changed = false;
+  {
+    absl::MutexLock lock(&write_mu_);
+    ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
+    ASSIGN_OR_RETURN(record, store_.GetDeployment(endpoint, name));
+    if (record.state != ProvisioningState::kDeleting) {
+      ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(endpoint_record.spec));
+      if (auto it = parsed.spec.traffic.find(name);
+          it != parsed.spec.traffic.end() && it->second > 0) {
+        return WithTarget(absl::FailedPreconditionError(
+                              "deployment '" + name + "' has " + std::to_string(it->second) +
+                              "% of live traffic in endpoint '" + endpoint +
+                              "'; set its traffic to 0 before deleting it"),
+                          "traffic." + name);
+      }
+      if (parsed.spec.mirror_traffic.count(name)) {
+        return WithTarget(absl::FailedPreconditionError(
+                              "deployment '" + name + "' receives mirrored traffic in endpoint '" +
+                              endpoint + "'; set --mirror-traffic \"" + name + "=0\" first"),
+                          "mirror_traffic." + name);
+      }
+      record.state = ProvisioningState::kDeleting;
+      record.updated_at_ms = NowMs();
+      RETURN_IF_ERROR(store_.UpdateDeployment(record));
+      changed = true;
+    }
   }
-  if (parsed.spec.mirror_traffic.count(name)) {
-    return WithTarget(absl::FailedPreconditionError(
-                          "deployment '" + name + "' receives mirrored traffic in endpoint '" +
-                          endpoint + "'; set --mirror-traffic \"" + name + "=0\" first"),
-                      "mirror_traffic." + name);
-  }
-  record.state = ProvisioningState::kDeleting;
-  record.updated_at_ms = NowMs();
-  RETURN_IF_ERROR(store_.UpdateDeployment(record));
-  on_change_();
+  if (changed) on_change_();
   return DeploymentView(record);
+}
+
+absl::Status ManagementService::RecordDeploymentOutcome(const std::string& endpoint,
+                                                        const std::string& name,
+                                                        int64_t generation,
+                                                        ProvisioningState state,
+                                                        const std::string& reason) {
+  absl::MutexLock lock(&write_mu_);
+  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
+  if (record.generation != generation || record.state == ProvisioningState::kDeleting) {
+    return absl::AbortedError("superseded by a newer write");
+  }
+  record.state = state;
+  record.reason = reason;
+  record.updated_at_ms = NowMs();
+  return store_.UpdateDeployment(record);
+}
+
+absl::Status ManagementService::FinishDeploymentDelete(const std::string& endpoint,
+                                                       const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
+  if (record.state != ProvisioningState::kDeleting) {
+    return absl::AbortedError("deployment is no longer being deleted");
+  }
+  return store_.DeleteDeployment(endpoint, name);
+}
+
+absl::Status ManagementService::FinishEndpointDelete(const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+  ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(name));
+  if (record.state != ProvisioningState::kDeleting || !deployments.empty()) {
+    return absl::AbortedError("endpoint is not ready to be removed");
+  }
+  return store_.DeleteEndpoint(name);
 }
 
 absl::StatusOr<std::string> ManagementService::GetLogs(const std::string& endpoint,

@@ -5,7 +5,8 @@
 // while an operation runs), persists records through StateStore, and tells the supervisor to
 // act. A rejected request changes nothing.
 //
-// Thread-safety: all methods may be called concurrently; writes are serialised.
+// Thread-safety: all methods may be called concurrently; writes are serialised. Lock order:
+// the write lock is never held while calling the OnChange callback or the InstanceObserver.
 // Results are JSON views as documented in docs/api.md.
 
 #include <filesystem>
@@ -79,13 +80,23 @@ class ManagementService {
   absl::StatusOr<std::string> GetLogs(const std::string& endpoint, const std::string& name,
                                       int lines, int64_t instance);
 
+  // For the supervisor: records the outcome of a deployment operation (Succeeded or Failed),
+  // unless a newer write superseded it (another generation, or a delete): ABORTED then.
+  absl::Status RecordDeploymentOutcome(const std::string& endpoint, const std::string& name,
+                                       int64_t generation, core::ProvisioningState state,
+                                       const std::string& reason);
+  // Removes the record of a deployment whose instances are gone (ABORTED if not Deleting).
+  absl::Status FinishDeploymentDelete(const std::string& endpoint, const std::string& name);
+  // Removes an endpoint being deleted once it has no deployments (ABORTED otherwise).
+  absl::Status FinishEndpointDelete(const std::string& name);
+
  private:
   absl::StatusOr<nlohmann::json> EndpointView(const state::EndpointRecord& record);
   nlohmann::json DeploymentView(const state::DeploymentRecord& record) const;
   absl::StatusOr<Written> WriteEndpointLocked(const std::string& name, const nlohmann::json& doc,
                                               bool allow_create, bool require_new)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<Written> WriteDeploymentLocked(const std::string& endpoint,
+  absl::StatusOr<std::pair<state::DeploymentRecord, bool>> WriteDeploymentLocked(const std::string& endpoint,
                                                 const std::string& name,
                                                 const nlohmann::json& doc, bool allow_create,
                                                 bool require_new)

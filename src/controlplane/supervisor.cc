@@ -136,6 +136,16 @@ http::Awaitable<void> Supervisor::Loop() {
   }
 }
 
+void Supervisor::Notify() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Reload(); !s.ok()) {
+    spdlog::error("cannot load state: {}", s.ToString());
+    dirty_ = true;
+    return;
+  }
+  Publish();
+}
+
 void Supervisor::Shutdown() {
   running_ = false;
   if (timer_) {
@@ -441,22 +451,15 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
 }
 
 void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std::string reason) {
-  auto fresh = store_.GetDeployment(d.record.endpoint, d.record.name);
-  if (!fresh.ok()) return;
-  // A newer write (another generation, or a delete) wins over this outcome.
-  if (fresh->generation != d.record.generation || fresh->state == ProvisioningState::kDeleting) {
-    dirty_ = true;
+  absl::Status s = recorder_->RecordDeploymentOutcome(d.record.endpoint, d.record.name,
+                                                      d.record.generation, state, reason);
+  if (!s.ok()) {
+    if (!absl::IsAborted(s)) spdlog::error("cannot record state of {}: {}", d.key, s.ToString());
+    dirty_ = true;  // a newer write wins; pick it up
     return;
   }
-  fresh->state = state;
-  fresh->reason = std::move(reason);
-  fresh->updated_at_ms = std::chrono::duration_cast<milliseconds>(
-                             clock_.WallNow().time_since_epoch()).count();
-  if (absl::Status s = store_.UpdateDeployment(*fresh); !s.ok()) {
-    spdlog::error("cannot record state of {}: {}", d.key, s.ToString());
-    return;
-  }
-  d.record = *fresh;
+  d.record.state = state;
+  d.record.reason = std::move(reason);
 }
 
 void Supervisor::ApplyActions(Deployment& d, const std::vector<Action>& actions, SteadyTime now) {
@@ -503,9 +506,10 @@ void Supervisor::ApplyActions(Deployment& d, const std::vector<Action>& actions,
         break;
       }
       case Action::Kind::kRemove: {
-        if (absl::Status s = store_.DeleteDeployment(d.record.endpoint, d.record.name);
+        if (absl::Status s = recorder_->FinishDeploymentDelete(d.record.endpoint, d.record.name);
             !s.ok() && !absl::IsNotFound(s)) {
-          spdlog::error("cannot delete {}: {}", d.key, s.ToString());
+          if (!absl::IsAborted(s)) spdlog::error("cannot delete {}: {}", d.key, s.ToString());
+          dirty_ = true;
           break;
         }
         std::error_code ec;
@@ -526,8 +530,10 @@ void Supervisor::FinishEndpointDeletes() {
       if (d->record.endpoint == name) has_deployments = true;
     }
     if (it->second->record.state == ProvisioningState::kDeleting && !has_deployments) {
-      if (absl::Status s = store_.DeleteEndpoint(name); !s.ok() && !absl::IsNotFound(s)) {
-        spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
+      if (absl::Status s = recorder_->FinishEndpointDelete(name);
+          !s.ok() && !absl::IsNotFound(s)) {
+        if (!absl::IsAborted(s)) spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
+        dirty_ = true;
         ++it;
         continue;
       }

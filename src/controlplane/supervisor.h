@@ -43,8 +43,12 @@ class Supervisor final : public InstanceObserver {
 
   // Loads the declared state and starts the tick loop.
   void Start();
-  // The declared state changed; reload it on the next tick.
-  void Notify() { dirty_.store(true); }
+  // Where deployment outcomes and finished deletes are recorded (serialised with management
+  // writes). Set before Start().
+  void SetRecorder(ManagementService* recorder) { recorder_ = recorder; }
+  // The declared state changed: reload it and republish routes now, so a request sent after a
+  // management call returns sees its effect. Instances are started and stopped on the tick.
+  void Notify();
   // Stops the tick loop and every instance (SIGTERM, SIGKILL after the grace period). Blocks.
   void Shutdown();
 
@@ -89,6 +93,7 @@ class Supervisor final : public InstanceObserver {
   const Clock& clock_;
   SupervisorOptions options_;
 
+  ManagementService* recorder_ = nullptr;
   std::atomic<bool> dirty_{true};
   std::atomic<bool> running_{false};
   mutable absl::Mutex mu_;

@@ -190,6 +190,7 @@ int main(int argc, char** argv) {
   controlplane::ManagementService service(**store, *secrets, artifacts, SystemClock::Get(),
                                           service_options, [&] { supervisor.Notify(); });
   service.SetInstanceObserver(&supervisor);
+  supervisor.SetRecorder(&service);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
   service_ptr = &service;
   api_ptr = &api;
