@@ -7,6 +7,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/errors.h"
 #include "common/status_macros.h"
 
 namespace berth::cli {
@@ -148,6 +149,11 @@ std::string StringField(const nlohmann::json& doc, const char* key) {
   if (!doc.is_object()) return "";
   auto it = doc.find(key);
   return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+absl::Status InSpecFile(const absl::Status& status, const std::string& spec_file) {
+  if (spec_file.empty() || !absl::IsInvalidArgument(status)) return status;
+  return Annotate(status, spec_file);
 }
 
 }  // namespace berth::cli

@@ -128,4 +128,8 @@ std::string StringField(const nlohmann::json& doc, const char* key);
 void AddEndpointCommands(CLI::App& app, Action* action);
 void AddDeploymentCommands(CLI::App& app, Action* action);
 
+// A server's verdict on a document read from `spec_file`: field errors (400) are prefixed
+// with the file name, as local validation errors are.
+absl::Status InSpecFile(const absl::Status& status, const std::string& spec_file);
+
 }  // namespace berth::cli

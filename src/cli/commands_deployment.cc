@@ -114,7 +114,9 @@ absl::Status Update(Session& session, const WriteOptions& o) {
     ASSIGN_OR_RETURN(result, client->Get(DeploymentPath(t.endpoint, t.name)));
     RETURN_IF_ERROR(SendAllTraffic(session, o, t));
   } else {
-    ASSIGN_OR_RETURN(json answer, client->Patch(DeploymentPath(t.endpoint, t.name), t.doc));
+    absl::StatusOr<json> patched = client->Patch(DeploymentPath(t.endpoint, t.name), t.doc);
+    if (!patched.ok()) return InSpecFile(patched.status(), o.spec.file);
+    json answer = *std::move(patched);
     ASSIGN_OR_RETURN(result, FinishDeploymentWrite(session, o, t, answer, "Updating"));
   }
   session.Print(result, o.output.Format(), ResourceKind::kDeployment);

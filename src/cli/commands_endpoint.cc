@@ -88,7 +88,9 @@ absl::Status Update(Session& session, const WriteOptions& o) {
   }
   // The document may be partial: berthd validates the merged result.
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json answer, client->Patch(EndpointPath(name), doc));
+  absl::StatusOr<json> patched = client->Patch(EndpointPath(name), doc);
+  if (!patched.ok()) return InSpecFile(patched.status(), o.spec.file);
+  json answer = *std::move(patched);
   ASSIGN_OR_RETURN(
       json result,
       FinishWrite(session, answer, EndpointPath(name),

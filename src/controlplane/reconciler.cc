@@ -65,9 +65,12 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
   }
 
   if (failed) {
-    // Leave old-template instances serving; clear out the template that failed.
+    // Leave old-template instances serving; stop the template that failed, keeping the records
+    // of exited instances so their logs stay reachable until the next update.
     for (const auto* i : current) {
-      actions.push_back({i->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, i->id});
+      if (i->phase != InstancePhase::kExited && i->phase != InstancePhase::kStopping) {
+        actions.push_back({Kind::kStop, i->id});
+      }
     }
     return actions;
   }
@@ -88,8 +91,9 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
       if (!reason.empty()) {
         actions.push_back({Kind::kMarkFailed, i->id, reason});
         for (const auto* j : current) {
-          actions.push_back(
-              {j->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, j->id});
+          if (j->phase != InstancePhase::kExited && j->phase != InstancePhase::kStopping) {
+            actions.push_back({Kind::kStop, j->id});
+          }
         }
         return actions;
       }

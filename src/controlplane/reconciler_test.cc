@@ -66,7 +66,7 @@ TEST(ReconcileTest, ExitBeforeReadyFailsRollout) {
   EXPECT_EQ(actions[0].instance_id, 1);
   EXPECT_NE(actions[0].reason.find("exited with code 3"), std::string::npos);
   EXPECT_EQ(Count(actions, Kind::kStop), 1);
-  EXPECT_EQ(Count(actions, Kind::kForget), 1);
+  EXPECT_EQ(Count(actions, Kind::kForget), 0);  // kept so its logs stay reachable
 }
 
 TEST(ReconcileTest, StartupTimeoutFailsRollout) {
@@ -111,6 +111,8 @@ TEST(ReconcileTest, FailedUpdateKeepsOldServingAndStopsNew) {
   auto actions = Reconcile(
       desired, {Inst(1, InstancePhase::kReady, "v1"), Inst(2, InstancePhase::kStarting, "v2")}, kT0);
   EXPECT_EQ(actions, (std::vector<Action>{{Kind::kStop, 2}}));
+  auto exited = Inst(2, InstancePhase::kExited, "v2");
+  EXPECT_TRUE(Reconcile(desired, {Inst(1, InstancePhase::kReady, "v1"), exited}, kT0).empty());
 }
 
 TEST(ReconcileTest, ScaleUpAndDown) {

@@ -605,17 +605,14 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
 std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,
                                             const std::string& deployment,
                                             int64_t instance) const {
-  absl::MutexLock lock(&mu_);
-  auto it = deployments_.find(endpoint + "/" + deployment);
-  if (it == deployments_.end()) return std::nullopt;
-  const auto& instances = it->second->instances;
-  if (instance == 0) {
-    if (instances.empty()) return std::nullopt;
-    return instances.rbegin()->second.log_file;
-  }
-  auto found = instances.find(instance);
-  if (found == instances.end()) return std::nullopt;
-  return found->second.log_file;
+  // Logs outlive instance records (a failed rollout, a restarted berthd): read them from disk.
+  fs::path dir = options_.data_dir / "instances" / endpoint / deployment;
+  if (instance == 0) instance = HighestInstanceDir(dir);
+  if (instance <= 0) return std::nullopt;
+  fs::path file = dir / std::to_string(instance) / "logs" / "inference-server.log";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  return file;
 }
 
 }  // namespace berth::controlplane

@@ -1,5 +1,7 @@
 #include "http/upstream_pool.h"
 
+#include <limits>
+
 namespace berth::http {
 
 using asio::ip::tcp;
@@ -62,7 +64,8 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(Request req, SteadyTime d
     }
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(boost::none);
+    // Not boost::none: Beast 1.74 compares the length against an empty optional as "over".
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     co_await bhttp::async_read(*stream, buffer, parser, Await(ec));
     if (ec == beast::error::timeout) {
       co_return absl::DeadlineExceededError("the instance did not answer in time");

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import GUID_RE, blocked, release, wait_until, write_deployment
+from berth_helpers import GUID_RE, blocked, release, wait_until, write_deployment
 
 EP = "admit-ep"
 
@@ -83,8 +83,10 @@ def test_model_error_gives_424_with_headers(berthd, endpoint):
 
 def test_no_ready_instance_gives_503(berthd, endpoint, tmp_path):
     d, key = berthd, endpoint
-    path = write_deployment(tmp_path, "late", EP, environment_variables={
-        "TEST_READY_AFTER_S": "6"})
+    # Liveness on "/" (always 200): only readiness waits for TEST_READY_AFTER_S.
+    path = write_deployment(
+        tmp_path, "late", EP, environment_variables={"TEST_READY_AFTER_S": "6"},
+        environment={"inference_config": {"liveness_route": {"port": 5001, "path": "/"}}})
     d.cli("online-deployment", "create", "-n", "late", "-e", EP, "-f", path, "--no-wait")
     dep = d.deployment(EP, "late")
     assert dep["provisioning_state"] == "Creating", dep

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from conftest import GUID_RE, wait_until
+from berth_helpers import GUID_RE, wait_until
 
 KEY_EP = "auth-key-ep"
 TOKEN_EP = "auth-tok-ep"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import (deployment_doc, items_of, to_yaml, write_deployment, write_endpoint)
+from berth_helpers import (deployment_doc, items_of, to_yaml, write_deployment, write_endpoint)
 
 EP = "bad-ep"
 MAX_BODY = 256 * 1024
@@ -40,7 +40,8 @@ def snapshot(d):
 
 def cli_error(d, *args, code=1):
     cp = d.cli(*args, check=False)
-    assert cp.returncode == code, f"exit {cp.returncode}\nstdout:\n{cp.stdout}\nstderr:\n{cp.stderr}"
+    assert cp.returncode == code, (
+        f"exit {cp.returncode}\nstdout:\n{cp.stdout}\nstderr:\n{cp.stderr}")
     assert "Error:" in cp.stderr, cp.stderr
     return cp.stderr
 

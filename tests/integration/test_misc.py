@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GUID_RE, pid_cwd, write_deployment
+from berth_helpers import GUID_RE, pid_cwd, write_deployment
 
 EP = "misc-ep"
 SWAG_EP = "swag-ep"
@@ -159,6 +159,8 @@ def test_unchanged_upload_is_skipped_and_warnings_printed(berthd, setup):
                             instance_type="Standard_DS3_v2")
     cp = d.cli("online-deployment", "create", "-n", "plain2", "-e", EP, "-f", path)
     assert "Warning:" in cp.stderr and "instance_type" in cp.stderr, cp.stderr
+    # HEAD found both artifacts stored: the CLI uploaded nothing.
+    assert "Uploading" not in cp.stderr, cp.stderr
     second = d.wait_deployment(EP, "plain2")
     assert any("instance_type" in w for w in second["warnings"]), second["warnings"]
     assert second["instance_type"] == "Standard_DS3_v2"

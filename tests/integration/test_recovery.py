@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from conftest import pid_alive, pid_cwd, wait_until, write_deployment
+from berth_helpers import pid_alive, pid_cwd, wait_until, write_deployment
 
 pytestmark = pytest.mark.slow
 
@@ -93,9 +93,11 @@ def test_kill9_berthd_then_restart(d, module_dir):
                message="every instance to exit after kill -9 of berthd")
 
     d.start()
-    for n in ("blue", "green"):
-        d.wait_deployment(ep, n, timeout=60)
-    d.wait_deployment(tok_ep, "blue", timeout=60)
+    # The stored state says Succeeded at once; the instances start again behind it.
+    for e, n, count in ((ep, "blue", 2), (ep, "green", 1), (tok_ep, "blue", 1)):
+        d.wait_deployment(e, n, timeout=60)
+        wait_until(lambda: len(d.ready_instances(e, n)) == count, timeout=60,
+                   message=f"{count} ready instance(s) of {e}/{n} after the restart")
     after = {k: v for k, v in d.endpoint(ep).items() if k not in volatile}
     assert after == before
     assert d.endpoint(ep)["scoring_uri"] == f"{d.url}/endpoints/{ep}/score"

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import blocked, release, wait_stable, wait_until
+from berth_helpers import blocked, release, wait_stable, wait_until
 
 pytestmark = pytest.mark.slow
 
