@@ -36,6 +36,7 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   Action action;
   AddEndpointCommands(app, &action);
   AddDeploymentCommands(app, &action);
+  AddModelCommands(app, &action);
 
   std::vector<const char*> argv;
   argv.reserve(args.size());
@@ -75,9 +76,11 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   return IsUsageError(status) ? kExitUsage : kExitFailure;
 }
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const InstallPaths& paths) {
   std::vector<std::string> args(argv, argv + argc);
   CliEnv env;
+  env.python = paths.python;
+  env.python_dir = paths.python_dir;
   env.out = &std::cout;
   env.err = &std::cerr;
   env.in = &std::cin;

@@ -33,12 +33,22 @@ struct CliEnv {
   const Clock* clock = &SystemClock::Get();
   std::function<void(std::chrono::milliseconds)> sleep;  // null: std::this_thread::sleep_for
   std::chrono::milliseconds poll_interval = kPollInterval;
+  // Defaults for `--local` instances (local_mode.h), compiled into the berth binary; the
+  // variables BERTH_PYTHON and BERTH_PYTHON_DIR override them.
+  std::string python = "/usr/bin/python3";  // interpreter when environment.python is unset
+  std::string python_dir;                   // berth's Python packages (berth_runner, shims)
+};
+
+// Paths compiled into the berth binary.
+struct InstallPaths {
+  std::string python = "/usr/bin/python3";
+  std::string python_dir;
 };
 
 // Runs one command line; args[0] is the program name.
 int Run(const std::vector<std::string>& args, const CliEnv& env);
 
 // The process entry point: Run with the real process around it.
-int Main(int argc, char** argv);
+int Main(int argc, char** argv, const InstallPaths& paths = {});
 
 }  // namespace berth::cli

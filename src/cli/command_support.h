@@ -127,6 +127,7 @@ std::string StringField(const nlohmann::json& doc, const char* key);
 // Registers the command groups; the chosen command's callback stores its work in `*action`.
 void AddEndpointCommands(CLI::App& app, Action* action);
 void AddDeploymentCommands(CLI::App& app, Action* action);
+void AddModelCommands(CLI::App& app, Action* action);
 
 // A server's verdict on a document read from `spec_file`: field errors (400) are prefixed
 // with the file name, as local validation errors are.

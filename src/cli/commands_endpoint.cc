@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
+#include "cli/local_mode.h"
 #include "cli/traffic.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
@@ -30,6 +31,7 @@ struct WriteOptions {
   std::vector<std::string> mirror_traffic;
   WaitOptions wait;
   OutputOptions output;
+  bool local = false;
 };
 
 absl::Status Create(Session& session, const WriteOptions& o) {
@@ -46,6 +48,7 @@ absl::Status Create(Session& session, const WriteOptions& o) {
       !parsed.ok()) {
     return o.spec.file.empty() ? parsed.status() : Annotate(parsed.status(), o.spec.file);
   }
+  if (o.local) return LocalEndpointCreate(session, doc, o.spec.file, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   absl::StatusOr<json> answer = client->Post(kEndpoints, doc, /*create=*/true);
   if (absl::IsAlreadyExists(answer.status())) {
@@ -104,20 +107,28 @@ absl::Status Update(Session& session, const WriteOptions& o) {
 struct NameOptions {
   std::string name;
   OutputOptions output;
+  bool local = false;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
+  if (o.local) return LocalEndpointShow(session, o.name, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json endpoint, client->Get(EndpointPath(o.name)));
   session.Print(endpoint, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }
 
-absl::Status List(Session& session, const OutputOptions& o) {
+struct ListOptions {
+  OutputOptions output;
+  bool local = false;
+};
+
+absl::Status List(Session& session, const ListOptions& o) {
+  if (o.local) return LocalEndpointList(session, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json answer, client->Get(kEndpoints));
   json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
-  session.Print(value, o.Format(), ResourceKind::kEndpoint);
+  session.Print(value, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }
 
@@ -125,9 +136,11 @@ struct DeleteOptions {
   std::string name;
   bool yes = false;
   WaitOptions wait;
+  bool local = false;
 };
 
 absl::Status Delete(Session& session, const DeleteOptions& o) {
+  if (o.local) return LocalEndpointDelete(session, o.name, o.yes);
   RETURN_IF_ERROR(session.Confirm(
       absl::StrCat("Delete endpoint ", o.name, " and all its deployments?"), o.yes));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -174,9 +187,11 @@ struct InvokeOptions {
   std::string name;
   std::string request_file;
   std::string deployment;
+  bool local = false;
 };
 
 absl::Status Invoke(Session& session, const InvokeOptions& o) {
+  if (o.local) return LocalEndpointInvoke(session, o.name, o.request_file, o.deployment);
   std::ifstream in(o.request_file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(o.request_file, ": cannot read the file"));
   std::ostringstream body;
@@ -245,6 +260,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     o->spec.Add(c, /*file_required=*/false, "endpoint");
     o->wait.Add(c, "the endpoint is Succeeded or Failed");
     o->output.Add(c);
+    AddLocalFlag(c, &o->local);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -266,11 +282,13 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     auto o = Bind(c, action, &Show);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
     o->output.Add(c);
+    AddLocalFlag(c, &o->local);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List endpoints");
     auto o = Bind(c, action, &List);
-    o->Add(c);
+    o->output.Add(c);
+    AddLocalFlag(c, &o->local);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -279,6 +297,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
     c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
     o->wait.Add(c, "the endpoint is gone");
+    AddLocalFlag(c, &o->local);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -290,6 +309,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("-d,--deployment-name", o->deployment,
                   "Send to this deployment regardless of the traffic rules "
                   "(azureml-model-deployment header)");
+    AddLocalFlag(c, &o->local);
   }
   {
     CLI::App* c = group->add_subcommand(

@@ -107,6 +107,11 @@ std::vector<std::string> DeploymentRow(const json& d) {
           Field(d, "instance_type")};
 }
 
+std::vector<std::string> ModelRow(const json& m) {
+  return {Field(m, "name"), Field(m, "version"), Field(m, "type"), Field(m, "created_at"),
+          Field(m, "description")};
+}
+
 std::string GenericTable(const json& value) {
   if (value.is_object()) {
     std::vector<std::vector<std::string>> rows;
@@ -187,16 +192,27 @@ std::string FormatTable(const std::vector<std::string>& headers,
 }
 
 std::string ToTableText(const json& value, ResourceKind kind) {
-  if (kind == ResourceKind::kOther) return GenericTable(value);
-  const bool endpoint = kind == ResourceKind::kEndpoint;
-  std::vector<std::string> headers =
-      endpoint
-          ? std::vector<std::string>{"Name", "AuthMode", "State", "Traffic", "Mirror", "ScoringUri"}
-          : std::vector<std::string>{"Name", "Endpoint", "State", "Instances", "InstanceType"};
+  std::vector<std::string> headers;
+  std::vector<std::string> (*row)(const json&) = nullptr;
+  switch (kind) {
+    case ResourceKind::kEndpoint:
+      headers = {"Name", "AuthMode", "State", "Traffic", "Mirror", "ScoringUri"};
+      row = EndpointRow;
+      break;
+    case ResourceKind::kDeployment:
+      headers = {"Name", "Endpoint", "State", "Instances", "InstanceType"};
+      row = DeploymentRow;
+      break;
+    case ResourceKind::kModel:
+      headers = {"Name", "Version", "Type", "CreatedAt", "Description"};
+      row = ModelRow;
+      break;
+    case ResourceKind::kOther:
+    default:
+      return GenericTable(value);
+  }
   std::vector<std::vector<std::string>> rows;
-  auto add = [&](const json& item) {
-    rows.push_back(endpoint ? EndpointRow(item) : DeploymentRow(item));
-  };
+  auto add = [&](const json& item) { rows.push_back(row(item)); };
   if (value.is_array()) {
     for (const json& item : value) add(item);
   } else {

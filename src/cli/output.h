@@ -17,7 +17,7 @@ enum class OutputFormat { kJson, kYaml, kTable };
 absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view name);
 
 // What is printed, which decides the table's columns.
-enum class ResourceKind { kEndpoint, kDeployment, kOther };
+enum class ResourceKind { kEndpoint, kDeployment, kModel, kOther };
 
 // Two-space indented JSON and a final newline.
 std::string ToJsonText(const nlohmann::json& value);
@@ -32,6 +32,7 @@ std::string FormatTable(const std::vector<std::string>& headers,
 
 // A resource, or an array of them, as a table. Endpoints: Name, AuthMode, State, Traffic,
 // Mirror, ScoringUri. Deployments: Name, Endpoint, State, Instances (ready/count), InstanceType.
+// Models: Name, Version, Type, CreatedAt, Description.
 // Anything else: an object as Key/Value rows; an array of objects with one column per key.
 std::string ToTableText(const nlohmann::json& value, ResourceKind kind);
 

@@ -66,6 +66,34 @@ absl::StatusOr<json> BuildSpecDocument(const SpecInput& input) {
   return doc;
 }
 
+// berthd checks a conda file against the interpreter that runs the deployment; it cannot read
+// client files, so its content travels as `environment.conda`.
+absl::Status InlineCondaFile(json& doc, const fs::path& base_dir, std::string_view spec_file) {
+  auto env = doc.find("environment");
+  if (env == doc.end() || !env->is_object()) return absl::OkStatus();
+  auto file = env->find("conda_file");
+  if (file == env->end() || !file->is_string() || env->contains("conda")) return absl::OkStatus();
+  const std::string written = file->get<std::string>();
+  fs::path resolved = fs::path(written).is_absolute() ? fs::path(written) : base_dir / written;
+  std::ifstream in(resolved, std::ios::binary);
+  if (!in) {
+    return InFile(InvalidField("environment.conda_file",
+                               absl::StrCat("cannot read '", resolved.string(), "'")),
+                  spec_file);
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  absl::StatusOr<json> conda = core::YamlToJson(text);
+  if (!conda.ok() || !conda->is_object()) {
+    return InFile(InvalidField("environment.conda_file",
+                               absl::StrCat("'", resolved.string(), "' is not a conda YAML file",
+                                            conda.ok() ? "" : ": ",
+                                            conda.ok() ? "" : conda.status().message())),
+                  spec_file);
+  }
+  (*env)["conda"] = *std::move(conda);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<DocumentArtifact>> PackDocumentArtifacts(json& doc,
                                                                     const fs::path& base_dir,
                                                                     std::string_view spec_file) {
@@ -98,6 +126,7 @@ absl::StatusOr<std::vector<DocumentArtifact>> PackDocumentArtifacts(json& doc,
         {"digest", packed->digest}, {"base_name", packed->base_name}, {"is_file", packed->is_file}};
     out.push_back({path_field, *std::move(packed)});
   }
+  RETURN_IF_ERROR(InlineCondaFile(doc, base_dir, spec_file));
   return out;
 }
 

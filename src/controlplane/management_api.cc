@@ -5,6 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "auth/secrets.h"
 #include "common/errors.h"
+#include "controlplane/model_api.h"
 #include "http/errors.h"
 #include "http/server.h"
 
@@ -164,6 +165,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
     }
     return MethodNotAllowed(req);
   }
+  if (n >= 1 && parts[0] == "models") return RouteModels(service_, req, parts, query);
   if (n == 0 || parts[0] != "online-endpoints") return not_found();
 
   if (n == 1) {

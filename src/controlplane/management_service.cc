@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
+#include "controlplane/python_environment.h"
 #include "core/spec_json.h"
 
 namespace berth::controlplane {
@@ -351,6 +352,62 @@ absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
   return absl::OkStatus();
 }
 
+absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
+                                             std::vector<std::string>* warnings) {
+  core::ServingKind kind = core::ServingKindOf(spec);
+  if (kind == core::ServingKind::kCustomCommand) return absl::OkStatus();
+  if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&
+      spec.model->type != "mlflow_model") {
+    // A custom_model folder without a script is served only when it is an MLflow model.
+    const core::ArtifactRef& a = *spec.model->artifact;
+    std::error_code ec;
+    if (a.is_file || !std::filesystem::exists(artifacts_.PathOf(a.digest) / "MLmodel", ec)) {
+      return InvalidField("code_configuration",
+                          "the model has no MLmodel file, so it needs a scoring script "
+                          "(code_configuration.code and scoring_script) or environment.command");
+    }
+  }
+  const std::string& python =
+      spec.environment.python.empty() ? options_.python : spec.environment.python;
+  auto info = InspectInterpreter(python);
+  if (!info.ok()) {
+    return InvalidField(spec.environment.python.empty() ? "environment" : "environment.python",
+                        std::string(info.status().message()));
+  }
+  if (spec.environment.conda.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<std::string> found,
+                   CheckCondaDependencies(nlohmann::json::parse(spec.environment.conda), *info,
+                                          python));
+  warnings->insert(warnings->end(), found.begin(), found.end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelRegistry*> ManagementService::Models() {
+  if (models_ == nullptr) {
+    return absl::FailedPreconditionError("this server has no model registry");
+  }
+  return models_;
+}
+
+absl::StatusOr<core::DeploymentSpec> ManagementService::ResolveModel(
+    json& merged, core::Parsed<core::DeploymentSpec>& parsed) {
+  if (!parsed.spec.model || parsed.spec.model->reference.empty()) return parsed.spec;
+  ASSIGN_OR_RETURN(ModelRegistry * models, Models());
+  ASSIGN_OR_RETURN(core::ModelSpec model, models->Resolve(*parsed.spec.model));
+  // Azure records the version `@latest` meant when the deployment was written; so does berth,
+  // so a newer registration never changes what running (or restarted) instances load. Writing
+  // the same document again picks up the newest version (a rolling update).
+  if (model.reference != parsed.spec.model->reference) {
+    merged["model"] = model.reference;
+    ASSIGN_OR_RETURN(parsed, core::ParseDeploymentSpec(merged));
+  }
+  core::DeploymentSpec resolved = parsed.spec;
+  resolved.model = std::move(model);
+  // The registered type decides too (a triton_model needs the native worker).
+  RETURN_IF_ERROR(core::CheckServable(resolved));
+  return resolved;
+}
+
 absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploymentLocked(
     const std::string& endpoint, const std::string& name, const json& doc, bool allow_create,
     bool require_new) {
@@ -386,6 +443,8 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   merged["endpoint_name"] = endpoint;
   ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(merged));
   RETURN_IF_ERROR(CheckArtifacts(merged));
+  ASSIGN_OR_RETURN(core::DeploymentSpec resolved, ResolveModel(merged, parsed));
+  RETURN_IF_ERROR(CheckRuntime(resolved, &parsed.warnings));
 
   DeploymentRecord record = existing.ok() ? *existing : DeploymentRecord{};
   record.endpoint = endpoint;

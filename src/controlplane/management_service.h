@@ -19,6 +19,8 @@
 #include "auth/secrets.h"
 #include "common/clock.h"
 #include "controlplane/artifact_store.h"
+#include "controlplane/model_registry.h"
+#include "core/spec_json.h"
 #include "nlohmann/json.hpp"
 #include "state/state_store.h"
 
@@ -40,6 +42,7 @@ class InstanceObserver {
 struct ServiceOptions {
   std::string base_url;  // "http://127.0.0.1:8080", for scoring_uri
   std::chrono::seconds token_lifetime{3600};
+  std::string python = "/usr/bin/python3";  // interpreter of deployments that name none
 };
 
 class ManagementService {
@@ -50,6 +53,9 @@ class ManagementService {
                     OnChange on_change);
 
   void SetInstanceObserver(const InstanceObserver* observer) { observer_ = observer; }
+  // The registry that `model: azureml:...` references resolve against. Set before serving;
+  // without one such deployments are refused.
+  void SetModelRegistry(ModelRegistry* models) { models_ = models; }
 
   struct Written {
     nlohmann::json view;
@@ -80,6 +86,16 @@ class ManagementService {
   absl::StatusOr<std::string> GetLogs(const std::string& endpoint, const std::string& name,
                                       int lines, int64_t instance);
 
+  // The model registry (management_service_models.cc); views as in docs/api.md, "Models".
+  // `name` "" lists every model; `version` "latest" is the newest.
+  absl::StatusOr<nlohmann::json> ListModels(const std::string& name);
+  absl::StatusOr<nlohmann::json> GetModel(const std::string& name, const std::string& version);
+  // ALREADY_EXISTS when the version exists.
+  absl::StatusOr<nlohmann::json> CreateModel(const nlohmann::json& doc);
+  // FAILED_PRECONDITION while a deployment uses the version; serialised with deployment writes
+  // so that none can start using it meanwhile.
+  absl::Status DeleteModel(const std::string& name, const std::string& version);
+
   // For the supervisor: records the outcome of a deployment operation (Succeeded or Failed),
   // unless a newer write superseded it (another generation, or a delete): ABORTED then.
   absl::Status RecordDeploymentOutcome(const std::string& endpoint, const std::string& name,
@@ -105,6 +121,14 @@ class ManagementService {
                                    const std::map<std::string, int>& traffic,
                                    const std::map<std::string, int>& mirror);
   absl::Status CheckArtifacts(const nlohmann::json& spec_json);
+  // Resolves a registered model (NOT_FOUND on `model` when absent) and pins the exact version
+  // in `merged` and `parsed`. Returns the spec with the registered model filled in.
+  absl::StatusOr<core::DeploymentSpec> ResolveModel(nlohmann::json& merged,
+                                                    core::Parsed<core::DeploymentSpec>& parsed);
+  absl::StatusOr<ModelRegistry*> Models();
+  // Scoring-script and MLflow deployments: the interpreter runs, the conda file's packages are
+  // installed (missing: error; other versions: warnings appended).
+  absl::Status CheckRuntime(const core::DeploymentSpec& spec, std::vector<std::string>* warnings);
   absl::Status SealNewKeys(state::EndpointRecord& record, bool primary, bool secondary);
   int64_t NowMs() const;
 
@@ -115,6 +139,7 @@ class ManagementService {
   ServiceOptions options_;
   OnChange on_change_;
   const InstanceObserver* observer_ = nullptr;
+  ModelRegistry* models_ = nullptr;
   absl::Mutex write_mu_;
 };
 

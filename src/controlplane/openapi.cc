@@ -122,6 +122,26 @@ json Build() {
                   {"content", {{"application/x-tar",
                                 {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
 
+  json model_list =
+      Answer("model versions",
+             {{"type", "object"},
+              {"properties", {{"value", {{"type", "array"}, {"items", Ref("Model")}}}}}});
+  paths["/api/v1/models"] = {
+      {"get", Op("List registered model versions (all, or those of ?name=)", "listModels",
+                 {{"200", model_list}})},
+      {"post", Op("Register a model version (409 if it exists; no version: the next integer)",
+                  "createModel", {{"201", Answer("registered", Ref("Model"))}},
+                  JsonBody(Ref("ModelSpec")))}};
+  paths["/api/v1/models/{name}/versions"] = {
+      {"parameters", json::array({PathParam("name", "model name")})},
+      {"get", Op("List the versions of a model", "listModelVersions", {{"200", model_list}})}};
+  paths["/api/v1/models/{name}/versions/{version}"] = {
+      {"parameters", json::array({PathParam("name", "model name"),
+                                  PathParam("version", "version, or `latest` for the newest")})},
+      {"get", Op("Show a model version", "getModel", {{"200", Answer("model", Ref("Model"))}})},
+      {"delete", Op("Delete a model version (409 while a deployment uses it)", "deleteModel",
+                    {{"204", Answer("deleted")}})}};
+
   json schemas;
   schemas["Error"] = {
       {"type", "object"},
@@ -176,6 +196,30 @@ json Build() {
            {"reason", {{"type", "string"}}},
            {"warnings", {{"type", "array"}, {"items", {{"type", "string"}}}}},
            {"instances", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}}}}};
+  json artifact = {{"type", "object"},
+                   {"required", {"digest", "base_name"}},
+                   {"properties",
+                    {{"digest", {{"type", "string"}}},
+                     {"base_name", {{"type", "string"}}},
+                     {"is_file", {{"type", "boolean"}}}}}};
+  json string_map = {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}};
+  schemas["ModelSpec"] = {
+      {"type", "object"},
+      {"description", "Azure ML model YAML fields, plus the uploaded artifact"},
+      {"required", {"name", "artifact"}},
+      {"properties",
+       {{"name", {{"type", "string"}}},
+        {"version", {{"type", "string"}}},
+        {"type", {{"type", "string"}, {"enum", {"custom_model", "mlflow_model", "triton_model"}}}},
+        {"description", {{"type", "string"}}},
+        {"tags", string_map},
+        {"properties", string_map},
+        {"path", {{"type", "string"}}},
+        {"artifact", artifact}}}};
+  schemas["Model"] = {
+      {"allOf",
+       {Ref("ModelSpec"),
+        {{"type", "object"}, {"properties", {{"created_at", {{"type", "string"}}}}}}}}};
   schemas["Keys"] = {{"type", "object"},
                      {"properties", {{"primaryKey", {{"type", "string"}}},
                                      {"secondaryKey", {{"type", "string"}}}}}};

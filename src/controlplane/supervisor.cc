@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "core/launch_plan.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -51,7 +52,8 @@ struct Supervisor::Deployment {
   std::string key;
   state::DeploymentRecord record;
   core::DeploymentSpec spec;
-  std::string template_hash;
+  std::string launch_hash;    // of the fields that decide how instances are launched
+  std::string template_hash;  // launch_hash + the generation that introduced it
   std::map<int64_t, Instance> instances;
   int64_t next_instance_id = 1;
   std::shared_ptr<gateway::AdmissionGate> gate;
@@ -92,6 +94,16 @@ int64_t HighestInstanceDir(const fs::path& dir) {
     }
   }
   return highest;
+}
+
+// MLflow mode: the folder inside AZUREML_MODEL_DIR that holds the MLmodel file.
+absl::StatusOr<std::string> MlflowFolder(const fs::path& model_dir, const core::ModelSpec& model) {
+  std::error_code ec;
+  std::string folder = model.artifact && !model.artifact->is_file ? model.artifact->base_name : "";
+  if (fs::exists(model_dir / folder / "MLmodel", ec)) return folder;
+  return absl::FailedPreconditionError(
+      "the model has no MLmodel file at " + (model_dir / folder / "MLmodel").string() +
+      ": a deployment without environment.command or code_configuration serves an MLflow model");
 }
 
 void AppendLog(const fs::path& file, const std::string& line) {
@@ -243,9 +255,16 @@ absl::Status Supervisor::Reload() {
         slot->record = dr;
         slot->next_instance_id = HighestInstanceDir(InstanceDir(*slot, 0).parent_path()) + 1;
       }
+      // New instances when what they run changed, or when a failed rollout is retried.
+      std::string launch_hash = TemplateHash(dparsed->spec);
+      bool retry = slot->record.generation != dr.generation &&
+                   slot->record.state == ProvisioningState::kFailed;
+      if (slot->template_hash.empty() || launch_hash != slot->launch_hash || retry) {
+        slot->template_hash = launch_hash + "#" + std::to_string(dr.generation);
+      }
+      slot->launch_hash = launch_hash;
       slot->record = dr;
       slot->spec = dparsed->spec;
-      slot->template_hash = TemplateHash(slot->spec) + "#" + std::to_string(dr.generation);
     }
     e->record = std::move(record);
     endpoints[e->record.name] = std::move(e);
@@ -417,29 +436,36 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
     fs::create_directories(app, ec);
   }
   if (!prepared.ok()) return fail("cannot prepare the code folder: " + prepared.ToString());
-  std::map<std::string, std::string> env;
+  core::LaunchInputs inputs;
   if (d.spec.model) {
-    auto model_dir = artifacts_.MaterializeModel(*d.spec.model);
+    // A registered model (`azureml:<name>:<version>`) brings its files from the registry.
+    absl::StatusOr<core::ModelSpec> model =
+        models_ ? models_->Resolve(*d.spec.model) : absl::StatusOr<core::ModelSpec>(*d.spec.model);
+    if (!model.ok()) return fail("cannot prepare the model: " + model.status().ToString());
+    auto model_dir = artifacts_.MaterializeModel(*model);
     if (!model_dir.ok()) return fail("cannot prepare the model: " + model_dir.status().ToString());
-    env["AZUREML_MODEL_DIR"] = model_dir->string() + "/";
+    inputs.model_dir = model_dir->string() + "/";
+    if (core::ServingKindOf(d.spec) == core::ServingKind::kMlflow) {
+      auto folder = MlflowFolder(*model_dir, *model);
+      if (!folder.ok()) return fail(std::string(folder.status().message()));
+      inputs.mlflow_folder = *folder;
+    }
   }
   auto port = compute::PickFreePort();
   if (!port.ok()) return fail("no free port: " + port.status().ToString());
   i.port = *port;
-  for (const auto& [k, v] : d.spec.environment_variables) env[k] = v;
-  env["PORT"] = std::to_string(i.port);
-  env["BERTH_ENDPOINT"] = d.record.endpoint;
-  env["BERTH_DEPLOYMENT"] = d.record.name;
-  env["BERTH_INSTANCE"] = std::to_string(i.id);
+  inputs.port = i.port;
+  inputs.app_dir = app.string();
+  inputs.python = options_.python;
+  inputs.python_dir = options_.python_dir.string();
+  inputs.endpoint = d.record.endpoint;
+  inputs.deployment = d.record.name;
+  inputs.instance = std::to_string(i.id);
+  core::LaunchPlan plan = core::PlanLaunch(d.spec, inputs);
   compute::LaunchSpec launch;
   launch.instance_key = d.key + "/" + std::to_string(i.id);
-  for (std::string arg : d.spec.environment.command) {
-    for (size_t pos; (pos = arg.find("{port}")) != std::string::npos;) {
-      arg.replace(pos, 6, std::to_string(i.port));
-    }
-    launch.argv.push_back(arg);
-  }
-  launch.env = std::move(env);
+  launch.argv = std::move(plan.argv);
+  launch.env = std::move(plan.env);
   launch.working_dir = app;
   launch.log_file = i.log_file;
   AppendLog(i.log_file, "berth: starting instance " + std::to_string(i.id) + " on port " +

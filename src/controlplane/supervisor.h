@@ -19,6 +19,7 @@
 #include "compute/compute_driver.h"
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
+#include "controlplane/model_registry.h"
 #include "controlplane/reconciler.h"
 #include "core/spec.h"
 #include "gateway/data_plane.h"
@@ -32,6 +33,8 @@ struct SupervisorOptions {
   std::chrono::milliseconds tick{100};
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM, then SIGKILL after this
   int reason_log_lines = 20;                    // log tail quoted in a failure reason
+  std::string python = "/usr/bin/python3";      // interpreter for scoring scripts and MLflow
+  std::filesystem::path python_dir;             // berth's Python packages (berth_runner)
 };
 
 class Supervisor final : public InstanceObserver {
@@ -46,6 +49,8 @@ class Supervisor final : public InstanceObserver {
   // Where deployment outcomes and finished deletes are recorded (serialised with management
   // writes). Set before Start().
   void SetRecorder(ManagementService* recorder) { recorder_ = recorder; }
+  // Where `model: azureml:...` references find their files. Set before Start().
+  void SetModelRegistry(ModelRegistry* models) { models_ = models; }
   // The declared state changed: reload it and republish routes now, so a request sent after a
   // management call returns sees its effect. Instances are started and stopped on the tick.
   void Notify();
@@ -94,6 +99,7 @@ class Supervisor final : public InstanceObserver {
   SupervisorOptions options_;
 
   ManagementService* recorder_ = nullptr;
+  ModelRegistry* models_ = nullptr;
   std::atomic<bool> dirty_{true};
   std::atomic<bool> running_{false};
   mutable absl::Mutex mu_;

@@ -8,12 +8,15 @@
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "core/json_fields.h"
+#include "core/model_asset.h"
 #include "core/spec_json.h"
 
 namespace berth::core {
 namespace {
 
 using internal::ObjectView;
+using internal::ReadArtifact;
+using internal::ReadVersion;
 using nlohmann::json;
 
 constexpr int kIntMax = std::numeric_limits<int>::max();
@@ -69,45 +72,6 @@ absl::Status ParseAssetReference(const json& value, const std::string& path,
   return absl::OkStatus();
 }
 
-// An asset version: a non-empty string or a number (YAML reads `version: 2` as one).
-absl::Status ReadVersion(const ObjectView& view, std::string* out) {
-  if (!view.Has("version")) return absl::OkStatus();
-  const json& value = view.Get("version");
-  if (!value.is_number() && !(value.is_string() && !value.get<std::string>().empty())) {
-    return internal::TypeError(view.PathOf("version"), "a version (a string or a number)", value);
-  }
-  ASSIGN_OR_RETURN(*out, internal::ScalarToString(value, view.PathOf("version")));
-  return absl::OkStatus();
-}
-
-bool IsDigest(const std::string& digest) {
-  static const std::regex kDigest("sha256:[0-9a-f]{64}");
-  return std::regex_match(digest, kDigest);
-}
-
-absl::StatusOr<std::optional<ArtifactRef>> ReadArtifact(const ObjectView& parent) {
-  ASSIGN_OR_RETURN(auto view, parent.ReadObject("artifact", {"digest", "base_name", "is_file"}));
-  if (!view.has_value()) return std::optional<ArtifactRef>();
-  ArtifactRef artifact;
-  if (!view->Has("digest")) return Missing(*view, "digest", "required field is missing");
-  RETURN_IF_ERROR(view->ReadString("digest", &artifact.digest));
-  if (!IsDigest(artifact.digest)) {
-    return internal::TypeError(view->PathOf("digest"),
-                               "'sha256:' followed by 64 lowercase hex digits",
-                               view->Get("digest"));
-  }
-  if (!view->Has("base_name")) return Missing(*view, "base_name", "required field is missing");
-  RETURN_IF_ERROR(view->ReadNonEmptyString("base_name", &artifact.base_name));
-  const std::string& base = artifact.base_name;
-  if (base.find('/') != std::string::npos || base.find('\0') != std::string::npos || base == "." ||
-      base == "..") {
-    return InvalidField(view->PathOf("base_name"),
-                        absl::StrCat("must be a plain file or folder name, got '", base, "'"));
-  }
-  RETURN_IF_ERROR(view->ReadBool("is_file", &artifact.is_file));
-  return std::optional<ArtifactRef>(std::move(artifact));
-}
-
 // A `path`/`code` field naming client files is only usable once the CLI has uploaded them.
 absl::Status CheckUploaded(const Reader& reader, const ObjectView& view, const std::string& key,
                            const std::string& local_path,
@@ -125,9 +89,8 @@ absl::Status ReadModel(const Reader& reader, const ObjectView& top, const Deploy
   ModelSpec model;
   if (!value.is_object()) {
     RETURN_IF_ERROR(ParseAssetReference(value, "model", "model", &model.name, &model.version));
+    // Resolved against the model registry when the deployment is written (control plane).
     model.reference = value.get<std::string>();
-    reader.Warn("model", absl::StrCat("berth has no model registry yet; '", model.reference,
-                                      "' is recorded but no model files reach the instances"));
     *out = std::move(model);
     return absl::OkStatus();
   }
@@ -139,6 +102,9 @@ absl::Status ReadModel(const Reader& reader, const ObjectView& top, const Deploy
   model.version = "1";
   RETURN_IF_ERROR(view.ReadNonEmptyString("name", &model.name));
   RETURN_IF_ERROR(ReadVersion(view, &model.version));
+  // Both name the model's folder on the server (models/<name>/<version>/).
+  RETURN_IF_ERROR(ValidateAssetName(view.PathOf("name"), model.name));
+  RETURN_IF_ERROR(ValidateAssetName(view.PathOf("version"), model.version));
   RETURN_IF_ERROR(
       view.ReadChoice("type", {"custom_model", "mlflow_model", "triton_model"}, &model.type));
   RETURN_IF_ERROR(view.ReadString("path", &model.path));
@@ -253,8 +219,9 @@ absl::Status ReadEnvironment(const Reader& reader, const ObjectView& top, Enviro
   }
   ASSIGN_OR_RETURN(ObjectView view,
                    ObjectView::Open(value, "environment",
-                                    {"name", "version", "image", "conda_file", "build", "os_type",
-                                     "inference_config", "command", "description", "tags"}));
+                                    {"name", "version", "image", "conda_file", "conda", "python",
+                                     "build", "os_type", "inference_config", "command",
+                                     "description", "tags"}));
   std::string ignored_text;
   std::map<std::string, std::string> ignored_map;
   RETURN_IF_ERROR(view.ReadString("name", &ignored_text));
@@ -268,9 +235,24 @@ absl::Status ReadEnvironment(const Reader& reader, const ObjectView& top, Enviro
                                                   env.image, "'"));
   }
   RETURN_IF_ERROR(view.ReadString("conda_file", &env.conda_file));
-  if (!env.conda_file.empty()) {
+  if (view.Has("conda")) {
+    const json& conda = view.Get("conda");
+    if (!conda.is_object()) {
+      return InvalidField(view.PathOf("conda"),
+                          "expected the conda file's content as a mapping (the berth CLI sends "
+                          "it from conda_file)");
+    }
+    env.conda = conda.dump();
+  } else if (!env.conda_file.empty()) {
     reader.Warn("environment.conda_file",
-                "not checked yet; the packages it lists must be installed where berthd runs");
+                "not checked: its content did not come with the request (the berth CLI sends it "
+                "as environment.conda)");
+  }
+  RETURN_IF_ERROR(view.ReadString("python", &env.python));
+  if (!env.python.empty() && env.python.front() != '/') {
+    return InvalidField(view.PathOf("python"),
+                        "expected an absolute path to a Python interpreter, got '" + env.python +
+                            "'");
   }
   ASSIGN_OR_RETURN(auto build, view.ReadObject("build", {"path", "dockerfile_path"}));
   if (build.has_value()) {
@@ -407,6 +389,13 @@ json ProbeJson(const ProbeSettings& probe) {
 
 }  // namespace
 
+absl::StatusOr<AssetReference> ParseModelReference(const std::string& text) {
+  AssetReference reference;
+  RETURN_IF_ERROR(
+      ParseAssetReference(json(text), "model", "model", &reference.name, &reference.version));
+  return reference;
+}
+
 absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc) {
   return ParseDeploymentSpec(doc, DeploymentParseOptions());
 }
@@ -480,30 +469,31 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
 }
 
 absl::Status CheckServable(const DeploymentSpec& spec) {
-  if (!spec.environment.command.empty()) return absl::OkStatus();
-  const char* kHowTo =
-      "; set environment.command to a program that serves HTTP on {port} (or $PORT)";
-  if (spec.model.has_value() &&
-      (spec.model->type == "mlflow_model" || spec.model->type == "triton_model")) {
-    return InvalidField(
-        "environment.command",
-        absl::StrCat("berth can serve only custom-command deployments so far: ", spec.model->type,
-                     " models need the native worker, which arrives in a later "
-                     "release",
-                     kHowTo));
+  switch (ServingKindOf(spec)) {
+    case ServingKind::kCustomCommand:
+      return absl::OkStatus();
+    case ServingKind::kScoringScript:
+      if (spec.code_configuration->scoring_script.empty()) {
+        return InvalidField("code_configuration.scoring_script",
+                            "required: the entry script (e.g. score.py) inside the code folder");
+      }
+      return absl::OkStatus();
+    case ServingKind::kMlflow:
+      break;
   }
-  if (spec.code_configuration.has_value()) {
+  if (!spec.model.has_value()) {
     return InvalidField("environment.command",
-                        absl::StrCat("berth can serve only custom-command deployments so far: a "
-                                     "scoring script (code_configuration) needs the Python "
-                                     "runner, which arrives in a later release",
-                                     kHowTo));
+                        "nothing to serve: give environment.command (a program serving HTTP on "
+                        "{port}), code_configuration with a scoring_script, or an MLflow model");
   }
-  return InvalidField("environment.command",
-                      absl::StrCat("berth can serve only custom-command deployments so far "
-                                   "(the scoring-script runner and native models arrive in later "
-                                   "releases)",
-                                   kHowTo));
+  if (spec.model->type == "triton_model") {
+    return InvalidField("model.type",
+                        "triton_model deployments need the native worker, which arrives in a "
+                        "later release; give environment.command or code_configuration meanwhile");
+  }
+  // Whether the model is an MLflow model (type mlflow_model, or a folder with an MLmodel file)
+  // is known once its files are on the server: the control plane checks that.
+  return absl::OkStatus();
 }
 
 json ToJson(const DeploymentSpec& spec) {
@@ -556,6 +546,8 @@ json ToJson(const DeploymentSpec& spec) {
     }
     if (!env.image.empty()) env_json["image"] = env.image;
     if (!env.conda_file.empty()) env_json["conda_file"] = env.conda_file;
+    if (!env.conda.empty()) env_json["conda"] = json::parse(env.conda);
+    if (!env.python.empty()) env_json["python"] = env.python;
     doc["environment"] = std::move(env_json);
   }
   return doc;

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/errors.h"
+#include "common/status_macros.h"
 #include "core/spec_json.h"
 
 namespace berth::core::internal {
@@ -16,6 +18,11 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxQuotedLength = 60;
+
+bool IsDigest(const std::string& digest) {
+  static const std::regex kDigest("sha256:[0-9a-f]{64}");
+  return std::regex_match(digest, kDigest);
+}
 
 bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -210,6 +217,42 @@ absl::StatusOr<std::optional<ObjectView>> ObjectView::ReadObject(
   auto view = Open(Get(key), PathOf(key), known, ignored);
   if (!view.ok()) return view.status();
   return std::optional<ObjectView>(*std::move(view));
+}
+
+absl::Status ReadVersion(const ObjectView& view, std::string* out) {
+  if (!view.Has("version")) return absl::OkStatus();
+  const json& value = view.Get("version");
+  if (!value.is_number() && !(value.is_string() && !value.get<std::string>().empty())) {
+    return TypeError(view.PathOf("version"), "a version (a string or a number)", value);
+  }
+  ASSIGN_OR_RETURN(*out, ScalarToString(value, view.PathOf("version")));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<ArtifactRef>> ReadArtifact(const ObjectView& parent) {
+  ASSIGN_OR_RETURN(auto view, parent.ReadObject("artifact", {"digest", "base_name", "is_file"}));
+  if (!view.has_value()) return std::optional<ArtifactRef>();
+  ArtifactRef artifact;
+  if (!view->Has("digest")) {
+    return InvalidField(view->PathOf("digest"), "required field is missing");
+  }
+  RETURN_IF_ERROR(view->ReadString("digest", &artifact.digest));
+  if (!IsDigest(artifact.digest)) {
+    return TypeError(view->PathOf("digest"), "'sha256:' followed by 64 lowercase hex digits",
+                     view->Get("digest"));
+  }
+  if (!view->Has("base_name")) {
+    return InvalidField(view->PathOf("base_name"), "required field is missing");
+  }
+  RETURN_IF_ERROR(view->ReadNonEmptyString("base_name", &artifact.base_name));
+  const std::string& base = artifact.base_name;
+  if (base.find('/') != std::string::npos || base.find('\0') != std::string::npos || base == "." ||
+      base == "..") {
+    return InvalidField(view->PathOf("base_name"),
+                        absl::StrCat("must be a plain file or folder name, got '", base, "'"));
+  }
+  RETURN_IF_ERROR(view->ReadBool("is_file", &artifact.is_file));
+  return std::optional<ArtifactRef>(std::move(artifact));
 }
 
 }  // namespace berth::core::internal

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/spec.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::core::internal {
@@ -79,5 +80,13 @@ class ObjectView {
   const nlohmann::json* object_;
   std::string path_;
 };
+
+// An asset version (`version` of a model): a non-empty string or a number (YAML reads
+// `version: 2` as one), as text. Left untouched when absent.
+absl::Status ReadVersion(const ObjectView& view, std::string* out);
+
+// The `artifact` object the CLI adds next to a local path: {digest: "sha256:<64 hex>",
+// base_name, is_file}. std::nullopt when absent.
+absl::StatusOr<std::optional<ArtifactRef>> ReadArtifact(const ObjectView& parent);
 
 }  // namespace berth::core::internal

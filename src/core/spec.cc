@@ -52,4 +52,10 @@ ServingRoutes RoutesFor(const DeploymentSpec& spec) {
   return routes;
 }
 
+ServingKind ServingKindOf(const DeploymentSpec& spec) {
+  if (!spec.environment.command.empty()) return ServingKind::kCustomCommand;
+  if (spec.code_configuration.has_value()) return ServingKind::kScoringScript;
+  return ServingKind::kMlflow;
+}
+
 }  // namespace berth::core

@@ -94,7 +94,12 @@ struct EnvironmentSpec {
   std::optional<InferenceConfig> inference_config;
   std::string reference;  // "azureml:<name>:<version>"
   std::string image;      // accepted, not honoured (warning)
-  std::string conda_file;
+  std::string conda_file;  // as the user wrote it (informational)
+  // berth extension: the conda file's content as JSON text (the CLI reads conda_file), checked
+  // against the interpreter when the deployment is written.
+  std::string conda;
+  // berth extension: the Python interpreter of a scoring-script deployment ("" = berthd's).
+  std::string python;
   bool operator==(const EnvironmentSpec&) const = default;
 };
 
@@ -114,6 +119,16 @@ struct DeploymentSpec {
   ProbeSettings readiness_probe;
   bool operator==(const DeploymentSpec&) const = default;
 };
+
+// Which process serves a deployment (docs/yaml.md, "Which process serves a deployment").
+enum class ServingKind {
+  kCustomCommand,  // environment.command
+  kScoringScript,  // code_configuration.scoring_script, run by the Python runner
+  kMlflow,         // an MLflow model with no script, run by the Python runner's MLflow mode
+};
+// kMlflow means "no command and no script"; whether the model really is an MLflow model is
+// checked where its files are (the control plane).
+ServingKind ServingKindOf(const DeploymentSpec& spec);
 
 // Where a deployment's scoring and probe requests go on an instance.
 struct ServingRoutes {

@@ -133,13 +133,12 @@ TEST(YamlLoaderTest, BlueSampleNeedsUploadedFolders) {
             "which uploads it");
 }
 
-TEST(YamlLoaderTest, BlueSampleScoringScriptIsNotServableYet) {
-  // As the CLI checks the file before uploading: local paths pass, the runner check does not.
+TEST(YamlLoaderTest, BlueSampleIsAScoringScriptDeployment) {
+  // As the CLI checks the file before uploading: local paths pass.
   auto parsed = LoadDeployment(kBlueDeploymentYaml, {.allow_local_paths = true});
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_EQ(ErrorTarget(parsed.status()), "environment.command");
-  EXPECT_THAT(Message(parsed.status()),
-              AllOf(HasSubstr("only custom-command deployments"), HasSubstr("Python runner")));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(ServingKindOf(parsed->spec), ServingKind::kScoringScript);
+  EXPECT_EQ(parsed->spec.code_configuration->scoring_script, "score.py");
 }
 
 TEST(YamlLoaderTest, CodeWithoutArtifactIsRefused) {
@@ -397,7 +396,8 @@ model:
   EXPECT_EQ(reference->spec.model->reference, "azureml:my-model:3");
   EXPECT_EQ(reference->spec.model->name, "my-model");
   EXPECT_EQ(reference->spec.model->version, "3");
-  EXPECT_THAT(reference->warnings, Contains(HasSubstr("model registry")));
+  // Resolved by the control plane's model registry: nothing to warn about here.
+  EXPECT_THAT(reference->warnings, ::testing::Not(Contains(HasSubstr("model"))));
 
   auto latest = LoadDeployment(std::string(kMinimalCommand) + "model: azureml:my-model@latest\n");
   ASSERT_TRUE(latest.ok()) << latest.status();
@@ -411,7 +411,7 @@ model:
   EXPECT_EQ(ErrorTarget(bad_type.status()), "model.type");
 }
 
-TEST(YamlLoaderTest, NativeModelTypesAndEnvironmentReferencesAreNotServableYet) {
+TEST(YamlLoaderTest, ServingKinds) {
   auto triton = LoadDeployment(R"(
 name: blue
 endpoint_name: my-endpoint
@@ -419,9 +419,19 @@ model: {path: ./models, type: triton_model}
 )",
                                {.allow_local_paths = true});
   ASSERT_FALSE(triton.ok());
-  EXPECT_EQ(ErrorTarget(triton.status()), "environment.command");
+  EXPECT_EQ(ErrorTarget(triton.status()), "model.type");
   EXPECT_THAT(Message(triton.status()), HasSubstr("native worker"));
 
+  auto mlflow = LoadDeployment(R"(
+name: blue
+endpoint_name: my-endpoint
+model: {path: ./model, type: mlflow_model}
+)",
+                               {.allow_local_paths = true});
+  ASSERT_TRUE(mlflow.ok()) << mlflow.status();
+  EXPECT_EQ(ServingKindOf(mlflow->spec), ServingKind::kMlflow);
+
+  // An environment reference alone serves nothing.
   auto curated = LoadDeployment(
       "name: blue\nendpoint_name: my-endpoint\n"
       "environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest\n");
@@ -431,6 +441,32 @@ model: {path: ./models, type: triton_model}
   EXPECT_FALSE(CheckServable(spec).ok());
   spec.environment.command = {"serve"};
   EXPECT_TRUE(CheckServable(spec).ok());
+  EXPECT_EQ(ServingKindOf(spec), ServingKind::kCustomCommand);
+}
+
+TEST(YamlLoaderTest, PythonAndCondaExtensions) {
+  auto doc = YamlToJson(R"(
+name: blue
+endpoint_name: my-endpoint
+code_configuration: {code: ./src, scoring_script: score.py}
+environment:
+  conda_file: conda.yaml
+  conda: {name: env, dependencies: [python=3.8, {pip: [numpy]}]}
+  python: /usr/bin/python3
+)");
+  ASSERT_TRUE(doc.ok());
+  auto parsed = ParseDeploymentSpec(*doc, {.allow_local_paths = true});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->spec.environment.python, "/usr/bin/python3");
+  EXPECT_NE(parsed->spec.environment.conda.find("python=3.8"), std::string::npos);
+  auto round = ParseDeploymentSpec(ToJson(parsed->spec), {.allow_local_paths = true});
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->spec, parsed->spec);
+
+  (*doc)["environment"]["python"] = "python3";
+  auto relative = ParseDeploymentSpec(*doc, {.allow_local_paths = true});
+  ASSERT_FALSE(relative.ok());
+  EXPECT_EQ(ErrorTarget(relative.status()), "environment.python");
 }
 
 TEST(YamlLoaderTest, UnhonouredFieldsWarn) {

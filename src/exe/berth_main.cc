@@ -2,4 +2,6 @@
 
 #include "cli/cli.h"
 
-int main(int argc, char** argv) { return berth::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return berth::cli::Main(argc, argv, {BERTH_DEFAULT_PYTHON, BERTH_PYTHON_DIR});
+}

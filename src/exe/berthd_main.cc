@@ -16,6 +16,7 @@
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_api.h"
 #include "controlplane/management_service.h"
+#include "controlplane/model_registry.h"
 #include "controlplane/supervisor.h"
 #include "gateway/data_plane.h"
 #include "gateway/metrics.h"
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
   int token_lifetime_s = 3600;
+  std::string python = BERTH_DEFAULT_PYTHON;
+  std::string python_dir = BERTH_PYTHON_DIR;
   app.add_option("--data-dir", data_dir, "State, artifacts, instance folders and logs")
       ->capture_default_str();
   app.add_option("--host", host, "Address to listen on (non-loopback: no TLS yet, warned)")
@@ -102,6 +105,14 @@ int main(int argc, char** argv) {
   app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--python", python,
+                 "Python interpreter for scoring-script and MLflow deployments that name none "
+                 "(environment.python)")
+      ->capture_default_str();
+  app.add_option("--python-dir", python_dir,
+                 "Folder of berth's Python packages (berth_runner, azureml and inference_schema "
+                 "shims)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("berthd");
@@ -138,6 +149,7 @@ int main(int argc, char** argv) {
   gateway::Metrics metrics;
   gateway::DataPlane data_plane(SystemClock::Get(), random, metrics);
   controlplane::ArtifactStore artifacts(dir);
+  controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
 
   http::ServerOptions server_options;
   server_options.host = host;
@@ -182,15 +194,20 @@ int main(int argc, char** argv) {
 
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;
+  supervisor_options.python = python;
+  supervisor_options.python_dir = python_dir;
   controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
   service_options.base_url = base_url;
   service_options.token_lifetime = std::chrono::seconds(token_lifetime_s);
+  service_options.python = python;
   controlplane::ManagementService service(**store, *secrets, artifacts, SystemClock::Get(),
                                           service_options, [&] { supervisor.Notify(); });
   service.SetInstanceObserver(&supervisor);
   supervisor.SetRecorder(&service);
+  service.SetModelRegistry(&models);
+  supervisor.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
   service_ptr = &service;
   api_ptr = &api;

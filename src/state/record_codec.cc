@@ -1,5 +1,7 @@
 #include "state/record_codec.h"
 
+#include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -99,6 +101,10 @@ std::string DeploymentRow(absl::string_view endpoint, absl::string_view name) {
   return absl::StrCat("deployment '", name, "' of endpoint '", endpoint, "'");
 }
 
+std::string ModelRow(absl::string_view name, absl::string_view version) {
+  return absl::StrCat("model '", name, "' version '", version, "'");
+}
+
 absl::Status EndpointNotFound(absl::string_view name) {
   return absl::NotFoundError(absl::StrCat(EndpointRow(name), " not found"));
 }
@@ -113,6 +119,35 @@ absl::Status DeploymentNotFound(absl::string_view endpoint, absl::string_view na
 
 absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name) {
   return absl::AlreadyExistsError(absl::StrCat(DeploymentRow(endpoint, name), " already exists"));
+}
+
+absl::Status ModelNotFound(absl::string_view name, absl::string_view version) {
+  return absl::NotFoundError(absl::StrCat(ModelRow(name, version), " not found"));
+}
+
+absl::Status ModelExists(absl::string_view name, absl::string_view version) {
+  return absl::AlreadyExistsError(absl::StrCat(ModelRow(name, version), " already exists"));
+}
+
+namespace {
+
+// Sort key of a version: integers (any number of digits) first, by value, i.e. by length
+// once leading zeros are gone; ties ("1" and "01") and non-integers byte-wise.
+std::tuple<bool, size_t, absl::string_view, const std::string&> VersionKey(
+    const std::string& version) {
+  const bool integer = !version.empty() && std::all_of(version.begin(), version.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
+  if (!integer) return {true, 0, absl::string_view(), version};
+  absl::string_view digits(version);
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  return {false, digits.size(), digits, version};
+}
+
+}  // namespace
+
+bool ModelOrderLess(const ModelRecord& a, const ModelRecord& b) {
+  if (a.name != b.name) return a.name < b.name;
+  return VersionKey(a.version) < VersionKey(b.version);
 }
 
 }  // namespace berth::state::internal

@@ -41,13 +41,21 @@ absl::StatusOr<std::vector<std::string>> DecodeWarnings(const std::string& text,
 // text exactly as they do when stored in SQLite. The memory store applies it on every write.
 absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& spec, absl::string_view row);
 
-// Row labels for messages: "endpoint 'e'" and "deployment 'd' of endpoint 'e'".
+// Row labels for messages: "endpoint 'e'", "deployment 'd' of endpoint 'e'" and
+// "model 'm' version '1'".
 std::string EndpointRow(absl::string_view name);
 std::string DeploymentRow(absl::string_view endpoint, absl::string_view name);
+std::string ModelRow(absl::string_view name, absl::string_view version);
 
 absl::Status EndpointNotFound(absl::string_view name);
 absl::Status EndpointExists(absl::string_view name);
 absl::Status DeploymentNotFound(absl::string_view endpoint, absl::string_view name);
 absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name);
+absl::Status ModelNotFound(absl::string_view name, absl::string_view version);
+absl::Status ModelExists(absl::string_view name, absl::string_view version);
+
+// ListModels order (state_store.h): by name, then integer versions numerically before the
+// others byte-wise. A strict total order, so both stores sort alike.
+bool ModelOrderLess(const ModelRecord& a, const ModelRecord& b);
 
 }  // namespace berth::state::internal

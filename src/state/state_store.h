@@ -1,5 +1,6 @@
 #pragma once
-// StateStore: the only path to durable state (endpoints, deployments, secrets, settings).
+// StateStore: the only path to durable state (endpoints, deployments, registered models,
+// secrets, settings).
 //
 // Records hold the user-declared spec as JSON (validated before it gets here) plus the
 // status the control plane maintains. Implementations: SqliteStateStore (sqlite/, WAL,
@@ -50,6 +51,18 @@ struct DeploymentRecord {
   bool operator==(const DeploymentRecord&) const = default;
 };
 
+// One registered model version (the model registry; controlplane/model_registry.h).
+struct ModelRecord {
+  std::string name;
+  std::string version;
+  // What the user declared besides name, version and files: type, description, tags,
+  // properties, path as written.
+  nlohmann::json spec = nlohmann::json::object();
+  core::ArtifactRef artifact;  // the uploaded folder or file
+  int64_t created_at_ms = 0;
+  bool operator==(const ModelRecord&) const = default;
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -71,6 +84,14 @@ class StateStore {
   virtual absl::Status CreateDeployment(const DeploymentRecord& record) = 0;
   virtual absl::Status UpdateDeployment(const DeploymentRecord& record) = 0;
   virtual absl::Status DeleteDeployment(const std::string& endpoint, const std::string& name) = 0;
+
+  virtual absl::StatusOr<ModelRecord> GetModel(const std::string& name,
+                                               const std::string& version) = 0;
+  // The versions of model `name` ("" = of every model), sorted by name (byte-wise), then by
+  // version: integer versions first, in numeric order, then the others byte-wise.
+  virtual absl::StatusOr<std::vector<ModelRecord>> ListModels(const std::string& name) = 0;
+  virtual absl::Status CreateModel(const ModelRecord& record) = 0;
+  virtual absl::Status DeleteModel(const std::string& name, const std::string& version) = 0;
 
   // Small named values (admin token hash, schema version). nullopt when unset.
   virtual absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) = 0;

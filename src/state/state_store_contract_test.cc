@@ -36,6 +36,11 @@ void PrintTo(const DeploymentRecord& r, std::ostream* os) {
       << ", warnings=" << r.warnings.size() << ", gen=" << r.generation
       << ", created=" << r.created_at_ms << ", updated=" << r.updated_at_ms << "}";
 }
+void PrintTo(const ModelRecord& r, std::ostream* os) {
+  *os << "ModelRecord{" << r.name << ":" << r.version << ", spec=" << r.spec.dump()
+      << ", artifact=" << r.artifact.digest << "/" << r.artifact.base_name << "/"
+      << r.artifact.is_file << ", created=" << r.created_at_ms << "}";
+}
 
 namespace {
 
@@ -86,6 +91,23 @@ DeploymentRecord Deployment(const std::string& endpoint, const std::string& name
   r.created_at_ms = 1700000000100;
   r.updated_at_ms = 1700000000200;
   return r;
+}
+
+ModelRecord Model(const std::string& name, const std::string& version) {
+  ModelRecord r;
+  r.name = name;
+  r.version = version;
+  r.spec = {{"type", "custom_model"}, {"description", "weights"}, {"path", "./model"}};
+  r.artifact = {"sha256:" + std::string(64, 'a'), "model", false};
+  r.created_at_ms = 1700000000300;
+  return r;
+}
+
+// "name:version" of each record, in order.
+std::vector<std::string> Versions(const std::vector<ModelRecord>& records) {
+  std::vector<std::string> out;
+  for (const auto& r : records) out.push_back(r.name + ":" + r.version);
+  return out;
 }
 
 std::vector<std::string> Names(const std::vector<EndpointRecord>& records) {
@@ -233,6 +255,71 @@ TEST_P(StateStoreContractTest, DeletingEndpointDeletesItsDeployments) {
   ASSERT_TRUE(store_->CreateEndpoint(Endpoint("a")).ok());
   EXPECT_THAT(*store_->ListDeployments("a"), IsEmpty());
   ASSERT_TRUE(store_->CreateDeployment(Deployment("a", "x")).ok());
+}
+
+TEST_P(StateStoreContractTest, ModelLifecycle) {
+  ModelRecord m = Model("m", "1");
+  m.artifact.is_file = true;
+  m.artifact.base_name = "model.pkl";
+  ASSERT_TRUE(store_->CreateModel(m).ok());
+  auto got = store_->GetModel("m", "1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, m);
+
+  absl::Status again = store_->CreateModel(Model("m", "1"));
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("model 'm' version '1'"));
+  EXPECT_EQ(*store_->GetModel("m", "1"), m);  // the failed create changed nothing
+
+  ASSERT_TRUE(store_->CreateModel(Model("m", "2")).ok());
+  ASSERT_TRUE(store_->DeleteModel("m", "1").ok());
+  absl::Status missing = store_->GetModel("m", "1").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.message()), HasSubstr("model 'm' version '1'"));
+  EXPECT_EQ(store_->DeleteModel("m", "1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteModel("other", "2").code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Versions(*store_->ListModels("")), ElementsAre("m:2"));
+  // Models are apart from endpoints: names may coincide.
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("m")).ok());
+  ASSERT_TRUE(store_->DeleteEndpoint("m").ok());
+  EXPECT_THAT(Versions(*store_->ListModels("m")), ElementsAre("m:2"));
+}
+
+TEST_P(StateStoreContractTest, ListModelsOrdersVersionsNumericallyThenByBytes) {
+  for (const char* version :
+       {"10", "9", "a", "1", "B", "01", "1.0", "2", "100000000000000000000"}) {
+    ASSERT_TRUE(store_->CreateModel(Model("a", version)).ok()) << version;
+  }
+  // "a" is a prefix of "ab": their versions must not mix.
+  for (const char* name : {"ab", "B", "Z"}) ASSERT_TRUE(store_->CreateModel(Model(name, "3")).ok());
+  EXPECT_THAT(Versions(*store_->ListModels("a")),
+              ElementsAre("a:01", "a:1", "a:2", "a:9", "a:10", "a:100000000000000000000", "a:1.0",
+                          "a:B", "a:a"));
+  EXPECT_THAT(Versions(*store_->ListModels("ab")), ElementsAre("ab:3"));
+  EXPECT_THAT(*store_->ListModels("none"), IsEmpty());
+  std::vector<std::string> all = Versions(*store_->ListModels(""));
+  ASSERT_EQ(all.size(), 12u);
+  EXPECT_EQ(all[0], "B:3");
+  EXPECT_EQ(all[1], "Z:3");
+  EXPECT_EQ(all[2], "a:01");
+  EXPECT_EQ(all[11], "ab:3");
+}
+
+TEST_P(StateStoreContractTest, ModelFieldsRoundTripAndUnstorableSpecIsRefused) {
+  ModelRecord m = Model("r\xc3\xa9", "v.1-x_2");
+  m.spec = json::parse(R"({"type": "mlflow_model", "tags": {"k": "\u4e2d", "e": ""},
+                           "properties": {"a": "b"}, "description": "it's \"quoted\"\n"})");
+  m.created_at_ms = std::numeric_limits<int64_t>::min();
+  ASSERT_TRUE(store_->CreateModel(m).ok());
+  EXPECT_EQ(*store_->GetModel(m.name, m.version), m);
+  EXPECT_THAT(*store_->ListModels(m.name), ElementsAre(m));
+
+  ModelRecord bad = Model("bad", "1");
+  bad.spec["description"] = std::string("\xff not utf-8");
+  absl::Status status = store_->CreateModel(bad);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("model 'bad' version '1'"));
+  EXPECT_THAT(*store_->ListModels("bad"), IsEmpty());
 }
 
 TEST_P(StateStoreContractTest, Settings) {

@@ -22,6 +22,8 @@ using nlohmann::json;
 const std::vector<std::string> kEndpoints = {"a", "ab", "b", "B", "\xc3\xa9"};
 const std::vector<std::string> kDeployments = {"blue", "green", "Blue", "x"};
 const std::vector<std::string> kKeys = {"admin_token_sha256", "k", "k2"};
+const std::vector<std::string> kModels = {"m", "M", "m2"};
+const std::vector<std::string> kVersions = {"1", "2", "10", "01", "a", "1.0"};
 
 class RandomOps {
  public:
@@ -73,6 +75,17 @@ class RandomOps {
     r.updated_at_ms = Int64();
     return r;
   }
+  ModelRecord Model() {
+    ModelRecord r;
+    r.name = Pick(kModels);
+    r.version = Pick(kVersions);
+    r.spec = Spec();
+    r.artifact.digest = Text();
+    r.artifact.base_name = Text();
+    r.artifact.is_file = Int(2) == 1;
+    r.created_at_ms = Int64();
+    return r;
+  }
 
  private:
   std::mt19937 rng_;
@@ -109,6 +122,7 @@ class StoreModelTest : public ::testing::TestWithParam<uint32_t> {
     for (const std::string& key : kKeys) {
       ExpectSame(model_.GetSetting(key), sqlite_->GetSetting(key), "GetSetting");
     }
+    ExpectSame(model_.ListModels(""), sqlite_->ListModels(""), "ListModels");
   }
 
   TestTempDir dir_;
@@ -123,9 +137,10 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
   // The pools are small enough that the interesting paths must be taken; these prove it.
   int deployments_created = 0;
   int cascades = 0;
+  int models_created = 0;
   for (int step = 0; step < kSteps && !HasFailure(); ++step) {
     const std::string at = absl::StrCat("seed ", GetParam(), " step ", step);
-    switch (rand.Int(13)) {
+    switch (rand.Int(16)) {
       case 0: {
         EndpointRecord r = rand.Endpoint();
         ExpectSameStatus(model_.CreateEndpoint(r), sqlite_->CreateEndpoint(r), at + " create ep");
@@ -195,6 +210,30 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
         ExpectSame(model_.ListEndpoints(), sqlite_->ListEndpoints(), at + " list eps");
         break;
       }
+      case 12: {
+        ModelRecord r = rand.Model();
+        absl::Status status = model_.CreateModel(r);
+        ExpectSameStatus(status, sqlite_->CreateModel(r), at + " create model");
+        models_created += status.ok();
+        break;
+      }
+      case 13: {
+        const std::string& name = rand.Pick(kModels);
+        const std::string& version = rand.Pick(kVersions);
+        if (rand.Int(2) == 0) {
+          ExpectSame(model_.GetModel(name, version), sqlite_->GetModel(name, version),
+                     at + " get model");
+        } else {
+          ExpectSameStatus(model_.DeleteModel(name, version), sqlite_->DeleteModel(name, version),
+                           at + " delete model");
+        }
+        break;
+      }
+      case 14: {
+        const std::string name = rand.Int(3) == 0 ? std::string() : rand.Pick(kModels);
+        ExpectSame(model_.ListModels(name), sqlite_->ListModels(name), at + " list models");
+        break;
+      }
       default:
         if (rand.Int(20) == 0) {
           ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -207,6 +246,7 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
   ExpectSameContents();
   EXPECT_GT(deployments_created, 20);
   EXPECT_GT(cascades, 3);
+  EXPECT_GT(models_created, 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, StoreModelTest, ::testing::Values(1u, 2u, 3u, 20240601u));

@@ -1,5 +1,7 @@
 #include "state/memory/memory_state_store.h"
 
+#include <algorithm>
+
 #include "common/status_macros.h"
 #include "state/record_codec.h"
 
@@ -19,6 +21,13 @@ absl::StatusOr<DeploymentRecord> Normalized(const DeploymentRecord& record) {
   DeploymentRecord out = record;
   ASSIGN_OR_RETURN(out.spec, internal::NormalizeSpec(record.spec, row));
   RETURN_IF_ERROR(internal::EncodeWarnings(record.warnings, row).status());
+  return out;
+}
+
+absl::StatusOr<ModelRecord> Normalized(const ModelRecord& record) {
+  ModelRecord out = record;
+  ASSIGN_OR_RETURN(out.spec, internal::NormalizeSpec(
+                                 record.spec, internal::ModelRow(record.name, record.version)));
   return out;
 }
 
@@ -111,6 +120,42 @@ absl::Status MemoryStateStore::DeleteDeployment(const std::string& endpoint,
   if (deployments_.erase(DeploymentKey(endpoint, name)) == 0) {
     return internal::DeploymentNotFound(endpoint, name);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelRecord> MemoryStateStore::GetModel(const std::string& name,
+                                                       const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(ModelKey(name, version));
+  if (it == models_.end()) return internal::ModelNotFound(name, version);
+  return it->second;
+}
+
+absl::StatusOr<std::vector<ModelRecord>> MemoryStateStore::ListModels(const std::string& name) {
+  std::vector<ModelRecord> out;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = name.empty() ? models_.begin() : models_.lower_bound(ModelKey(name, std::string()));
+    for (; it != models_.end() && (name.empty() || it->first.first == name); ++it) {
+      out.push_back(it->second);
+    }
+  }
+  std::sort(out.begin(), out.end(), internal::ModelOrderLess);
+  return out;
+}
+
+absl::Status MemoryStateStore::CreateModel(const ModelRecord& record) {
+  ASSIGN_OR_RETURN(ModelRecord normalized, Normalized(record));
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] =
+      models_.try_emplace(ModelKey(record.name, record.version), std::move(normalized));
+  if (!inserted) return internal::ModelExists(record.name, record.version);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStateStore::DeleteModel(const std::string& name, const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  if (models_.erase(ModelKey(name, version)) == 0) return internal::ModelNotFound(name, version);
   return absl::OkStatus();
 }
 

@@ -34,6 +34,12 @@ class MemoryStateStore final : public StateStore {
   absl::Status UpdateDeployment(const DeploymentRecord& record) override;
   absl::Status DeleteDeployment(const std::string& endpoint, const std::string& name) override;
 
+  absl::StatusOr<ModelRecord> GetModel(const std::string& name,
+                                       const std::string& version) override;
+  absl::StatusOr<std::vector<ModelRecord>> ListModels(const std::string& name) override;
+  absl::Status CreateModel(const ModelRecord& record) override;
+  absl::Status DeleteModel(const std::string& name, const std::string& version) override;
+
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) override;
   absl::Status PutSetting(const std::string& key, const std::string& value) override;
 
@@ -41,10 +47,12 @@ class MemoryStateStore final : public StateStore {
   // (endpoint, name): std::pair ordering keeps one endpoint's deployments adjacent and sorted
   // by name, byte-wise, as SQLite's BINARY collation sorts them.
   using DeploymentKey = std::pair<std::string, std::string>;
+  using ModelKey = std::pair<std::string, std::string>;  // (name, version)
 
   absl::Mutex mu_;
   std::map<std::string, EndpointRecord> endpoints_ ABSL_GUARDED_BY(mu_);
   std::map<DeploymentKey, DeploymentRecord> deployments_ ABSL_GUARDED_BY(mu_);
+  std::map<ModelKey, ModelRecord> models_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> settings_ ABSL_GUARDED_BY(mu_);
 };
 

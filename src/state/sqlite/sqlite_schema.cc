@@ -45,6 +45,19 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 1 -> 2: the model registry.
+    R"sql(
+CREATE TABLE models (
+  name               TEXT    NOT NULL,
+  version            TEXT    NOT NULL,
+  spec               TEXT    NOT NULL DEFAULT '{}',
+  artifact_digest    TEXT    NOT NULL DEFAULT '',
+  artifact_base_name TEXT    NOT NULL DEFAULT '',
+  artifact_is_file   INTEGER NOT NULL DEFAULT 0,
+  created_at_ms      INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 

@@ -1,5 +1,6 @@
 #include "state/sqlite/sqlite_state_store.h"
 
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
@@ -21,6 +22,8 @@ constexpr char kEndpointColumns[] =
     "created_at_ms, updated_at_ms";
 constexpr char kDeploymentColumns[] =
     "endpoint, name, spec, state, reason, warnings, generation, created_at_ms, updated_at_ms";
+constexpr char kModelColumns[] =
+    "name, version, spec, artifact_digest, artifact_base_name, artifact_is_file, created_at_ms";
 
 absl::StatusOr<EndpointRecord> ReadEndpoint(const Statement& row) {
   EndpointRecord record;
@@ -82,6 +85,34 @@ absl::Status BindDeployment(Statement& statement, const DeploymentRecord& record
       .Bind(7, record.generation)
       .Bind(8, record.created_at_ms)
       .Bind(9, record.updated_at_ms);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelRecord> ReadModel(const Statement& row) {
+  ModelRecord record;
+  record.name = row.ColumnText(0);
+  record.version = row.ColumnText(1);
+  const std::string label = internal::ModelRow(record.name, record.version);
+  ASSIGN_OR_RETURN(record.spec, internal::DecodeJson(row.ColumnText(2), label, "spec"));
+  record.artifact.digest = row.ColumnText(3);
+  record.artifact.base_name = row.ColumnText(4);
+  record.artifact.is_file = row.ColumnInt64(5) != 0;
+  record.created_at_ms = row.ColumnInt64(6);
+  return record;
+}
+
+// Binds ?1..?7 in kModelColumns order.
+absl::Status BindModel(Statement& statement, const ModelRecord& record) {
+  ASSIGN_OR_RETURN(
+      std::string spec,
+      internal::EncodeJson(record.spec, internal::ModelRow(record.name, record.version), "spec"));
+  statement.Bind(1, record.name)
+      .Bind(2, record.version)
+      .Bind(3, spec)
+      .Bind(4, record.artifact.digest)
+      .Bind(5, record.artifact.base_name)
+      .Bind(6, int64_t{record.artifact.is_file ? 1 : 0})
+      .Bind(7, record.created_at_ms);
   return absl::OkStatus();
 }
 
@@ -243,6 +274,60 @@ absl::Status SqliteStateStore::DeleteDeployment(const std::string& endpoint,
                    db_.Prepare("DELETE FROM deployments WHERE endpoint = ?1 AND name = ?2"));
   RETURN_IF_ERROR(remove.Bind(1, endpoint).Bind(2, name).Run());
   if (db_.Changes() == 0) return internal::DeploymentNotFound(endpoint, name);
+  return absl::OkStatus();
+}
+
+// ---- Models ----
+
+absl::StatusOr<ModelRecord> SqliteStateStore::GetModel(const std::string& name,
+                                                       const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat("SELECT ", kModelColumns,
+                                            " FROM models WHERE name = ?1 AND version = ?2")));
+  ASSIGN_OR_RETURN(bool found, select.Bind(1, name).Bind(2, version).Step());
+  if (!found) return internal::ModelNotFound(name, version);
+  return ReadModel(select);
+}
+
+absl::StatusOr<std::vector<ModelRecord>> SqliteStateStore::ListModels(const std::string& name) {
+  std::vector<ModelRecord> out;
+  {
+    absl::MutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(Statement select,
+                     db_.Prepare(absl::StrCat("SELECT ", kModelColumns,
+                                              " FROM models WHERE ?1 = '' OR name = ?1")));
+    select.Bind(1, name);
+    while (true) {
+      ASSIGN_OR_RETURN(bool has_row, select.Step());
+      if (!has_row) break;
+      ASSIGN_OR_RETURN(ModelRecord record, ReadModel(select));
+      out.push_back(std::move(record));
+    }
+  }
+  // The version order (numeric first) is not SQL's, so both stores sort with one comparator.
+  std::sort(out.begin(), out.end(), internal::ModelOrderLess);
+  return out;
+}
+
+absl::Status SqliteStateStore::CreateModel(const ModelRecord& record) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement insert,
+                   db_.Prepare(absl::StrCat("INSERT INTO models (", kModelColumns,
+                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                            "ON CONFLICT(name, version) DO NOTHING")));
+  RETURN_IF_ERROR(BindModel(insert, record));
+  RETURN_IF_ERROR(insert.Run());
+  if (db_.Changes() == 0) return internal::ModelExists(record.name, record.version);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStateStore::DeleteModel(const std::string& name, const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement remove,
+                   db_.Prepare("DELETE FROM models WHERE name = ?1 AND version = ?2"));
+  RETURN_IF_ERROR(remove.Bind(1, name).Bind(2, version).Run());
+  if (db_.Changes() == 0) return internal::ModelNotFound(name, version);
   return absl::OkStatus();
 }
 

@@ -40,6 +40,12 @@ class SqliteStateStore final : public StateStore {
   absl::Status UpdateDeployment(const DeploymentRecord& record) override;
   absl::Status DeleteDeployment(const std::string& endpoint, const std::string& name) override;
 
+  absl::StatusOr<ModelRecord> GetModel(const std::string& name,
+                                       const std::string& version) override;
+  absl::StatusOr<std::vector<ModelRecord>> ListModels(const std::string& name) override;
+  absl::Status CreateModel(const ModelRecord& record) override;
+  absl::Status DeleteModel(const std::string& name, const std::string& version) override;
+
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) override;
   absl::Status PutSetting(const std::string& key, const std::string& value) override;
 

@@ -104,7 +104,7 @@ TEST_F(SqliteStateStoreTest, UsesWriteAheadLogAndRecordsSchemaVersion) {
   ASSERT_NE(store, nullptr);
   RawDb raw(file_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
   // The version is kept apart from the callers' settings.
   EXPECT_EQ(*store->GetSetting("schema_version"), std::nullopt);
   ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
@@ -117,6 +117,32 @@ TEST_F(SqliteStateStoreTest, RefusesNewerSchema) {
   auto store = SqliteStateStore::Open(file_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version 99"));
+}
+
+TEST_F(SqliteStateStoreTest, UpgradesVersionOneDatabaseKeepingItsData) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
+    ASSERT_TRUE(store->CreateDeployment(Deployment("ep", "blue")).ok());
+  }
+  // What a berth with schema version 1 left: no models table.
+  {
+    RawDb raw(file_);
+    raw.Exec("DROP TABLE models");
+    raw.Exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(*store->GetEndpoint("ep"), Endpoint("ep"));
+  EXPECT_THAT(*store->ListDeployments("ep"), ElementsAre(Deployment("ep", "blue")));
+  ModelRecord model;
+  model.name = "m";
+  model.version = "1";
+  model.artifact = {"sha256:" + std::string(64, 'b'), "model", false};
+  ASSERT_TRUE(store->CreateModel(model).ok());
+  EXPECT_EQ(*store->GetModel("m", "1"), model);
 }
 
 TEST_F(SqliteStateStoreTest, UnreadableSchemaVersionIsDataLoss) {
@@ -149,6 +175,16 @@ TEST_F(SqliteStateStoreTest, CorruptRowsAreDataLossNamingTheRow) {
   EXPECT_EQ(store->ListDeployments("ep").status().code(), absl::StatusCode::kDataLoss);
   raw.Exec("UPDATE deployments SET warnings = '[]', spec = '' WHERE name = 'blue'");
   EXPECT_EQ(store->GetDeployment("ep", "blue").status().code(), absl::StatusCode::kDataLoss);
+
+  ModelRecord model;
+  model.name = "m";
+  model.version = "1";
+  ASSERT_TRUE(store->CreateModel(model).ok());
+  raw.Exec("UPDATE models SET spec = '[' WHERE name = 'm'");
+  got = store->GetModel("m", "1").status();
+  EXPECT_EQ(got.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(got.message()), HasSubstr("model 'm' version '1'"));
+  EXPECT_EQ(store->ListModels("").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(SqliteStateStoreTest, FileThatIsNotADatabaseIsInternal) {

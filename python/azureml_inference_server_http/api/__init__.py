@@ -1,0 +1,1 @@
+"""Classes scoring scripts use for raw HTTP access: `rawhttp`, `AMLRequest`, `AMLResponse`."""

@@ -1,0 +1,33 @@
+#pragma once
+// PlanLaunch: the command line and environment of one instance of a deployment, for each kind
+// of serving process (docs/yaml.md, "Which process serves a deployment"). Pure: berthd's
+// supervisor and the CLI's --local mode both use it, so an instance starts the same way in both.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/spec.h"
+
+namespace berth::core {
+
+struct LaunchInputs {
+  int port = 0;
+  std::string app_dir;        // the instance's copy of the code folder (its working directory)
+  std::string model_dir;      // AZUREML_MODEL_DIR, "" when the deployment has no model
+  std::string mlflow_folder;  // MLflow mode: the model's folder name inside model_dir
+  std::string python;         // interpreter when the deployment names none
+  std::string python_dir;     // berth's Python packages (berth_runner and the Azure shims)
+  std::string endpoint;
+  std::string deployment;
+  std::string instance;
+};
+
+struct LaunchPlan {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // added to the parent's environment
+};
+
+LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in);
+
+}  // namespace berth::core

@@ -1,0 +1,67 @@
+#include "core/launch_plan.h"
+
+#include "gtest/gtest.h"
+
+namespace berth::core {
+namespace {
+
+LaunchInputs Inputs() {
+  LaunchInputs in;
+  in.port = 4321;
+  in.app_dir = "/data/instances/e/d/1/app";
+  in.model_dir = "/data/models/m/1/";
+  in.python = "/usr/bin/python3";
+  in.python_dir = "/opt/berth/python";
+  in.endpoint = "e";
+  in.deployment = "d";
+  in.instance = "1";
+  return in;
+}
+
+TEST(PlanLaunchTest, CustomCommandSubstitutesPort) {
+  DeploymentSpec spec;
+  spec.environment.command = {"serve", "--port={port}", "--admin", "{port}"};
+  spec.environment_variables = {{"PORT", "1"}, {"WORKER_COUNT", "2"}};
+  LaunchPlan plan = PlanLaunch(spec, Inputs());
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{"serve", "--port=4321", "--admin", "4321"}));
+  EXPECT_EQ(plan.env["PORT"], "4321");  // berth's wiring wins over the deployment's
+  EXPECT_EQ(plan.env["WORKER_COUNT"], "2");
+  EXPECT_EQ(plan.env["AZUREML_MODEL_DIR"], "/data/models/m/1/");
+  EXPECT_EQ(plan.env["BERTH_INSTANCE"], "1");
+  EXPECT_EQ(plan.env.count("PYTHONPATH"), 0u);
+}
+
+TEST(PlanLaunchTest, ScoringScriptRunsTheRunner) {
+  DeploymentSpec spec;
+  spec.code_configuration = CodeConfiguration{"./src", std::nullopt, "sub/score.py"};
+  spec.environment_variables = {{"PYTHONPATH", "/extra"}, {"WORKER_COUNT", "2"}};
+  LaunchPlan plan = PlanLaunch(spec, Inputs());
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner",
+                                                 "--port", "4321"}));
+  EXPECT_EQ(plan.env["AZUREML_ENTRY_SCRIPT"], "sub/score.py");
+  EXPECT_EQ(plan.env["AML_APP_ROOT"], "/data/instances/e/d/1/app");
+  EXPECT_EQ(plan.env["PYTHONPATH"], "/opt/berth/python:/extra");
+  EXPECT_EQ(plan.env["WORKER_COUNT"], "2");
+}
+
+TEST(PlanLaunchTest, DeploymentInterpreterWins) {
+  DeploymentSpec spec;
+  spec.code_configuration = CodeConfiguration{"./src", std::nullopt, "score.py"};
+  spec.environment.python = "/opt/venv/bin/python";
+  EXPECT_EQ(PlanLaunch(spec, Inputs()).argv.front(), "/opt/venv/bin/python");
+}
+
+TEST(PlanLaunchTest, MlflowModeNamesTheModelFolder) {
+  DeploymentSpec spec;
+  spec.model = ModelSpec{};
+  spec.model->type = "mlflow_model";
+  LaunchInputs in = Inputs();
+  in.mlflow_folder = "sklearn-model";
+  LaunchPlan plan = PlanLaunch(spec, in);
+  EXPECT_EQ(plan.argv[2], "berth_runner");
+  EXPECT_EQ(plan.env["MLFLOW_MODEL_FOLDER"], "sklearn-model");
+  EXPECT_EQ(plan.env.count("AZUREML_ENTRY_SCRIPT"), 0u);
+}
+
+}  // namespace
+}  // namespace berth::core
