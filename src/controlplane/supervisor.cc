@@ -57,7 +57,7 @@ struct Supervisor::Deployment {
   std::map<int64_t, Instance> instances;
   int64_t next_instance_id = 1;
   std::shared_ptr<gateway::AdmissionGate> gate;
-  std::shared_ptr<std::atomic<int>> mirror_in_flight = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<gateway::MirrorQueue> mirror_queue = std::make_shared<gateway::MirrorQueue>();
 };
 
 struct Supervisor::Endpoint {
@@ -592,7 +592,7 @@ void Supervisor::Publish() {
       dr->request_settings = d->spec.request_settings;
       dr->routes = core::RoutesFor(d->spec);
       dr->gate = d->gate;
-      dr->mirror_in_flight = d->mirror_in_flight;
+      dr->mirror_queue = d->mirror_queue;
       for (const auto& [id, i] : d->instances) {
         if (i.phase != InstancePhase::kReady || !i.pool) continue;
         dr->ready.push_back({i.id, i.port, i.pool, i.outstanding});

@@ -1,5 +1,7 @@
 #include "gateway/data_plane.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "auth/secrets.h"
 #include "http/errors.h"
@@ -276,29 +278,59 @@ Awaitable<Response> DataPlane::Swagger(Request& req, const EndpointRoute& endpoi
 
 void DataPlane::StartMirror(const Request& req, const std::string& endpoint,
                             std::shared_ptr<const DeploymentRoute> mirror, std::string_view query) {
-  if (mirror->ready.empty() || mirror->mirror_in_flight->load() >= options_.max_mirror_in_flight) {
+  if (mirror->ready.empty()) {
     metrics_.RecordMirror(endpoint, mirror->name, "dropped");
     return;
   }
-  const InstanceTarget& instance = LeastLoaded(mirror->ready);
-  Request copy = UpstreamRequest(req, mirror->routes.scoring_path, query, instance.port);
-  mirror->mirror_in_flight->fetch_add(1);
-  SteadyTime deadline =
-      clock_.Now() + std::chrono::milliseconds(mirror->request_settings.request_timeout_ms);
-  auto pool = instance.pool;
-  auto outstanding = instance.outstanding;
-  // Runs detached: the client's response never waits for, or depends on, the copy.
-  asio::co_spawn(
-      pool->executor(),
-      [this, endpoint, mirror, pool, outstanding, deadline,
-       copy = std::move(copy)]() mutable -> Awaitable<void> {
-        outstanding->fetch_add(1);
-        auto answer = co_await pool->Send(std::move(copy), deadline);
-        outstanding->fetch_sub(1);
-        mirror->mirror_in_flight->fetch_sub(1);
-        metrics_.RecordMirror(endpoint, mirror->name, answer.ok() ? "sent" : "failed");
-      },
-      asio::detached);
+  {
+    absl::MutexLock lock(&mirror->mirror_queue->mu);
+    if (mirror->mirror_queue->waiting.size() >= options_.mirror_queue_capacity) {
+      metrics_.RecordMirror(endpoint, mirror->name, "dropped");
+      return;
+    }
+    // The port is set when the copy is sent, to the instance chosen then.
+    mirror->mirror_queue->waiting.push_back(
+        UpstreamRequest(req, mirror->routes.scoring_path, query, 0));
+  }
+  PumpMirror(endpoint, std::move(mirror));
+}
+
+void DataPlane::PumpMirror(const std::string& endpoint,
+                           std::shared_ptr<const DeploymentRoute> mirror) {
+  const int concurrency = std::max(1, mirror->limits().running_limit());
+  for (;;) {
+    Request copy;
+    {
+      absl::MutexLock lock(&mirror->mirror_queue->mu);
+      MirrorQueue& queue = *mirror->mirror_queue;
+      if (queue.waiting.empty() || queue.in_flight >= concurrency) return;
+      copy = std::move(queue.waiting.front());
+      queue.waiting.pop_front();
+      ++queue.in_flight;
+    }
+    const InstanceTarget& instance = LeastLoaded(mirror->ready);
+    copy.set(bhttp::field::host, "127.0.0.1:" + std::to_string(instance.port));
+    SteadyTime deadline =
+        clock_.Now() + std::chrono::milliseconds(mirror->request_settings.request_timeout_ms);
+    auto pool = instance.pool;
+    auto outstanding = instance.outstanding;
+    // Detached: the client's response never waits for, or depends on, the copy.
+    asio::co_spawn(
+        pool->executor(),
+        [this, endpoint, mirror, pool, outstanding, deadline,
+         copy = std::move(copy)]() mutable -> Awaitable<void> {
+          outstanding->fetch_add(1);
+          auto answer = co_await pool->Send(std::move(copy), deadline);
+          outstanding->fetch_sub(1);
+          {
+            absl::MutexLock lock(&mirror->mirror_queue->mu);
+            --mirror->mirror_queue->in_flight;
+          }
+          metrics_.RecordMirror(endpoint, mirror->name, answer.ok() ? "sent" : "failed");
+          PumpMirror(endpoint, mirror);
+        },
+        asio::detached);
+  }
 }
 
 }  // namespace berth::gateway

@@ -18,7 +18,7 @@
 namespace berth::gateway {
 
 struct DataPlaneOptions {
-  int max_mirror_in_flight = 64;  // per mirror deployment; beyond it copies are dropped
+  size_t mirror_queue_capacity = 1024;  // copies waiting per mirror deployment; more are dropped
 };
 
 class DataPlane {
@@ -45,6 +45,8 @@ class DataPlane {
                                           std::string_view query);
   void StartMirror(const http::Request& req, const std::string& endpoint,
                    std::shared_ptr<const DeploymentRoute> mirror, std::string_view query);
+  // Sends queued copies while fewer than the deployment's concurrency are in flight.
+  void PumpMirror(const std::string& endpoint, std::shared_ptr<const DeploymentRoute> mirror);
 
   const Clock& clock_;
   RandomSource& random_;

@@ -5,12 +5,14 @@
 // survive a republish.
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "core/spec.h"
 #include "gateway/admission_gate.h"
 #include "gateway/traffic_splitter.h"
@@ -25,13 +27,21 @@ struct InstanceTarget {
   std::shared_ptr<std::atomic<int>> outstanding;  // requests sent and not yet answered
 };
 
+// Mirrored copies bound for one deployment: a bounded FIFO drained with bounded concurrency, so
+// a slow mirror target never holds more than `capacity` copies and never slows the client path.
+struct MirrorQueue {
+  absl::Mutex mu;
+  std::deque<http::Request> waiting ABSL_GUARDED_BY(mu);
+  int in_flight ABSL_GUARDED_BY(mu) = 0;
+};
+
 struct DeploymentRoute {
   std::string name;
   core::RequestSettings request_settings;
   core::ServingRoutes routes;
   std::vector<InstanceTarget> ready;  // instances passing readiness
   std::shared_ptr<AdmissionGate> gate;
-  std::shared_ptr<std::atomic<int>> mirror_in_flight;
+  std::shared_ptr<MirrorQueue> mirror_queue;  // copies waiting for / on their way to this one
 
   AdmissionLimits limits() const {
     return {request_settings.max_concurrent_requests_per_instance, static_cast<int>(ready.size()),
