@@ -55,7 +55,7 @@ AmlToken IssueToken(std::string_view endpoint, std::string_view secret,
 
 // UNAUTHENTICATED if malformed, signed with another secret, for another endpoint, or expired
 // at `now`.
-absl::Status VerifyToken(std::string_view token, std::string_view endpoint,
-                         std::string_view secret, std::chrono::system_clock::time_point now);
+absl::Status VerifyToken(std::string_view token, std::string_view endpoint, std::string_view secret,
+                         std::chrono::system_clock::time_point now);
 
 }  // namespace berth::auth

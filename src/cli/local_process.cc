@@ -175,31 +175,6 @@ bool WaitGone(const ProcessIdentity& id, milliseconds limit, const StopEnv& env)
 
 }  // namespace
 
-std::optional<ProcStat> ParseProcStat(std::string_view text) {
-  size_t close = text.rfind(')');
-  if (close == std::string_view::npos || close + 2 > text.size()) return std::nullopt;
-  std::vector<absl::string_view> fields = absl::StrSplit(
-      absl::string_view(text.data() + close + 2, text.size() - close - 2), ' ', absl::SkipEmpty());
-  // fields[0] is field 3 (state); field N is fields[N - 3].
-  if (fields.size() < 20 || fields[0].empty()) return std::nullopt;
-  ProcStat stat;
-  stat.state = fields[0][0];
-  if (!absl::SimpleAtoi(fields[2], &stat.pgrp) || !absl::SimpleAtoi(fields[3], &stat.session) ||
-      !absl::SimpleAtoi(absl::StripTrailingAsciiWhitespace(fields[19]), &stat.start_time)) {
-    return std::nullopt;
-  }
-  return stat;
-}
-
-std::optional<ProcStat> ReadProcStat(int pid) {
-  if (pid <= 0) return std::nullopt;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat", std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseProcStat(text.str());
-}
-
 bool IsRunning(const ProcessIdentity& id) {
   std::optional<ProcStat> stat = ReadProcStat(id.pid);
   return stat.has_value() && stat->state != 'Z' && stat->state != 'X' &&
@@ -215,7 +190,7 @@ std::vector<int> GroupMembers(const ProcessIdentity& id) {
     int pid = 0;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
     std::optional<ProcStat> stat = ReadProcStat(pid);
-    if (stat && stat->pgrp == id.pgid && stat->session == id.sid && stat->state != 'Z' &&
+    if (stat && stat->process_group == id.pgid && stat->session == id.sid && stat->state != 'Z' &&
         stat->state != 'X') {
       members.push_back(pid);
     }

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "compute/local/orphan_registry.h"
 #include "compute/local/spawn.h"
 
 namespace berth::cli {
@@ -26,20 +27,9 @@ struct ProcessIdentity {
   bool operator==(const ProcessIdentity&) const = default;
 };
 
-// What /proc/<pid>/stat says about a process.
-struct ProcStat {
-  char state = '?';  // R, S, D, Z, X, ...
-  int pgrp = 0;
-  int session = 0;
-  uint64_t start_time = 0;
-};
-
-// Parses the text of /proc/<pid>/stat; nullopt when it is malformed. The command name (field 2)
-// may hold spaces and parentheses, so fields are counted from the last ')'.
-std::optional<ProcStat> ParseProcStat(std::string_view text);
-
-// /proc/<pid>/stat of a live or zombie process; nullopt when there is none.
-std::optional<ProcStat> ReadProcStat(int pid);
+// /proc/<pid>/stat, read the same way the server's orphan sweep reads it.
+using compute::local::ProcStat;
+using compute::local::ReadProcStat;
 
 // True while the recorded process runs: it exists, is no zombie, and started when recorded.
 bool IsRunning(const ProcessIdentity& id);

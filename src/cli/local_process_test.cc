@@ -83,24 +83,10 @@ class LocalProcessTest : public ::testing::Test {
   std::vector<ProcessIdentity> started_;
 };
 
-TEST(ParseProcStatTest, CountsFieldsFromTheLastParenthesis) {
-  std::string text =
-      "4321 (odd) name (x)) S 1 4321 4320 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 "
-      "1000 200 18446744073709551615\n";
-  auto stat = ParseProcStat(text);
-  ASSERT_TRUE(stat.has_value());
-  EXPECT_EQ(stat->state, 'S');
-  EXPECT_EQ(stat->pgrp, 4321);
-  EXPECT_EQ(stat->session, 4320);
-  EXPECT_EQ(stat->start_time, 987654u);
-  EXPECT_FALSE(ParseProcStat("4321 (x) S 1 2").has_value());
-  EXPECT_FALSE(ParseProcStat("garbage").has_value());
-}
-
 TEST(ParseProcStatTest, ReadsThisProcess) {
   auto stat = ReadProcStat(::getpid());
   ASSERT_TRUE(stat.has_value());
-  EXPECT_EQ(stat->pgrp, ::getpgrp());
+  EXPECT_EQ(stat->process_group, ::getpgrp());
   EXPECT_GT(stat->start_time, 0u);
 }
 

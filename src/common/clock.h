@@ -34,7 +34,9 @@ class SystemClock final : public Clock {
 // A clock that moves only when a test advances it.
 class ManualClock final : public Clock {
  public:
-  ManualClock() : steady_(SteadyTime{} + std::chrono::hours(1)), wall_(SystemTime{} + std::chrono::hours(24 * 365 * 50)) {}
+  ManualClock()
+      : steady_(SteadyTime{} + std::chrono::hours(1)),
+        wall_(SystemTime{} + std::chrono::hours(24 * 365 * 50)) {}
   SteadyTime Now() const override {
     std::lock_guard lock(mu_);
     return steady_;

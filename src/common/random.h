@@ -1,5 +1,6 @@
 #pragma once
-// Randomness is injected wherever chance decides behaviour (traffic split, mirroring, backoff jitter).
+// Randomness is injected wherever chance decides behaviour (traffic split, mirroring, backoff
+// jitter).
 
 #include <cstdint>
 #include <mutex>

@@ -23,8 +23,8 @@ namespace berth::compute {
 using InstanceId = uint64_t;
 
 struct LaunchSpec {
-  std::string instance_key;        // "<endpoint>/<deployment>/<n>", for messages
-  std::vector<std::string> argv;   // argv[0] is looked up on PATH when it has no '/'
+  std::string instance_key;                // "<endpoint>/<deployment>/<n>", for messages
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH when it has no '/'
   std::map<std::string, std::string> env;  // added to berthd's environment, overriding it
   std::filesystem::path working_dir;       // must exist
   std::filesystem::path log_file;          // stdout and stderr, appended

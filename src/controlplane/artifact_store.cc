@@ -63,8 +63,8 @@ absl::Status Extract(const std::string& tar_bytes, const fs::path& dest) {
     }
     out.close();
     bool executable = (archive_entry_perm(entry) & 0100) != 0;
-    fs::permissions(target,
-                    executable ? fs::perms(0755) : fs::perms(0644), fs::perm_options::replace, ec);
+    fs::permissions(target, executable ? fs::perms(0755) : fs::perms(0644),
+                    fs::perm_options::replace, ec);
   }
   return absl::OkStatus();
 }
@@ -72,7 +72,9 @@ absl::Status Extract(const std::string& tar_bytes, const fs::path& dest) {
 absl::Status CopyTree(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
-  if (ec) return absl::InternalError("cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (ec)
+    return absl::InternalError("cannot copy " + from.string() + " to " + to.string() + ": " +
+                               ec.message());
   return absl::OkStatus();
 }
 
@@ -111,8 +113,8 @@ absl::Status ArtifactStore::Put(const std::string& digest, const std::string& ta
   if (!hex.ok()) return hex.status();
   std::string actual = auth::Sha256Hex(tar_bytes);
   if (actual != *hex) {
-    return absl::InvalidArgumentError("artifact body has digest sha256:" + actual +
-                                      ", not the " + digest + " it was uploaded as");
+    return absl::InvalidArgumentError("artifact body has digest sha256:" + actual + ", not the " +
+                                      digest + " it was uploaded as");
   }
   if (Has(digest)) return absl::OkStatus();
   fs::path final_dir = PathOf(digest);
@@ -134,7 +136,8 @@ absl::Status ArtifactStore::Put(const std::string& digest, const std::string& ta
 }
 
 absl::Status ArtifactStore::CopyTo(const core::ArtifactRef& artifact, const fs::path& dest) const {
-  if (!Has(artifact.digest)) return absl::NotFoundError("artifact " + artifact.digest + " is not stored");
+  if (!Has(artifact.digest))
+    return absl::NotFoundError("artifact " + artifact.digest + " is not stored");
   std::error_code ec;
   fs::remove_all(dest, ec);
   fs::create_directories(dest, ec);
@@ -164,8 +167,8 @@ absl::StatusOr<fs::path> ArtifactStore::MaterializeModel(const core::ModelSpec& 
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError("cannot create " + tmp.string() + ": " + ec.message());
   fs::path source = PathOf(artifact.digest);
-  absl::Status copied = artifact.is_file ? CopyTree(source, tmp)
-                                         : CopyTree(source, tmp / artifact.base_name);
+  absl::Status copied =
+      artifact.is_file ? CopyTree(source, tmp) : CopyTree(source, tmp / artifact.base_name);
   if (!copied.ok()) {
     fs::remove_all(tmp, ec);
     return copied;

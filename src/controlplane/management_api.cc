@@ -74,8 +74,11 @@ Response MethodNotAllowed(const Request& req) {
 ManagementApi::ManagementApi(ManagementService& service, ArtifactStore& artifacts,
                              gateway::Metrics& metrics, std::string admin_token_sha256,
                              asio::thread_pool& blocking_pool)
-    : service_(service), artifacts_(artifacts), metrics_(metrics),
-      admin_token_sha256_(std::move(admin_token_sha256)), blocking_pool_(blocking_pool) {}
+    : service_(service),
+      artifacts_(artifacts),
+      metrics_(metrics),
+      admin_token_sha256_(std::move(admin_token_sha256)),
+      blocking_pool_(blocking_pool) {}
 
 bool ManagementApi::Matches(std::string_view target) {
   return target.starts_with("/api/v1/") || target == "/api/v1" || target == "/metrics" ||
@@ -153,8 +156,8 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
     if (auto hex = DigestHex(digest); !hex.ok()) return ErrorResponse(req, hex.status());
     if (method == bhttp::verb::head || method == bhttp::verb::get) {
       bool has = artifacts_.Has(digest);
-      Response res = http::MakeResponse(req, has ? bhttp::status::ok : bhttp::status::not_found,
-                                        "", "application/json");
+      Response res = http::MakeResponse(req, has ? bhttp::status::ok : bhttp::status::not_found, "",
+                                        "application/json");
       return res;
     }
     if (method == bhttp::verb::put) {
@@ -180,17 +183,19 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
   const std::string& endpoint = parts[1];
   if (n == 2) {
     switch (method) {
-      case bhttp::verb::get: return Reply(req, service_.GetEndpoint(endpoint), bhttp::status::ok);
+      case bhttp::verb::get:
+        return Reply(req, service_.GetEndpoint(endpoint), bhttp::status::ok);
       case bhttp::verb::put:
       case bhttp::verb::patch: {
         auto body = ParseBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
-        return ReplyWritten(
-            req, service_.ApplyEndpoint(endpoint, *body, method == bhttp::verb::put));
+        return ReplyWritten(req,
+                            service_.ApplyEndpoint(endpoint, *body, method == bhttp::verb::put));
       }
       case bhttp::verb::delete_:
         return Reply(req, service_.DeleteEndpoint(endpoint), bhttp::status::accepted);
-      default: return MethodNotAllowed(req);
+      default:
+        return MethodNotAllowed(req);
     }
   }
   if (n == 3 && parts[2] == "keys") {
@@ -235,13 +240,13 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
       case bhttp::verb::patch: {
         auto body = ParseBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
-        return ReplyWritten(req, service_.ApplyDeployment(endpoint, deployment, *body,
-                                                          method == bhttp::verb::put));
+        return ReplyWritten(
+            req, service_.ApplyDeployment(endpoint, deployment, *body, method == bhttp::verb::put));
       }
       case bhttp::verb::delete_:
-        return Reply(req, service_.DeleteDeployment(endpoint, deployment),
-                     bhttp::status::accepted);
-      default: return MethodNotAllowed(req);
+        return Reply(req, service_.DeleteDeployment(endpoint, deployment), bhttp::status::accepted);
+      default:
+        return MethodNotAllowed(req);
     }
   }
   if (n == 5 && parts[4] == "logs") {

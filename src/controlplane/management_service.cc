@@ -43,12 +43,15 @@ absl::Status CheckDocumentName(const json& doc, const std::string& field, const 
 ManagementService::ManagementService(state::StateStore& store, const auth::SecretBox& secrets,
                                      ArtifactStore& artifacts, const Clock& clock,
                                      ServiceOptions options, OnChange on_change)
-    : store_(store), secrets_(secrets), artifacts_(artifacts), clock_(clock),
-      options_(std::move(options)), on_change_(std::move(on_change)) {}
+    : store_(store),
+      secrets_(secrets),
+      artifacts_(artifacts),
+      clock_(clock),
+      options_(std::move(options)),
+      on_change_(std::move(on_change)) {}
 
 int64_t ManagementService::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             clock_.WallNow().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch())
       .count();
 }
 
@@ -154,9 +157,9 @@ absl::Status ManagementService::CheckTrafficTargets(const std::string& endpoint,
   }
   for (const auto& [name, percent] : mirror) {
     if (exists(name) == nullptr) {
-      return InvalidField("mirror_traffic." + name, "deployment '" + name +
-                                                        "' does not exist in endpoint '" +
-                                                        endpoint + "'");
+      return InvalidField(
+          "mirror_traffic." + name,
+          "deployment '" + name + "' does not exist in endpoint '" + endpoint + "'");
     }
   }
   return absl::OkStatus();
@@ -343,11 +346,10 @@ absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
   }
   if (spec.code_configuration && spec.code_configuration->artifact &&
       !artifacts_.Has(spec.code_configuration->artifact->digest)) {
-    return WithTarget(
-        absl::NotFoundError("code_configuration.artifact: " +
-                            spec.code_configuration->artifact->digest +
-                            " is not uploaded; PUT it to /api/v1/artifacts first"),
-        "code_configuration.artifact");
+    return WithTarget(absl::NotFoundError("code_configuration.artifact: " +
+                                          spec.code_configuration->artifact->digest +
+                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
+                      "code_configuration.artifact");
   }
   return absl::OkStatus();
 }
@@ -375,9 +377,9 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
                         std::string(info.status().message()));
   }
   if (spec.environment.conda.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::vector<std::string> found,
-                   CheckCondaDependencies(nlohmann::json::parse(spec.environment.conda), *info,
-                                          python));
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> found,
+      CheckCondaDependencies(nlohmann::json::parse(spec.environment.conda), *info, python));
   warnings->insert(warnings->end(), found.begin(), found.end());
   return absl::OkStatus();
 }
@@ -416,9 +418,9 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   auto endpoint_record = store_.GetEndpoint(endpoint);
   if (!endpoint_record.ok()) {
     if (absl::IsNotFound(endpoint_record.status())) {
-      return WithTarget(absl::NotFoundError("endpoint '" + endpoint +
-                                            "' not found; create the endpoint first"),
-                        "endpoint_name");
+      return WithTarget(
+          absl::NotFoundError("endpoint '" + endpoint + "' not found; create the endpoint first"),
+          "endpoint_name");
     }
     return endpoint_record.status();
   }
@@ -506,8 +508,7 @@ absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endp
 }
 
 absl::Status ManagementService::RecordDeploymentOutcome(const std::string& endpoint,
-                                                        const std::string& name,
-                                                        int64_t generation,
+                                                        const std::string& name, int64_t generation,
                                                         ProvisioningState state,
                                                         const std::string& reason) {
   absl::MutexLock lock(&write_mu_);

@@ -112,11 +112,9 @@ class ManagementService {
   absl::StatusOr<Written> WriteEndpointLocked(const std::string& name, const nlohmann::json& doc,
                                               bool allow_create, bool require_new)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<std::pair<state::DeploymentRecord, bool>> WriteDeploymentLocked(const std::string& endpoint,
-                                                const std::string& name,
-                                                const nlohmann::json& doc, bool allow_create,
-                                                bool require_new)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::StatusOr<std::pair<state::DeploymentRecord, bool>> WriteDeploymentLocked(
+      const std::string& endpoint, const std::string& name, const nlohmann::json& doc,
+      bool allow_create, bool require_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status CheckTrafficTargets(const std::string& endpoint,
                                    const std::map<std::string, int>& traffic,
                                    const std::map<std::string, int>& mirror);

@@ -38,7 +38,10 @@ json Op(const std::string& summary, const std::string& id, json responses,
 }
 
 json PathParam(const std::string& name, const std::string& description) {
-  return {{"name", name}, {"in", "path"}, {"required", true}, {"description", description},
+  return {{"name", name},
+          {"in", "path"},
+          {"required", true},
+          {"description", description},
           {"schema", {{"type", "string"}}}};
 }
 
@@ -48,16 +51,18 @@ json Build() {
       {PathParam("endpoint", "endpoint name"), PathParam("deployment", "deployment name")});
   json paths;
   paths["/api/v1/online-endpoints"] = {
-      {"get", Op("List online endpoints", "listEndpoints",
-                 {{"200", Answer("endpoints", {{"type", "object"},
-                                               {"properties",
-                                                {{"value", {{"type", "array"},
-                                                            {"items", Ref("Endpoint")}}}}}})}})},
+      {"get",
+       Op("List online endpoints", "listEndpoints",
+          {{"200", Answer("endpoints",
+                          {{"type", "object"},
+                           {"properties",
+                            {{"value", {{"type", "array"}, {"items", Ref("Endpoint")}}}}}})}})},
       {"post", Op("Create an online endpoint (409 if it exists)", "createEndpoint",
                   {{"201", Answer("created", Ref("Endpoint"))}}, JsonBody(Ref("EndpointSpec")))}};
   paths["/api/v1/online-endpoints/{endpoint}"] = {
       {"parameters", endpoint_params},
-      {"get", Op("Show an endpoint", "getEndpoint", {{"200", Answer("endpoint", Ref("Endpoint"))}})},
+      {"get",
+       Op("Show an endpoint", "getEndpoint", {{"200", Answer("endpoint", Ref("Endpoint"))}})},
       {"put", Op("Create or update (merge) an endpoint", "putEndpoint",
                  {{"200", Answer("updated", Ref("Endpoint"))},
                   {"201", Answer("created", Ref("Endpoint"))}},
@@ -72,26 +77,27 @@ json Build() {
                  {{"200", Answer("keys", Ref("Keys"))}})}};
   paths["/api/v1/online-endpoints/{endpoint}/regenerate-keys"] = {
       {"parameters", endpoint_params},
-      {"post", Op("Regenerate the primary or secondary key", "regenerateKeys",
-                  {{"200", Answer("keys", Ref("Keys"))}},
-                  JsonBody({{"type", "object"},
-                            {"properties",
-                             {{"key_type", {{"type", "string"},
-                                            {"enum", {"primary", "secondary"}}}}}}}))}};
+      {"post",
+       Op("Regenerate the primary or secondary key", "regenerateKeys",
+          {{"200", Answer("keys", Ref("Keys"))}},
+          JsonBody({{"type", "object"},
+                    {"properties",
+                     {{"key_type", {{"type", "string"}, {"enum", {"primary", "secondary"}}}}}}}))}};
   paths["/api/v1/online-endpoints/{endpoint}/token"] = {
       {"parameters", endpoint_params},
       {"post", Op("Issue an aml_token (auth_mode aml_token)", "getToken",
                   {{"200", Answer("token", Ref("Token"))}})}};
   paths["/api/v1/online-endpoints/{endpoint}/deployments"] = {
       {"parameters", endpoint_params},
-      {"get", Op("List deployments", "listDeployments",
-                 {{"200", Answer("deployments",
-                                 {{"type", "object"},
-                                  {"properties", {{"value", {{"type", "array"},
-                                                             {"items", Ref("Deployment")}}}}}})}})},
-      {"post", Op("Create a deployment (409 if it exists)", "createDeployment",
-                  {{"201", Answer("created", Ref("Deployment"))}},
-                  JsonBody(Ref("DeploymentSpec")))}};
+      {"get",
+       Op("List deployments", "listDeployments",
+          {{"200", Answer("deployments",
+                          {{"type", "object"},
+                           {"properties",
+                            {{"value", {{"type", "array"}, {"items", Ref("Deployment")}}}}}})}})},
+      {"post",
+       Op("Create a deployment (409 if it exists)", "createDeployment",
+          {{"201", Answer("created", Ref("Deployment"))}}, JsonBody(Ref("DeploymentSpec")))}};
   paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}"] = {
       {"parameters", deployment_params},
       {"get", Op("Show a deployment", "getDeployment",
@@ -100,8 +106,9 @@ json Build() {
                  {{"200", Answer("updated", Ref("Deployment"))},
                   {"201", Answer("created", Ref("Deployment"))}},
                  JsonBody(Ref("DeploymentSpec")))},
-      {"patch", Op("Update fields of a deployment (merge)", "patchDeployment",
-                   {{"200", Answer("updated", Ref("Deployment"))}}, JsonBody({{"type", "object"}}))},
+      {"patch",
+       Op("Update fields of a deployment (merge)", "patchDeployment",
+          {{"200", Answer("updated", Ref("Deployment"))}}, JsonBody({{"type", "object"}}))},
       {"delete", Op("Delete a deployment (409 while it has live or mirrored traffic)",
                     "deleteDeployment", {{"202", Answer("deleting", Ref("Deployment"))}})}};
   json log_params = deployment_params;
@@ -110,17 +117,19 @@ json Build() {
   paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}/logs"] = {
       {"parameters", log_params},
       {"get", Op("Last lines of an instance log", "getLogs",
-                 {{"200", {{"description", "log text"},
-                           {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}})}};
+                 {{"200",
+                   {{"description", "log text"},
+                    {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}})}};
   paths["/api/v1/artifacts/{digest}"] = {
       {"parameters", json::array({PathParam("digest", "sha256:<hex> of the tar")})},
       {"head", Op("Whether an artifact is stored", "hasArtifact",
                   {{"200", Answer("stored")}, {"404", Answer("not stored")}})},
-      {"put", Op("Upload an artifact (deterministic tar)", "putArtifact",
-                 {{"200", Answer("already stored")}, {"201", Answer("stored")}},
-                 {{"required", true},
-                  {"content", {{"application/x-tar",
-                                {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
+      {"put",
+       Op("Upload an artifact (deterministic tar)", "putArtifact",
+          {{"200", Answer("already stored")}, {"201", Answer("stored")}},
+          {{"required", true},
+           {"content",
+            {{"application/x-tar", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
 
   json model_list =
       Answer("model versions",
@@ -143,26 +152,26 @@ json Build() {
                     {{"204", Answer("deleted")}})}};
 
   json schemas;
-  schemas["Error"] = {
-      {"type", "object"},
-      {"required", {"error"}},
-      {"properties",
-       {{"error", {{"type", "object"},
-                   {"required", {"code", "message"}},
-                   {"properties", {{"code", {{"type", "string"}}},
-                                   {"message", {{"type", "string"}}},
-                                   {"target", {{"type", "string"}}}}}}}}}};
+  schemas["Error"] = {{"type", "object"},
+                      {"required", {"error"}},
+                      {"properties",
+                       {{"error",
+                         {{"type", "object"},
+                          {"required", {"code", "message"}},
+                          {"properties",
+                           {{"code", {{"type", "string"}}},
+                            {"message", {{"type", "string"}}},
+                            {"target", {{"type", "string"}}}}}}}}}};
   json int_map = {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}};
-  schemas["EndpointSpec"] = {
-      {"type", "object"},
-      {"description", "managedOnlineEndpoint YAML fields (docs/yaml.md)"},
-      {"properties",
-       {{"name", {{"type", "string"}}},
-        {"description", {{"type", "string"}}},
-        {"tags", {{"type", "object"}}},
-        {"auth_mode", {{"type", "string"}, {"enum", {"key", "aml_token"}}}},
-        {"traffic", int_map},
-        {"mirror_traffic", int_map}}}};
+  schemas["EndpointSpec"] = {{"type", "object"},
+                             {"description", "managedOnlineEndpoint YAML fields (docs/yaml.md)"},
+                             {"properties",
+                              {{"name", {{"type", "string"}}},
+                               {"description", {{"type", "string"}}},
+                               {"tags", {{"type", "object"}}},
+                               {"auth_mode", {{"type", "string"}, {"enum", {"key", "aml_token"}}}},
+                               {"traffic", int_map},
+                               {"mirror_traffic", int_map}}}};
   schemas["Endpoint"] = {
       {"allOf",
        {Ref("EndpointSpec"),
@@ -220,14 +229,16 @@ json Build() {
       {"allOf",
        {Ref("ModelSpec"),
         {{"type", "object"}, {"properties", {{"created_at", {{"type", "string"}}}}}}}}};
-  schemas["Keys"] = {{"type", "object"},
-                     {"properties", {{"primaryKey", {{"type", "string"}}},
-                                     {"secondaryKey", {{"type", "string"}}}}}};
+  schemas["Keys"] = {
+      {"type", "object"},
+      {"properties",
+       {{"primaryKey", {{"type", "string"}}}, {"secondaryKey", {{"type", "string"}}}}}};
   schemas["Token"] = {{"type", "object"},
-                      {"properties", {{"accessToken", {{"type", "string"}}},
-                                      {"expiryTimeUtc", {{"type", "integer"}}},
-                                      {"refreshAfterTimeUtc", {{"type", "integer"}}},
-                                      {"tokenType", {{"type", "string"}}}}}};
+                      {"properties",
+                       {{"accessToken", {{"type", "string"}}},
+                        {"expiryTimeUtc", {{"type", "integer"}}},
+                        {"refreshAfterTimeUtc", {{"type", "integer"}}},
+                        {"tokenType", {{"type", "string"}}}}}};
   return {{"openapi", "3.0.3"},
           {"info", {{"title", "berth management API"}, {"version", "1"}}},
           {"security", json::array({{{"admin", json::array()}}})},

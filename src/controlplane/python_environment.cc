@@ -20,7 +20,7 @@ namespace {
 // Conda package names whose installed (pip) distribution is called otherwise.
 const std::map<std::string, std::string>& CondaNames() {
   static const std::map<std::string, std::string> names = {
-      {"pytorch", "torch"},        {"py-xgboost", "xgboost"}, {"pytorch-cpu", "torch"},
+      {"pytorch", "torch"},           {"py-xgboost", "xgboost"},     {"pytorch-cpu", "torch"},
       {"py-opencv", "opencv-python"}, {"msgpack-python", "msgpack"}, {"pyqt", "pyqt5"}};
   return names;
 }
@@ -104,7 +104,8 @@ absl::StatusOr<InterpreterInfo> InspectInterpreter(const std::string& python) {
   {
     std::lock_guard lock(mu);
     auto it = cache.find(python);
-    if (it != cache.end() && std::chrono::steady_clock::now() - it->second.at < std::chrono::minutes(1)) {
+    if (it != cache.end() &&
+        std::chrono::steady_clock::now() - it->second.at < std::chrono::minutes(1)) {
       return it->second.info;
     }
   }
@@ -123,7 +124,8 @@ absl::StatusOr<InterpreterInfo> InspectInterpreter(const std::string& python) {
   if (pipe == nullptr) return absl::FailedPreconditionError("cannot run '" + python + "'");
   std::string output;
   std::array<char, 4096> buffer;
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    output.append(buffer.data(), n);
   int status = ::pclose(pipe);
   json doc = json::parse(output, nullptr, false);
   if (status != 0 || doc.is_discarded() || !doc.is_object()) {

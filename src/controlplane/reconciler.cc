@@ -9,11 +9,16 @@ using Kind = Action::Kind;
 
 const char* InstancePhaseName(InstancePhase phase) {
   switch (phase) {
-    case InstancePhase::kStarting: return "Starting";
-    case InstancePhase::kReady: return "Ready";
-    case InstancePhase::kUnready: return "Unready";
-    case InstancePhase::kStopping: return "Stopping";
-    case InstancePhase::kExited: return "Exited";
+    case InstancePhase::kStarting:
+      return "Starting";
+    case InstancePhase::kReady:
+      return "Ready";
+    case InstancePhase::kUnready:
+      return "Unready";
+    case InstancePhase::kStopping:
+      return "Stopping";
+    case InstancePhase::kExited:
+      return "Exited";
   }
   return "Unknown";
 }
@@ -81,9 +86,9 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
       if (i->ever_ready) continue;
       std::string reason;
       if (i->phase == InstancePhase::kExited) {
-        reason = "instance " + std::to_string(i->id) + " " + ExitText(*i) +
-                 " before it was ready";
-      } else if (i->phase == InstancePhase::kStarting && now - i->started_at > desired.startup_timeout) {
+        reason = "instance " + std::to_string(i->id) + " " + ExitText(*i) + " before it was ready";
+      } else if (i->phase == InstancePhase::kStarting &&
+                 now - i->started_at > desired.startup_timeout) {
         reason = "instance " + std::to_string(i->id) + " was not ready after " +
                  std::to_string(desired.startup_timeout.count() / 1000) +
                  " s (readiness_probe initial_delay + period x failure_threshold)";
@@ -115,10 +120,13 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
     // Stop the least useful first: exited, then starting/unready, then ready; newest first.
     auto rank = [](const ObservedInstance* i) {
       switch (i->phase) {
-        case InstancePhase::kExited: return 0;
+        case InstancePhase::kExited:
+          return 0;
         case InstancePhase::kStarting:
-        case InstancePhase::kUnready: return 1;
-        default: return 2;
+        case InstancePhase::kUnready:
+          return 1;
+        default:
+          return 2;
       }
     };
     std::sort(surplus_candidates.begin(), surplus_candidates.end(), [&](auto* a, auto* b) {

@@ -36,10 +36,10 @@ struct ObservedInstance {
   InstancePhase phase = InstancePhase::kStarting;
   bool ever_ready = false;
   SteadyTime started_at;
-  SteadyTime exited_at;   // when phase == kExited
+  SteadyTime exited_at;  // when phase == kExited
   int exit_code = -1;
   int exit_signal = 0;
-  int restarts = 0;       // consecutive restarts since it was last ready
+  int restarts = 0;  // consecutive restarts since it was last ready
 };
 
 struct DesiredDeployment {

@@ -109,7 +109,8 @@ TEST(ReconcileTest, RollingUpdateKeepsOldUntilNewReady) {
 TEST(ReconcileTest, FailedUpdateKeepsOldServingAndStopsNew) {
   auto desired = Want(1, ProvisioningState::kFailed, "v2");
   auto actions = Reconcile(
-      desired, {Inst(1, InstancePhase::kReady, "v1"), Inst(2, InstancePhase::kStarting, "v2")}, kT0);
+      desired, {Inst(1, InstancePhase::kReady, "v1"), Inst(2, InstancePhase::kStarting, "v2")},
+      kT0);
   EXPECT_EQ(actions, (std::vector<Action>{{Kind::kStop, 2}}));
   auto exited = Inst(2, InstancePhase::kExited, "v2");
   EXPECT_TRUE(Reconcile(desired, {Inst(1, InstancePhase::kReady, "v1"), exited}, kT0).empty());
@@ -123,7 +124,8 @@ TEST(ReconcileTest, ScaleUpAndDown) {
                          Inst(3, InstancePhase::kStarting)},
                         kT0);
   // The starting one goes first, then the newest ready one.
-  EXPECT_EQ(down, (std::vector<Action>{{Kind::kStop, 3}, {Kind::kStop, 2}, {Kind::kMarkSucceeded}}));
+  EXPECT_EQ(down,
+            (std::vector<Action>{{Kind::kStop, 3}, {Kind::kStop, 2}, {Kind::kMarkSucceeded}}));
 }
 
 TEST(ReconcileTest, DeletingStopsAllThenRemoves) {

@@ -74,14 +74,16 @@ namespace {
 std::string TemplateHash(const core::DeploymentSpec& spec) {
   nlohmann::json full = core::ToJson(spec);
   nlohmann::json launch = nlohmann::json::object();
-  for (const char* field : {"model", "code_configuration", "environment", "environment_variables"}) {
+  for (const char* field :
+       {"model", "code_configuration", "environment", "environment_variables"}) {
     if (full.contains(field)) launch[field] = full[field];
   }
   return std::to_string(std::hash<std::string>{}(launch.dump()));
 }
 
 milliseconds StartupTimeout(const core::ProbeSettings& p) {
-  return seconds(p.initial_delay_s) + seconds(p.period_s) * p.failure_threshold + seconds(p.timeout_s);
+  return seconds(p.initial_delay_s) + seconds(p.period_s) * p.failure_threshold +
+         seconds(p.timeout_s);
 }
 
 int64_t HighestInstanceDir(const fs::path& dir) {
@@ -118,8 +120,14 @@ Supervisor::Supervisor(asio::io_context& io, state::StateStore& store,
                        const auth::SecretBox& secrets, ArtifactStore& artifacts,
                        compute::ComputeDriver& driver, gateway::DataPlane& data_plane,
                        const Clock& clock, SupervisorOptions options)
-    : io_(io), store_(store), secrets_(secrets), artifacts_(artifacts), driver_(driver),
-      data_plane_(data_plane), clock_(clock), options_(std::move(options)) {}
+    : io_(io),
+      store_(store),
+      secrets_(secrets),
+      artifacts_(artifacts),
+      driver_(driver),
+      data_plane_(data_plane),
+      clock_(clock),
+      options_(std::move(options)) {}
 
 Supervisor::~Supervisor() = default;
 
@@ -347,8 +355,8 @@ http::Awaitable<void> Supervisor::Probe(std::string key, int64_t id, uint64_t in
                                         milliseconds timeout) {
   auto status = co_await http::ProbeGet(io_.get_executor(), "127.0.0.1", port, path, timeout);
   bool healthy = status.ok() && *status >= 200 && *status < 400;
-  std::string detail = status.ok() ? "HTTP " + std::to_string(*status)
-                                   : std::string(status.status().message());
+  std::string detail =
+      status.ok() ? "HTTP " + std::to_string(*status) : std::string(status.status().message());
   OnProbeResult(key, id, incarnation, kind, healthy, detail);
 }
 
@@ -556,8 +564,7 @@ void Supervisor::FinishEndpointDeletes() {
       if (d->record.endpoint == name) has_deployments = true;
     }
     if (it->second->record.state == ProvisioningState::kDeleting && !has_deployments) {
-      if (absl::Status s = recorder_->FinishEndpointDelete(name);
-          !s.ok() && !absl::IsNotFound(s)) {
+      if (absl::Status s = recorder_->FinishEndpointDelete(name); !s.ok() && !absl::IsNotFound(s)) {
         if (!absl::IsAborted(s)) spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
         dirty_ = true;
         ++it;
@@ -629,8 +636,7 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
 }
 
 std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,
-                                            const std::string& deployment,
-                                            int64_t instance) const {
+                                            const std::string& deployment, int64_t instance) const {
   // Logs outlive instance records (a failed rollout, a restarted berthd): read them from disk.
   fs::path dir = options_.data_dir / "instances" / endpoint / deployment;
   if (instance == 0) instance = HighestInstanceDir(dir);

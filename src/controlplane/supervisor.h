@@ -77,8 +77,7 @@ class Supervisor final : public InstanceObserver {
   void ScheduleProbes(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyActions(Deployment& d, const std::vector<Action>& actions, SteadyTime now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Launch(Deployment& d, Instance& instance, SteadyTime now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Launch(Deployment& d, Instance& instance, SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDeploymentState(Deployment& d, core::ProvisioningState state, std::string reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishEndpointDeletes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -217,11 +217,11 @@ absl::Status ReadEnvironment(const Reader& reader, const ObjectView& top, Enviro
     *out = std::move(env);
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(ObjectView view,
-                   ObjectView::Open(value, "environment",
-                                    {"name", "version", "image", "conda_file", "conda", "python",
-                                     "build", "os_type", "inference_config", "command",
-                                     "description", "tags"}));
+  ASSIGN_OR_RETURN(
+      ObjectView view,
+      ObjectView::Open(value, "environment",
+                       {"name", "version", "image", "conda_file", "conda", "python", "build",
+                        "os_type", "inference_config", "command", "description", "tags"}));
   std::string ignored_text;
   std::map<std::string, std::string> ignored_map;
   RETURN_IF_ERROR(view.ReadString("name", &ignored_text));
@@ -250,9 +250,9 @@ absl::Status ReadEnvironment(const Reader& reader, const ObjectView& top, Enviro
   }
   RETURN_IF_ERROR(view.ReadString("python", &env.python));
   if (!env.python.empty() && env.python.front() != '/') {
-    return InvalidField(view.PathOf("python"),
-                        "expected an absolute path to a Python interpreter, got '" + env.python +
-                            "'");
+    return InvalidField(
+        view.PathOf("python"),
+        "expected an absolute path to a Python interpreter, got '" + env.python + "'");
   }
   ASSIGN_OR_RETURN(auto build, view.ReadObject("build", {"path", "dockerfile_path"}));
   if (build.has_value()) {

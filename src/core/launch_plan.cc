@@ -12,7 +12,8 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
       plan.argv.push_back(std::move(arg));
     }
   } else {
-    const std::string& python = spec.environment.python.empty() ? in.python : spec.environment.python;
+    const std::string& python =
+        spec.environment.python.empty() ? in.python : spec.environment.python;
     plan.argv = {python, "-m", "berth_runner", "--port", port};
     plan.env["PYTHONUNBUFFERED"] = "1";
     plan.env["AML_APP_ROOT"] = in.app_dir;

@@ -36,8 +36,8 @@ TEST(PlanLaunchTest, ScoringScriptRunsTheRunner) {
   spec.code_configuration = CodeConfiguration{"./src", std::nullopt, "sub/score.py"};
   spec.environment_variables = {{"PYTHONPATH", "/extra"}, {"WORKER_COUNT", "2"}};
   LaunchPlan plan = PlanLaunch(spec, Inputs());
-  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner",
-                                                 "--port", "4321"}));
+  EXPECT_EQ(plan.argv,
+            (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner", "--port", "4321"}));
   EXPECT_EQ(plan.env["AZUREML_ENTRY_SCRIPT"], "sub/score.py");
   EXPECT_EQ(plan.env["AML_APP_ROOT"], "/data/instances/e/d/1/app");
   EXPECT_EQ(plan.env["PYTHONPATH"], "/opt/berth/python:/extra");

@@ -61,9 +61,9 @@ struct ModelSpec {
   std::string name;     // inline models default to "<endpoint>-<deployment>"
   std::string version;  // inline models default to "1"
   std::string type = "custom_model";
-  std::string path;               // as the user wrote it (informational)
+  std::string path;  // as the user wrote it (informational)
   std::optional<ArtifactRef> artifact;
-  std::string reference;          // "azureml:<name>:<version>" when not inline
+  std::string reference;  // "azureml:<name>:<version>" when not inline
   std::string description;
   bool operator==(const ModelSpec&) const = default;
 };
@@ -92,8 +92,8 @@ struct EnvironmentSpec {
   // berth extension: argv of a program serving HTTP on {port} / $PORT.
   std::vector<std::string> command;
   std::optional<InferenceConfig> inference_config;
-  std::string reference;  // "azureml:<name>:<version>"
-  std::string image;      // accepted, not honoured (warning)
+  std::string reference;   // "azureml:<name>:<version>"
+  std::string image;       // accepted, not honoured (warning)
   std::string conda_file;  // as the user wrote it (informational)
   // berth extension: the conda file's content as JSON text (the CLI reads conda_file), checked
   // against the interpreter when the deployment is written.

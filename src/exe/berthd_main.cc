@@ -119,8 +119,10 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (!IsLoopback(host)) {
-    spdlog::warn("*** listening on {} which is not a loopback address: berthd has no TLS yet, so "
-                 "keys, tokens and the admin token cross the network in the clear ***", host);
+    spdlog::warn(
+        "*** listening on {} which is not a loopback address: berthd has no TLS yet, so "
+        "keys, tokens and the admin token cross the network in the clear ***",
+        host);
   }
 
   fs::path dir(data_dir);
@@ -176,12 +178,11 @@ int main(int argc, char** argv) {
         } else if (controlplane::ManagementApi::Matches(target)) {
           res = co_await api_ptr->Handle(req);
         } else if (target == "/" || target == "/healthz") {
-          res = http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n",
-                                   "text/plain");
+          res =
+              http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n", "text/plain");
         } else {
-          res = http::ErrorResponse(
-              req, absl::NotFoundError("no route " + std::string(target) +
-                                       "; see /api/v1/openapi.json"));
+          res = http::ErrorResponse(req, absl::NotFoundError("no route " + std::string(target) +
+                                                             "; see /api/v1/openapi.json"));
         }
         res.set("x-request-id", request_id);
         if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);

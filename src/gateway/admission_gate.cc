@@ -18,8 +18,7 @@ http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
     }
     ticket = arrival.ticket;
     waiter = std::make_shared<Waiter>();
-    waiter->timer =
-        std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+    waiter->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
     waiter->timer->expires_after(limits.max_queue_wait);
     waiters_[ticket] = waiter;
   }
@@ -29,9 +28,9 @@ http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
   if (waiter->granted) co_return absl::OkStatus();
   admission_.Abandon(ticket);
   waiters_.erase(ticket);
-  co_return absl::ResourceExhaustedError(
-      "Too many pending requests: waited max_queue_wait_ms (" +
-      std::to_string(limits.max_queue_wait.count()) + " ms) for a free instance");
+  co_return absl::ResourceExhaustedError("Too many pending requests: waited max_queue_wait_ms (" +
+                                         std::to_string(limits.max_queue_wait.count()) +
+                                         " ms) for a free instance");
 }
 
 void AdmissionGate::Leave(const AdmissionLimits& limits) {

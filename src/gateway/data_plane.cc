@@ -22,9 +22,15 @@ namespace {
 constexpr std::string_view kDeploymentHeader = "azureml-model-deployment";
 
 bool IsHopByHop(std::string_view name) {
-  static const char* kHeaders[] = {"connection",          "keep-alive", "proxy-authenticate",
-                                   "proxy-authorization", "te",         "trailer",
-                                   "transfer-encoding",   "upgrade",    "content-length",
+  static const char* kHeaders[] = {"connection",
+                                   "keep-alive",
+                                   "proxy-authenticate",
+                                   "proxy-authorization",
+                                   "te",
+                                   "trailer",
+                                   "transfer-encoding",
+                                   "upgrade",
+                                   "content-length",
                                    "host"};
   for (const char* h : kHeaders) {
     if (absl::EqualsIgnoreCase(std::string(name), h)) return true;
@@ -40,7 +46,10 @@ double SecondsSince(const Clock& clock, SteadyTime start) {
 
 DataPlane::DataPlane(const Clock& clock, RandomSource& random, Metrics& metrics,
                      DataPlaneOptions options)
-    : clock_(clock), random_(random), metrics_(metrics), options_(options),
+    : clock_(clock),
+      random_(random),
+      metrics_(metrics),
+      options_(options),
       table_(std::make_shared<RoutingTable>()) {}
 
 void DataPlane::Publish(std::shared_ptr<const RoutingTable> table) {
@@ -81,7 +90,8 @@ Request UpstreamRequest(const Request& req, std::string_view path, std::string_v
 absl::Status DataPlane::Authenticate(const Request& req, const EndpointRoute& endpoint) const {
   auto it = req.find(bhttp::field::authorization);
   if (it == req.end()) {
-    return absl::UnauthenticatedError("missing credential: send 'Authorization: Bearer <key or token>'");
+    return absl::UnauthenticatedError(
+        "missing credential: send 'Authorization: Bearer <key or token>'");
   }
   std::string value(it->value());
   if (!absl::StartsWithIgnoreCase(value, "bearer ")) {
@@ -119,10 +129,11 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
     return res;
   };
   if ((!is_score && !is_swagger) || endpoint_it == table->end()) {
-    co_return reject(ErrorResponse(req, absl::NotFoundError(
-        endpoint_it == table->end() ? "endpoint '" + name + "' not found"
-                                    : "no such route '" + std::string(target) +
-                                          "'; use /endpoints/<name>/score or /swagger.json")));
+    co_return reject(ErrorResponse(
+        req, absl::NotFoundError(endpoint_it == table->end()
+                                     ? "endpoint '" + name + "' not found"
+                                     : "no such route '" + std::string(target) +
+                                           "'; use /endpoints/<name>/score or /swagger.json")));
   }
   const EndpointRoute& endpoint = *endpoint_it->second;
   if (absl::Status auth = Authenticate(req, endpoint); !auth.ok()) {
@@ -142,8 +153,9 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
     auto it = endpoint.deployments.find(wanted);
     if (it == endpoint.deployments.end()) {
       co_return reject(ErrorResponse(
-          req, absl::NotFoundError("deployment '" + wanted + "' not found in endpoint '" +
-                                   endpoint.name + "' (named by the azureml-model-deployment header)")));
+          req,
+          absl::NotFoundError("deployment '" + wanted + "' not found in endpoint '" +
+                              endpoint.name + "' (named by the azureml-model-deployment header)")));
     }
     deployment = it->second;
   } else {
@@ -202,7 +214,8 @@ Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint
     co_return finish(std::move(res));
   }
   // Admission may have waited; the deadline counts from arrival at the gateway.
-  SteadyTime deadline = start + std::chrono::milliseconds(deployment->request_settings.request_timeout_ms);
+  SteadyTime deadline =
+      start + std::chrono::milliseconds(deployment->request_settings.request_timeout_ms);
   const InstanceTarget& instance = LeastLoaded(deployment->ready);
   std::shared_ptr<http::UpstreamPool> pool = instance.pool;
   std::shared_ptr<std::atomic<int>> outstanding = instance.outstanding;
@@ -222,9 +235,9 @@ Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint
           "deployment '" + dname + "' did not answer within request_timeout_ms (" +
               std::to_string(deployment->request_settings.request_timeout_ms) + " ms)"));
     }
-    co_return finish(ErrorResponse(req, bhttp::status::bad_gateway, "BadGateway",
-                                   "instance of deployment '" + dname +
-                                       "' failed: " + std::string(s.message())));
+    co_return finish(ErrorResponse(
+        req, bhttp::status::bad_gateway, "BadGateway",
+        "instance of deployment '" + dname + "' failed: " + std::string(s.message())));
   }
   Response& model = *answer;
   int model_status = model.result_int();
@@ -259,13 +272,12 @@ Awaitable<Response> DataPlane::Swagger(Request& req, const EndpointRoute& endpoi
   up.method(bhttp::verb::get);
   up.body().clear();
   auto answer = co_await pool->Send(
-      std::move(up), clock_.Now() + std::chrono::milliseconds(
-                                        deployment->request_settings.request_timeout_ms));
+      std::move(up),
+      clock_.Now() + std::chrono::milliseconds(deployment->request_settings.request_timeout_ms));
   if (!answer.ok() || answer->result_int() != 200) {
-    co_return ErrorResponse(
-        req, absl::NotFoundError("deployment '" + deployment->name +
-                                 "' does not serve a swagger document at " +
-                                 deployment->routes.swagger_path));
+    co_return ErrorResponse(req, absl::NotFoundError("deployment '" + deployment->name +
+                                                     "' does not serve a swagger document at " +
+                                                     deployment->routes.swagger_path));
   }
   Response res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::content_type, "application/json");

@@ -63,8 +63,8 @@ std::string Metrics::RenderPrometheus() const {
   for (const auto& [key, h] : latency_) {
     std::string labels = Labels(key.first, key.second);
     for (size_t i = 0; i < kBuckets.size(); ++i) {
-      out << "berth_request_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i]
-          << "\"} " << h.counts[i] << "\n";
+      out << "berth_request_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i] << "\"} "
+          << h.counts[i] << "\n";
     }
     out << "berth_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count
         << "\n";

@@ -9,8 +9,8 @@ absl::StatusOr<TrafficSplitter> TrafficSplitter::Create(const std::map<std::stri
   TrafficSplitter splitter;
   for (const auto& [name, percent] : traffic) {
     if (percent < 0 || percent > 100) {
-      return InvalidField("traffic." + name, "percent must be between 0 and 100, got " +
-                                                 std::to_string(percent));
+      return InvalidField("traffic." + name,
+                          "percent must be between 0 and 100, got " + std::to_string(percent));
     }
     if (percent == 0) continue;
     splitter.total_ += static_cast<uint64_t>(percent);
@@ -25,8 +25,9 @@ absl::StatusOr<TrafficSplitter> TrafficSplitter::Create(const std::map<std::stri
     if (percent == 0) continue;
     if (++mirrors > 1) return InvalidField("mirror_traffic", "only one deployment can be mirrored");
     if (percent < 0 || percent > 50) {
-      return InvalidField("mirror_traffic." + name,
-                          "mirror percent must be between 0 and 50, got " + std::to_string(percent));
+      return InvalidField(
+          "mirror_traffic." + name,
+          "mirror percent must be between 0 and 50, got " + std::to_string(percent));
     }
     auto live = traffic.find(name);
     if (live != traffic.end() && live->second > 0) {

@@ -9,18 +9,30 @@ namespace {
 
 const char* CodeName(bhttp::status status) {
   switch (status) {
-    case bhttp::status::bad_request: return "BadArgument";
-    case bhttp::status::unauthorized: return "Unauthorized";
-    case bhttp::status::forbidden: return "Forbidden";
-    case bhttp::status::not_found: return "NotFound";
-    case bhttp::status::conflict: return "Conflict";
-    case bhttp::status::request_timeout: return "RequestTimeout";
-    case bhttp::status::payload_too_large: return "PayloadTooLarge";
-    case bhttp::status::too_many_requests: return "TooManyRequests";
-    case bhttp::status::not_implemented: return "NotImplemented";
-    case bhttp::status::bad_gateway: return "BadGateway";
-    case bhttp::status::service_unavailable: return "ServiceUnavailable";
-    default: return "InternalError";
+    case bhttp::status::bad_request:
+      return "BadArgument";
+    case bhttp::status::unauthorized:
+      return "Unauthorized";
+    case bhttp::status::forbidden:
+      return "Forbidden";
+    case bhttp::status::not_found:
+      return "NotFound";
+    case bhttp::status::conflict:
+      return "Conflict";
+    case bhttp::status::request_timeout:
+      return "RequestTimeout";
+    case bhttp::status::payload_too_large:
+      return "PayloadTooLarge";
+    case bhttp::status::too_many_requests:
+      return "TooManyRequests";
+    case bhttp::status::not_implemented:
+      return "NotImplemented";
+    case bhttp::status::bad_gateway:
+      return "BadGateway";
+    case bhttp::status::service_unavailable:
+      return "ServiceUnavailable";
+    default:
+      return "InternalError";
   }
 }
 
@@ -35,29 +47,40 @@ std::string ErrorJson(std::string_view code, std::string_view message, std::stri
 
 bhttp::status HttpStatusFor(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return bhttp::status::ok;
+    case absl::StatusCode::kOk:
+      return bhttp::status::ok;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange: return bhttp::status::bad_request;
-    case absl::StatusCode::kUnauthenticated: return bhttp::status::unauthorized;
-    case absl::StatusCode::kPermissionDenied: return bhttp::status::forbidden;
-    case absl::StatusCode::kNotFound: return bhttp::status::not_found;
+    case absl::StatusCode::kOutOfRange:
+      return bhttp::status::bad_request;
+    case absl::StatusCode::kUnauthenticated:
+      return bhttp::status::unauthorized;
+    case absl::StatusCode::kPermissionDenied:
+      return bhttp::status::forbidden;
+    case absl::StatusCode::kNotFound:
+      return bhttp::status::not_found;
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAborted: return bhttp::status::conflict;
-    case absl::StatusCode::kResourceExhausted: return bhttp::status::too_many_requests;
-    case absl::StatusCode::kDeadlineExceeded: return bhttp::status::request_timeout;
-    case absl::StatusCode::kUnavailable: return bhttp::status::service_unavailable;
-    case absl::StatusCode::kUnimplemented: return bhttp::status::not_implemented;
-    default: return bhttp::status::internal_server_error;
+    case absl::StatusCode::kAborted:
+      return bhttp::status::conflict;
+    case absl::StatusCode::kResourceExhausted:
+      return bhttp::status::too_many_requests;
+    case absl::StatusCode::kDeadlineExceeded:
+      return bhttp::status::request_timeout;
+    case absl::StatusCode::kUnavailable:
+      return bhttp::status::service_unavailable;
+    case absl::StatusCode::kUnimplemented:
+      return bhttp::status::not_implemented;
+    default:
+      return bhttp::status::internal_server_error;
   }
 }
 
 Response ErrorResponse(const Request& req, const absl::Status& status) {
   bhttp::status http_status = HttpStatusFor(status.code());
-  return MakeResponse(req, http_status,
-                      ErrorJson(CodeName(http_status), std::string(status.message()),
-                                ErrorTarget(status)),
-                      "application/json");
+  return MakeResponse(
+      req, http_status,
+      ErrorJson(CodeName(http_status), std::string(status.message()), ErrorTarget(status)),
+      "application/json");
 }
 
 Response ErrorResponse(const Request& req, bhttp::status http_status, std::string_view code,

@@ -24,7 +24,7 @@ using Handler = std::function<Awaitable<Response>(Request&, const RequestContext
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                       // 0 picks a free port
+  int port = 8080;                         // 0 picks a free port
   uint64_t max_body_bytes = 100ull << 20;  // larger bodies get 413
   std::chrono::seconds idle_timeout{75};   // keep-alive idle limit
 };
