@@ -26,7 +26,7 @@ const char* CodeName(bhttp::status status) {
     case bhttp::status::too_many_requests:
       return "TooManyRequests";
     case bhttp::status::not_implemented:
-      return "NotImplemented";
+      return "Unsupported";  // HTTP 501
     case bhttp::status::bad_gateway:
       return "BadGateway";
     case bhttp::status::service_unavailable:
