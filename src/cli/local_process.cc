@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "compute/local/child_exec.h"
 
 namespace berth::cli {
 namespace {
@@ -54,30 +55,8 @@ struct Message {
 };
 
 struct ChildArgs {
-  const char* program;
-  char* const* argv;
-  char* const* envp;
-  const char* working_dir;
-  const char* chdir_message;  // "berth: cannot change to working directory '<dir>': "
-  const char* exec_message;   // "berth: cannot execute '<argv0>': "
-  int stdin_fd;
-  int log_fd;
-  int report_fd;
-  int max_fd;  // for the close loop when close_range is unavailable
+  compute::local::ChildExec exec;  // keep_fd is the report pipe
 };
-
-void WriteString(int fd, const char* text) {
-  size_t len = std::strlen(text);
-  while (len > 0) {
-    ssize_t n = ::write(fd, text, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    text += n;
-    len -= static_cast<size_t>(n);
-  }
-}
 
 void Report(int fd, MessageKind kind, int value) {
   Message message{static_cast<int>(kind), value};
@@ -85,44 +64,14 @@ void Report(int fd, MessageKind kind, int value) {
   }
 }
 
-[[noreturn]] void GrandchildFail(const ChildArgs& args, MessageKind kind, int error) {
-  WriteString(STDERR_FILENO,
-              kind == MessageKind::kChdirFailed ? args.chdir_message : args.exec_message);
-  const char* description = ::strerrordesc_np(error);
-  WriteString(STDERR_FILENO, description != nullptr ? description : "unknown error");
-  WriteString(STDERR_FILENO, "\n");
-  Report(args.report_fd, kind, error);
-  ::_exit(127);
-}
-
 [[noreturn]] void GrandchildMain(const ChildArgs& args) {
   // Its own group, inside the session the middle process made: signals to the group reach the
   // server and its workers, and it can never acquire a controlling terminal.
   ::setpgid(0, 0);
-  // Ignored signals and the mask survive exec; the server starts with the defaults.
-  sigset_t empty;
-  ::sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigemptyset(&dfl.sa_mask);
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  if (::dup2(args.stdin_fd, STDIN_FILENO) < 0 || ::dup2(args.log_fd, STDOUT_FILENO) < 0 ||
-      ::dup2(args.log_fd, STDERR_FILENO) < 0) {
-    ::_exit(127);
-  }
-  if (::chdir(args.working_dir) != 0) GrandchildFail(args, MessageKind::kChdirFailed, errno);
-  // The report pipe stays open until exec closes it (it is CLOEXEC); everything else goes.
-  int keep = args.report_fd;
-  bool closed =
-      (keep == 3 || ::close_range(3, keep - 1, 0) == 0) && ::close_range(keep + 1, ~0U, 0) == 0;
-  if (!closed) {
-    for (int fd = 3; fd < args.max_fd; ++fd) {
-      if (fd != keep) ::close(fd);
-    }
-  }
-  ::execve(args.program, args.argv, args.envp);
-  GrandchildFail(args, MessageKind::kExecFailed, errno);
+  compute::local::ChildExecFailure failure = compute::local::ExecInChild(args.exec);
+  Report(args.exec.keep_fd, failure.at_chdir ? MessageKind::kChdirFailed : MessageKind::kExecFailed,
+         failure.error);
+  ::_exit(127);
 }
 
 [[noreturn]] void MiddleMain(const ChildArgs& args) {
@@ -132,10 +81,10 @@ void Report(int fd, MessageKind kind, int value) {
   pid_t pid = ::fork();
   if (pid == 0) GrandchildMain(args);
   if (pid < 0) {
-    Report(args.report_fd, MessageKind::kForkFailed, errno);
+    Report(args.exec.keep_fd, MessageKind::kForkFailed, errno);
     ::_exit(1);
   }
-  Report(args.report_fd, MessageKind::kPid, pid);
+  Report(args.exec.keep_fd, MessageKind::kPid, pid);
   ::_exit(0);
 }
 
@@ -230,22 +179,9 @@ absl::StatusOr<ProcessIdentity> StartDetached(const compute::local::SpawnPlan& p
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot set up the process's files: ", std::strerror(error)));
   }
-  struct rlimit limit {};
-  int max_fd = 65536;
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
-      limit.rlim_cur < static_cast<rlim_t>(max_fd)) {
-    max_fd = static_cast<int>(limit.rlim_cur);
-  }
-  ChildArgs args{plan.program.c_str(),
-                 argv.data(),
-                 envp.data(),
-                 plan.working_dir.c_str(),
-                 chdir_message.c_str(),
-                 exec_message.c_str(),
-                 stdin_fd,
-                 log_fd,
-                 report[1],
-                 max_fd};
+  ChildArgs args{{plan.program.c_str(), argv.data(), envp.data(), plan.working_dir.c_str(),
+                  chdir_message.c_str(), exec_message.c_str(), stdin_fd, log_fd, report[1],
+                  compute::local::MaxFdForChild()}};
 
   // As the grandchild's nearest subreaper this process inherits it when the middle process
   // exits, and can learn its exit status while it waits for readiness.

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "compute/local/child_exec.h"
 
 extern char** environ;
 
@@ -86,77 +87,21 @@ struct ChildReport {
 };
 
 struct ChildArgs {
-  const char* program;
-  char* const* argv;
-  char* const* envp;
-  const char* working_dir;
-  const char* chdir_message;  // "berth: cannot change to working directory '<dir>': "
-  const char* exec_message;   // "berth: cannot execute '<argv0>': "
+  ChildExec exec;  // keep_fd is the report pipe
   pid_t parent;
-  int stdin_fd;
-  int output_fd;
-  int report_fd;
-  int max_fd;  // for the close loop when close_range is unavailable
 };
-
-void WriteString(int fd, const char* text) {
-  size_t len = std::strlen(text);
-  while (len > 0) {
-    ssize_t n = ::write(fd, text, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    text += n;
-    len -= static_cast<size_t>(n);
-  }
-}
-
-[[noreturn]] void ChildFail(const ChildArgs& args, ChildStage stage, int error) {
-  WriteString(STDERR_FILENO, stage == ChildStage::kChdir ? args.chdir_message : args.exec_message);
-  const char* description = ::strerrordesc_np(error);
-  WriteString(STDERR_FILENO, description != nullptr ? description : "unknown error");
-  WriteString(STDERR_FILENO, "\n");
-  ChildReport report{static_cast<int>(stage), error};
-  ssize_t ignored = ::write(args.report_fd, &report, sizeof(report));
-  (void)ignored;
-  ::_exit(127);
-}
-
-void CloseAllBut(const ChildArgs& args) {
-  // The report pipe stays open until exec closes it (it is CLOEXEC); everything else goes.
-  int keep = args.report_fd;
-  bool ok =
-      (keep == 3 || ::close_range(3, keep - 1, 0) == 0) && ::close_range(keep + 1, ~0U, 0) == 0;
-  if (ok) return;
-  for (int fd = 3; fd < args.max_fd; ++fd) {
-    if (fd != keep) ::close(fd);
-  }
-}
 
 [[noreturn]] void ChildMain(const ChildArgs& args) {
   ::setsid();
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // berthd may have died before the prctl took effect; then nobody would ever stop us.
   if (::getppid() != args.parent) ::_exit(127);
-
-  // Ignored signals and the mask survive exec; an instance starts with the defaults.
-  sigset_t empty;
-  ::sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigemptyset(&dfl.sa_mask);
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-
-  if (::dup2(args.stdin_fd, STDIN_FILENO) < 0 || ::dup2(args.output_fd, STDOUT_FILENO) < 0 ||
-      ::dup2(args.output_fd, STDERR_FILENO) < 0) {
-    ::_exit(127);
-  }
-  if (::chdir(args.working_dir) != 0) ChildFail(args, ChildStage::kChdir, errno);
-  CloseAllBut(args);
-  ::execve(args.program, args.argv, args.envp);
-  ChildFail(args, ChildStage::kExec, errno);
+  ChildExecFailure failure = ExecInChild(args.exec);
+  ChildReport report{static_cast<int>(failure.at_chdir ? ChildStage::kChdir : ChildStage::kExec),
+                     failure.error};
+  ssize_t ignored = ::write(args.exec.keep_fd, &report, sizeof(report));
+  (void)ignored;
+  ::_exit(127);
 }
 
 }  // namespace
@@ -242,23 +187,10 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
         absl::StrCat("cannot create the instance's pipes: ", std::strerror(error)));
   }
 
-  struct rlimit limit {};
-  int max_fd = 65536;
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
-      limit.rlim_cur < static_cast<rlim_t>(max_fd)) {
-    max_fd = static_cast<int>(limit.rlim_cur);
-  }
-  ChildArgs args{plan.program.c_str(),
-                 argv.data(),
-                 envp.data(),
-                 plan.working_dir.c_str(),
-                 chdir_message.c_str(),
-                 exec_message.c_str(),
-                 ::getpid(),
-                 stdin_fd,
-                 output[1],
-                 report[1],
-                 max_fd};
+  ChildArgs args{{plan.program.c_str(), argv.data(), envp.data(), plan.working_dir.c_str(),
+                  chdir_message.c_str(), exec_message.c_str(), stdin_fd, output[1], report[1],
+                  MaxFdForChild()},
+                 ::getpid()};
 
   pid_t pid = ::fork();
   if (pid < 0) {
