@@ -2,6 +2,10 @@
 // One include for Asio and Beast. Boost 1.74's Asio needs <utility> first under GCC 12, and its
 // coroutine support predates `as_tuple`, so errors come back through redirect_error.
 
+// clang-format off: <utility> must come first.
+#include <utility>
+// clang-format on
+
 #include <boost/asio.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -10,7 +14,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <utility>
 
 namespace berth::http {
 

@@ -89,3 +89,35 @@ Response ErrorResponse(const Request& req, bhttp::status http_status, std::strin
 }
 
 }  // namespace berth::http
+
+namespace berth::http {
+
+bhttp::status OipHttpStatusFor(absl::StatusCode code) {
+  // Triton's mapping: INTERNAL 500, NOT_FOUND 404, UNAVAILABLE 503, UNSUPPORTED 501, other
+  // model errors 400; the gateway's own refusals keep their usual statuses.
+  switch (code) {
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return bhttp::status::bad_request;
+    default:
+      return HttpStatusFor(code);
+  }
+}
+
+std::string OipErrorJson(std::string_view message) {
+  return nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace);
+}
+
+Response OipErrorResponse(const Request& req, const absl::Status& status) {
+  return MakeResponse(req, OipHttpStatusFor(status.code()), OipErrorJson(std::string(status.message())),
+                      "application/json");
+}
+
+Response OipErrorResponse(const Request& req, bhttp::status http_status,
+                          std::string_view message) {
+  return MakeResponse(req, http_status, OipErrorJson(message), "application/json");
+}
+
+}  // namespace berth::http

@@ -1,6 +1,7 @@
 #pragma once
-// The one place that maps errors to HTTP for berth's own error bodies
-// (`{"error": {"code", "message", "target"}}`), used by the management API and /score.
+// The one place that maps errors to HTTP: berth's own error bodies
+// (`{"error": {"code", "message", "target"}}`), used by the management API and /score, and the
+// Open Inference Protocol's (`{"error": "..."}`), used on /v2 routes by berthd and berth-worker.
 
 #include <string>
 #include <string_view>
@@ -22,5 +23,12 @@ bhttp::status HttpStatusFor(absl::StatusCode code);
 Response ErrorResponse(const Request& req, const absl::Status& status);
 Response ErrorResponse(const Request& req, bhttp::status http_status, std::string_view code,
                        std::string_view message);
+
+// OIP: HttpStatusFor, except that a model's FAILED_PRECONDITION / ALREADY_EXISTS / ABORTED
+// are 400 (Triton: everything but INTERNAL, NOT_FOUND, UNAVAILABLE, UNIMPLEMENTED is 400).
+bhttp::status OipHttpStatusFor(absl::StatusCode code);
+std::string OipErrorJson(std::string_view message);
+Response OipErrorResponse(const Request& req, const absl::Status& status);
+Response OipErrorResponse(const Request& req, bhttp::status http_status, std::string_view message);
 
 }  // namespace berth::http
