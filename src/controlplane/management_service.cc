@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
 #include "controlplane/python_environment.h"
+#include "controlplane/native_models.h"
 #include "core/spec_json.h"
 
 namespace berth::controlplane {
@@ -358,6 +359,20 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
                                              std::vector<std::string>* warnings) {
   core::ServingKind kind = core::ServingKindOf(spec);
   if (kind == core::ServingKind::kCustomCommand) return absl::OkStatus();
+  if (kind == core::ServingKind::kTritonModel) {
+    if (!spec.model || !spec.model->artifact || spec.model->artifact->is_file) {
+      return InvalidField("model.path", "a triton_model is a folder: a Triton model repository");
+    }
+    absl::Status checked =
+        CheckTritonRepository(artifacts_.PathOf(spec.model->artifact->digest), warnings);
+    if (!checked.ok()) return InvalidField("model.path", std::string(checked.message()));
+    return absl::OkStatus();
+  }
+  if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&
+      !spec.model->artifact->is_file &&
+      IsNativeMlflow(artifacts_.PathOf(spec.model->artifact->digest))) {
+    return absl::OkStatus();  // berth-worker serves it: no Python interpreter involved
+  }
   if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&
       spec.model->type != "mlflow_model") {
     // A custom_model folder without a script is served only when it is an MLflow model.

@@ -6,6 +6,7 @@
 
 #include "common/status_macros.h"
 #include "core/launch_plan.h"
+#include "controlplane/native_models.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -31,6 +32,7 @@ struct Supervisor::Instance {
   int total_restarts = 0;  // shown to users
   std::optional<compute::InstanceId> process;
   int port = 0;
+  int grpc_port = 0;  // berth-worker instances only
   std::string launch_error;
   // Probes.
   SteadyTime next_readiness;
@@ -58,6 +60,7 @@ struct Supervisor::Deployment {
   int64_t next_instance_id = 1;
   std::shared_ptr<gateway::AdmissionGate> gate;
   std::shared_ptr<gateway::MirrorQueue> mirror_queue = std::make_shared<gateway::MirrorQueue>();
+  bool native = false;  // berth-worker serves it (known once an instance was launched)
 };
 
 struct Supervisor::Endpoint {
@@ -457,12 +460,21 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
       auto folder = MlflowFolder(*model_dir, *model);
       if (!folder.ok()) return fail(std::string(folder.status().message()));
       inputs.mlflow_folder = *folder;
+      inputs.native_mlflow = IsNativeMlflow(*model_dir / *folder);
     }
   }
   auto port = compute::PickFreePort();
   if (!port.ok()) return fail("no free port: " + port.status().ToString());
   i.port = *port;
   inputs.port = i.port;
+  d.native = core::ServedByWorker(d.spec, inputs.native_mlflow);
+  if (d.native) {
+    auto grpc_port = compute::PickFreePort();
+    if (!grpc_port.ok()) return fail("no free port: " + grpc_port.status().ToString());
+    i.grpc_port = *grpc_port;
+    inputs.grpc_port = i.grpc_port;
+    inputs.worker = options_.worker.string();
+  }
   inputs.app_dir = app.string();
   inputs.python = options_.python;
   inputs.python_dir = options_.python_dir.string();
@@ -596,13 +608,14 @@ void Supervisor::Publish() {
       if (d->record.endpoint != name || d->record.state == ProvisioningState::kDeleting) continue;
       auto dr = std::make_shared<gateway::DeploymentRoute>();
       dr->name = d->record.name;
-      dr->request_settings = d->spec.request_settings;
+      dr->request_settings = core::EffectiveRequestSettings(
+          d->spec, d->native || core::ServingKindOf(d->spec) == core::ServingKind::kTritonModel);
       dr->routes = core::RoutesFor(d->spec);
       dr->gate = d->gate;
       dr->mirror_queue = d->mirror_queue;
       for (const auto& [id, i] : d->instances) {
         if (i.phase != InstancePhase::kReady || !i.pool) continue;
-        dr->ready.push_back({i.id, i.port, i.pool, i.outstanding});
+        dr->ready.push_back({i.id, i.port, i.grpc_port, i.pool, i.outstanding});
       }
       d->gate->Rebalance(dr->limits());
       route->deployments[dr->name] = std::move(dr);
@@ -622,6 +635,7 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
     nlohmann::json view = {{"id", id},
                            {"state", InstancePhaseName(i.phase)},
                            {"port", i.port},
+                           {"grpc_port", i.grpc_port},
                            {"restarts", i.total_restarts},
                            {"current", i.template_hash == it->second->template_hash}};
     std::optional<int> pid = i.process ? driver_.Pid(*i.process) : std::nullopt;

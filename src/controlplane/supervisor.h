@@ -35,6 +35,7 @@ struct SupervisorOptions {
   int reason_log_lines = 20;                    // log tail quoted in a failure reason
   std::string python = "/usr/bin/python3";      // interpreter for scoring scripts and MLflow
   std::filesystem::path python_dir;             // berth's Python packages (berth_runner)
+  std::filesystem::path worker;                 // the berth-worker executable
 };
 
 class Supervisor final : public InstanceObserver {

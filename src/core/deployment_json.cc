@@ -458,6 +458,7 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
                                       &settings.request_timeout_ms));
     RETURN_IF_ERROR(requests->ReadInt("max_concurrent_requests_per_instance", 1, kIntMax,
                                       &settings.max_concurrent_requests_per_instance));
+    settings.max_concurrent_given = requests->Has("max_concurrent_requests_per_instance");
     RETURN_IF_ERROR(
         requests->ReadInt("max_queue_wait_ms", 0, kIntMax, &settings.max_queue_wait_ms));
   }
@@ -479,17 +480,13 @@ absl::Status CheckServable(const DeploymentSpec& spec) {
       }
       return absl::OkStatus();
     case ServingKind::kMlflow:
+    case ServingKind::kTritonModel:
       break;
   }
   if (!spec.model.has_value()) {
     return InvalidField("environment.command",
                         "nothing to serve: give environment.command (a program serving HTTP on "
                         "{port}), code_configuration with a scoring_script, or an MLflow model");
-  }
-  if (spec.model->type == "triton_model") {
-    return InvalidField("model.type",
-                        "triton_model deployments need the native worker, which arrives in a "
-                        "later release; give environment.command or code_configuration meanwhile");
   }
   // Whether the model is an MLflow model (type mlflow_model, or a folder with an MLmodel file)
   // is known once its files are on the server: the control plane checks that.

@@ -21,7 +21,14 @@ struct LaunchInputs {
   std::string endpoint;
   std::string deployment;
   std::string instance;
+  // berth-worker deployments (triton_model, MLflow xgboost):
+  std::string worker;          // the berth-worker executable
+  int grpc_port = 0;           // its OIP gRPC port
+  bool native_mlflow = false;  // an MLflow model whose flavor berth-worker serves (xgboost)
 };
+
+// Whether berth-worker serves the deployment (given what the model's files say for MLflow).
+bool ServedByWorker(const DeploymentSpec& spec, bool native_mlflow);
 
 struct LaunchPlan {
   std::vector<std::string> argv;

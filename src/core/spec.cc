@@ -44,6 +44,10 @@ bool IsOperationRunning(ProvisioningState state) {
 
 ServingRoutes RoutesFor(const DeploymentSpec& spec) {
   ServingRoutes routes;
+  if (ServingKindOf(spec) == ServingKind::kTritonModel) {
+    routes.liveness_path = "/v2/health/live";
+    routes.readiness_path = "/v2/health/ready";
+  }
   if (const auto& config = spec.environment.inference_config; config.has_value()) {
     routes.liveness_path = config->liveness_route.path;
     routes.readiness_path = config->readiness_route.path;
@@ -52,9 +56,20 @@ ServingRoutes RoutesFor(const DeploymentSpec& spec) {
   return routes;
 }
 
+RequestSettings EffectiveRequestSettings(const DeploymentSpec& spec, bool native) {
+  RequestSettings settings = spec.request_settings;
+  if (native && !settings.max_concurrent_given) {
+    settings.max_concurrent_requests_per_instance = kWorkerDefaultConcurrency;
+  }
+  return settings;
+}
+
 ServingKind ServingKindOf(const DeploymentSpec& spec) {
   if (!spec.environment.command.empty()) return ServingKind::kCustomCommand;
   if (spec.code_configuration.has_value()) return ServingKind::kScoringScript;
+  if (spec.model.has_value() && spec.model->type == "triton_model") {
+    return ServingKind::kTritonModel;
+  }
   return ServingKind::kMlflow;
 }
 

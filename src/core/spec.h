@@ -45,6 +45,9 @@ struct ProbeSettings {
 struct RequestSettings {
   int request_timeout_ms = 5000;
   int max_concurrent_requests_per_instance = 1;
+  // Whether the document set max_concurrent_requests_per_instance: when it did not, deployments
+  // served by berth-worker get kWorkerDefaultConcurrency instead (EffectiveRequestSettings).
+  bool max_concurrent_given = false;
   int max_queue_wait_ms = 500;
   bool operator==(const RequestSettings&) const = default;
 };
@@ -125,8 +128,10 @@ enum class ServingKind {
   kCustomCommand,  // environment.command
   kScoringScript,  // code_configuration.scoring_script, run by the Python runner
   kMlflow,         // an MLflow model with no script, run by the Python runner's MLflow mode
+                   // (berth-worker when its flavor is xgboost: see LaunchInputs::native_mlflow)
+  kTritonModel,    // model.type triton_model: a Triton model repository, run by berth-worker
 };
-// kMlflow means "no command and no script"; whether the model really is an MLflow model is
+// kMlflow means "no command, no script and not a triton_model"; whether the model really is an MLflow model is
 // checked where its files are (the control plane).
 ServingKind ServingKindOf(const DeploymentSpec& spec);
 
@@ -138,5 +143,11 @@ struct ServingRoutes {
   std::string swagger_path = "/swagger.json";
 };
 ServingRoutes RoutesFor(const DeploymentSpec& spec);
+
+// Azure's default of one request at a time per instance would leave berth-worker's dynamic
+// batcher nothing to batch, so its deployments default to this many (docs/worker.md).
+inline constexpr int kWorkerDefaultConcurrency = 256;
+// The request settings the gateway enforces: `native` when berth-worker serves the deployment.
+RequestSettings EffectiveRequestSettings(const DeploymentSpec& spec, bool native);
 
 }  // namespace berth::core

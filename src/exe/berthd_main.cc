@@ -19,6 +19,7 @@
 #include "controlplane/model_registry.h"
 #include "controlplane/supervisor.h"
 #include "gateway/data_plane.h"
+#include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -84,11 +85,13 @@ int main(int argc, char** argv) {
   std::string data_dir = DefaultDataDir();
   std::string host = "127.0.0.1";
   int port = 8080;
+  int grpc_port = -1;
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
+  std::string worker = (fs::read_symlink("/proc/self/exe").parent_path() / "berth-worker").string();
   app.add_option("--data-dir", data_dir, "State, artifacts, instance folders and logs")
       ->capture_default_str();
   app.add_option("--host", host, "Address to listen on (non-loopback: no TLS yet, warned)")
@@ -96,6 +99,11 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "Port to listen on; 0 picks a free one and prints it")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  app.add_option("--grpc-port", grpc_port,
+                 "Open Inference Protocol gRPC port for berth-worker deployments; 0 picks a free "
+                 "one and prints it, -1 turns it off")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -112,6 +120,10 @@ int main(int argc, char** argv) {
   app.add_option("--python-dir", python_dir,
                  "Folder of berth's Python packages (berth_runner, azureml and inference_schema "
                  "shims)")
+      ->capture_default_str();
+  app.add_option("--worker", worker,
+                 "The berth-worker executable, which serves triton_model and MLflow XGBoost "
+                 "deployments")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -193,10 +205,19 @@ int main(int argc, char** argv) {
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string base_url = "http://" + shown_host + ":" + std::to_string(*bound);
 
+  std::optional<gateway::GrpcGateway> grpc_gateway;
+  if (grpc_port >= 0) {
+    grpc_gateway.emplace(io, data_plane, metrics, SystemClock::Get(), random);
+    auto grpc_bound = grpc_gateway->Start(host, grpc_port);
+    if (!grpc_bound.ok()) return Fail(grpc_bound.status().ToString());
+    grpc_port = *grpc_bound;
+  }
+
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;
   supervisor_options.python = python;
   supervisor_options.python_dir = python_dir;
+  supervisor_options.worker = worker;
   controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
@@ -217,13 +238,16 @@ int main(int argc, char** argv) {
   http::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int signal) {
     spdlog::info("signal {}: stopping instances and exiting", signal);
+    if (grpc_gateway) grpc_gateway->Shutdown();
     server.Stop();
     supervisor.Shutdown();
     io.stop();
   });
 
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
-            << "berthd: listening on " << base_url << std::endl;
+            << "berthd: listening on " << base_url << "\n";
+  if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
+  std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
   io.run();
   blocking_pool.join();

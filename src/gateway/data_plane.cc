@@ -42,6 +42,16 @@ double SecondsSince(const Clock& clock, SteadyTime start) {
   return std::chrono::duration<double>(clock.Now() - start).count();
 }
 
+// Errors the gateway makes, in the shape of the route's protocol.
+Response ErrorFor(const Request& req, Wire wire, const absl::Status& status) {
+  return wire == Wire::kOip ? http::OipErrorResponse(req, status) : ErrorResponse(req, status);
+}
+Response ErrorFor(const Request& req, Wire wire, bhttp::status http_status, std::string_view code,
+                  std::string_view message) {
+  return wire == Wire::kOip ? http::OipErrorResponse(req, http_status, message)
+                            : ErrorResponse(req, http_status, code, message);
+}
+
 }  // namespace
 
 DataPlane::DataPlane(const Clock& clock, RandomSource& random, Metrics& metrics,
@@ -87,13 +97,13 @@ Request UpstreamRequest(const Request& req, std::string_view path, std::string_v
   return out;
 }
 
-absl::Status DataPlane::Authenticate(const Request& req, const EndpointRoute& endpoint) const {
-  auto it = req.find(bhttp::field::authorization);
-  if (it == req.end()) {
+absl::Status CheckCredential(const std::optional<std::string>& authorization,
+                             const EndpointRoute& endpoint, SystemTime now) {
+  if (!authorization) {
     return absl::UnauthenticatedError(
         "missing credential: send 'Authorization: Bearer <key or token>'");
   }
-  std::string value(it->value());
+  const std::string& value = *authorization;
   if (!absl::StartsWithIgnoreCase(value, "bearer ")) {
     return absl::UnauthenticatedError("the Authorization header must be 'Bearer <key or token>'");
   }
@@ -104,7 +114,36 @@ absl::Status DataPlane::Authenticate(const Request& req, const EndpointRoute& en
     if (primary || secondary) return absl::OkStatus();
     return absl::UnauthenticatedError("invalid key for endpoint '" + endpoint.name + "'");
   }
-  return auth::VerifyToken(credential, endpoint.name, endpoint.token_secret, clock_.WallNow());
+  return auth::VerifyToken(credential, endpoint.name, endpoint.token_secret, now);
+}
+
+absl::StatusOr<std::shared_ptr<const DeploymentRoute>> PickDeployment(
+    const EndpointRoute& endpoint, const std::optional<std::string>& named, bool follow_split,
+    uint64_t split_pick, bool* by_rule) {
+  *by_rule = false;
+  if (named) {
+    auto it = endpoint.deployments.find(*named);
+    if (it == endpoint.deployments.end()) {
+      return absl::NotFoundError("deployment '" + *named + "' not found in endpoint '" +
+                                 endpoint.name + "' (named by the azureml-model-deployment header)");
+    }
+    return it->second;
+  }
+  std::optional<std::string> picked;
+  if (endpoint.splitter) {
+    picked = follow_split ? endpoint.splitter->Pick(split_pick) : endpoint.splitter->Largest();
+  }
+  if (!picked) {
+    return absl::NotFoundError("endpoint '" + endpoint.name +
+                               "' has no deployment with positive traffic; set traffic or "
+                               "name a deployment in the azureml-model-deployment header");
+  }
+  auto it = endpoint.deployments.find(*picked);
+  if (it == endpoint.deployments.end()) {
+    return absl::UnavailableError("deployment '" + *picked + "' is not serving yet");
+  }
+  *by_rule = true;
+  return it->second;
 }
 
 Awaitable<Response> DataPlane::Handle(Request& req) {
@@ -121,6 +160,10 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
   std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
   bool is_score = action == "score";
   bool is_swagger = action == "swagger.json";
+  // The Open Inference Protocol's routes, passed to berth-worker instances as /v2/...
+  bool is_oip = action == "v2" || action.starts_with("v2/");
+  bool is_infer = is_score || (is_oip && action.ends_with("/infer"));
+  const Wire wire = is_oip ? Wire::kOip : Wire::kBerth;
 
   auto table = Table();
   auto endpoint_it = table->find(name);
@@ -128,16 +171,21 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
     metrics_.RecordRequest(name, "", res.result_int(), SecondsSince(clock_, start));
     return res;
   };
-  if ((!is_score && !is_swagger) || endpoint_it == table->end()) {
-    co_return reject(ErrorResponse(
-        req, absl::NotFoundError(endpoint_it == table->end()
-                                     ? "endpoint '" + name + "' not found"
-                                     : "no such route '" + std::string(target) +
-                                           "'; use /endpoints/<name>/score or /swagger.json")));
+  if ((!is_score && !is_swagger && !is_oip) || endpoint_it == table->end()) {
+    co_return reject(ErrorFor(
+        req, wire,
+        absl::NotFoundError(endpoint_it == table->end()
+                                ? "endpoint '" + name + "' not found"
+                                : "no such route '" + std::string(target) +
+                                      "'; use /endpoints/<name>/score, /swagger.json or /v2/...")));
   }
   const EndpointRoute& endpoint = *endpoint_it->second;
-  if (absl::Status auth = Authenticate(req, endpoint); !auth.ok()) {
-    Response res = ErrorResponse(req, auth);
+  std::optional<std::string> authorization;
+  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
+    authorization = std::string(it->value());
+  }
+  if (absl::Status auth = CheckCredential(authorization, endpoint, clock_.WallNow()); !auth.ok()) {
+    Response res = ErrorFor(req, wire, auth);
     res.set(bhttp::field::www_authenticate, "Bearer");
     co_return reject(std::move(res));
   }
@@ -146,56 +194,38 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
                                    "use POST (or GET) on /score"));
   }
 
-  std::shared_ptr<const DeploymentRoute> deployment;
-  bool rule_routed = false;
+  std::optional<std::string> named;
   if (auto header = req.find(kDeploymentHeader); header != req.end()) {
-    std::string wanted(header->value());
-    auto it = endpoint.deployments.find(wanted);
-    if (it == endpoint.deployments.end()) {
-      co_return reject(ErrorResponse(
-          req,
-          absl::NotFoundError("deployment '" + wanted + "' not found in endpoint '" +
-                              endpoint.name + "' (named by the azureml-model-deployment header)")));
-    }
-    deployment = it->second;
-  } else {
-    std::optional<std::string> picked;
-    if (endpoint.splitter) {
-      picked = is_swagger ? endpoint.splitter->Largest() : endpoint.splitter->Pick(random_.Next());
-    }
-    if (!picked) {
-      co_return reject(ErrorResponse(
-          req, absl::NotFoundError("endpoint '" + endpoint.name +
-                                   "' has no deployment with positive traffic; set traffic or "
-                                   "name a deployment in the azureml-model-deployment header")));
-    }
-    auto it = endpoint.deployments.find(*picked);
-    if (it == endpoint.deployments.end()) {
-      co_return reject(ErrorResponse(
-          req, absl::UnavailableError("deployment '" + *picked + "' is not serving yet")));
-    }
-    deployment = it->second;
-    rule_routed = true;
+    named = std::string(header->value());
   }
+  bool rule_routed = false;
+  auto picked = PickDeployment(endpoint, named, /*follow_split=*/is_infer, random_.Next(),
+                               &rule_routed);
+  if (!picked.ok()) co_return reject(ErrorFor(req, wire, picked.status()));
+  std::shared_ptr<const DeploymentRoute> deployment = *std::move(picked);
 
   if (is_swagger) co_return co_await Swagger(req, endpoint, deployment, query);
 
-  if (rule_routed && endpoint.splitter) {
+  // The instance's path: the deployment's scoring route, or the /v2 route as asked.
+  const std::string path =
+      is_oip ? "/" + std::string(action) : deployment->routes.scoring_path;
+  if (rule_routed && is_infer && endpoint.splitter) {
     if (auto mirror_name = endpoint.splitter->Mirror(random_.Next())) {
       auto it = endpoint.deployments.find(*mirror_name);
       if (it != endpoint.deployments.end()) {
-        StartMirror(req, endpoint.name, it->second, query);
+        StartMirror(req, endpoint.name, it->second,
+                    is_oip ? path : it->second->routes.scoring_path, query);
       } else {
         metrics_.RecordMirror(endpoint.name, *mirror_name, "dropped");
       }
     }
   }
-  co_return co_await Score(req, endpoint, deployment, query);
+  co_return co_await Forward(req, endpoint, deployment, path, query, wire);
 }
 
-Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint,
-                                     std::shared_ptr<const DeploymentRoute> deployment,
-                                     std::string_view query) {
+Awaitable<Response> DataPlane::Forward(Request& req, const EndpointRoute& endpoint,
+                                       std::shared_ptr<const DeploymentRoute> deployment,
+                                       std::string path, std::string_view query, Wire wire) {
   SteadyTime start = clock_.Now();
   const std::string& dname = deployment->name;
   auto finish = [&](Response res) {
@@ -204,12 +234,12 @@ Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint
     return res;
   };
   if (deployment->ready.empty()) {
-    co_return finish(ErrorResponse(
-        req, absl::UnavailableError("deployment '" + dname + "' has no ready instance")));
+    co_return finish(ErrorFor(
+        req, wire, absl::UnavailableError("deployment '" + dname + "' has no ready instance")));
   }
   AdmissionLimits limits = deployment->limits();
   if (absl::Status admitted = co_await deployment->gate->Enter(limits); !admitted.ok()) {
-    Response res = ErrorResponse(req, admitted);
+    Response res = ErrorFor(req, wire, admitted);
     res.set(bhttp::field::retry_after, "1");
     co_return finish(std::move(res));
   }
@@ -221,8 +251,7 @@ Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint
   std::shared_ptr<std::atomic<int>> outstanding = instance.outstanding;
   outstanding->fetch_add(1);
   metrics_.AddInFlight(endpoint.name, dname, 1);
-  auto answer = co_await pool->Send(
-      UpstreamRequest(req, deployment->routes.scoring_path, query, pool->port()), deadline);
+  auto answer = co_await pool->Send(UpstreamRequest(req, path, query, pool->port()), deadline);
   outstanding->fetch_sub(1);
   metrics_.AddInFlight(endpoint.name, dname, -1);
   deployment->gate->Leave(deployment->limits());
@@ -230,18 +259,19 @@ Awaitable<Response> DataPlane::Score(Request& req, const EndpointRoute& endpoint
   if (!answer.ok()) {
     const absl::Status& s = answer.status();
     if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-      co_return finish(ErrorResponse(
-          req, bhttp::status::request_timeout, "RequestTimeout",
+      co_return finish(ErrorFor(
+          req, wire, bhttp::status::request_timeout, "RequestTimeout",
           "deployment '" + dname + "' did not answer within request_timeout_ms (" +
               std::to_string(deployment->request_settings.request_timeout_ms) + " ms)"));
     }
-    co_return finish(ErrorResponse(
-        req, bhttp::status::bad_gateway, "BadGateway",
+    co_return finish(ErrorFor(
+        req, wire, bhttp::status::bad_gateway, "BadGateway",
         "instance of deployment '" + dname + "' failed: " + std::string(s.message())));
   }
   Response& model = *answer;
   int model_status = model.result_int();
-  bool ok = model_status >= 200 && model_status < 300;
+  // /score follows Azure's rule (a model's non-2xx becomes 424); /v2 passes statuses through.
+  bool ok = wire == Wire::kOip || (model_status >= 200 && model_status < 300);
   Response res{ok ? model.result() : bhttp::status::failed_dependency, req.version()};
   for (const auto& field : model) {
     if (IsHopByHop(std::string(field.name_string()))) continue;
@@ -289,7 +319,8 @@ Awaitable<Response> DataPlane::Swagger(Request& req, const EndpointRoute& endpoi
 }
 
 void DataPlane::StartMirror(const Request& req, const std::string& endpoint,
-                            std::shared_ptr<const DeploymentRoute> mirror, std::string_view query) {
+                            std::shared_ptr<const DeploymentRoute> mirror, const std::string& path,
+                            std::string_view query) {
   if (mirror->ready.empty()) {
     metrics_.RecordMirror(endpoint, mirror->name, "dropped");
     return;
@@ -301,8 +332,7 @@ void DataPlane::StartMirror(const Request& req, const std::string& endpoint,
       return;
     }
     // The port is set when the copy is sent, to the instance chosen then.
-    mirror->mirror_queue->waiting.push_back(
-        UpstreamRequest(req, mirror->routes.scoring_path, query, 0));
+    mirror->mirror_queue->waiting.push_back(UpstreamRequest(req, path, query, 0));
   }
   PumpMirror(endpoint, std::move(mirror));
 }

@@ -1,7 +1,10 @@
 #pragma once
-// DataPlane: serves /endpoints/<endpoint>/score and /swagger.json — authentication, routing by
-// traffic or by the azureml-model-deployment header, mirroring, admission, forwarding to an
-// instance, and Azure's status rules (401/404/408/424/429/502/503).
+// DataPlane: serves /endpoints/<endpoint>/score, /swagger.json and the Open Inference
+// Protocol's /endpoints/<endpoint>/v2/... — authentication, routing by traffic or by the
+// azureml-model-deployment header, mirroring, admission, forwarding to an instance, and the
+// status rules: Azure's on /score (401/404/408/424/429/502/503), OIP's on /v2 (model statuses
+// pass through; the gateway's own errors are {"error": "..."}). Infer calls follow the traffic
+// split; other /v2 calls and swagger go to the deployment with the largest share.
 //
 // Threading: Handle() runs on the gateway's io_context; Publish() may be called from any thread.
 
@@ -16,6 +19,10 @@
 #include "http/asio.h"
 
 namespace berth::gateway {
+
+// Which error shape a data-plane route speaks: berth's (/score, /swagger.json) or the Open
+// Inference Protocol's (/v2/...).
+enum class Wire { kBerth, kOip };
 
 struct DataPlaneOptions {
   size_t mirror_queue_capacity = 1024;  // copies waiting per mirror deployment; more are dropped
@@ -34,17 +41,19 @@ class DataPlane {
   // `req` must carry the x-request-id the server assigned.
   http::Awaitable<http::Response> Handle(http::Request& req);
 
- private:
+  // The routing table last published (shared with the gRPC gateway).
   std::shared_ptr<const RoutingTable> Table() const;
-  absl::Status Authenticate(const http::Request& req, const EndpointRoute& endpoint) const;
-  http::Awaitable<http::Response> Score(http::Request& req, const EndpointRoute& endpoint,
-                                        std::shared_ptr<const DeploymentRoute> deployment,
-                                        std::string_view query);
+
+ private:
+  http::Awaitable<http::Response> Forward(http::Request& req, const EndpointRoute& endpoint,
+                                          std::shared_ptr<const DeploymentRoute> deployment,
+                                          std::string path, std::string_view query, Wire wire);
   http::Awaitable<http::Response> Swagger(http::Request& req, const EndpointRoute& endpoint,
                                           std::shared_ptr<const DeploymentRoute> deployment,
                                           std::string_view query);
   void StartMirror(const http::Request& req, const std::string& endpoint,
-                   std::shared_ptr<const DeploymentRoute> mirror, std::string_view query);
+                   std::shared_ptr<const DeploymentRoute> mirror, const std::string& path,
+                   std::string_view query);
   // Sends queued copies while fewer than the deployment's concurrency are in flight.
   void PumpMirror(const std::string& endpoint, std::shared_ptr<const DeploymentRoute> mirror);
 
@@ -55,6 +64,19 @@ class DataPlane {
   mutable absl::Mutex mu_;
   std::shared_ptr<const RoutingTable> table_ ABSL_GUARDED_BY(mu_);
 };
+
+// Checks an `Authorization` header value ("Bearer <key or token>"; nullopt when absent) against
+// the endpoint's auth mode. UNAUTHENTICATED saying what is wrong. Shared by REST and gRPC.
+absl::Status CheckCredential(const std::optional<std::string>& authorization,
+                             const EndpointRoute& endpoint, SystemTime now);
+
+// Which deployment serves a request: the one named by the azureml-model-deployment header
+// (`named`, nullopt when absent), else the traffic split's pick (`split_pick`: a uniform draw,
+// used when `follow_split`), else the deployment with the largest share. NOT_FOUND /
+// UNAVAILABLE with the message clients see. `*by_rule` is set when the split chose.
+absl::StatusOr<std::shared_ptr<const DeploymentRoute>> PickDeployment(
+    const EndpointRoute& endpoint, const std::optional<std::string>& named, bool follow_split,
+    uint64_t split_pick, bool* by_rule);
 
 // The instance with the fewest outstanding requests (ties: the first). Requires !ready.empty().
 const InstanceTarget& LeastLoaded(const std::vector<InstanceTarget>& ready);

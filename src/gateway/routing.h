@@ -23,6 +23,7 @@ namespace berth::gateway {
 struct InstanceTarget {
   int64_t id = 0;
   int port = 0;
+  int grpc_port = 0;  // berth-worker instances: their OIP gRPC port; 0 for other kinds
   std::shared_ptr<http::UpstreamPool> pool;
   std::shared_ptr<std::atomic<int>> outstanding;  // requests sent and not yet answered
 };
