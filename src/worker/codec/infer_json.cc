@@ -380,6 +380,12 @@ absl::StatusOr<DecodedInfer> DecodeInferRequest(std::string_view body,
   try {
     root = json::parse(header.begin(), header.end());
   } catch (const json::exception& e) {
+    if (json_length) {
+      // The usual cause: a header length that does not match the JSON part of the body.
+      return absl::InvalidArgumentError(Cat("malformed JSON in the first ", *json_length,
+                                            " bytes (Inference-Header-Content-Length): ",
+                                            ParseErrorText(e)));
+    }
     return absl::InvalidArgumentError(Cat("malformed JSON: ", ParseErrorText(e)));
   }
   if (!root.is_object()) {
