@@ -11,6 +11,7 @@
 #include "compute/compute_driver.h"
 #include "compute/local/spawn.h"
 #include "core/launch_plan.h"
+#include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
 
 namespace berth::cli {
@@ -187,6 +188,18 @@ void Launch(Session& session, const LocalStore& store, const std::string& endpoi
   inputs.endpoint = endpoint;
   inputs.deployment = p.spec.name;
   inputs.instance = "1";
+  inputs.native_mlflow =
+      core::ServingKindOf(p.spec) == core::ServingKind::kMlflow &&
+      core::IsNativeMlflow(fs::path(staged.model_dir) / staged.mlflow_folder);
+  if (core::ServedByWorker(p.spec, inputs.native_mlflow)) {
+    // berth-worker sits next to the CLI (BERTH_WORKER overrides); its gRPC port is local too.
+    absl::StatusOr<int> grpc_port = compute::PickFreePort();
+    if (!grpc_port.ok()) return fail("no free port: " + std::string(grpc_port.status().message()));
+    inputs.grpc_port = *grpc_port;
+    std::error_code self_ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", self_ec);
+    inputs.worker = EnvOr(session, "BERTH_WORKER", (self.parent_path() / "berth-worker").string());
+  }
   core::LaunchPlan plan = core::PlanLaunch(p.spec, inputs);
   compute::LaunchSpec launch;
   launch.instance_key = absl::StrCat(endpoint, "/", p.spec.name, "/1");

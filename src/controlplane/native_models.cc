@@ -1,18 +1,8 @@
 #include "controlplane/native_models.h"
 
 #include "worker/model_repository.h"
-#include "yaml-cpp/yaml.h"
 
 namespace berth::controlplane {
-
-bool IsNativeMlflow(const std::filesystem::path& mlflow_dir) {
-  try {
-    YAML::Node mlmodel = YAML::LoadFile((mlflow_dir / "MLmodel").string());
-    return mlmodel["flavors"] && mlmodel["flavors"]["xgboost"];
-  } catch (const YAML::Exception&) {
-    return false;
-  }
-}
 
 absl::Status CheckTritonRepository(const std::filesystem::path& model_dir,
                                    std::vector<std::string>* warnings) {

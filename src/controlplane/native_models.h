@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/mlflow_flavor.h"
 
 namespace berth::controlplane {
 
-// True when `mlflow_dir/MLmodel` declares an xgboost flavor (berth-worker serves it; other
-// flavors go to the Python runner). False when the file is absent or unreadable.
-bool IsNativeMlflow(const std::filesystem::path& mlflow_dir);
+using core::IsNativeMlflow;
 
 // Reads the Triton repository in `model_dir` (the uploaded folder) as berth-worker will:
 // INVALID_ARGUMENT / NOT_FOUND naming the model and field; fields berth-worker does not honour
