@@ -504,7 +504,8 @@ json ToJson(const DeploymentSpec& spec) {
               {"request_settings",
                {{"request_timeout_ms", spec.request_settings.request_timeout_ms},
                 {"max_concurrent_requests_per_instance",
-                 spec.request_settings.max_concurrent_requests_per_instance},
+                 EffectiveRequestSettings(spec, ServingKindOf(spec) == ServingKind::kTritonModel)
+                     .max_concurrent_requests_per_instance},
                 {"max_queue_wait_ms", spec.request_settings.max_queue_wait_ms}}},
               {"liveness_probe", ProbeJson(spec.liveness_probe)},
               {"readiness_probe", ProbeJson(spec.readiness_probe)}};

@@ -63,5 +63,50 @@ TEST(PlanLaunchTest, MlflowModeNamesTheModelFolder) {
   EXPECT_EQ(plan.env.count("AZUREML_ENTRY_SCRIPT"), 0u);
 }
 
+TEST(PlanLaunchTest, TritonModelRunsTheWorker) {
+  DeploymentSpec spec;
+  spec.model = ModelSpec{};
+  spec.model->type = "triton_model";
+  spec.environment_variables = {{"BERTH_INTRA_OP_THREADS", "2"}};
+  LaunchInputs in = Inputs();
+  in.worker = "/opt/berth/berth-worker";
+  in.grpc_port = 4322;
+  ASSERT_TRUE(ServedByWorker(spec, false));
+  LaunchPlan plan = PlanLaunch(spec, in);
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{
+                           "/opt/berth/berth-worker", "--host", "127.0.0.1", "--http-port", "4321",
+                           "--grpc-port", "4322", "--model-repository", "/data/models/m/1/",
+                           "--intra-op-threads", "2"}));
+  EXPECT_EQ(plan.env.count("PYTHONPATH"), 0u);
+  EXPECT_EQ(RoutesFor(spec).readiness_path, "/v2/health/ready");
+}
+
+TEST(PlanLaunchTest, XgboostMlflowModelRunsTheWorker) {
+  DeploymentSpec spec;
+  spec.model = ModelSpec{};
+  spec.model->type = "mlflow_model";
+  LaunchInputs in = Inputs();
+  in.worker = "/opt/berth/berth-worker";
+  in.grpc_port = 4322;
+  in.mlflow_folder = "model";
+  in.native_mlflow = true;
+  LaunchPlan plan = PlanLaunch(spec, in);
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/opt/berth/berth-worker", "--host", "127.0.0.1",
+                                                 "--http-port", "4321", "--grpc-port", "4322",
+                                                 "--mlflow-model", "/data/models/m/1/model"}));
+  in.native_mlflow = false;
+  EXPECT_EQ(PlanLaunch(spec, in).argv[1], "-m");  // other flavors: the Python runner
+}
+
+TEST(EffectiveRequestSettingsTest, WorkerDeploymentsDefaultToManyConcurrentRequests) {
+  DeploymentSpec spec;
+  EXPECT_EQ(EffectiveRequestSettings(spec, true).max_concurrent_requests_per_instance,
+            kWorkerDefaultConcurrency);
+  EXPECT_EQ(EffectiveRequestSettings(spec, false).max_concurrent_requests_per_instance, 1);
+  spec.request_settings.max_concurrent_requests_per_instance = 3;
+  spec.request_settings.max_concurrent_given = true;
+  EXPECT_EQ(EffectiveRequestSettings(spec, true).max_concurrent_requests_per_instance, 3);
+}
+
 }  // namespace
 }  // namespace berth::core

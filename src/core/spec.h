@@ -49,7 +49,12 @@ struct RequestSettings {
   // served by berth-worker get kWorkerDefaultConcurrency instead (EffectiveRequestSettings).
   bool max_concurrent_given = false;
   int max_queue_wait_ms = 500;
-  bool operator==(const RequestSettings&) const = default;
+  // The settings, not where they came from: a document and its echo (ToJson) compare equal.
+  bool operator==(const RequestSettings& other) const {
+    return request_timeout_ms == other.request_timeout_ms &&
+           max_concurrent_requests_per_instance == other.max_concurrent_requests_per_instance &&
+           max_queue_wait_ms == other.max_queue_wait_ms;
+  }
 };
 
 // An uploaded folder or file, stored content-addressed by the server.
