@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test unit-test integration-test demo format clean
+.PHONY: all deps configure build test unit-test integration-test demo bench bench-deps format clean
 
 all: build
 
@@ -30,6 +30,15 @@ integration-test: build
 # Starts berthd on a temporary data dir with the sample custom-command deployment and calls it.
 demo: build
 	@scripts/demo $(BUILD_DIR)
+
+# Benchmarks B1-B3 (docs/benchmarks.md); results are appended there. `make bench BENCH=B1` runs
+# one; BENCH_DURATION, BENCH_QUICK=1 and the other settings of bench/run.py come from the env.
+BENCH ?=
+bench-deps:
+	@bench/install-deps
+
+bench: bench-deps build
+	@/usr/bin/python3 bench/run.py --build-dir $(BUILD_DIR) $(if $(BENCH),--only $(BENCH))
 
 format:
 	@find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

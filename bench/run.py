@@ -1,0 +1,780 @@
+#!/usr/bin/python3
+"""berth's benchmarks B1-B3 (docs/benchmarks.md says what each measures). Stdlib only.
+
+    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3]
+
+`make bench` runs it (`make bench BENCH=B1` for one). Settings come from the environment:
+
+    BENCH_DURATION=8s      length of each measured wrk run (and of each raw-ceiling run)
+    BENCH_WARMUP=4s        length of the warm-up run before each configuration
+    BENCH_QUICK=1          smoke run: 2s runs, 1s warm-up, no repeats (not a measurement)
+    BENCH_CLIENT_CPUS=0    cores of the load generator (taskset -c)
+    BENCH_SERVER_CPUS=1    cores of every system under test (berthd and its instances, nginx,
+                           uvicorn, the raw ceiling)
+    BENCH_OUT=docs/benchmarks.md   where the results section is appended
+    BENCH_KEEP=1           keep the temporary folder (logs, configs, berthd's data) for debugging
+
+Method: wrk -t1 pinned to the client cores, closed loop, a warm-up run, then 3 runs; the medians
+of throughput, p50 and p99 are reported. A configuration whose 3 runs spread more than 5 %
+(max - min over median throughput) is measured again, up to 3 more times; the attempt with the
+smallest spread is kept and flagged if it is still above 5 %. Nothing here asserts on timing:
+targets are printed next to the numbers. Every process started is stopped at exit and the
+temporary folder removed.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+RUNS = 3
+MAX_SPREAD = 0.05
+EXTRA_ATTEMPTS = 3
+QUEUE_DELAY_US = 100  # bench/make_models.py's max_queue_delay_microseconds
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def seconds(text):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text.strip())
+    if not m:
+        raise SystemExit(f"bench: cannot read duration {text!r}")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[m.group(2)]
+
+
+class Settings:
+    def __init__(self):
+        self.quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+        self.duration = os.environ.get("BENCH_DURATION", "2s" if self.quick else "8s")
+        self.warmup = os.environ.get("BENCH_WARMUP", "1s" if self.quick else "4s")
+        self.extra_attempts = 0 if self.quick else EXTRA_ATTEMPTS
+        ncpu = os.cpu_count() or 1
+        self.client_cpus = os.environ.get("BENCH_CLIENT_CPUS", "0")
+        self.server_cpus = os.environ.get("BENCH_SERVER_CPUS", "1" if ncpu > 1 else "0")
+        self.out = Path(os.environ.get("BENCH_OUT", ROOT / "docs" / "benchmarks.md"))
+
+    def env_line(self):
+        return (f"BENCH_DURATION={self.duration} BENCH_WARMUP={self.warmup} "
+                f"BENCH_CLIENT_CPUS={self.client_cpus} BENCH_SERVER_CPUS={self.server_cpus}"
+                + (" BENCH_QUICK=1" if self.quick else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: each started in its own session, stopped (group SIGTERM, then SIGKILL) at exit.
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, name, argv, cpus=None, env=None, cwd=None, logdir=None):
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus] + argv
+        out = open(Path(logdir) / f"{name}.out", "wb")
+        err = open(Path(logdir) / f"{name}.log", "wb")
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd,
+                             start_new_session=True)
+        out.close()
+        err.close()
+        p.bench_name = name
+        p.bench_log = Path(logdir) / f"{name}.log"
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, timeout=10):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_until(what, check, timeout=120, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited; log:\n{tail(proc.bench_log)}")
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: not ready after {timeout}s")
+
+
+def tail(path, n=30):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generation and repetition.
+
+LUA = """-- POST the same body on every request (bench/run.py)
+local f = assert(io.open({body!r}, "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+"""
+
+
+def write_lua(tmp, name, body_file, key=None):
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
+    path = Path(tmp) / f"{name}.lua"
+    path.write_text(LUA.format(body=str(body_file), auth=auth))
+    return path
+
+
+UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def parse_wrk(text):
+    def lat(pct):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m:
+        raise RuntimeError(f"cannot read wrk output:\n{text}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": float(m.group(1)), "p50_us": lat(50), "p99_us": lat(99),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "errors": sum(int(x) for x in errs.groups()) if errs else 0}
+
+
+class Bench:
+    def __init__(self, settings, build_dir, tmp, procs):
+        self.s = settings
+        self.build = Path(build_dir)
+        self.tmp = Path(tmp)
+        self.procs = procs
+        self.commands = []  # exact load-generator commands, for the report
+
+    def wrk_argv(self, url, conns, duration, lua):
+        return ["taskset", "-c", self.s.client_cpus, "wrk", "-t1", f"-c{conns}", f"-d{duration}",
+                "--latency", "-s", str(lua), url]
+
+    def wrk(self, url, conns, duration, lua):
+        argv = self.wrk_argv(url, conns, duration, lua)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds(duration) + 60)
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed: {out.stderr}{out.stdout}")
+        return parse_wrk(out.stdout)
+
+    def repeated(self, label, run_once):
+        """RUNS runs of run_once() -> {"rps", "p50_us", "p99_us", ...}; medians; repeats above
+        MAX_SPREAD as the module docstring says."""
+        best = None
+        for attempt in range(1 + self.s.extra_attempts):
+            runs = [run_once() for _ in range(RUNS)]
+            rps = [r["rps"] for r in runs]
+            med = statistics.median(rps)
+            spread = (max(rps) - min(rps)) / med if med > 0 else float("inf")
+            result = {
+                "rps": med,
+                "p50_us": statistics.median(r["p50_us"] for r in runs),
+                "p99_us": statistics.median(r["p99_us"] for r in runs),
+                "spread": spread,
+                "attempts": attempt + 1,
+                "non2xx": sum(r.get("non2xx", 0) for r in runs),
+                "errors": sum(r.get("errors", 0) for r in runs),
+                "runs": runs,
+            }
+            if best is None or spread < best["spread"]:
+                best = dict(result, attempts=attempt + 1)
+            best["attempts"] = attempt + 1
+            log(f"{label}: {med:,.0f}/s p50 {result['p50_us']:.0f} us p99 "
+                f"{result['p99_us']:.0f} us spread {spread:.1%} (attempt {attempt + 1})")
+            if spread <= MAX_SPREAD:
+                break
+        best["flagged"] = best["spread"] > MAX_SPREAD
+        return best
+
+    def load(self, label, url, conns, lua):
+        """Warm-up, then repeated() wrk runs at `conns` connections."""
+        self.commands.append(shlex.join(self.wrk_argv(url, conns, self.s.duration, lua)))
+        self.wrk(url, conns, self.s.warmup, lua)
+        return self.repeated(label, lambda: self.wrk(url, conns, self.s.duration, lua))
+
+    # -- berthd and the CLI ------------------------------------------------------------------
+
+    def start_berthd(self):
+        data = self.tmp / "berthd-data"
+        data.mkdir(exist_ok=True)
+        p = self.procs.start("berthd", [str(self.build / "src" / "berthd"), "--data-dir", str(data),
+                                        "--port", "0", "--log-level", "warn"],
+                             cpus=self.s.server_cpus, logdir=self.tmp)
+        out = self.tmp / "berthd.out"
+        url = []
+
+        def listening():
+            m = re.search(r"^berthd: listening on (\S+)", out.read_text(), re.M)
+            if m:
+                url.append(m.group(1))
+            return bool(m)
+
+        wait_until("berthd", listening, 30, p)
+        self.berth_url = url[0]
+        self.admin_token = (data / "admin-token").read_text().strip()
+        return p
+
+    def berth(self, *args, cwd=None):
+        env = dict(os.environ, BERTH_URL=self.berth_url, BERTH_TOKEN=self.admin_token)
+        out = subprocess.run([str(self.build / "src" / "berth"), *args], capture_output=True,
+                             text=True, env=env, cwd=cwd, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"berth {' '.join(args)}: {out.stderr}{out.stdout}")
+        return out.stdout
+
+    def deploy(self, endpoint, deployment):
+        """Creates the endpoint (key auth) and the deployment with all traffic; returns the
+        endpoint's primary key."""
+        d = self.tmp / f"{endpoint}-yaml"
+        d.mkdir(exist_ok=True)
+        # YAML is a superset of JSON.
+        (d / "endpoint.yml").write_text(json.dumps({
+            "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json",
+            "name": endpoint, "auth_mode": "key"}, indent=1))
+        dep = {
+            "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json",
+            "endpoint_name": endpoint, "instance_count": 1,
+            # Admission and timeouts must never limit the benchmark.
+            "request_settings": {"max_concurrent_requests_per_instance": 256,
+                                 "max_queue_wait_ms": 60000, "request_timeout_ms": 60000},
+            "readiness_probe": {"initial_delay": 1, "period": 1, "failure_threshold": 120},
+        }
+        dep.update(deployment)
+        (d / "deployment.yml").write_text(json.dumps(dep, indent=1))
+        self.berth("online-endpoint", "create", "-f", "endpoint.yml", cwd=d)
+        self.berth("online-deployment", "create", "-f", "deployment.yml", "--all-traffic", cwd=d)
+        creds = json.loads(self.berth("online-endpoint", "get-credentials", "-n", endpoint))
+        return creds["primaryKey"]
+
+    def delete_endpoint(self, endpoint):
+        try:
+            self.berth("online-endpoint", "delete", "-n", endpoint, "--yes")
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            log(f"deleting {endpoint}: {e}")
+
+    def instance_port(self, endpoint, deployment):
+        """The port of the deployment's ready instance (docs/api.md: the deployment document's
+        `instances`)."""
+        status, body = http("GET", f"{self.berth_url}/api/v1/online-endpoints/{endpoint}/"
+                                   f"deployments/{deployment}",
+                            headers={"Authorization": f"Bearer {self.admin_token}"})
+        if status != 200:
+            raise RuntimeError(f"deployment {endpoint}/{deployment}: {status} {body!r}")
+        ready = [i["port"] for i in json.loads(body).get("instances", [])
+                 if i.get("state") == "Ready" and i.get("current", True)]
+        if not ready:
+            raise RuntimeError(f"no ready instance in {body!r}")
+        return ready[0]
+
+    def wait_scoring(self, url, body, key):
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        last = []
+
+        def ok():
+            status, out = http("POST", url, body, headers)
+            last[:] = [status, out]
+            return status == 200
+
+        try:
+            wait_until(f"POST {url}", ok, 120)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}; last answer: {last}")
+        return json.loads(last[1]) if last[1][:1] in (b"{", b"[") else last[1]
+
+    def models(self):
+        d = self.tmp / "models"
+        if not d.exists():
+            subprocess.run([PYTHON, str(ROOT / "bench" / "make_models.py"), str(d)], check=True)
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting helpers.
+
+def fmt_rps(x):
+    return f"{x:,.0f}"
+
+
+def fmt_us(x):
+    return f"{x:,.0f}" if x == x else "–"
+
+
+def row_cells(r):
+    spread = f"{r['spread']:.1%}" + (" **(>5 %)**" if r["flagged"] else "")
+    bad = r["non2xx"] + r["errors"]
+    return [fmt_rps(r["rps"]), fmt_us(r["p50_us"]), fmt_us(r["p99_us"]), spread,
+            str(r["attempts"]), str(bad)]
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+RESULT_COLS = ["req/s", "p50 µs", "p99 µs", "spread", "attempts", "non-2xx + errors"]
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+# ---------------------------------------------------------------------------------------------
+# B1: the gateway hop.
+
+ORIGIN_CONF = """# B1 origin: return 200 with a small JSON body, 1 worker (bench/run.py)
+{user}worker_processes 1;
+pid {prefix}/origin-@PORT@.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {prefix}/tmp-origin-@PORT@;
+  server {{
+    listen 127.0.0.1:@PORT@;
+    location / {{
+      default_type application/json;
+      return 200 '{{"result":[1.0,2.0]}}';
+    }}
+  }}
+}}
+"""
+
+PROXY_CONF = """# B1 peer: nginx proxy_pass with keep-alive upstream, 1 worker (bench/run.py)
+{user}worker_processes 1;
+daemon off;
+pid {prefix}/proxy.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {prefix}/tmp-proxy-body;
+  proxy_temp_path {prefix}/tmp-proxy;
+  upstream origin {{
+    server 127.0.0.1:{origin_port};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+
+
+def b1(bench):
+    tmp = bench.tmp / "b1"
+    tmp.mkdir()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (tmp / "origin.conf.in").write_text(ORIGIN_CONF.format(user=user, prefix=tmp))
+    body = tmp / "request.json"
+    body.write_text('{"data": [[1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5]]}')
+
+    # The origin is berth's instance: berthd starts it on the port it assigns ($PORT), and
+    # (a) and (b) reach the same process.
+    start_origin = (f"sed s/@PORT@/$PORT/g {tmp}/origin.conf.in > {tmp}/origin-$PORT.conf && "
+                    f"exec {NGINX} -p {tmp}/ -e stderr -c {tmp}/origin-$PORT.conf "
+                    f"-g 'daemon off;'")
+    key = bench.deploy("b1-hop", {"name": "origin",
+                                  "environment": {"command": ["/bin/sh", "-c", start_origin]}})
+    berth_url = f"{bench.berth_url}/endpoints/b1-hop/score"
+    bench.wait_scoring(berth_url, body.read_bytes(), key)
+    origin_port = bench.instance_port("b1-hop", "origin")
+    direct_url = f"http://127.0.0.1:{origin_port}/score"
+
+    proxy_port = free_port()
+    (tmp / "proxy.conf").write_text(PROXY_CONF.format(user=user, prefix=tmp, port=proxy_port,
+                                                      origin_port=origin_port))
+    proxy = bench.procs.start("nginx-proxy", [NGINX, "-p", f"{tmp}/", "-e", "stderr", "-c",
+                                              str(tmp / "proxy.conf")],
+                              cpus=bench.s.server_cpus, logdir=bench.tmp)
+    proxy_url = f"http://127.0.0.1:{proxy_port}/score"
+    wait_until("nginx proxy", lambda: http("POST", proxy_url, b"{}")[0] == 200, 30, proxy)
+
+    lua_plain = write_lua(tmp, "plain", body, key)  # same bytes everywhere; only berth reads the key
+    systems = [("(a) origin direct", direct_url), ("(b) nginx proxy_pass", proxy_url),
+               ("(c) berthd (key auth)", berth_url)]
+    results = {}
+    for conns in (1, 64):
+        for name, url in systems:
+            results[(name, conns)] = bench.load(f"B1 {name} c={conns}", url, conns, lua_plain)
+    bench.procs.stop(proxy)
+    bench.delete_endpoint("b1-hop")
+
+    rows = [[name, f"c={c}", *row_cells(results[(name, c)])] for c in (1, 64) for name, _ in systems]
+    added = []
+    notes = []
+    for c in (1, 64):
+        a = results[(systems[0][0], c)]
+        n = results[(systems[1][0], c)]
+        b = results[(systems[2][0], c)]
+        nginx_p50, berth_p50 = n["p50_us"] - a["p50_us"], b["p50_us"] - a["p50_us"]
+        added.append([f"c={c}", fmt_us(nginx_p50), fmt_us(n["p99_us"] - a["p99_us"]),
+                      fmt_us(berth_p50), fmt_us(b["p99_us"] - a["p99_us"]),
+                      f"{berth_p50 / nginx_p50:.2f}×" if nginx_p50 > 0 else "–"])
+        notes.append(f"- c={c}: berth added p50 ≤ 1.2× nginx's added p50: "
+                     f"{berth_p50:.0f} vs {nginx_p50:.0f} µs (limit {1.2 * nginx_p50:.0f}): "
+                     f"{verdict(berth_p50 <= 1.2 * nginx_p50)}")
+        notes.append(f"- c={c}: berth throughput ≥ nginx proxy's: {fmt_rps(b['rps'])} vs "
+                     f"{fmt_rps(n['rps'])} req/s ({b['rps'] / n['rps']:.2f}×): "
+                     f"{verdict(b['rps'] >= n['rps'])}")
+    return "\n\n".join([
+        "### B1: gateway hop (nginx `return 200` origin, POST 54-byte JSON)",
+        table(["system", "conns", *RESULT_COLS], rows),
+        "Added over (a), µs:",
+        table(["conns", "nginx added p50", "nginx added p99", "berth added p50",
+               "berth added p99", "berth/nginx added p50"], added),
+        "Targets (reported, not asserted):\n" + "\n".join(notes),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# B2: end to end TorchScript MLP: berth vs FastAPI vs the raw model.
+
+def max_abs_diff(a, b):
+    try:
+        xa, xb = a["outputs"][0]["data"], b["outputs"][0]["data"]
+        return max(abs(x - y) for x, y in zip(xa, xb)) if len(xa) == len(xb) else float("inf")
+    except (KeyError, IndexError, TypeError):
+        return float("nan")
+
+
+def raw_ceiling(bench, model_file, features, label):
+    exe = bench.build / "bench" / "berth-bench-raw"
+    if not exe.exists():
+        raise RuntimeError(f"{exe} is not built (cmake target berth-bench-raw, BERTH_WITH_TORCH)")
+    dur = seconds(bench.s.duration)
+    batches = ["1", "16"]
+    argv = ["taskset", "-c", bench.s.server_cpus, str(exe), str(model_file), str(features)]
+    bench.commands.append(shlex.join(argv + [str(dur)] + batches))
+    subprocess.run(argv + [str(seconds(bench.s.warmup))], check=True, capture_output=True)
+    batched = []
+
+    def once():
+        out = subprocess.run(argv + [str(dur)] + batches, check=True, capture_output=True,
+                             text=True).stdout
+        lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        batched.append(lines[1])
+        one = lines[0]
+        return {"rps": one["inferences_per_s"], "p50_us": one["call_p50_us"],
+                "p99_us": one["call_p99_us"]}
+
+    r = bench.repeated(label, once)
+    r["batch16_rps"] = statistics.median(b["inferences_per_s"] for b in batched)
+    r["non2xx"] = r["errors"] = 0
+    return r
+
+
+def b2(bench):
+    models = bench.models()
+    repo = models / "mlp-batching"
+    model_file = repo / "mlp" / "1" / "model.pt"
+    body = models / "mlp.request.json"
+    tmp = bench.tmp / "b2"
+    tmp.mkdir()
+    results = {}
+
+    # (2) FastAPI + uvicorn, 1 worker, 1 torch thread.
+    port = free_port()
+    fastapi = bench.procs.start(
+        "fastapi", [PYTHON, "-m", "uvicorn", "fastapi_mlp:app", "--app-dir",
+                    str(ROOT / "bench" / "peers"), "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        cpus=bench.s.server_cpus, env=dict(os.environ, BENCH_MODEL=str(model_file)),
+        logdir=bench.tmp)
+    fastapi_url = f"http://127.0.0.1:{port}/v2/models/mlp/infer"
+    wait_until("fastapi", lambda: http("GET", f"http://127.0.0.1:{port}/v2/health/ready")[0] == 200,
+               60, fastapi)
+    fastapi_out = bench.wait_scoring(fastapi_url, body.read_bytes(), None)
+    lua_fastapi = write_lua(tmp, "fastapi", body)
+    for c in (1, 16):
+        results[("FastAPI + uvicorn", c)] = bench.load(f"B2 fastapi c={c}", fastapi_url, c,
+                                                       lua_fastapi)
+    bench.procs.stop(fastapi)
+
+    # (3) the raw model in-process.
+    raw_error = None
+    try:
+        results[("raw TorchScript (in-process)", 1)] = raw_ceiling(bench, model_file, 64, "B2 raw")
+    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        raw_error = f"raw ceiling not run: {e}"
+        log(f"B2 {raw_error}")
+
+    # (1) berth end to end. Its failure still reports the peers' rows.
+    berth_error = None
+    berth_out = None
+    try:
+        key = bench.deploy("b2-mlp", {"name": "blue", "model": {"name": "mlp", "version": 1,
+                                                                "path": str(repo),
+                                                                "type": "triton_model"}})
+        berth_url = f"{bench.berth_url}/endpoints/b2-mlp/v2/models/mlp/infer"
+        berth_out = bench.wait_scoring(berth_url, body.read_bytes(), key)
+        lua_berth = write_lua(tmp, "berth", body, key)
+        for c in (1, 16, 64):
+            results[("berth", c)] = bench.load(f"B2 berth c={c}", berth_url, c, lua_berth)
+    except (RuntimeError, OSError, subprocess.SubprocessError, KeyError, ValueError) as e:
+        berth_error = str(e).strip()[-2000:]
+        log(f"B2 berth failed: {berth_error}")
+    bench.delete_endpoint("b2-mlp")
+
+    order = [("berth", 1), ("berth", 16), ("berth", 64), ("FastAPI + uvicorn", 1),
+             ("FastAPI + uvicorn", 16), ("raw TorchScript (in-process)", 1)]
+    rows = []
+    for name, c in order:
+        r = results.get((name, c))
+        if r is None:
+            continue
+        conns = f"c={c}" if "raw" not in name else "1 thread, [1,64]"
+        rows.append([name, conns, *row_cells(r)])
+    raw = results.get(("raw TorchScript (in-process)", 1))
+    fa16 = results[("FastAPI + uvicorn", 16)]
+    notes = [f"- raw ceiling at batch 16: {fmt_rps(raw['batch16_rps'])} inferences/s "
+             "(the raw row's p50/p99 are per forward() call)" if raw else f"- {raw_error}",
+             f"- outputs: berth vs FastAPI max |diff| = {max_abs_diff(berth_out, fastapi_out):.2e}"]
+    if berth_error is not None:
+        return "\n\n".join([
+            "### B2: TorchScript MLP 64-256-256-10, OIP JSON, batch 1 per request",
+            table(["system", "conns", *RESULT_COLS], rows),
+            "\n".join(notes[:1]),
+            f"**berth not run**:\n\n```\n{berth_error}\n```"])
+    best_berth = max(results[("berth", c)]["rps"] for c in (1, 16, 64))
+    b16 = results[("berth", 16)]["rps"]
+    notes.append(f"- berth ≥ 4× FastAPI's throughput (c=16): {fmt_rps(b16)} vs "
+                 f"{fmt_rps(fa16['rps'])} req/s ({b16 / fa16['rps']:.2f}×): "
+                 f"{verdict(b16 >= 4 * fa16['rps'])}")
+    if raw is not None:
+        notes.append(f"- berth ≥ 0.7× the raw ceiling (best of c=1/16/64): {fmt_rps(best_berth)} vs "
+                     f"{fmt_rps(raw['rps'])} inferences/s ({best_berth / raw['rps']:.2f}×): "
+                     f"{verdict(best_berth >= 0.7 * raw['rps'])}")
+    return "\n\n".join([
+        "### B2: TorchScript MLP 64-256-256-10, OIP JSON, batch 1 per request",
+        "berth: `triton_model` deployment, `dynamic_batching { max_queue_delay_microseconds: "
+        f"{QUEUE_DELAY_US} }}`, INTRA_OP_THREAD_COUNT 1, key auth, `POST /endpoints/<e>/v2/models/"
+        "mlp/infer`. FastAPI: `bench/peers/fastapi_mlp.py`, 1 uvicorn worker, 1 torch thread. "
+        "Raw: `berth-bench-raw`, forward() in a loop, 1 thread, InferenceMode.",
+        table(["system", "conns", *RESULT_COLS], rows),
+        "Notes and targets (reported, not asserted):\n" + "\n".join(notes),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# B3: dynamic batching on vs off.
+
+def b3(bench):
+    models = bench.models()
+    tmp = bench.tmp / "b3"
+    tmp.mkdir()
+    results = {}
+    for model in ("tiny", "mlp"):
+        body = models / f"{model}.request.json"
+        for batching in ("on", "off"):
+            repo = models / (f"{model}-batching" if batching == "on" else f"{model}-nobatching")
+            endpoint = f"b3-{model}-{batching}"
+            key = bench.deploy(endpoint, {"name": "blue", "model": {
+                "name": model, "version": 1, "path": str(repo), "type": "triton_model"}})
+            url = f"{bench.berth_url}/endpoints/{endpoint}/v2/models/{model}/infer"
+            bench.wait_scoring(url, body.read_bytes(), key)
+            lua = write_lua(tmp, endpoint, body, key)
+            for c in (1, 8, 32):
+                results[(model, batching, c)] = bench.load(f"B3 {model} batching {batching} c={c}",
+                                                           url, c, lua)
+            bench.delete_endpoint(endpoint)
+
+    rows = []
+    notes = []
+    for model, title in (("tiny", "tiny 16-64-4"), ("mlp", "MLP 64-256-256-10")):
+        for c in (1, 8, 32):
+            on, off = results[(model, "on", c)], results[(model, "off", c)]
+            for batching, r in (("on", on), ("off", off)):
+                rows.append([title, batching, f"c={c}", *row_cells(r)])
+        best_ratio = max(results[(model, "on", c)]["rps"] / results[(model, "off", c)]["rps"]
+                         for c in (1, 8, 32))
+        ratios = ", ".join(
+            f"c={c} {results[(model, 'on', c)]['rps'] / results[(model, 'off', c)]['rps']:.2f}×"
+            for c in (1, 8, 32))
+        goal = 3.0 if model == "tiny" else 0.95
+        ok = best_ratio >= goal if model == "tiny" else min(
+            results[(model, "on", c)]["rps"] / results[(model, "off", c)]["rps"]
+            for c in (8, 32)) >= goal
+        notes.append(f"- {title}: on/off throughput {ratios}; target "
+                     f"{'≥ 3× (best c)' if model == 'tiny' else '≥ 0.95× at c=8 and c=32'}: "
+                     f"{verdict(ok)}")
+        on1, off1 = results[(model, "on", 1)], results[(model, "off", 1)]
+        notes.append(f"- {title}: c=1 batched p50 ≤ unbatched p50 + {QUEUE_DELAY_US} µs: "
+                     f"{on1['p50_us']:.0f} vs {off1['p50_us']:.0f} + {QUEUE_DELAY_US}: "
+                     f"{verdict(on1['p50_us'] <= off1['p50_us'] + QUEUE_DELAY_US)}")
+    return "\n\n".join([
+        "### B3: dynamic batching on vs off (berth end to end)",
+        f"`dynamic_batching {{ max_queue_delay_microseconds: {QUEUE_DELAY_US} }}` vs no "
+        "`dynamic_batching`; max_batch_size 64, 1 instance, INTRA_OP_THREAD_COUNT 1.",
+        table(["model", "batching", "conns", *RESULT_COLS], rows),
+        "Targets (reported, not asserted):\n" + "\n".join(notes),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+
+BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3}
+
+
+def cmd_version(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def machine_lines():
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    torch_v = cmd_version([PYTHON, "-c", "import torch, fastapi, uvicorn; print('torch', "
+                           "torch.__version__, '· fastapi', fastapi.__version__, '· uvicorn', "
+                           "uvicorn.__version__)"])
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- git commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
+        f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}",
+        f"- {cmd_version([NGINX, '-v'])} · {cmd_version(['wrk', '-v'])} · {torch_v}",
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3 (default: all)")
+    args = ap.parse_args()
+    names = [n.strip().upper() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
+    for n in names:
+        if n not in BENCHMARKS:
+            raise SystemExit(f"bench: unknown benchmark {n} (B1, B2, B3)")
+    settings = Settings()
+    build_dir = (ROOT / args.build_dir).resolve()
+    tmp = tempfile.mkdtemp(prefix="berth-bench.")
+    procs = Procs()
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sections = []
+    failed = []
+    bench = Bench(settings, build_dir, tmp, procs)
+    try:
+        berthd = bench.start_berthd()
+        for n in names:
+            log(f"{n} ...")
+            try:
+                sections.append(BENCHMARKS[n](bench))
+            except (RuntimeError, OSError, subprocess.SubprocessError, KeyError,
+                    json.JSONDecodeError) as e:
+                failed.append(n)
+                log(f"{n} failed: {e}")
+                sections.append(f"### {n}: not run\n\n```\n{str(e).strip()[-2000:]}\n```")
+            if berthd.poll() is not None:
+                raise RuntimeError(f"berthd exited; log:\n{tail(berthd.bench_log)}")
+    finally:
+        procs.stop_all()
+        if os.environ.get("BENCH_KEEP", "") in ("", "0"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log(f"kept {tmp}")
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    rerun = f"{settings.env_line()} make bench BENCH={','.join(names)}"
+    report = "\n\n".join([
+        f"## Run {when} UTC ({', '.join(names)})" + (" — quick smoke run, not a measurement"
+                                                     if settings.quick else ""),
+        "\n".join(machine_lines()),
+        f"Rerun: `{rerun}`. Load: wrk -t1 pinned to cores {settings.client_cpus}; systems "
+        f"pinned to cores {settings.server_cpus}; warm-up {settings.warmup}, then {RUNS} × "
+        f"{settings.duration}, medians; spread = (max − min) / median of throughput.",
+        *sections,
+        "<details><summary>Load-generator commands</summary>\n\n"
+        "Paths are under the run's temporary folder (removed afterwards); each `.lua` is "
+        "bench/run.py's `LUA` template with that configuration's body file and key.\n\n```\n"
+        + "\n".join(bench.commands) + "\n```\n</details>",
+    ])
+    print(report)
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(settings.out, "a") as f:
+        f.write("\n\n" + report + "\n")
+    log(f"appended to {settings.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
