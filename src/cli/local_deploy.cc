@@ -188,9 +188,8 @@ void Launch(Session& session, const LocalStore& store, const std::string& endpoi
   inputs.endpoint = endpoint;
   inputs.deployment = p.spec.name;
   inputs.instance = "1";
-  inputs.native_mlflow =
-      core::ServingKindOf(p.spec) == core::ServingKind::kMlflow &&
-      core::IsNativeMlflow(fs::path(staged.model_dir) / staged.mlflow_folder);
+  inputs.native_mlflow = core::ServingKindOf(p.spec) == core::ServingKind::kMlflow &&
+                         core::IsNativeMlflow(fs::path(staged.model_dir) / staged.mlflow_folder);
   if (core::ServedByWorker(p.spec, inputs.native_mlflow)) {
     // berth-worker sits next to the CLI (BERTH_WORKER overrides); its gRPC port is local too.
     absl::StatusOr<int> grpc_port = compute::PickFreePort();

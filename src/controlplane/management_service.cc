@@ -6,8 +6,8 @@
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
-#include "controlplane/python_environment.h"
 #include "controlplane/native_models.h"
+#include "controlplane/python_environment.h"
 #include "core/spec_json.h"
 
 namespace berth::controlplane {

@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "common/status_macros.h"
-#include "core/launch_plan.h"
 #include "controlplane/native_models.h"
+#include "core/launch_plan.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 

@@ -12,8 +12,13 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   const std::string port = std::to_string(in.port);
   const ServingKind kind = ServingKindOf(spec);
   if (ServedByWorker(spec, in.native_mlflow)) {
-    plan.argv = {in.worker, "--host", "127.0.0.1", "--http-port", port,
-                 "--grpc-port", std::to_string(in.grpc_port)};
+    plan.argv = {in.worker,
+                 "--host",
+                 "127.0.0.1",
+                 "--http-port",
+                 port,
+                 "--grpc-port",
+                 std::to_string(in.grpc_port)};
     if (kind == ServingKind::kTritonModel) {
       plan.argv.insert(plan.argv.end(), {"--model-repository", in.model_dir});
     } else {

@@ -73,10 +73,10 @@ TEST(PlanLaunchTest, TritonModelRunsTheWorker) {
   in.grpc_port = 4322;
   ASSERT_TRUE(ServedByWorker(spec, false));
   LaunchPlan plan = PlanLaunch(spec, in);
-  EXPECT_EQ(plan.argv, (std::vector<std::string>{
-                           "/opt/berth/berth-worker", "--host", "127.0.0.1", "--http-port", "4321",
-                           "--grpc-port", "4322", "--model-repository", "/data/models/m/1/",
-                           "--intra-op-threads", "2"}));
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/opt/berth/berth-worker", "--host", "127.0.0.1",
+                                                 "--http-port", "4321", "--grpc-port", "4322",
+                                                 "--model-repository", "/data/models/m/1/",
+                                                 "--intra-op-threads", "2"}));
   EXPECT_EQ(plan.env.count("PYTHONPATH"), 0u);
   EXPECT_EQ(RoutesFor(spec).readiness_path, "/v2/health/ready");
 }

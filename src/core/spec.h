@@ -136,8 +136,8 @@ enum class ServingKind {
                    // (berth-worker when its flavor is xgboost: see LaunchInputs::native_mlflow)
   kTritonModel,    // model.type triton_model: a Triton model repository, run by berth-worker
 };
-// kMlflow means "no command, no script and not a triton_model"; whether the model really is an MLflow model is
-// checked where its files are (the control plane).
+// kMlflow means "no command, no script and not a triton_model"; whether the model really is an
+// MLflow model is checked where its files are (the control plane).
 ServingKind ServingKindOf(const DeploymentSpec& spec);
 
 // Where a deployment's scoring and probe requests go on an instance.

@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
   source->add_option("--model-repository", repository,
                      "A Triton model repository (<model>/config.pbtxt, <model>/<version>/...), "
                      "or a folder holding one");
-  source->add_option("--mlflow-model", mlflow_model, "An MLflow model folder with an xgboost flavor");
+  source->add_option("--mlflow-model", mlflow_model,
+                     "An MLflow model folder with an xgboost flavor");
   source->require_option(1);
   app.add_option("--host", host, "Address to listen on")->capture_default_str();
   app.add_option("--http-port", http_port, "REST port; 0 picks a free one and prints it")
@@ -148,10 +149,9 @@ int main(int argc, char** argv) {
   server_options.host = host;
   server_options.port = http_port;
   server_options.max_body_bytes = max_body;
-  http::HttpServer server(io, server_options,
-                          [&](http::Request& req, const http::RequestContext&) {
-                            return rest.Handle(req);
-                          });
+  http::HttpServer server(io, server_options, [&](http::Request& req, const http::RequestContext&) {
+    return rest.Handle(req);
+  });
   auto bound = server.Start();
   if (!bound.ok()) return Fail(bound.status().ToString());
   std::unique_ptr<worker::GrpcInferenceServer> grpc;

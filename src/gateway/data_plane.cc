@@ -125,7 +125,8 @@ absl::StatusOr<std::shared_ptr<const DeploymentRoute>> PickDeployment(
     auto it = endpoint.deployments.find(*named);
     if (it == endpoint.deployments.end()) {
       return absl::NotFoundError("deployment '" + *named + "' not found in endpoint '" +
-                                 endpoint.name + "' (named by the azureml-model-deployment header)");
+                                 endpoint.name +
+                                 "' (named by the azureml-model-deployment header)");
     }
     return it->second;
   }
@@ -199,22 +200,21 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
     named = std::string(header->value());
   }
   bool rule_routed = false;
-  auto picked = PickDeployment(endpoint, named, /*follow_split=*/is_infer, random_.Next(),
-                               &rule_routed);
+  auto picked =
+      PickDeployment(endpoint, named, /*follow_split=*/is_infer, random_.Next(), &rule_routed);
   if (!picked.ok()) co_return reject(ErrorFor(req, wire, picked.status()));
   std::shared_ptr<const DeploymentRoute> deployment = *std::move(picked);
 
   if (is_swagger) co_return co_await Swagger(req, endpoint, deployment, query);
 
   // The instance's path: the deployment's scoring route, or the /v2 route as asked.
-  const std::string path =
-      is_oip ? "/" + std::string(action) : deployment->routes.scoring_path;
+  const std::string path = is_oip ? "/" + std::string(action) : deployment->routes.scoring_path;
   if (rule_routed && is_infer && endpoint.splitter) {
     if (auto mirror_name = endpoint.splitter->Mirror(random_.Next())) {
       auto it = endpoint.deployments.find(*mirror_name);
       if (it != endpoint.deployments.end()) {
-        StartMirror(req, endpoint.name, it->second,
-                    is_oip ? path : it->second->routes.scoring_path, query);
+        StartMirror(req, endpoint.name, it->second, is_oip ? path : it->second->routes.scoring_path,
+                    query);
       } else {
         metrics_.RecordMirror(endpoint.name, *mirror_name, "dropped");
       }
@@ -259,14 +259,14 @@ Awaitable<Response> DataPlane::Forward(Request& req, const EndpointRoute& endpoi
   if (!answer.ok()) {
     const absl::Status& s = answer.status();
     if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-      co_return finish(ErrorFor(
-          req, wire, bhttp::status::request_timeout, "RequestTimeout",
-          "deployment '" + dname + "' did not answer within request_timeout_ms (" +
-              std::to_string(deployment->request_settings.request_timeout_ms) + " ms)"));
+      co_return finish(
+          ErrorFor(req, wire, bhttp::status::request_timeout, "RequestTimeout",
+                   "deployment '" + dname + "' did not answer within request_timeout_ms (" +
+                       std::to_string(deployment->request_settings.request_timeout_ms) + " ms)"));
     }
-    co_return finish(ErrorFor(
-        req, wire, bhttp::status::bad_gateway, "BadGateway",
-        "instance of deployment '" + dname + "' failed: " + std::string(s.message())));
+    co_return finish(
+        ErrorFor(req, wire, bhttp::status::bad_gateway, "BadGateway",
+                 "instance of deployment '" + dname + "' failed: " + std::string(s.message())));
   }
   Response& model = *answer;
   int model_status = model.result_int();

@@ -111,12 +111,11 @@ std::string OipErrorJson(std::string_view message) {
 }
 
 Response OipErrorResponse(const Request& req, const absl::Status& status) {
-  return MakeResponse(req, OipHttpStatusFor(status.code()), OipErrorJson(std::string(status.message())),
-                      "application/json");
+  return MakeResponse(req, OipHttpStatusFor(status.code()),
+                      OipErrorJson(std::string(status.message())), "application/json");
 }
 
-Response OipErrorResponse(const Request& req, bhttp::status http_status,
-                          std::string_view message) {
+Response OipErrorResponse(const Request& req, bhttp::status http_status, std::string_view message) {
   return MakeResponse(req, http_status, OipErrorJson(message), "application/json");
 }
 

@@ -23,7 +23,8 @@ namespace pb = google::protobuf;
 class Collector : public pb::io::ErrorCollector {
  public:
   void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-    if (error.empty()) error = absl::StrCat("config.pbtxt:", line + 1, ":", column + 1, ": ", message);
+    if (error.empty())
+      error = absl::StrCat("config.pbtxt:", line + 1, ":", column + 1, ": ", message);
   }
   void AddWarning(int line, pb::io::ColumnNumber column, const std::string& message) override {
     warnings.push_back(absl::StrCat("config.pbtxt:", line + 1, ": ", Explain(message)));
@@ -91,8 +92,8 @@ absl::StatusOr<std::string> ResolveBackend(const config::ModelConfig& pb) {
                                     "(platform pytorch_libtorch) and backend xgboost");
     }
     if (!pb.platform().empty() && pb.backend() != "pytorch") {
-      return Invalid("backend", "'" + pb.backend() + "' does not serve platform '" +
-                                    pb.platform() + "'");
+      return Invalid("backend",
+                     "'" + pb.backend() + "' does not serve platform '" + pb.platform() + "'");
     }
     return pb.backend();
   }
@@ -214,9 +215,9 @@ absl::StatusOr<ParsedModelConfig> ParseModelConfig(std::string_view text,
     c.dynamic_batching_enabled = true;
     for (int size : db.preferred_batch_size()) {
       if (size < 1 || size > c.max_batch_size) {
-        return Invalid("dynamic_batching.preferred_batch_size",
-                       absl::StrCat(size, " must be between 1 and max_batch_size (",
-                                    c.max_batch_size, ")"));
+        return Invalid(
+            "dynamic_batching.preferred_batch_size",
+            absl::StrCat(size, " must be between 1 and max_batch_size (", c.max_batch_size, ")"));
       }
       c.dynamic_batching.preferred_batch_sizes.push_back(size);
     }

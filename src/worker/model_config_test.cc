@@ -12,13 +12,27 @@ using ::testing::HasSubstr;
 constexpr char kMlp[] = R"pb(
   name: "mlp"
   platform: "pytorch_libtorch"
-  max_batch_size: 32
-  input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ 64 ] } ]
-  output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 10 ] } ]
-  dynamic_batching { preferred_batch_size: [ 16, 8 ] max_queue_delay_microseconds: 500 }
-  instance_group [ { count: 2 kind: KIND_CPU } ]
+  max_batch_size: 32 input
+  [ {
+    name: "INPUT__0"
+    data_type: TYPE_FP32
+    dims: [ 64 ]
+  }] output
+  [ {
+    name: "OUTPUT__0"
+    data_type: TYPE_FP32
+    dims: [ 10 ]
+  }]
+  dynamic_batching {
+    preferred_batch_size: [ 16, 8 ]
+    max_queue_delay_microseconds: 500
+  } instance_group
+  [ { count: 2 kind: KIND_CPU }]
   version_policy: { latest { num_versions: 2 } }
-  parameters { key: "INTRA_OP_THREAD_COUNT" value: { string_value: "1" } }
+  parameters {
+    key: "INTRA_OP_THREAD_COUNT"
+    value: { string_value: "1" }
+  }
 )pb";
 
 TEST(ModelConfigTest, ReadsHonouredFields) {
@@ -43,8 +57,13 @@ TEST(ModelConfigTest, ReadsHonouredFields) {
 
 TEST(ModelConfigTest, UnhonouredFieldsAreWarnings) {
   std::string text = std::string(kMlp) + R"pb(
-    optimization { execution_accelerators { cpu_execution_accelerator: [ { name: "openvino" } ] } }
-    model_warmup [ { name: "w" batch_size: 1 } ]
+    optimization {
+      execution_accelerators {
+        cpu_execution_accelerator:
+        [ { name: "openvino" }]
+      }
+    } model_warmup
+    [ { name: "w" batch_size: 1 }]
     response_cache { enable: true }
   )pb";
   auto parsed = ParseModelConfig(text, "mlp");
@@ -55,8 +74,18 @@ TEST(ModelConfigTest, UnhonouredFieldsAreWarnings) {
   EXPECT_THAT(parsed->warnings[2], HasSubstr("'response_cache'"));
   // Nested unknown fields name their message.
   auto nested = ParseModelConfig(
-      R"pb(backend: "xgboost" input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] reshape { shape: [ 2, 2 ] } } ]
-           output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ])pb",
+      R"pb(backend: "xgboost" input
+           [ {
+             name: "x"
+             data_type: TYPE_FP32
+             dims: [ 4 ]
+             reshape { shape: [ 2, 2 ] }
+           }] output
+           [ {
+             name: "y"
+             data_type: TYPE_FP32
+             dims: [ 1 ]
+           }])pb",
       "m");
   ASSERT_TRUE(nested.ok()) << nested.status();
   ASSERT_EQ(nested->warnings.size(), 1u);
@@ -65,15 +94,18 @@ TEST(ModelConfigTest, UnhonouredFieldsAreWarnings) {
 
 TEST(ModelConfigTest, UnsupportedPlatformOrBackendIsAnError) {
   auto tf = ParseModelConfig(
-      R"pb(platform: "tensorflow_savedmodel" input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ]
-           output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      R"pb(platform: "tensorflow_savedmodel" input
+           [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+           [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
       "m");
   ASSERT_FALSE(tf.ok());
   EXPECT_EQ(tf.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(tf.status().message(), HasSubstr("platform: 'tensorflow_savedmodel' is not supported"));
+  EXPECT_THAT(tf.status().message(),
+              HasSubstr("platform: 'tensorflow_savedmodel' is not supported"));
   auto onnx = ParseModelConfig(
-      R"pb(backend: "onnxruntime" input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ]
-           output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      R"pb(backend: "onnxruntime" input
+           [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+           [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
       "m");
   ASSERT_FALSE(onnx.ok());
   EXPECT_THAT(onnx.status().message(), HasSubstr("backend: 'onnxruntime' is not supported"));
@@ -88,19 +120,37 @@ TEST(ModelConfigTest, BadFieldsNameTheField) {
     const char* want;
   };
   const Case cases[] = {
-      {R"pb(platform: "pytorch_libtorch" input [ { name: "x" dims: 1 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      {R"pb(platform: "pytorch_libtorch" input
+            [ { name: "x" dims: 1 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
        "input[0].data_type"},
-      {R"pb(platform: "pytorch_libtorch" input [ { name: "x" data_type: TYPE_FP32 dims: 0 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      {R"pb(platform: "pytorch_libtorch" input
+            [ { name: "x" data_type: TYPE_FP32 dims: 0 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
        "input[0].dims"},
-      {R"pb(platform: "pytorch_libtorch" output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      {R"pb(platform: "pytorch_libtorch" output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
        "input: at least one"},
-      {R"pb(platform: "pytorch_libtorch" input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ] dynamic_batching {})pb",
+      {R"pb(platform: "pytorch_libtorch" input
+            [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }]
+            dynamic_batching {})pb",
        "dynamic_batching: needs max_batch_size"},
-      {R"pb(platform: "pytorch_libtorch" max_batch_size: 4 input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ] dynamic_batching { preferred_batch_size: 8 })pb",
+      {R"pb(platform: "pytorch_libtorch"
+            max_batch_size: 4 input
+            [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }]
+            dynamic_batching { preferred_batch_size: 8 })pb",
        "preferred_batch_size: 8 must be between"},
-      {R"pb(platform: "pytorch_libtorch" input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ] instance_group [ { kind: KIND_GPU } ])pb",
+      {R"pb(platform: "pytorch_libtorch" input
+            [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }] instance_group
+            [ { kind: KIND_GPU }])pb",
        "instance_group[0].kind"},
-      {R"pb(name: "other" platform: "pytorch_libtorch" input [ { name: "x" data_type: TYPE_FP32 dims: 1 } ] output [ { name: "y" data_type: TYPE_FP32 dims: 1 } ])pb",
+      {R"pb(name: "other"
+            platform: "pytorch_libtorch" input
+            [ { name: "x" data_type: TYPE_FP32 dims: 1 }] output
+            [ { name: "y" data_type: TYPE_FP32 dims: 1 }])pb",
        "name: 'other' differs"},
       {R"pb(platform: "pytorch_libtorch" max_batch_size: "x")pb", "config.pbtxt:1:"},
   };

@@ -132,8 +132,7 @@ absl::StatusOr<Repository> ScanRepository(const fs::path& root) {
         break;
     }
     if (model.versions.empty()) {
-      return absl::NotFoundError(absl::StrCat("model '", name,
-                                              "' has no version folder (", name,
+      return absl::NotFoundError(absl::StrCat("model '", name, "' has no version folder (", name,
                                               "/1/ holding the model file)"));
     }
     repo.models.push_back(std::move(model));

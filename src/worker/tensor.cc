@@ -49,8 +49,8 @@ absl::StatusOr<std::vector<size_t>> BytesOffsets(const Tensor& tensor) {
   size_t pos = 0;
   while (pos < tensor.data.size()) {
     if (tensor.data.size() - pos < 4) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", tensor.name, "': BYTES element ", offsets.size(), " has a truncated length"));
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name, "': BYTES element ",
+                                                     offsets.size(), " has a truncated length"));
     }
     uint32_t n = ReadLength(tensor.data.data() + pos);
     if (tensor.data.size() - pos - 4 < n) {
@@ -106,17 +106,18 @@ absl::Status CheckTensorSize(const Tensor& tensor) {
     auto offsets = BytesOffsets(tensor);
     if (!offsets.ok()) return offsets.status();
     if (static_cast<int64_t>(offsets->size()) != count) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", tensor.name, "': shape ", ShapeString(tensor.shape), " needs ", count,
-          " BYTES elements, got ", offsets->size()));
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name, "': shape ",
+                                                     ShapeString(tensor.shape), " needs ", count,
+                                                     " BYTES elements, got ", offsets->size()));
     }
     return absl::OkStatus();
   }
   const uint64_t want = static_cast<uint64_t>(count) * ElementSize(tensor.datatype);
   if (tensor.data.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name, "': ", tensor.data.size(), " bytes for shape ",
-        ShapeString(tensor.shape), " of ", std::string(DataTypeName(tensor.datatype)), ", want ", want));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor.name, "': ", tensor.data.size(), " bytes for shape ",
+                     ShapeString(tensor.shape), " of ", std::string(DataTypeName(tensor.datatype)),
+                     ", want ", want));
   }
   return absl::OkStatus();
 }
@@ -154,8 +155,9 @@ absl::StatusOr<Tensor> ConcatBatch(std::span<const Tensor* const> parts) {
   whole.shape[0] = 0;
   size_t bytes = 0;
   for (const Tensor* part : parts) {
-    bool same_tail = part->shape.size() == first.shape.size() &&
-                     std::equal(part->shape.begin() + 1, part->shape.end(), first.shape.begin() + 1);
+    bool same_tail =
+        part->shape.size() == first.shape.size() &&
+        std::equal(part->shape.begin() + 1, part->shape.end(), first.shape.begin() + 1);
     if (part->datatype != first.datatype || !same_tail) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", first.name, "': cannot batch ", std::string(DataTypeName(part->datatype)),
@@ -179,8 +181,8 @@ absl::StatusOr<std::vector<Tensor>> SplitBatch(const Tensor& whole,
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
   if (total != whole.shape[0]) {
-    return absl::InvalidArgumentError(absl::StrCat("output '", whole.name, "' has ",
-                                                   whole.shape[0], " rows, the batch sent ", total));
+    return absl::InvalidArgumentError(absl::StrCat("output '", whole.name, "' has ", whole.shape[0],
+                                                   " rows, the batch sent ", total));
   }
   const int64_t row_elements = whole.shape[0] == 0 ? 0 : ElementCount(whole.shape) / whole.shape[0];
   std::vector<size_t> row_offsets;  // BYTES: element offsets, so rows can be cut
@@ -212,6 +214,5 @@ absl::StatusOr<std::vector<Tensor>> SplitBatch(const Tensor& whole,
   }
   return pieces;
 }
-
 
 }  // namespace berth::worker

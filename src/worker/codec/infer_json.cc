@@ -382,9 +382,9 @@ absl::StatusOr<DecodedInfer> DecodeInferRequest(std::string_view body,
   } catch (const json::exception& e) {
     if (json_length) {
       // The usual cause: a header length that does not match the JSON part of the body.
-      return absl::InvalidArgumentError(Cat("malformed JSON in the first ", *json_length,
-                                            " bytes (Inference-Header-Content-Length): ",
-                                            ParseErrorText(e)));
+      return absl::InvalidArgumentError(
+          Cat("malformed JSON in the first ", *json_length,
+              " bytes (Inference-Header-Content-Length): ", ParseErrorText(e)));
     }
     return absl::InvalidArgumentError(Cat("malformed JSON: ", ParseErrorText(e)));
   }

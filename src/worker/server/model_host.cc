@@ -79,8 +79,8 @@ absl::StatusOr<const ModelHost::Version*> ModelHost::FindVersion(const Model& mo
   }
   std::vector<std::string> loaded;
   for (const Version& v : model.versions) loaded.push_back(std::to_string(v.number));
-  return absl::NotFoundError(absl::StrCat("unknown version '", std::string(version),
-                                          "' of model '", model.name,
+  return absl::NotFoundError(absl::StrCat("unknown version '", std::string(version), "' of model '",
+                                          model.name,
                                           "'; loaded versions: ", absl::StrJoin(loaded, ", ")));
 }
 
@@ -123,9 +123,9 @@ absl::StatusOr<std::string> ModelHost::DefaultModel() const {
   if (models_.size() == 1) return models_.begin()->first;
   std::vector<std::string> names;
   for (const auto& [n, _] : models_) names.push_back(n);
-  return absl::NotFoundError(
-      absl::StrCat("this deployment serves several models (", absl::StrJoin(names, ", "),
-                   "); use /v2/models/<name>/infer"));
+  return absl::NotFoundError(absl::StrCat("this deployment serves several models (",
+                                          absl::StrJoin(names, ", "),
+                                          "); use /v2/models/<name>/infer"));
 }
 
 void ModelHost::Infer(std::string_view name, std::string_view version, InferRequest request,
@@ -143,22 +143,22 @@ void ModelHost::Infer(std::string_view name, std::string_view version, InferRequ
   shell.model_version = std::to_string((*found)->number);
   shell.id = request.id;
   std::vector<std::string> wanted = request.requested_outputs;
-  (*found)->batcher->Enqueue(
-      std::move(request), [shell = std::move(shell), wanted = std::move(wanted),
-                           done = std::move(done)](InferResult result) mutable {
-        if (!result.ok()) return done(result.status());
-        InferResponse response = std::move(shell);
-        if (wanted.empty()) {
-          response.outputs = *std::move(result);
-        } else {
-          for (const std::string& name : wanted) {
-            for (Tensor& t : *result) {
-              if (t.name == name) response.outputs.push_back(std::move(t));
-            }
-          }
-        }
-        done(std::move(response));
-      });
+  (*found)->batcher->Enqueue(std::move(request),
+                             [shell = std::move(shell), wanted = std::move(wanted),
+                              done = std::move(done)](InferResult result) mutable {
+                               if (!result.ok()) return done(result.status());
+                               InferResponse response = std::move(shell);
+                               if (wanted.empty()) {
+                                 response.outputs = *std::move(result);
+                               } else {
+                                 for (const std::string& name : wanted) {
+                                   for (Tensor& t : *result) {
+                                     if (t.name == name) response.outputs.push_back(std::move(t));
+                                   }
+                                 }
+                               }
+                               done(std::move(response));
+                             });
 }
 
 std::vector<VersionStats> ModelHost::Stats() const {

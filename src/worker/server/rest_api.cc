@@ -48,7 +48,8 @@ Awaitable<absl::StatusOr<InferResponse>> InferAsync(InferenceService& service, s
     std::string version;
     InferRequest request;
   };
-  auto call = std::make_shared<Call>(Call{std::move(model), std::move(version), std::move(request)});
+  auto call =
+      std::make_shared<Call>(Call{std::move(model), std::move(version), std::move(request)});
   return asio::async_initiate<decltype(asio::use_awaitable), void(absl::StatusOr<InferResponse>)>(
       [&service, call](auto handler) {
         auto executor = asio::get_associated_executor(handler);
@@ -149,10 +150,9 @@ Awaitable<Response> RestApi::Infer(Request& req, std::string model, std::string 
   if (auto it = req.find(kHeaderLength); it != req.end()) {
     size_t n;
     if (!absl::SimpleAtoi(std::string(it->value()), &n)) {
-      co_return http::OipErrorResponse(
-          req, bhttp::status::bad_request,
-          std::string(kHeaderLength) + " must be a byte count, got '" + std::string(it->value()) +
-              "'");
+      co_return http::OipErrorResponse(req, bhttp::status::bad_request,
+                                       std::string(kHeaderLength) + " must be a byte count, got '" +
+                                           std::string(it->value()) + "'");
     }
     json_length = n;
   }
@@ -161,11 +161,12 @@ Awaitable<Response> RestApi::Infer(Request& req, std::string model, std::string 
   DecodedInfer asked = *std::move(decoded);
   InferRequest request = std::move(asked.request);
   asked.request = InferRequest{};
-  auto result = co_await InferAsync(host_, std::move(model), std::move(version), std::move(request));
+  auto result =
+      co_await InferAsync(host_, std::move(model), std::move(version), std::move(request));
   if (!result.ok()) co_return http::OipErrorResponse(req, result.status());
   EncodedBody encoded = EncodeInferResponse(*result, asked);
-  Response res = http::MakeResponse(req, bhttp::status::ok, std::move(encoded.body),
-                                    encoded.content_type);
+  Response res =
+      http::MakeResponse(req, bhttp::status::ok, std::move(encoded.body), encoded.content_type);
   if (encoded.json_length) res.set(kHeaderLength, std::to_string(*encoded.json_length));
   co_return res;
 }
@@ -177,7 +178,8 @@ Awaitable<Response> RestApi::ScoreMlflow(Request& req) {
                                                        nlohmann::json::error_handler_t::replace));
   };
   auto model = host_.DefaultModel();
-  if (!model.ok()) co_return message(bhttp::status::service_unavailable, std::string(model.status().message()));
+  if (!model.ok())
+    co_return message(bhttp::status::service_unavailable, std::string(model.status().message()));
   if (auto type = req.find(bhttp::field::content_type);
       type != req.end() && !type->value().empty() &&
       std::string(type->value()).find("json") == std::string::npos) {
@@ -185,12 +187,14 @@ Awaitable<Response> RestApi::ScoreMlflow(Request& req) {
                       "send the input as application/json; got " + std::string(type->value()));
   }
   auto input = DecodeMlflowInput(req.body(), *mlflow_);
-  if (!input.ok()) co_return message(bhttp::status::bad_request, std::string(input.status().message()));
+  if (!input.ok())
+    co_return message(bhttp::status::bad_request, std::string(input.status().message()));
   InferRequest request;
   request.inputs.push_back(*std::move(input));
   auto result = co_await InferAsync(host_, *model, "", std::move(request));
   if (!result.ok()) {
-    co_return message(http::OipHttpStatusFor(result.status().code()), std::string(result.status().message()));
+    co_return message(http::OipHttpStatusFor(result.status().code()),
+                      std::string(result.status().message()));
   }
   if (result->outputs.empty()) {
     co_return message(bhttp::status::internal_server_error, "the model returned no output");

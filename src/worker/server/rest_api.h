@@ -28,8 +28,7 @@ class RestApi {
   http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
-  http::Awaitable<http::Response> Infer(http::Request& req, std::string model,
-                                        std::string version);
+  http::Awaitable<http::Response> Infer(http::Request& req, std::string model, std::string version);
   http::Awaitable<http::Response> ScoreMlflow(http::Request& req);
   http::Response StatsResponse(const http::Request& req, std::string_view model,
                                std::string_view version) const;
