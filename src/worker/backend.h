@@ -37,6 +37,11 @@ struct InferRequest {
 // it failed.
 using InferResult = absl::StatusOr<std::vector<Tensor>>;
 
+// One result per request of a batch: `status` for every one (a whole-batch failure), else the
+// requests' outputs in order.
+std::vector<InferResult> PerRequestResults(
+    size_t batch_size, absl::StatusOr<std::vector<std::vector<Tensor>>> outputs);
+
 class ModelInstance {
  public:
   virtual ~ModelInstance() = default;

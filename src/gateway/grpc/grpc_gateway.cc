@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "common/status_macros.h"
+#include "oip/grpc_listen.h"
 #include "oip/grpc_service.grpc.pb.h"
 #include "oip/grpc_status.h"
 
@@ -510,22 +511,10 @@ GrpcGateway::GrpcGateway(asio::io_context& io, DataPlane& data_plane, Metrics& m
 GrpcGateway::~GrpcGateway() { Shutdown(); }
 
 absl::StatusOr<int> GrpcGateway::Start(const std::string& host, int port) {
-  std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string address = shown + ":" + std::to_string(port);
-  int bound = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound);
-  // Without this a second server could bind the same port and take half the calls.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(options_.max_message_bytes);
-  builder.RegisterService(impl_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || bound == 0) {
-    server_.reset();
-    return absl::UnavailableError("cannot listen for gRPC on " + address);
-  }
-  return bound;
+  auto listening = oip::Listen(host, port, impl_.get(), options_.max_message_bytes);
+  if (!listening.ok()) return listening.status();
+  server_ = std::move(listening->server);
+  return listening->port;
 }
 
 void GrpcGateway::Shutdown() {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "oip/grpc_listen.h"
 #include "oip/grpc_service.grpc.pb.h"
 #include "oip/grpc_status.h"
 #include "worker/grpc/oip_convert.h"
@@ -100,22 +101,10 @@ GrpcInferenceServer::GrpcInferenceServer(InferenceService& service, GrpcServerOp
 GrpcInferenceServer::~GrpcInferenceServer() { Shutdown(); }
 
 absl::StatusOr<int> GrpcInferenceServer::Start(const std::string& host, int port) {
-  std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string address = shown + ":" + std::to_string(port);
-  int bound = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound);
-  // Without this a second server could bind the same port and steal half the calls.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(options_.max_message_bytes);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || bound == 0) {
-    server_.reset();
-    return absl::UnavailableError("cannot listen for gRPC on " + address);
-  }
-  return bound;
+  auto listening = oip::Listen(host, port, service_.get(), options_.max_message_bytes);
+  if (!listening.ok()) return listening.status();
+  server_ = std::move(listening->server);
+  return listening->port;
 }
 
 void GrpcInferenceServer::Shutdown() {

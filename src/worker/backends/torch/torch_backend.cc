@@ -133,15 +133,7 @@ class TorchInstance : public ModelInstance {
       at::init_num_threads();
       threads_initialised = true;
     }
-    std::vector<InferResult> results;
-    results.reserve(batch.size());
-    auto outputs = Run(batch);
-    if (!outputs.ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(outputs.status());
-      return results;
-    }
-    for (auto& r : *outputs) results.emplace_back(std::move(r));
-    return results;
+    return PerRequestResults(batch.size(), Run(batch));
   }
 
  private:

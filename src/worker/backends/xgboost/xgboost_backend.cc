@@ -61,15 +61,12 @@ class XgboostInstance : public ModelInstance {
   }
 
   std::vector<InferResult> Execute(std::span<const InferRequest* const> batch) override {
-    std::vector<InferResult> results;
-    results.reserve(batch.size());
     auto outputs = Run(batch);
-    if (!outputs.ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(outputs.status());
-      return results;
-    }
-    for (auto& out : *outputs) results.emplace_back(std::vector<Tensor>{std::move(out)});
-    return results;
+    if (!outputs.ok()) return PerRequestResults(batch.size(), outputs.status());
+    std::vector<std::vector<Tensor>> per_request;
+    per_request.reserve(outputs->size());
+    for (Tensor& out : *outputs) per_request.push_back({std::move(out)});
+    return PerRequestResults(batch.size(), std::move(per_request));
   }
 
  private:
