@@ -382,3 +382,49 @@ def test_unhonoured_config_fields_are_warnings_and_unknown_platforms_fail(native
     assert "platform: 'tensorflow_savedmodel' is not supported" in out.stderr
     assert "model.path" in out.stderr
     assert d.api_ok("GET", f"/api/v1/online-endpoints/{EP}/deployments") == before
+
+
+SLOW_CONFIG = """
+backend: "fake"
+max_batch_size: 4
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 2 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 2 ] } ]
+parameters { key: "sleep_us" value: { string_value: "400000" } }
+"""
+
+
+def test_gateway_refusals_on_v2_have_the_oip_shape(native, tmp_path):
+    """429 (admission) and 408 (request timeout) made by the gateway on /v2 routes."""
+    import concurrent.futures
+    d = native["d"]
+    repo = tmp_path / "slow-repo"
+    (repo / "slow" / "1").mkdir(parents=True)
+    (repo / "slow" / "config.pbtxt").write_text(SLOW_CONFIG)
+    d.create_endpoint(tmp_path, "slow-ep")
+    for name, settings in (("narrow", "{max_concurrent_requests_per_instance: 1, "
+                                      "max_queue_wait_ms: 20, request_timeout_ms: 5000}"),
+                           ("hasty", "{request_timeout_ms: 100}")):
+        yml = tmp_path / f"{name}.yml"
+        yml.write_text(deployment_yaml(name, "slow-ep", repo, "triton_model",
+                                       extra=f"request_settings: {settings}\n"))
+        d.cli("online-deployment", "create", "-f", yml)
+        d.wait_deployment("slow-ep", name, timeout=90)
+    key = d.primary_key("slow-ep")
+    body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
+
+    def call(deployment):
+        return d.request("POST", "/endpoints/slow-ep/v2/models/slow/infer", body, keepalive=False,
+                         headers={"Authorization": f"Bearer {key}",
+                                  "azureml-model-deployment": deployment})
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(call, ["narrow"] * 4))
+    statuses = sorted(r.status for r in answers)
+    assert statuses.count(200) >= 1 and 429 in statuses, statuses
+    for r in answers:
+        if r.status == 429:
+            assert set(r.json()) == {"error"} and r.headers.get("retry-after") == "1", r
+
+    slow = call("hasty")
+    assert slow.status == 408, slow
+    assert set(slow.json()) == {"error"} and "request_timeout_ms" in slow.json()["error"]
