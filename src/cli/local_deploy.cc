@@ -13,6 +13,7 @@
 #include "core/launch_plan.h"
 #include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
+#include "worker/model_repository.h"
 
 namespace berth::cli {
 
@@ -342,6 +343,13 @@ absl::StatusOr<PreparedDeployment> PrepareLocalDeployment(const json& doc, const
   if (spec.instance_count > 1) {
     out.warnings.push_back(absl::StrCat("instance_count ", spec.instance_count,
                                         ": a local deployment runs one instance"));
+  }
+  if (core::ServingKindOf(spec) == core::ServingKind::kTritonModel) {
+    auto found = worker::CheckRepository(out.sources.model);
+    if (!found.ok()) {
+      return InFile(InvalidField("model.path", std::string(found.status().message())), spec_file);
+    }
+    out.warnings.insert(out.warnings.end(), found->begin(), found->end());
   }
   return out;
 }

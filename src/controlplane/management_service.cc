@@ -6,9 +6,10 @@
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
-#include "controlplane/native_models.h"
 #include "controlplane/python_environment.h"
+#include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
+#include "worker/model_repository.h"
 
 namespace berth::controlplane {
 
@@ -363,14 +364,14 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
     if (!spec.model || !spec.model->artifact || spec.model->artifact->is_file) {
       return InvalidField("model.path", "a triton_model is a folder: a Triton model repository");
     }
-    absl::Status checked =
-        CheckTritonRepository(artifacts_.PathOf(spec.model->artifact->digest), warnings);
-    if (!checked.ok()) return InvalidField("model.path", std::string(checked.message()));
+    auto found = worker::CheckRepository(artifacts_.PathOf(spec.model->artifact->digest));
+    if (!found.ok()) return InvalidField("model.path", std::string(found.status().message()));
+    warnings->insert(warnings->end(), found->begin(), found->end());
     return absl::OkStatus();
   }
   if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&
       !spec.model->artifact->is_file &&
-      IsNativeMlflow(artifacts_.PathOf(spec.model->artifact->digest))) {
+      core::IsNativeMlflow(artifacts_.PathOf(spec.model->artifact->digest))) {
     return absl::OkStatus();  // berth-worker serves it: no Python interpreter involved
   }
   if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&

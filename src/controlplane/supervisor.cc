@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "common/status_macros.h"
-#include "controlplane/native_models.h"
 #include "core/launch_plan.h"
+#include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -460,7 +460,7 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
       auto folder = MlflowFolder(*model_dir, *model);
       if (!folder.ok()) return fail(std::string(folder.status().message()));
       inputs.mlflow_folder = *folder;
-      inputs.native_mlflow = IsNativeMlflow(*model_dir / *folder);
+      inputs.native_mlflow = core::IsNativeMlflow(*model_dir / *folder);
     }
   }
   auto port = compute::PickFreePort();

@@ -144,4 +144,12 @@ absl::StatusOr<Repository> ScanRepository(const fs::path& root) {
   return repo;
 }
 
+absl::StatusOr<std::vector<std::string>> CheckRepository(const fs::path& model_dir) {
+  auto root = FindRepositoryRoot(model_dir);
+  if (!root.ok()) return root.status();
+  auto repo = ScanRepository(*root);
+  if (!repo.ok()) return repo.status();
+  return std::move(repo->warnings);
+}
+
 }  // namespace berth::worker

@@ -36,4 +36,9 @@ absl::StatusOr<std::filesystem::path> FindRepositoryRoot(const std::filesystem::
 // that is missing.
 absl::StatusOr<Repository> ScanRepository(const std::filesystem::path& root);
 
+// Finds and scans the repository in a deployment's model folder as berth-worker will, for the
+// checks made when a deployment is written (berthd, `--local`): the warnings for fields
+// berth-worker does not honour, or the error naming the model and field.
+absl::StatusOr<std::vector<std::string>> CheckRepository(const std::filesystem::path& model_dir);
+
 }  // namespace berth::worker
