@@ -490,13 +490,6 @@ EncodedBody EncodeInferResponse(const InferResponse& response, const DecodedInfe
   return out;
 }
 
-std::string OipErrorJson(std::string_view message) {
-  std::string out = "{\"error\":";
-  json_out::AppendJsonString(message, &out);
-  out.push_back('}');
-  return out;
-}
-
 namespace {
 
 json TensorMetadataJson(const std::vector<TensorMetadata>& tensors) {

@@ -40,7 +40,7 @@ struct EncodedBody {
 // default; FP16 and BF16, which JSON cannot carry, are always binary.
 EncodedBody EncodeInferResponse(const InferResponse& response, const DecodedInfer& asked);
 
-std::string OipErrorJson(std::string_view message);  // {"error":"..."}
+// OIP's error body is http::OipErrorJson (http/errors.h), the one mapping per protocol.
 std::string ServerMetadataJson(const ServerMetadata& metadata);
 std::string ModelMetadataJson(const ModelMetadata& metadata);
 

@@ -332,9 +332,7 @@ TEST(InferJsonTest, JsonLengthWithoutBinaryInputsIsFine) {
   EXPECT_TRUE(DecodeInferRequest(h, h.size()).ok());
 }
 
-TEST(InferJsonTest, ErrorAndMetadataJson) {
-  EXPECT_EQ(OipErrorJson("bad \"x\"\n"), R"({"error":"bad \"x\"\n"})");
-  EXPECT_NO_THROW(json::parse(OipErrorJson("bad \xff byte")));
+TEST(InferJsonTest, MetadataJson) {
   json server = json::parse(ServerMetadataJson({"berth-worker", "0.1.0", {"binary_tensor_data"}}));
   EXPECT_EQ(server["extensions"], json({"binary_tensor_data"}));
   ModelMetadata mm{"m",
