@@ -12,15 +12,14 @@
 #include <string>
 #include <vector>
 
-#ifndef BERTH_PYTHON
-#define BERTH_PYTHON "/usr/bin/python3"
-#endif
+#include "worker/backends/generated_models_for_test.h"
 
 namespace berth::worker {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ReadFloats;
 
 // Writes the TorchScript models and the outputs torch itself computes for them.
 constexpr char kGenerate[] = R"PY(
@@ -65,14 +64,6 @@ torch.jit.script(Wide()).save(out + "/wide/1/model.pt")
 torch.jit.script(Double()).save(out + "/double/1/model.pt")
 )PY";
 
-std::vector<float> ReadFloats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
-
 Tensor FloatTensor(std::string name, std::vector<int64_t> shape, const float* values) {
   Tensor t;
   t.name = std::move(name);
@@ -97,39 +88,25 @@ ModelConfig Config(std::string name, int max_batch_size, std::vector<TensorConfi
 class TorchBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::random_device rd;
-    dir_ = new fs::path(fs::temp_directory_path() /
-                        ("berth-torch-test-" + std::to_string(rd()) + std::to_string(rd())));
-    for (const char* model : {"mlp", "pair", "wide", "double"}) {
-      fs::create_directories(*dir_ / model / "1");
-    }
-    fs::path script = *dir_ / "generate.py";
-    std::ofstream(script) << kGenerate;
-    std::string command = std::string(BERTH_PYTHON) + " " + script.string() + " " + dir_->string();
-    generated_ = std::system(command.c_str()) == 0;
+    models_ = new testing::GeneratedModels("berth-torch-test-", kGenerate,
+                                           {"mlp/1", "pair/1", "wide/1", "double/1"});
   }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(*dir_, ec);
-    delete dir_;
-  }
-  void SetUp() override { ASSERT_TRUE(generated_) << "generating models with " BERTH_PYTHON; }
+  static void TearDownTestSuite() { delete models_; }
+  void SetUp() override { ASSERT_TRUE(models_->ok()) << "generating models with " BERTH_PYTHON; }
 
   absl::StatusOr<std::unique_ptr<ModelInstance>> Load(const ModelConfig& config) {
     LoadRequest request;
     request.config = &config;
-    request.version_dir = *dir_ / config.name / "1";
+    request.version_dir = models_->dir() / config.name / "1";
     request.intra_op_threads = 1;
     return backend_->Load(request);
   }
 
-  static fs::path* dir_;
-  static bool generated_;
+  static testing::GeneratedModels* models_;
   std::unique_ptr<Backend> backend_ = MakeTorchBackend();
 };
 
-fs::path* TorchBackendTest::dir_ = nullptr;
-bool TorchBackendTest::generated_ = false;
+testing::GeneratedModels* TorchBackendTest::models_ = nullptr;
 
 TEST_F(TorchBackendTest, BatchOfThreeMatchesTorch) {
   EXPECT_EQ(backend_->name(), "pytorch");
@@ -138,8 +115,8 @@ TEST_F(TorchBackendTest, BatchOfThreeMatchesTorch) {
   auto instance = Load(config);
   ASSERT_TRUE(instance.ok()) << instance.status();
 
-  std::vector<float> x = ReadFloats(*dir_ / "mlp_x.bin");
-  std::vector<float> want = ReadFloats(*dir_ / "mlp_y.bin");
+  std::vector<float> x = ReadFloats(models_->dir() / "mlp_x.bin");
+  std::vector<float> want = ReadFloats(models_->dir() / "mlp_y.bin");
   ASSERT_EQ(x.size(), 6u * 8);
   ASSERT_EQ(want.size(), 6u * 4);
 
@@ -237,8 +214,8 @@ TEST_F(TorchBackendTest, MissingFileIsFailedPrecondition) {
 }
 
 TEST_F(TorchBackendTest, UnreadableFileIsFailedPrecondition) {
-  fs::create_directories(*dir_ / "junk" / "1");
-  std::ofstream(*dir_ / "junk" / "1" / "model.pt") << "not a zip archive";
+  fs::create_directories(models_->dir() / "junk" / "1");
+  std::ofstream(models_->dir() / "junk" / "1" / "model.pt") << "not a zip archive";
   ModelConfig config =
       Config("junk", 8, {{"x", DataType::kFp32, {8}}}, {{"y", DataType::kFp32, {4}}});
   auto instance = Load(config);

@@ -12,17 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "worker/backends/generated_models_for_test.h"
 #include "worker/backends/xgboost/mlflow_xgboost.h"
-
-#ifndef BERTH_PYTHON
-#define BERTH_PYTHON "/usr/bin/python3"
-#endif
 
 namespace berth::worker {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ReadFloats;
 
 constexpr int64_t kRows = 40;
 constexpr int64_t kFeatures = 5;
@@ -100,14 +98,6 @@ mlmodel(out + "/mlflow_reg", "model.xgb", "xgboost.sklearn.XGBRegressor",
 expect("mlflow_reg", reg.predict(X))
 )PY";
 
-std::vector<float> ReadFloats(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
-
 ModelConfig Config(std::string name, int64_t features = kFeatures) {
   ModelConfig c;
   c.name = std::move(name);
@@ -121,23 +111,12 @@ ModelConfig Config(std::string name, int64_t features = kFeatures) {
 class XgboostBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::random_device rd;
-    dir_ = new fs::path(fs::temp_directory_path() /
-                        ("berth-xgboost-test-" + std::to_string(rd()) + std::to_string(rd())));
-    fs::create_directories(*dir_);
-    fs::path script = *dir_ / "generate.py";
-    std::ofstream(script) << kGenerate;
-    std::string command = std::string(BERTH_PYTHON) + " " + script.string() + " " + dir_->string();
-    generated_ = std::system(command.c_str()) == 0;
+    models_ = new testing::GeneratedModels("berth-xgboost-test-", kGenerate);
   }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(*dir_, ec);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete models_; }
   void SetUp() override {
-    ASSERT_TRUE(generated_) << "training models with " BERTH_PYTHON;
-    x_ = ReadFloats(*dir_ / "x.bin");
+    ASSERT_TRUE(models_->ok()) << "training models with " BERTH_PYTHON;
+    x_ = ReadFloats(models_->dir() / "x.bin");
     ASSERT_EQ(x_.size(), static_cast<size_t>(kRows * kFeatures));
   }
 
@@ -192,22 +171,20 @@ class XgboostBackendTest : public ::testing::Test {
     return diff;
   }
 
-  static fs::path* dir_;
-  static bool generated_;
+  static testing::GeneratedModels* models_;
   std::vector<float> x_;
   std::unique_ptr<Backend> backend_ = MakeXgboostBackend();
 };
 
-fs::path* XgboostBackendTest::dir_ = nullptr;
-bool XgboostBackendTest::generated_ = false;
+testing::GeneratedModels* XgboostBackendTest::models_ = nullptr;
 
 TEST_F(XgboostBackendTest, RegressorMatchesBoosterPredictInEveryFormat) {
   EXPECT_EQ(backend_->name(), "xgboost");
-  std::vector<float> want = ReadFloats(*dir_ / "reg.bin");
+  std::vector<float> want = ReadFloats(models_->dir() / "reg.bin");
   for (const char* model : {"reg_json", "reg_ubj", "reg_bin"}) {
     SCOPED_TRACE(model);
     ModelConfig config = Config(model);
-    auto instance = Load(config, *dir_ / model / "1");
+    auto instance = Load(config, models_->dir() / model / "1");
     ASSERT_TRUE(instance.ok()) << instance.status();
     EXPECT_LE(MaxDiff(PredictInThree(**instance, "input__0", 0), want), 1e-5);
   }
@@ -215,30 +192,33 @@ TEST_F(XgboostBackendTest, RegressorMatchesBoosterPredictInEveryFormat) {
 
 TEST_F(XgboostBackendTest, BinaryClassifierGivesProbabilitiesOrLabels) {
   ModelConfig config = Config("binary");
-  auto instance = Load(config, *dir_ / "binary" / "1");
+  auto instance = Load(config, models_->dir() / "binary" / "1");
   ASSERT_TRUE(instance.ok()) << instance.status();
-  EXPECT_LE(MaxDiff(PredictInThree(**instance, "input__0", 0), ReadFloats(*dir_ / "binary.bin")),
-            1e-5);
+  EXPECT_LE(
+      MaxDiff(PredictInThree(**instance, "input__0", 0), ReadFloats(models_->dir() / "binary.bin")),
+      1e-5);
 
   config.parameters["output_kind"] = "label";
-  auto labels = Load(config, *dir_ / "binary" / "1");
+  auto labels = Load(config, models_->dir() / "binary" / "1");
   ASSERT_TRUE(labels.ok()) << labels.status();
-  EXPECT_EQ(PredictInThree(**labels, "input__0", 0), ReadFloats(*dir_ / "binary_labels.bin"));
+  EXPECT_EQ(PredictInThree(**labels, "input__0", 0),
+            ReadFloats(models_->dir() / "binary_labels.bin"));
 }
 
 TEST_F(XgboostBackendTest, MultiClassGivesOneProbabilityPerClass) {
   ModelConfig config = Config("multi");
-  auto instance = Load(config, *dir_ / "multi" / "1");  // found as xgboost.model
+  auto instance = Load(config, models_->dir() / "multi" / "1");  // found as xgboost.model
   ASSERT_TRUE(instance.ok()) << instance.status();
-  EXPECT_LE(MaxDiff(PredictInThree(**instance, "input__0", 3), ReadFloats(*dir_ / "multi.bin")),
-            1e-5);
+  EXPECT_LE(
+      MaxDiff(PredictInThree(**instance, "input__0", 3), ReadFloats(models_->dir() / "multi.bin")),
+      1e-5);
 }
 
 TEST_F(XgboostBackendTest, SingleRequestWithoutBatching) {
   ModelConfig config = Config("reg_json");
   config.max_batch_size = 0;
   config.inputs[0].dims = {-1, kFeatures};
-  auto instance = Load(config, *dir_ / "reg_json" / "1");
+  auto instance = Load(config, models_->dir() / "reg_json" / "1");
   ASSERT_TRUE(instance.ok()) << instance.status();
   InferRequest request;
   Tensor t;
@@ -252,44 +232,44 @@ TEST_F(XgboostBackendTest, SingleRequestWithoutBatching) {
   const Tensor& out = results[0]->front();
   EXPECT_EQ(out.shape, (std::vector<int64_t>{kRows}));
   EXPECT_LE(MaxDiff(std::vector<float>(out.as<float>(), out.as<float>() + kRows),
-                    ReadFloats(*dir_ / "reg.bin")),
+                    ReadFloats(models_->dir() / "reg.bin")),
             1e-5);
 }
 
 TEST_F(XgboostBackendTest, MissingModelFileListsTheNamesTried) {
-  fs::create_directories(*dir_ / "empty" / "1");
+  fs::create_directories(models_->dir() / "empty" / "1");
   ModelConfig config = Config("empty");
-  auto instance = Load(config, *dir_ / "empty" / "1");
+  auto instance = Load(config, models_->dir() / "empty" / "1");
   EXPECT_EQ(instance.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(instance.status().message(), HasSubstr("model.json"));
   EXPECT_THAT(instance.status().message(), HasSubstr("xgboost.model"));
 
   config.default_model_filename = "named.json";
-  instance = Load(config, *dir_ / "empty" / "1");
+  instance = Load(config, models_->dir() / "empty" / "1");
   EXPECT_EQ(instance.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(instance.status().message(), HasSubstr("named.json"));
 }
 
 TEST_F(XgboostBackendTest, CorruptModelFileIsFailedPrecondition) {
-  fs::create_directories(*dir_ / "corrupt" / "1");
-  std::ofstream(*dir_ / "corrupt" / "1" / "model.json") << "{\"not\": \"a model\"";
+  fs::create_directories(models_->dir() / "corrupt" / "1");
+  std::ofstream(models_->dir() / "corrupt" / "1" / "model.json") << "{\"not\": \"a model\"";
   ModelConfig config = Config("corrupt");
-  auto instance = Load(config, *dir_ / "corrupt" / "1");
+  auto instance = Load(config, models_->dir() / "corrupt" / "1");
   EXPECT_EQ(instance.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(instance.status().message(), HasSubstr("model.json"));
 }
 
 TEST_F(XgboostBackendTest, FeatureCountMustMatchTheModel) {
   ModelConfig config = Config("reg_json", 7);
-  auto instance = Load(config, *dir_ / "reg_json" / "1");
+  auto instance = Load(config, models_->dir() / "reg_json" / "1");
   EXPECT_EQ(instance.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(instance.status().message(), HasSubstr("takes 5"));
 }
 
 TEST_F(XgboostBackendTest, MlflowClassifierPredictsLikeItsPredict) {
-  EXPECT_TRUE(IsMlflowXgboost(*dir_ / "mlflow_binary"));
-  EXPECT_FALSE(IsMlflowXgboost(*dir_ / "reg_json" / "1"));
-  auto mlflow = ReadMlflowXgboost(*dir_ / "mlflow_binary", "churn");
+  EXPECT_TRUE(IsMlflowXgboost(models_->dir() / "mlflow_binary"));
+  EXPECT_FALSE(IsMlflowXgboost(models_->dir() / "reg_json" / "1"));
+  auto mlflow = ReadMlflowXgboost(models_->dir() / "mlflow_binary", "churn");
   ASSERT_TRUE(mlflow.ok()) << mlflow.status();
   EXPECT_EQ(mlflow->config.name, "churn");
   EXPECT_EQ(mlflow->config.backend, "xgboost");
@@ -300,44 +280,47 @@ TEST_F(XgboostBackendTest, MlflowClassifierPredictsLikeItsPredict) {
   EXPECT_EQ(mlflow->config.outputs[0].name, "predictions");
   EXPECT_EQ(mlflow->config.parameters.at("output_kind"), "label");
   EXPECT_THAT(mlflow->columns, ::testing::ElementsAre("f0", "f1", "f2", "f3", "f4"));
-  EXPECT_EQ(mlflow->model_file, *dir_ / "mlflow_binary" / "model.xgb");
+  EXPECT_EQ(mlflow->model_file, models_->dir() / "mlflow_binary" / "model.xgb");
   EXPECT_EQ(mlflow->model_class, "xgboost.sklearn.XGBClassifier");
   EXPECT_FALSE(mlflow->xgb_version.empty());
 
-  auto instance = Load(mlflow->config, *dir_ / "mlflow_binary");
+  auto instance = Load(mlflow->config, models_->dir() / "mlflow_binary");
   ASSERT_TRUE(instance.ok()) << instance.status();
-  EXPECT_EQ(PredictInThree(**instance, "input", 0), ReadFloats(*dir_ / "binary_labels.bin"));
+  EXPECT_EQ(PredictInThree(**instance, "input", 0),
+            ReadFloats(models_->dir() / "binary_labels.bin"));
 }
 
 TEST_F(XgboostBackendTest, MlflowEarlyStoppedMultiClassUsesBestIteration) {
-  auto mlflow = ReadMlflowXgboost(*dir_ / "mlflow_multi", "stopped");
+  auto mlflow = ReadMlflowXgboost(models_->dir() / "mlflow_multi", "stopped");
   ASSERT_TRUE(mlflow.ok()) << mlflow.status();
   EXPECT_TRUE(mlflow->columns.empty());
   EXPECT_EQ(mlflow->config.inputs[0].dims, (std::vector<int64_t>{kFeatures}));
-  auto instance = Load(mlflow->config, *dir_ / "mlflow_multi");
+  auto instance = Load(mlflow->config, models_->dir() / "mlflow_multi");
   ASSERT_TRUE(instance.ok()) << instance.status();
-  EXPECT_EQ(PredictInThree(**instance, "input", 0), ReadFloats(*dir_ / "mlflow_multi_labels.bin"));
+  EXPECT_EQ(PredictInThree(**instance, "input", 0),
+            ReadFloats(models_->dir() / "mlflow_multi_labels.bin"));
 }
 
 TEST_F(XgboostBackendTest, MlflowRegressorPredictsLikeItsPredict) {
-  auto mlflow = ReadMlflowXgboost(*dir_ / "mlflow_reg", "price");
+  auto mlflow = ReadMlflowXgboost(models_->dir() / "mlflow_reg", "price");
   ASSERT_TRUE(mlflow.ok()) << mlflow.status();
   EXPECT_EQ(mlflow->config.parameters.count("output_kind"), 0u);
-  auto instance = Load(mlflow->config, *dir_ / "mlflow_reg");
+  auto instance = Load(mlflow->config, models_->dir() / "mlflow_reg");
   ASSERT_TRUE(instance.ok()) << instance.status();
-  EXPECT_LE(MaxDiff(PredictInThree(**instance, "input", 0), ReadFloats(*dir_ / "mlflow_reg.bin")),
+  EXPECT_LE(MaxDiff(PredictInThree(**instance, "input", 0),
+                    ReadFloats(models_->dir() / "mlflow_reg.bin")),
             1e-5);
 }
 
 TEST_F(XgboostBackendTest, MlflowFolderWithoutXgboostFlavor) {
-  fs::create_directories(*dir_ / "mlflow_sklearn");
-  std::ofstream(*dir_ / "mlflow_sklearn" / "MLmodel")
+  fs::create_directories(models_->dir() / "mlflow_sklearn");
+  std::ofstream(models_->dir() / "mlflow_sklearn" / "MLmodel")
       << "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n";
-  EXPECT_FALSE(IsMlflowXgboost(*dir_ / "mlflow_sklearn"));
-  auto mlflow = ReadMlflowXgboost(*dir_ / "mlflow_sklearn", "m");
+  EXPECT_FALSE(IsMlflowXgboost(models_->dir() / "mlflow_sklearn"));
+  auto mlflow = ReadMlflowXgboost(models_->dir() / "mlflow_sklearn", "m");
   EXPECT_EQ(mlflow.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(mlflow.status().message(), HasSubstr("xgboost flavor"));
-  EXPECT_EQ(ReadMlflowXgboost(*dir_ / "nowhere", "m").status().code(),
+  EXPECT_EQ(ReadMlflowXgboost(models_->dir() / "nowhere", "m").status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
