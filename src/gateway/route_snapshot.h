@@ -1,0 +1,88 @@
+#pragma once
+// What the control plane tells the data plane: plain, immutable routing values and nothing that
+// runs. Connection pools, admission gates, mirror queues and in-flight counters belong to the
+// data plane, which builds them from these values (and drops them when an instance, deployment
+// or endpoint leaves the snapshot).
+//
+// The supervisor builds a new RoutingSnapshot whenever endpoints, deployments or instance
+// readiness change and hands it to a RoutingSink. Unchanged endpoints keep their
+// shared_ptr<const EndpointRouting> from one snapshot to the next, so a change costs what
+// changed, not the size of the fleet.
+//
+// Names: endpoint and deployment names are kept as written and matched case-insensitively
+// (ASCII); `endpoints` is keyed by the lower-cased name, so is `EndpointRouting::deployments`.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/spec.h"
+
+namespace berth::gateway {
+
+// One ready instance of a deployment. `id` is unique within its deployment; a restarted
+// instance keeps its id but gets a new `incarnation`, so the data plane opens new connections.
+struct InstanceAddress {
+  int64_t id = 0;
+  uint64_t incarnation = 0;
+  std::string host = "127.0.0.1";
+  int port = 0;       // HTTP/1.1
+  int grpc_port = 0;  // OIP gRPC (berth-worker instances); 0 for other kinds
+  bool operator==(const InstanceAddress&) const = default;
+};
+
+struct DeploymentRouting {
+  std::string name;  // as written
+  core::RequestSettings request_settings;
+  core::ServingRoutes routes;
+  bool speaks_oip = false;             // berth-worker: serves /v2/... and gRPC
+  std::vector<InstanceAddress> ready;  // instances passing readiness, in id order
+};
+
+struct EndpointRouting {
+  std::string name;  // as written
+  core::AuthMode auth_mode = core::AuthMode::kKey;
+  std::string primary_key;
+  std::string secondary_key;
+  std::string token_secret;
+  // Deployment name (as written) -> percent, as declared.
+  std::map<std::string, int> traffic;
+  std::map<std::string, int> mirror_traffic;
+  // Keyed by the lower-cased deployment name.
+  std::map<std::string, std::shared_ptr<const DeploymentRouting>> deployments;
+
+  // Case-insensitive lookup; nullptr when absent.
+  const std::shared_ptr<const DeploymentRouting>* FindDeployment(std::string_view name) const;
+};
+
+struct RoutingSnapshot {
+  uint64_t version = 0;  // increases with every snapshot a publisher builds
+  // Keyed by the lower-cased endpoint name.
+  std::map<std::string, std::shared_ptr<const EndpointRouting>> endpoints;
+
+  // Case-insensitive lookup; nullptr when absent.
+  const EndpointRouting* FindEndpoint(std::string_view name) const;
+};
+
+// ASCII lower case: the key of a name in the maps above.
+std::string NameKey(std::string_view name);
+
+// Where the control plane publishes routes, and what it asks of the data plane while it
+// drains instances. Implemented by the data plane (DataPlane) and by FakeRoutingSink in tests.
+//
+// Threading: both methods may be called from any thread and never block on I/O. Publish() takes
+// effect for requests that arrive after it returns.
+class RoutingSink {
+ public:
+  virtual ~RoutingSink() = default;
+  virtual void Publish(std::shared_ptr<const RoutingSnapshot> snapshot) = 0;
+  // Requests forwarded to this instance (any incarnation) and not yet answered, mirrored copies
+  // included. 0 for an instance the data plane does not know.
+  virtual int InFlight(std::string_view endpoint, std::string_view deployment,
+                       int64_t instance_id) const = 0;
+};
+
+}  // namespace berth::gateway
