@@ -8,6 +8,7 @@
 #include "core/launch_plan.h"
 #include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
+#include "http/upstream_pool.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::controlplane {
@@ -42,9 +43,7 @@ struct Supervisor::Instance {
   int readiness_successes = 0;
   int readiness_failures = 0;
   int liveness_failures = 0;
-  // Serving and stopping.
-  std::shared_ptr<http::UpstreamPool> pool;
-  std::shared_ptr<std::atomic<int>> outstanding = std::make_shared<std::atomic<int>>(0);
+  // Stopping.
   SteadyTime stop_requested;
   bool stop_sent = false;
   fs::path log_file;
@@ -58,8 +57,6 @@ struct Supervisor::Deployment {
   std::string template_hash;  // launch_hash + the generation that introduced it
   std::map<int64_t, Instance> instances;
   int64_t next_instance_id = 1;
-  std::shared_ptr<gateway::AdmissionGate> gate;
-  std::shared_ptr<gateway::MirrorQueue> mirror_queue = std::make_shared<gateway::MirrorQueue>();
   bool native = false;  // berth-worker serves it (known once an instance was launched)
 };
 
@@ -121,14 +118,14 @@ void AppendLog(const fs::path& file, const std::string& line) {
 
 Supervisor::Supervisor(asio::io_context& io, state::StateStore& store,
                        const auth::SecretBox& secrets, ArtifactStore& artifacts,
-                       compute::ComputeDriver& driver, gateway::DataPlane& data_plane,
+                       compute::ComputeDriver& driver, gateway::RoutingSink& routes,
                        const Clock& clock, SupervisorOptions options)
     : io_(io),
       store_(store),
       secrets_(secrets),
       artifacts_(artifacts),
       driver_(driver),
-      data_plane_(data_plane),
+      routes_(routes),
       clock_(clock),
       options_(std::move(options)) {}
 
@@ -262,7 +259,6 @@ absl::Status Supervisor::Reload() {
       if (!slot) {
         slot = std::make_unique<Deployment>();
         slot->key = key;
-        slot->gate = std::make_shared<gateway::AdmissionGate>(clock_);
         slot->record = dr;
         slot->next_instance_id = HighestInstanceDir(InstanceDir(*slot, 0).parent_path()) + 1;
       }
@@ -306,8 +302,6 @@ void Supervisor::ObserveExits(SteadyTime now) {
         i.exit_code = exit.exit_code;
         i.exit_signal = exit.signal;
         i.process.reset();
-        if (i.pool) i.pool->CloseIdle();
-        i.pool.reset();
         spdlog::info("instance {}/{} exited (code {}, signal {})", key, id, exit.exit_code,
                      exit.signal);
       }
@@ -320,7 +314,7 @@ void Supervisor::DriveStops(SteadyTime now) {
     for (auto& [id, i] : d->instances) {
       if (i.phase != InstancePhase::kStopping || i.stop_sent) continue;
       // Drain: wait for answers in flight, but no longer than a request may take.
-      bool drained = i.outstanding->load() == 0;
+      bool drained = routes_.InFlight(d->record.endpoint, d->record.name, id) == 0;
       bool overdue =
           now - i.stop_requested > milliseconds(d->spec.request_settings.request_timeout_ms);
       if (!drained && !overdue) continue;
@@ -493,7 +487,6 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   auto process = driver_.Start(launch);
   if (!process.ok()) return fail(std::string(process.status().message()));
   i.process = *process;
-  i.pool = std::make_shared<http::UpstreamPool>(io_.get_executor(), "127.0.0.1", i.port);
 }
 
 void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std::string reason) {
@@ -593,36 +586,35 @@ void Supervisor::FinishEndpointDeletes() {
 }
 
 void Supervisor::Publish() {
-  auto table = std::make_shared<gateway::RoutingTable>();
+  auto snapshot = std::make_shared<gateway::RoutingSnapshot>();
+  snapshot->version = ++published_version_;
   for (const auto& [name, e] : endpoints_) {
     if (e->record.state == ProvisioningState::kDeleting) continue;
-    auto route = std::make_shared<gateway::EndpointRoute>();
+    auto route = std::make_shared<gateway::EndpointRouting>();
     route->name = name;
     route->auth_mode = e->spec.auth_mode;
     route->primary_key = e->primary_key;
     route->secondary_key = e->secondary_key;
     route->token_secret = e->token_secret;
-    auto splitter = gateway::TrafficSplitter::Create(e->spec.traffic, e->spec.mirror_traffic);
-    if (splitter.ok()) route->splitter = std::move(*splitter);
+    route->traffic = e->spec.traffic;
+    route->mirror_traffic = e->spec.mirror_traffic;
     for (const auto& [key, d] : deployments_) {
       if (d->record.endpoint != name || d->record.state == ProvisioningState::kDeleting) continue;
-      auto dr = std::make_shared<gateway::DeploymentRoute>();
+      auto dr = std::make_shared<gateway::DeploymentRouting>();
       dr->name = d->record.name;
-      dr->request_settings = core::EffectiveRequestSettings(
-          d->spec, d->native || core::ServingKindOf(d->spec) == core::ServingKind::kTritonModel);
+      const bool oip = d->native || core::ServingKindOf(d->spec) == core::ServingKind::kTritonModel;
+      dr->request_settings = core::EffectiveRequestSettings(d->spec, oip);
       dr->routes = core::RoutesFor(d->spec);
-      dr->gate = d->gate;
-      dr->mirror_queue = d->mirror_queue;
+      dr->speaks_oip = oip;
       for (const auto& [id, i] : d->instances) {
-        if (i.phase != InstancePhase::kReady || !i.pool) continue;
-        dr->ready.push_back({i.id, i.port, i.grpc_port, i.pool, i.outstanding});
+        if (i.phase != InstancePhase::kReady || !i.process) continue;
+        dr->ready.push_back({i.id, i.incarnation, "127.0.0.1", i.port, i.grpc_port});
       }
-      d->gate->Rebalance(dr->limits());
-      route->deployments[dr->name] = std::move(dr);
+      route->deployments[gateway::NameKey(dr->name)] = std::move(dr);
     }
-    (*table)[name] = std::move(route);
+    snapshot->endpoints[gateway::NameKey(name)] = std::move(route);
   }
-  data_plane_.Publish(std::move(table));
+  routes_.Publish(std::move(snapshot));
 }
 
 nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,

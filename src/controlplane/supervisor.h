@@ -2,7 +2,7 @@
 // Supervisor: the control plane's executor. On a periodic tick it reloads the declared state
 // from the StateStore when told it changed, observes instances (exits, readiness and liveness
 // probes), asks Reconcile() what to do, carries the actions out through the ComputeDriver,
-// records deployment outcomes, and publishes the routing table to the DataPlane.
+// records deployment outcomes, and publishes routes to the data plane (a gateway::RoutingSink).
 //
 // Threading: the tick and probe completions run on the io_context given at construction
 // (one thread). Notify() and the InstanceObserver methods may be called from any thread.
@@ -22,7 +22,7 @@
 #include "controlplane/model_registry.h"
 #include "controlplane/reconciler.h"
 #include "core/spec.h"
-#include "gateway/data_plane.h"
+#include "gateway/route_snapshot.h"
 #include "http/asio.h"
 #include "state/state_store.h"
 
@@ -41,8 +41,8 @@ struct SupervisorOptions {
 class Supervisor final : public InstanceObserver {
  public:
   Supervisor(http::asio::io_context& io, state::StateStore& store, const auth::SecretBox& secrets,
-             ArtifactStore& artifacts, compute::ComputeDriver& driver,
-             gateway::DataPlane& data_plane, const Clock& clock, SupervisorOptions options);
+             ArtifactStore& artifacts, compute::ComputeDriver& driver, gateway::RoutingSink& routes,
+             const Clock& clock, SupervisorOptions options);
   ~Supervisor() override;
 
   // Loads the declared state and starts the tick loop.
@@ -94,7 +94,7 @@ class Supervisor final : public InstanceObserver {
   const auth::SecretBox& secrets_;
   ArtifactStore& artifacts_;
   compute::ComputeDriver& driver_;
-  gateway::DataPlane& data_plane_;
+  gateway::RoutingSink& routes_;
   const Clock& clock_;
   SupervisorOptions options_;
 
@@ -107,6 +107,7 @@ class Supervisor final : public InstanceObserver {
   // Keyed "<endpoint>/<deployment>".
   std::map<std::string, std::unique_ptr<Deployment>> deployments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t published_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<http::asio::steady_timer> timer_;
 };
 

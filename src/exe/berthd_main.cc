@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
@@ -21,6 +23,7 @@
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
+#include "gateway/router.h"
 #include "http/errors.h"
 #include "http/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -88,6 +91,8 @@ int main(int argc, char** argv) {
   int grpc_port = -1;
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
+  uint64_t max_response_body = 100ull << 20;
+  int data_plane_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
@@ -110,6 +115,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-request-body", max_body, "Largest request body in bytes (else 413)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-response-body", max_response_body,
+                 "Largest response body accepted from an instance, in bytes (else 502)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--data-plane-threads", data_plane_threads,
+                 "Threads serving connections and routing requests (default: the number of "
+                 "cores); each runs its own event loop and instance connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -157,11 +171,28 @@ int main(int argc, char** argv) {
     spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
   }
 
-  http::asio::io_context io(1);
+  // Data-plane threads: one event loop each (Envoy-style); connections are spread over them and
+  // each keeps its own instance connections. The supervisor has a thread of its own, and
+  // management calls do their blocking work on `blocking_pool`.
+  using WorkGuard = http::asio::executor_work_guard<http::asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<http::asio::io_context>> data_plane_io;
+  std::vector<http::asio::io_context*> data_plane_contexts;
+  std::vector<WorkGuard> data_plane_work;
+  for (int i = 0; i < data_plane_threads; ++i) {
+    data_plane_io.push_back(std::make_unique<http::asio::io_context>(1));
+    data_plane_contexts.push_back(data_plane_io.back().get());
+    data_plane_work.push_back(http::asio::make_work_guard(*data_plane_io.back()));
+  }
+  http::asio::io_context& io = *data_plane_io.front();  // accepts connections
+  http::asio::io_context control_io(1);
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
-  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics);
+  gateway::Router router(SystemClock::Get(), random, metrics);
+  gateway::DataPlaneOptions data_plane_options;
+  data_plane_options.client.max_response_bytes = max_response_body;
+  gateway::DataPlane data_plane(router, SystemClock::Get(), data_plane_options);
+  for (auto* context : data_plane_contexts) data_plane.AddThread(*context);
   controlplane::ArtifactStore artifacts(dir);
   controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
 
@@ -199,7 +230,8 @@ int main(int argc, char** argv) {
         res.set("x-request-id", request_id);
         if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);
         co_return res;
-      });
+      },
+      data_plane_contexts);
   auto bound = server.Start();
   if (!bound.ok()) return Fail(bound.status().ToString());
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -207,7 +239,7 @@ int main(int argc, char** argv) {
 
   std::optional<gateway::GrpcGateway> grpc_gateway;
   if (grpc_port >= 0) {
-    grpc_gateway.emplace(io, data_plane, metrics, SystemClock::Get(), random);
+    grpc_gateway.emplace(router, data_plane_contexts, SystemClock::Get());
     auto grpc_bound = grpc_gateway->Start(host, grpc_port);
     if (!grpc_bound.ok()) return Fail(grpc_bound.status().ToString());
     grpc_port = *grpc_bound;
@@ -218,7 +250,7 @@ int main(int argc, char** argv) {
   supervisor_options.python = python;
   supervisor_options.python_dir = python_dir;
   supervisor_options.worker = worker;
-  controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
+  controlplane::Supervisor supervisor(control_io, **store, *secrets, artifacts, driver, router,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
   service_options.base_url = base_url;
@@ -235,21 +267,34 @@ int main(int argc, char** argv) {
   api_ptr = &api;
   supervisor.Start();
 
-  http::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int signal) {
-    spdlog::info("signal {}: stopping instances and exiting", signal);
-    if (grpc_gateway) grpc_gateway->Shutdown();
-    server.Stop();
-    supervisor.Shutdown();
-    io.stop();
+  // The stop sequence runs on this (main) thread, which serves nothing: it may wait for the
+  // data-plane and control threads to finish what they are doing.
+  std::promise<int> stop_signal;
+  http::asio::signal_set signals(control_io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (!ec) stop_signal.set_value(signal);
   });
+  std::vector<std::thread> threads;
+  for (auto* context : data_plane_contexts) {
+    threads.emplace_back([context] { context->run(); });
+  }
+  threads.emplace_back([&control_io] { control_io.run(); });
 
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
             << "berthd: listening on " << base_url << "\n";
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
-  io.run();
+  int signal = stop_signal.get_future().get();
+  spdlog::info("signal {}: stopping instances and exiting", signal);
+  if (grpc_gateway) grpc_gateway->Shutdown();
+  server.Stop();
+  router.StopMirroring();
+  supervisor.Shutdown();
+  data_plane_work.clear();
+  for (auto& context : data_plane_io) context->stop();
+  control_io.stop();
+  for (auto& t : threads) t.join();
   blocking_pool.join();
   (void)service_ptr;
   return 0;

@@ -4,7 +4,9 @@
 
 namespace berth::gateway {
 
-std::string NameKey(std::string_view name) { return absl::AsciiStrToLower(name); }
+std::string NameKey(std::string_view name) {
+  return absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+}
 
 const std::shared_ptr<const DeploymentRouting>* EndpointRouting::FindDeployment(
     std::string_view name) const {
