@@ -9,6 +9,8 @@
 //                      which cancels the request on the instance
 //   UNAVAILABLE        could not connect, or the instance closed before reading the request
 //   ABORTED            the instance failed after the request was sent (reset, bad response)
+//   RESOURCE_EXHAUSTED the response body is over `max_response_body_bytes`; nothing more is
+//                      read and the connection is closed
 
 #include <memory>
 #include <string>
@@ -20,9 +22,15 @@
 
 namespace berth::http {
 
+struct UpstreamPoolOptions {
+  size_t max_idle = 256;                            // idle keep-alive connections kept
+  uint64_t max_response_body_bytes = 100ull << 20;  // larger answers fail (berthd's default)
+};
+
 class UpstreamPool {
  public:
-  UpstreamPool(asio::any_io_executor executor, std::string host, int port, size_t max_idle = 256);
+  UpstreamPool(asio::any_io_executor executor, std::string host, int port,
+               UpstreamPoolOptions options = {});
   ~UpstreamPool();
 
   Awaitable<absl::StatusOr<Response>> Send(Request req, SteadyTime deadline);
@@ -38,7 +46,7 @@ class UpstreamPool {
   asio::any_io_executor executor_;
   std::string host_;
   int port_;
-  size_t max_idle_;
+  UpstreamPoolOptions options_;
   std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
 };
 
