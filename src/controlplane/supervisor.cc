@@ -493,7 +493,9 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   auto process = driver_.Start(launch);
   if (!process.ok()) return fail(std::string(process.status().message()));
   i.process = *process;
-  i.pool = std::make_shared<http::UpstreamPool>(io_.get_executor(), "127.0.0.1", i.port);
+  i.pool = std::make_shared<http::UpstreamPool>(
+      io_.get_executor(), "127.0.0.1", i.port,
+      http::UpstreamPoolOptions{.max_response_body_bytes = options_.max_response_body_bytes});
 }
 
 void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std::string reason) {

@@ -1,12 +1,16 @@
 // berthd: the berth server — management API, data plane, supervisor of instance processes.
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
@@ -73,6 +77,40 @@ absl::StatusOr<std::string> EnsureAdminToken(state::StateStore& store, const fs:
   return hash;
 }
 
+// Each proxied request holds a client connection and one to an instance, and state, logs and
+// instance pipes need descriptors too: half the open-file limit keeps accept() clear of EMFILE.
+size_t DefaultMaxConnections() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
+  return std::max<size_t>(limit.rlim_cur / 2, 16);
+}
+
+// The data plane's credential check, at the header stage: a request to /endpoints/... without
+// an Authorization header is refused before its body is read. The full check (the endpoint's
+// key or token) runs later in the data plane.
+std::optional<http::Response> RefuseScoringWithoutCredential(const http::Request& head,
+                                                             const http::RequestContext&) {
+  std::string_view target = head.target();
+  if (!gateway::DataPlane::Matches(target) ||
+      head.find(http::bhttp::field::authorization) != head.end()) {
+    return std::nullopt;
+  }
+  absl::Status missing =
+      absl::UnauthenticatedError("missing credential: send 'Authorization: Bearer <key or token>'");
+  std::string_view rest = target.substr(std::string_view("/endpoints/").size());
+  size_t slash = rest.find('/');
+  std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  bool oip = action == "v2" || action.starts_with("v2/");  // the Open Inference Protocol's shape
+  http::Response res =
+      oip ? http::OipErrorResponse(head, missing) : http::ErrorResponse(head, missing);
+  res.set(http::bhttp::field::www_authenticate, "Bearer");
+  res.set("x-request-id", NewGuid());
+  if (auto it = head.find("x-ms-client-request-id"); it != head.end()) {
+    res.set("x-ms-client-request-id", std::string(it->value()).substr(0, 100));
+  }
+  return res;
+}
+
 int Fail(const std::string& message) {
   std::cerr << "berthd: " << message << std::endl;
   return 1;
@@ -88,6 +126,9 @@ int main(int argc, char** argv) {
   int grpc_port = -1;
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
+  uint64_t max_response_body = 100ull << 20;
+  size_t max_connections = DefaultMaxConnections();
+  int drain_timeout_s = 30;
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
@@ -110,6 +151,20 @@ int main(int argc, char** argv) {
   app.add_option("--max-request-body", max_body, "Largest request body in bytes (else 413)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-response-body", max_response_body,
+                 "Largest response body from an instance in bytes (else 502)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-connections", max_connections,
+                 "Open client connections at most; more are answered 503 (default: half the "
+                 "open-file limit)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--drain-timeout", drain_timeout_s,
+                 "On SIGTERM or SIGINT, seconds to let requests in flight finish before "
+                 "instances are stopped")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -169,6 +224,8 @@ int main(int argc, char** argv) {
   server_options.host = host;
   server_options.port = port;
   server_options.max_body_bytes = max_body;
+  server_options.max_connections = max_connections;
+  server_options.on_headers = RefuseScoringWithoutCredential;
 
   // The service needs the URL for scoring_uri and the supervisor needs the service's
   // notifications, so the listener is bound first and the handler resolves them late.
@@ -218,6 +275,7 @@ int main(int argc, char** argv) {
   supervisor_options.python = python;
   supervisor_options.python_dir = python_dir;
   supervisor_options.worker = worker;
+  supervisor_options.max_response_body_bytes = max_response_body;
   controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
@@ -235,14 +293,36 @@ int main(int argc, char** argv) {
   api_ptr = &api;
   supervisor.Start();
 
-  http::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int signal) {
-    spdlog::info("signal {}: stopping instances and exiting", signal);
+  // The first signal drains: no new connections, requests in flight finish (up to
+  // --drain-timeout), then instances stop. A second signal stops at once.
+  bool server_draining = false;
+  bool stopped = false;
+  auto stop = [&] {
+    if (stopped) return;
+    stopped = true;
+    spdlog::info("stopping instances and exiting");
     if (grpc_gateway) grpc_gateway->Shutdown();
     server.Stop();
     supervisor.Shutdown();
     io.stop();
-  });
+  };
+  http::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (server_draining) {
+          spdlog::warn("signal {} again: not waiting for requests in flight", signal);
+          stop();
+          return;
+        }
+        server_draining = true;
+        spdlog::info("signal {}: finishing requests in flight (at most {} s), then exiting", signal,
+                     drain_timeout_s);
+        signals.async_wait(on_signal);
+        server.Drain(std::chrono::steady_clock::now() + std::chrono::seconds(drain_timeout_s),
+                     stop);
+      };
+  signals.async_wait(on_signal);
 
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
             << "berthd: listening on " << base_url << "\n";

@@ -27,8 +27,8 @@ constexpr std::chrono::milliseconds kFirstAcceptBackoff{10};
 constexpr std::chrono::milliseconds kLongestAcceptBackoff{1000};
 constexpr std::chrono::seconds kAcceptErrorLogInterval{10};
 constexpr std::chrono::seconds kWriteTimeout{60};
-// How long a refused connection's unread input is discarded before closing (see DiscardInput):
-// in all, and without any byte arriving.
+// How long a refused connection's unread input is discarded before it is closed (see
+// DiscardInputAndClose): in all, and without any byte arriving.
 constexpr std::chrono::seconds kLingerAfterRefusal{30};
 constexpr std::chrono::seconds kLingerAfterOverCapacity{2};
 constexpr std::chrono::seconds kLingerIdle{2};
