@@ -3,7 +3,6 @@ checked before a body is read, running out of file descriptors neither spins nor
 --max-connections refuses cleanly, SIGTERM drains requests in flight, and oversized instance
 answers are cut off with a 502."""
 
-import json
 import os
 import resource
 import signal
