@@ -1,6 +1,11 @@
 #include "http/server.h"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <time.h>
+
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -8,6 +13,8 @@
 #include "gtest/gtest.h"
 #include "http/errors.h"
 #include "http/raw_socket_for_test.h"
+#include "spdlog/sinks/base_sink.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::http {
 namespace {
@@ -301,6 +308,60 @@ TEST_F(ServerTest, DrainWithNothingInFlightCompletesAtOnce) {
                    [&] { drained.set_value(); });
   });
   EXPECT_EQ(drained_future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+}
+
+// Counts log messages instead of printing them.
+class CountingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::atomic<int> messages{0};
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg&) override { ++messages; }
+  void flush_() override {}
+};
+
+double ThreadCpuSeconds(std::thread& thread) {
+  clockid_t clock;
+  pthread_getcpuclockid(thread.native_handle(), &clock);
+  timespec t{};
+  clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+TEST_F(ServerTest, RunningOutOfDescriptorsNeitherSpinsNorFloodsTheLog) {
+  auto sink = std::make_shared<CountingSink>();
+  auto previous_logger = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("counting", sink));
+  StartServer({});
+  // Clients connect first (into the listen backlog); then the process gets only a few more
+  // descriptors, so the server runs out while connections wait.
+  std::vector<RawSocket> clients;
+  for (int i = 0; i < 16; ++i) clients.push_back(RawSocket::Connect(port_));
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  auto open_now = std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                std::filesystem::directory_iterator());
+  rlimit low = original;
+  low.rlim_cur = static_cast<rlim_t>(open_now + 2);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  WaitFor([&] { return sink->messages > 0; });  // the first "accept failed"
+  double cpu_before = ThreadCpuSeconds(thread_);
+  int messages_before = sink->messages;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a measurement window
+  double cpu = ThreadCpuSeconds(thread_) - cpu_before;
+  int messages = sink->messages - messages_before;
+  setrlimit(RLIMIT_NOFILE, &original);
+  EXPECT_LT(cpu, 0.05) << "the accept loop spins";
+  EXPECT_LE(messages, 1) << "the accept loop floods the log";
+
+  // Serves again once descriptors are there.
+  clients.clear();
+  std::string answer;
+  WaitFor([&] {
+    answer = Exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    return StatusOf(answer) == 200;
+  });
+  spdlog::set_default_logger(previous_logger);
 }
 
 }  // namespace
