@@ -36,6 +36,8 @@ struct SupervisorOptions {
   std::string python = "/usr/bin/python3";      // interpreter for scoring scripts and MLflow
   std::filesystem::path python_dir;             // berth's Python packages (berth_runner)
   std::filesystem::path worker;                 // the berth-worker executable
+  // Largest answer body read from an instance (--max-response-body).
+  uint64_t max_response_body_bytes = 100ull << 20;
 };
 
 class Supervisor final : public InstanceObserver {
