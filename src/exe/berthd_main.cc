@@ -125,11 +125,21 @@ int main(int argc, char** argv) {
                  "The berth-worker executable, which serves triton_model and MLflow XGBoost "
                  "deployments")
       ->capture_default_str();
+  bool no_scoring_auth = false;
+  app.add_flag("--no-scoring-auth", no_scoring_auth,
+               "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
+               "only; the local berthd that `berth ... --local` starts uses it)");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("berthd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (no_scoring_auth && !IsLoopback(host)) {
+    return Fail("--no-scoring-auth is for a loopback --host only, not " + host);
+  }
+  if (no_scoring_auth) {
+    spdlog::info("--no-scoring-auth: scoring requests need no credential");
+  }
   if (!IsLoopback(host)) {
     spdlog::warn(
         "*** listening on {} which is not a loopback address: berthd has no TLS yet, so "
@@ -161,7 +171,9 @@ int main(int argc, char** argv) {
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
-  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics);
+  gateway::DataPlaneOptions data_plane_options;
+  data_plane_options.require_credentials = !no_scoring_auth;
+  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics, data_plane_options);
   controlplane::ArtifactStore artifacts(dir);
   controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
 
@@ -207,7 +219,9 @@ int main(int argc, char** argv) {
 
   std::optional<gateway::GrpcGateway> grpc_gateway;
   if (grpc_port >= 0) {
-    grpc_gateway.emplace(io, data_plane, metrics, SystemClock::Get(), random);
+    gateway::GrpcGatewayOptions grpc_options;
+    grpc_options.require_credentials = !no_scoring_auth;
+    grpc_gateway.emplace(io, data_plane, metrics, SystemClock::Get(), random, grpc_options);
     auto grpc_bound = grpc_gateway->Start(host, grpc_port);
     if (!grpc_bound.ok()) return Fail(grpc_bound.status().ToString());
     grpc_port = *grpc_bound;

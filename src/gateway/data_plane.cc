@@ -185,7 +185,10 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
   if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
     authorization = std::string(it->value());
   }
-  if (absl::Status auth = CheckCredential(authorization, endpoint, clock_.WallNow()); !auth.ok()) {
+  if (absl::Status auth = options_.require_credentials
+                              ? CheckCredential(authorization, endpoint, clock_.WallNow())
+                              : absl::OkStatus();
+      !auth.ok()) {
     Response res = ErrorFor(req, wire, auth);
     res.set(bhttp::field::www_authenticate, "Bearer");
     co_return reject(std::move(res));

@@ -26,6 +26,9 @@ enum class Wire { kBerth, kOip };
 
 struct DataPlaneOptions {
   size_t mirror_queue_capacity = 1024;  // copies waiting per mirror deployment; more are dropped
+  // False only for berthd --no-scoring-auth (the local berthd of `berth ... --local`): scoring
+  // requests need no key or token, whatever the endpoint's auth_mode.
+  bool require_credentials = true;
 };
 
 class DataPlane {

@@ -330,8 +330,10 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
     auto it = call.table->find(*name);
     if (it == call.table->end()) return absl::NotFoundError("endpoint '" + *name + "' not found");
     call.endpoint_route = it->second.get();
-    RETURN_IF_ERROR(
-        CheckCredential(FindMetadata(md, "authorization"), *it->second, clock_.WallNow()));
+    if (options_.require_credentials) {
+      RETURN_IF_ERROR(
+          CheckCredential(FindMetadata(md, "authorization"), *it->second, clock_.WallNow()));
+    }
     ASSIGN_OR_RETURN(call.deployment, PickDeployment(*it->second, FindMetadata(md, kDeploymentKey),
                                                      follow_split, random_.Next(), by_rule));
     call.AddMetadata(kDeploymentKey, call.deployment->name);

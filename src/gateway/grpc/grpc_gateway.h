@@ -34,6 +34,8 @@ struct GrpcGatewayOptions {
   int mirror_in_flight_factor = 2;
   // On Shutdown, calls still running after this long are cancelled.
   std::chrono::milliseconds shutdown_grace{1000};
+  // False only for berthd --no-scoring-auth, as DataPlaneOptions::require_credentials.
+  bool require_credentials = true;
 };
 
 class GrpcGateway {
