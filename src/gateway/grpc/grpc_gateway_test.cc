@@ -227,6 +227,24 @@ TEST_F(GrpcGatewayTest, MissingOrWrongCredentialIsUnauthenticated) {
   EXPECT_FALSE(blue_.saw_credential());  // the endpoint key stays at the gateway
 }
 
+TEST_F(GrpcGatewayTest, NoCredentialNeededWhenNotRequired) {
+  Publish({{"blue", 100}});
+  GrpcGatewayOptions options;
+  options.require_credentials = false;  // berthd --no-scoring-auth
+  GrpcGateway open_gateway(io_, data_plane_, metrics_, SystemClock::Get(), random_, options);
+  auto port = open_gateway.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("berth-endpoint", "ep");
+  inference::ModelInferResponse res;
+  grpc::Status s = stub->ModelInfer(&ctx, InferRequest(), &res);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(blue_.calls(), 1);
+  open_gateway.Shutdown();
+}
+
 TEST_F(GrpcGatewayTest, EndpointMissingOrUnknown) {
   Publish({{"blue", 100}});
   inference::ModelInferResponse res;
