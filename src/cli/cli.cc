@@ -9,6 +9,17 @@
 #include "cli/command_support.h"
 
 namespace berth::cli {
+namespace {
+
+// Whether the command chosen (the innermost subcommand parsed) was given --local.
+bool LocalGiven(const CLI::App& app) {
+  const CLI::App* command = &app;
+  while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+  const CLI::Option* local = command->get_option_no_throw(kLocalFlag);
+  return local != nullptr && local->count() > 0;
+}
+
+}  // namespace
 
 int Run(const std::vector<std::string>& args, const CliEnv& env) {
   std::ostream& out = *env.out;
@@ -37,6 +48,7 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   AddEndpointCommands(app, &action);
   AddDeploymentCommands(app, &action);
   AddModelCommands(app, &action);
+  AddLocalDaemonCommands(app, &action);
 
   std::vector<const char*> argv;
   argv.reserve(args.size());
@@ -59,6 +71,11 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   GlobalOptions globals;
   if (url_option->count() > 0) globals.url = url;
   if (token_option->count() > 0) globals.token = token;
+  globals.local = LocalGiven(app);
+  if (globals.local && (globals.url || globals.token)) {
+    err << "Error: --local talks to the per-user berthd; leave out --url and --token\n";
+    return kExitUsage;
+  }
   Session session(env, std::move(globals));
   absl::Status status;
   try {

@@ -33,10 +33,11 @@ struct CliEnv {
   const Clock* clock = &SystemClock::Get();
   std::function<void(std::chrono::milliseconds)> sleep;  // null: std::this_thread::sleep_for
   std::chrono::milliseconds poll_interval = kPollInterval;
-  // Defaults for `--local` instances (local_mode.h), compiled into the berth binary; the
-  // variables BERTH_PYTHON and BERTH_PYTHON_DIR override them.
+  // What the local berthd (local_daemon.h) is started with, compiled into the berth binary;
+  // the variables BERTH_PYTHON and BERTH_PYTHON_DIR override them.
   std::string python = "/usr/bin/python3";  // interpreter when environment.python is unset
   std::string python_dir;                   // berth's Python packages (berth_runner, shims)
+  std::string self_exe;  // the berth executable, beside which berthd is; "": /proc/self/exe
 };
 
 // Paths compiled into the berth binary.

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "cli/fake_http_server_for_test.h"
+#include "cli/local_daemon.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -46,11 +47,13 @@ class FakeBerthd {
   std::mutex mu;
   std::map<std::string, json> resources;  // by API path below /api/v1
   std::set<std::string> artifacts;
-  std::string fail_reason;  // non-empty: deployments end Failed
+  std::string fail_reason;        // non-empty: deployments end Failed
+  bool scoring_needs_key = true;  // false: as berthd --no-scoring-auth
 
  private:
   HttpResponse Handle(const RecordedRequest& r) {
     std::lock_guard lock(mu);
+    if (r.target == "/healthz") return HttpResponse{200, {}, "berthd is running\n"};
     if (r.headers.count("authorization") == 0 || r.headers.at("authorization") != "Bearer tok") {
       if (!absl::StartsWith(r.target, "/endpoints/")) {
         return ErrorAnswer(401, "Unauthorized", "missing or wrong admin token");
@@ -143,7 +146,8 @@ class FakeBerthd {
   }
 
   HttpResponse Score(const RecordedRequest& r) {
-    if (r.headers.count("authorization") == 0 || r.headers.at("authorization") != "Bearer pk") {
+    if (scoring_needs_key &&
+        (r.headers.count("authorization") == 0 || r.headers.at("authorization") != "Bearer pk")) {
       return ErrorAnswer(401, "Unauthorized", "bad key");
     }
     if (r.body.find("fail") != std::string::npos) {
@@ -432,6 +436,78 @@ TEST_F(CliTest, GlobalOptionsAndMissingToken) {
   EXPECT_EQ(Berth({"--token", "wrong", "online-endpoint", "list"}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("Error: missing or wrong admin token"));
   EXPECT_THAT(err_.str(), HasSubstr("Check the admin token"));
+}
+
+}  // namespace
+}  // namespace berth::cli
+
+namespace berth::cli {
+namespace {
+
+// --local: the same commands against the local berthd recorded in BERTH_LOCAL_DIR. The fake
+// stands in for it, recorded with this test process's pid and start time (so it "runs").
+class CliLocalTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    fs::path local = dir_ / "local";
+    fs::create_directories(local);
+    DaemonRecord record{berthd_.url(), ::getpid(), *ProcessStartTime(::getpid())};
+    std::ofstream(local / "daemon.json") << DaemonRecordJson(record).dump();
+    std::ofstream(local / "admin-token") << "tok\n";
+    // Nothing from the ordinary configuration may be used.
+    vars_ = {{"BERTH_LOCAL_DIR", local.string()},
+             {"BERTH_URL", "http://127.0.0.1:9"},
+             {"HOME", (dir_ / "home").string()}};
+    berthd_.scoring_needs_key = false;
+  }
+};
+
+TEST_F(CliLocalTest, CommandsTalkToTheLocalDaemonAndScoreWithoutACredential) {
+  ASSERT_EQ(Berth({"online-endpoint", "create", "--local", "-n", "ep1"}), 0) << err_.str();
+  EXPECT_EQ(Out()["scoring_uri"], berthd_.url() + "/endpoints/ep1/score");
+
+  Write("code/score.py", "x = 1\n");
+  std::string blue = Write("blue.yml",
+                           "name: blue\nendpoint_name: ep1\n"
+                           "code_configuration:\n  code: code\n  scoring_script: score.py\n");
+  ASSERT_EQ(Berth({"online-deployment", "create", "--local", "-f", blue}), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("deployment blue gets all of it"));
+  std::vector<RecordedRequest> patches = berthd_.requests("PATCH");
+  ASSERT_EQ(patches.size(), 1u);
+  EXPECT_EQ(patches[0].target, "/api/v1/online-endpoints/ep1");
+  EXPECT_EQ(json::parse(patches[0].body), json({{"traffic", {{"blue", 100}}}}));
+
+  // A second deployment follows the usual rules: no traffic unless asked.
+  std::string green = Write("green.yml",
+                            "name: green\nendpoint_name: ep1\n"
+                            "code_configuration:\n  code: code\n  scoring_script: score.py\n");
+  ASSERT_EQ(Berth({"online-deployment", "create", "--local", "-f", green}), 0) << err_.str();
+  EXPECT_EQ(berthd_.requests("PATCH").size(), 1u);
+
+  std::string request = Write("req.json", "{\"data\": 1}");
+  ASSERT_EQ(Berth({"online-endpoint", "invoke", "--local", "-n", "ep1", "--request-file", request}),
+            0)
+      << err_.str();
+  EXPECT_EQ(Out()["echo"], json({{"data", 1}}));
+  RecordedRequest score = berthd_.requests().back();
+  EXPECT_EQ(score.target, "/endpoints/ep1/score");
+  EXPECT_EQ(score.headers.count("authorization"), 0u);
+  for (const RecordedRequest& r : berthd_.requests()) {
+    EXPECT_THAT(r.target, Not(HasSubstr("/keys")));
+  }
+
+  ASSERT_EQ(Berth({"local-daemon", "status"}), 0) << err_.str();
+  EXPECT_EQ(Out()["running"], true);
+  EXPECT_EQ(Out()["url"], berthd_.url());
+  EXPECT_EQ(Out()["pid"], ::getpid());
+}
+
+TEST_F(CliLocalTest, LocalWithUrlOrTokenIsAUsageError) {
+  EXPECT_EQ(Berth({"online-endpoint", "list", "--local", "--url", berthd_.url()}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("leave out --url and --token"));
+  EXPECT_EQ(Berth({"--token", "x", "online-endpoint", "list", "--local"}), 2);
+  EXPECT_TRUE(berthd_.requests().empty());
 }
 
 }  // namespace

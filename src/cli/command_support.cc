@@ -7,6 +7,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/local_daemon.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 
@@ -36,8 +37,14 @@ bool IsUsageError(const absl::Status& status) {
 
 absl::StatusOr<ApiClient*> Session::Client() {
   if (client_ == nullptr) {
-    ASSIGN_OR_RETURN(ClientConfig config,
-                     ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}));
+    ClientConfig config;
+    if (globals_.local) {
+      ASSIGN_OR_RETURN(LocalDaemonSettings settings, LocalSettings());
+      ASSIGN_OR_RETURN(config, EnsureLocalDaemon(settings, MakeDaemonWaitEnv()));
+    } else {
+      ASSIGN_OR_RETURN(config,
+                       ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}));
+    }
     ASSIGN_OR_RETURN(ApiClient client, ApiClient::Create(config));
     client_ = std::make_unique<ApiClient>(std::move(client));
   }
@@ -70,6 +77,33 @@ WaitEnv Session::MakeWaitEnv() const {
   wait.progress = env_.err;
   wait.live = env_.stderr_is_tty;
   return wait;
+}
+
+absl::StatusOr<LocalDaemonSettings> Session::LocalSettings() const {
+  std::filesystem::path self = env_.self_exe;
+  if (self.empty()) {
+    std::error_code ec;
+    self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  }
+  return ResolveLocalDaemonSettings(env_.env, env_.python, env_.python_dir, self);
+}
+
+DaemonWaitEnv Session::MakeDaemonWaitEnv() const {
+  DaemonWaitEnv wait;
+  wait.clock = env_.clock;
+  wait.sleep =
+      env_.sleep ? env_.sleep : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  wait.progress = env_.err;
+  return wait;
+}
+
+void AddLocalFlag(CLI::App* command) {
+  // Const, so that CLI11 takes it as the description rather than as the flag's variable.
+  const std::string description =
+      "Use the local berthd: a per-user berthd on loopback that scores without credentials, "
+      "started on first use (data in $BERTH_LOCAL_DIR, default ~/.local/state/berth/local; "
+      "`berth local-daemon stop` stops it)";
+  command->add_flag(kLocalFlag, description);
 }
 
 void OutputOptions::Add(CLI::App* command) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "cli/api_client.h"
 #include "cli/cli.h"
+#include "cli/local_daemon.h"
 #include "cli/output.h"
 #include "cli/spec_document.h"
 #include "cli/wait.h"
@@ -26,6 +27,7 @@ bool IsUsageError(const absl::Status& status);
 struct GlobalOptions {
   std::optional<std::string> url;
   std::optional<std::string> token;
+  bool local = false;  // --local: the per-user berthd (local_daemon.h) instead of the config
 };
 
 // One command's run: the process around it and the server it talks to.
@@ -37,8 +39,12 @@ class Session {
   std::ostream& err() { return *env_.err; }
   const CliEnv& env() const { return env_; }
 
-  // The API client, created on first use from the resolved configuration.
+  // The API client, created on first use from the resolved configuration, or with --local
+  // for the per-user berthd (started first when none runs).
   absl::StatusOr<ApiClient*> Client();
+
+  // The command was given --local.
+  bool local() const { return globals_.local; }
 
   // Prints a resource (or list) on stdout in the chosen format.
   void Print(const nlohmann::json& value, OutputFormat format, ResourceKind kind);
@@ -48,6 +54,10 @@ class Session {
   absl::Status Confirm(const std::string& question, bool yes);
 
   WaitEnv MakeWaitEnv() const;
+
+  // The local daemon's folder, executables and Python defaults, from the environment.
+  absl::StatusOr<LocalDaemonSettings> LocalSettings() const;
+  DaemonWaitEnv MakeDaemonWaitEnv() const;
 
  private:
   const CliEnv& env_;
@@ -69,6 +79,11 @@ std::shared_ptr<Options> Bind(CLI::App* command, Action* action,
   });
   return options;
 }
+
+// Adds `--local` to a command. Run() finds it on the command chosen and sets
+// GlobalOptions::local.
+void AddLocalFlag(CLI::App* command);
+inline constexpr char kLocalFlag[] = "--local";
 
 // Options most commands share, bound to CLI11.
 struct OutputOptions {
@@ -128,6 +143,7 @@ std::string StringField(const nlohmann::json& doc, const char* key);
 void AddEndpointCommands(CLI::App& app, Action* action);
 void AddDeploymentCommands(CLI::App& app, Action* action);
 void AddModelCommands(CLI::App& app, Action* action);
+void AddLocalDaemonCommands(CLI::App& app, Action* action);
 
 // A server's verdict on a document read from `spec_file`: field errors (400) are prefixed
 // with the file name, as local validation errors are.

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
-#include "cli/local_mode.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "core/spec_json.h"
@@ -25,7 +24,6 @@ struct WriteOptions {
   bool all_traffic = false;
   WaitOptions wait;
   OutputOptions output;
-  bool local = false;
 };
 
 // Builds the document and resolves the deployment's and its endpoint's names.
@@ -58,18 +56,6 @@ absl::StatusOr<Target> BuildTarget(const WriteOptions& o, bool partial) {
   return target;
 }
 
-LocalDeploymentWrite ToLocalWrite(const WriteOptions& o, Target t) {
-  LocalDeploymentWrite w;
-  w.doc = std::move(t.doc);
-  w.name = std::move(t.name);
-  w.endpoint = std::move(t.endpoint);
-  w.spec_file = o.spec.file;
-  w.no_wait = o.wait.no_wait;
-  w.timeout_s = o.wait.timeout_s;
-  w.format = o.output.Format();
-  return w;
-}
-
 // --all-traffic: once the deployment is Succeeded, send all live traffic to it.
 absl::Status SendAllTraffic(Session& session, const WriteOptions& o, const Target& t) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -94,15 +80,33 @@ absl::StatusOr<json> FinishDeploymentWrite(Session& session, const WriteOptions&
   return result;
 }
 
-absl::Status Create(Session& session, const WriteOptions& o) {
+// True when no deployment of the endpoint has a positive share of its live traffic.
+absl::StatusOr<bool> HasNoLiveTraffic(ApiClient& client, const std::string& endpoint) {
+  ASSIGN_OR_RETURN(json doc, client.Get(EndpointPath(endpoint)));
+  json traffic = doc.is_object() ? doc.value("traffic", json::object()) : json::object();
+  for (const auto& [name, share] : traffic.items()) {
+    if (share.is_number() && share.get<double>() > 0) return false;
+  }
+  return true;
+}
+
+absl::Status Create(Session& session, const WriteOptions& given) {
+  WriteOptions o = given;
   ASSIGN_OR_RETURN(Target t, BuildTarget(o, /*partial=*/false));
-  // A local endpoint's one deployment has all its traffic: --all-traffic changes nothing there.
-  if (o.local) return LocalDeploymentCreate(session, ToLocalWrite(o, std::move(t)));
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, [&]() -> absl::Status {
     absl::StatusOr<core::Parsed<core::DeploymentSpec>> parsed = core::ParseDeploymentSpec(t.doc);
     return parsed.ok() ? absl::OkStatus() : Annotate(parsed.status(), o.spec.file);
   }));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  if (session.local() && !o.all_traffic) {
+    // As with `az ml ... --local`, a local endpoint's first deployment gets every request.
+    ASSIGN_OR_RETURN(o.all_traffic, HasNoLiveTraffic(*client, t.endpoint));
+    if (o.all_traffic) {
+      session.err() << "Local endpoint " << t.endpoint << " has no live traffic: deployment "
+                    << t.name << " gets all of it once it is Succeeded\n"
+                    << std::flush;
+    }
+  }
   absl::StatusOr<json> answer =
       client->Post(EndpointPath(t.endpoint) + "/deployments", t.doc, /*create=*/true);
   if (absl::IsAlreadyExists(answer.status())) {
@@ -121,7 +125,6 @@ absl::Status Update(Session& session, const WriteOptions& o) {
     return UsageError("nothing to update: give -f/--file, --set or --all-traffic");
   }
   ASSIGN_OR_RETURN(Target t, BuildTarget(o, /*partial=*/true));
-  if (o.local) return LocalDeploymentUpdate(session, ToLocalWrite(o, std::move(t)));
   // The document may be partial: berthd validates the merged result.
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, nullptr));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -144,11 +147,9 @@ struct ItemOptions {
   std::string name;
   std::string endpoint;
   OutputOptions output;
-  bool local = false;
 };
 
 absl::Status Show(Session& session, const ItemOptions& o) {
-  if (o.local) return LocalDeploymentShow(session, o.endpoint, o.name, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json deployment, client->Get(DeploymentPath(o.endpoint, o.name)));
   session.Print(deployment, o.output.Format(), ResourceKind::kDeployment);
@@ -156,7 +157,6 @@ absl::Status Show(Session& session, const ItemOptions& o) {
 }
 
 absl::Status List(Session& session, const ItemOptions& o) {
-  if (o.local) return LocalDeploymentList(session, o.endpoint, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json answer, client->Get(EndpointPath(o.endpoint) + "/deployments"));
   json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
@@ -169,11 +169,9 @@ struct DeleteOptions {
   std::string endpoint;
   bool yes = false;
   WaitOptions wait;
-  bool local = false;
 };
 
 absl::Status Delete(Session& session, const DeleteOptions& o) {
-  if (o.local) return LocalDeploymentDelete(session, o.endpoint, o.name, o.yes);
   RETURN_IF_ERROR(session.Confirm(
       absl::StrCat("Delete deployment ", o.name, " of endpoint ", o.endpoint, "?"), o.yes));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -190,16 +188,9 @@ struct LogsOptions {
   std::string endpoint;
   int lines = 100;
   std::string instance;
-  bool local = false;
 };
 
 absl::Status GetLogs(Session& session, const LogsOptions& o) {
-  if (o.local) {
-    if (!o.instance.empty() && o.instance != "1") {
-      return UsageError("a local deployment has one instance, 1; leave out --instance");
-    }
-    return LocalDeploymentGetLogs(session, o.endpoint, o.name, o.lines);
-  }
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   std::string path = absl::StrCat(DeploymentPath(o.endpoint, o.name), "/logs?lines=", o.lines);
   if (!o.instance.empty()) absl::StrAppend(&path, "&instance=", EncodeComponent(o.instance));
@@ -230,7 +221,7 @@ void AddWriteOptions(CLI::App* c, WriteOptions& o, bool file_required) {
               "(waits for the deployment even with --no-wait)");
   o.wait.Add(c, "the deployment is Succeeded or Failed");
   o.output.Add(c);
-  AddLocalFlag(c, &o.local);
+  AddLocalFlag(c);
 }
 
 }  // namespace
@@ -257,14 +248,14 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
     auto o = Bind(c, action, &Show);
     AddNames(c, o->name, o->endpoint, /*required=*/true);
     o->output.Add(c);
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List the deployments of an endpoint");
     auto o = Bind(c, action, &List);
     c->add_option("-e,--endpoint-name,--endpoint", o->endpoint, "Endpoint name")->required();
     o->output.Add(c);
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -273,7 +264,7 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
     AddNames(c, o->name, o->endpoint, /*required=*/true);
     c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
     o->wait.Add(c, "the deployment is gone");
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -284,7 +275,7 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     c->add_option("--instance", o->instance, "Instance id (see `online-deployment show`)");
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
 }
 

@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
-#include "cli/local_mode.h"
 #include "cli/traffic.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
@@ -31,7 +30,6 @@ struct WriteOptions {
   std::vector<std::string> mirror_traffic;
   WaitOptions wait;
   OutputOptions output;
-  bool local = false;
 };
 
 absl::Status Create(Session& session, const WriteOptions& o) {
@@ -48,7 +46,6 @@ absl::Status Create(Session& session, const WriteOptions& o) {
       !parsed.ok()) {
     return o.spec.file.empty() ? parsed.status() : Annotate(parsed.status(), o.spec.file);
   }
-  if (o.local) return LocalEndpointCreate(session, doc, o.spec.file, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   absl::StatusOr<json> answer = client->Post(kEndpoints, doc, /*create=*/true);
   if (absl::IsAlreadyExists(answer.status())) {
@@ -107,11 +104,9 @@ absl::Status Update(Session& session, const WriteOptions& o) {
 struct NameOptions {
   std::string name;
   OutputOptions output;
-  bool local = false;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
-  if (o.local) return LocalEndpointShow(session, o.name, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json endpoint, client->Get(EndpointPath(o.name)));
   session.Print(endpoint, o.output.Format(), ResourceKind::kEndpoint);
@@ -120,11 +115,9 @@ absl::Status Show(Session& session, const NameOptions& o) {
 
 struct ListOptions {
   OutputOptions output;
-  bool local = false;
 };
 
 absl::Status List(Session& session, const ListOptions& o) {
-  if (o.local) return LocalEndpointList(session, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json answer, client->Get(kEndpoints));
   json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
@@ -136,11 +129,9 @@ struct DeleteOptions {
   std::string name;
   bool yes = false;
   WaitOptions wait;
-  bool local = false;
 };
 
 absl::Status Delete(Session& session, const DeleteOptions& o) {
-  if (o.local) return LocalEndpointDelete(session, o.name, o.yes);
   RETURN_IF_ERROR(session.Confirm(
       absl::StrCat("Delete endpoint ", o.name, " and all its deployments?"), o.yes));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -187,11 +178,9 @@ struct InvokeOptions {
   std::string name;
   std::string request_file;
   std::string deployment;
-  bool local = false;
 };
 
 absl::Status Invoke(Session& session, const InvokeOptions& o) {
-  if (o.local) return LocalEndpointInvoke(session, o.name, o.request_file, o.deployment);
   std::ifstream in(o.request_file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(o.request_file, ": cannot read the file"));
   std::ostringstream body;
@@ -208,18 +197,21 @@ absl::Status Invoke(Session& session, const InvokeOptions& o) {
         "endpoint ", o.name,
         " has no scoring_uri yet (state: ", StringField(endpoint, "provisioning_state"), ")"));
   }
-  ASSIGN_OR_RETURN(json credentials, Credentials(*client, endpoint));
-  std::string secret = StringField(credentials, "primaryKey");
-  if (secret.empty()) secret = StringField(credentials, "accessToken");
-  if (secret.empty()) {
-    return absl::InternalError("berthd returned no primaryKey or accessToken for the endpoint");
-  }
-
   ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(scoring_uri));
   HttpRequest request;
   request.method = "POST";
   request.target = url.target;
-  request.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + secret}};
+  request.headers = {{"Content-Type", "application/json"}};
+  // The local berthd scores without a credential, as Azure's local endpoints do.
+  if (!session.local()) {
+    ASSIGN_OR_RETURN(json credentials, Credentials(*client, endpoint));
+    std::string secret = StringField(credentials, "primaryKey");
+    if (secret.empty()) secret = StringField(credentials, "accessToken");
+    if (secret.empty()) {
+      return absl::InternalError("berthd returned no primaryKey or accessToken for the endpoint");
+    }
+    request.headers.emplace_back("Authorization", "Bearer " + secret);
+  }
   if (!o.deployment.empty()) request.headers.emplace_back("azureml-model-deployment", o.deployment);
   request.body = body.str();
   request.timeout = kScoringTimeout;
@@ -260,7 +252,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     o->spec.Add(c, /*file_required=*/false, "endpoint");
     o->wait.Add(c, "the endpoint is Succeeded or Failed");
     o->output.Add(c);
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -276,19 +268,20 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
                   "(at most 50; \"green=0\" stops mirroring)");
     o->wait.Add(c, "the endpoint is Succeeded or Failed");
     o->output.Add(c);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("show", "Show an endpoint");
     auto o = Bind(c, action, &Show);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
     o->output.Add(c);
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List endpoints");
     auto o = Bind(c, action, &List);
     o->output.Add(c);
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -297,7 +290,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
     c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
     o->wait.Add(c, "the endpoint is gone");
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -309,7 +302,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("-d,--deployment-name", o->deployment,
                   "Send to this deployment regardless of the traffic rules "
                   "(azureml-model-deployment header)");
-    AddLocalFlag(c, &o->local);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(

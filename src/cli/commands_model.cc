@@ -170,12 +170,14 @@ void AddModelCommands(CLI::App& app, Action* action) {
     c->add_option("-t,--type", o->type, "custom_model (default), mlflow_model or triton_model");
     c->add_option("-d,--description", o->description, "Description");
     o->output.Add(c);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List registered model versions");
     auto o = Bind(c, action, &List);
     c->add_option("-n,--name", o->name, "Only the versions of this model");
     o->output.Add(c);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("show", "Show a model version");
@@ -186,6 +188,7 @@ void AddModelCommands(CLI::App& app, Action* action) {
         ->check(CLI::IsMember({kLatestLabel}))
         ->excludes(version);
     o->output.Add(c);
+    AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -195,6 +198,7 @@ void AddModelCommands(CLI::App& app, Action* action) {
     c->add_option("-n,--name", o->name, "Model name")->required();
     c->add_option("-v,--version", o->version, "Version")->required();
     c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
+    AddLocalFlag(c);
   }
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // PlanLaunch: the command line and environment of one instance of a deployment, for each kind
-// of serving process (docs/yaml.md, "Which process serves a deployment"). Pure: berthd's
-// supervisor and the CLI's --local mode both use it, so an instance starts the same way in both.
+// of serving process (docs/yaml.md, "Which process serves a deployment"). Pure; berthd's
+// supervisor uses it (also for `--local`, which runs on a berthd of its own).
 
 #include <map>
 #include <string>

@@ -176,11 +176,21 @@ int main(int argc, char** argv) {
                  "The berth-worker executable, which serves triton_model and MLflow XGBoost "
                  "deployments")
       ->capture_default_str();
+  bool no_scoring_auth = false;
+  app.add_flag("--no-scoring-auth", no_scoring_auth,
+               "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
+               "only; the local berthd that `berth ... --local` starts uses it)");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("berthd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (no_scoring_auth && !IsLoopback(host)) {
+    return Fail("--no-scoring-auth is for a loopback --host only, not " + host);
+  }
+  if (no_scoring_auth) {
+    spdlog::info("--no-scoring-auth: scoring requests need no credential");
+  }
   if (!IsLoopback(host)) {
     spdlog::warn(
         "*** listening on {} which is not a loopback address: berthd has no TLS "
@@ -227,7 +237,9 @@ int main(int argc, char** argv) {
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
-  gateway::Router router(SystemClock::Get(), random, metrics);
+  gateway::RouterOptions router_options;
+  router_options.require_credentials = !no_scoring_auth;  // the per-user local daemon
+  gateway::Router router(SystemClock::Get(), random, metrics, router_options);
   gateway::DataPlaneOptions data_plane_options;
   data_plane_options.client.max_response_bytes = max_response_body;
   gateway::DataPlane data_plane(router, SystemClock::Get(), data_plane_options);

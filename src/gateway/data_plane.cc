@@ -234,8 +234,13 @@ bool DataPlane::Matches(std::string_view target) { return target.starts_with(kPr
 std::optional<Response> DataPlane::CheckHeaders(const Request& head) const {
   DataPlaneRoute route = ParseRoute(head.target());
   absl::Status access = router_.CheckAccess(route.endpoint, Header(head, "authorization"));
-  if (!access.ok()) return ErrorFor(head, route.wire, access);
-  return CheckRoute(head, route);
+  std::optional<Response> refused =
+      access.ok() ? CheckRoute(head, route) : ErrorFor(head, route.wire, access);
+  if (refused) {
+    // Counted without labels: the caller has not shown it may use any endpoint's name.
+    router_.Record(RouteResult{}, refused->result_int(), clock_.Now());
+  }
+  return refused;
 }
 
 Awaitable<Response> DataPlane::Handle(Request& req) {

@@ -1,9 +1,13 @@
-"""`--local`: endpoints and deployments run on this machine by the berth CLI alone, as Azure's
-`az ml ... --local`. No berthd is started here; BERTH_URL points at a closed port and no token
-is set, so any command that tried to reach a server would fail.
+"""`--local`: the berth CLI starts a per-user berthd on loopback (data in BERTH_LOCAL_DIR) on
+first use and talks to it through its API client; `berth local-daemon stop` stops it.
+
+BERTH_URL points at a closed port and no token is set, so a command that used the ordinary
+configuration instead of the local daemon would fail. The tests of this module run in order
+against one local daemon: create, invoke, logs, update, a killed instance, delete, stop. The
+module's fixture always stops the daemon, and kills whatever it left, at teardown.
 
 The deployment runs tests/servers/test_server.py (copied into the code folder) as a custom
-command, with a model folder, in a state folder under pytest's tmp_path.
+command, with a model folder.
 """
 
 import json
@@ -14,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from berth_helpers import (BERTH, deployment_doc, ensure_server_folder, instance_pids,
-                           parse_json_output, pid_alive, pid_cwd, to_yaml, wait_until,
+from berth_helpers import (BERTH, BERTHD, deployment_doc, ensure_server_folder, http_request,
+                           instance_pids, parse_json_output, pid_alive, to_yaml, wait_until,
                            write_endpoint)
 
 ENDPOINT = "local-ep"
@@ -38,23 +42,36 @@ class Local:
 
     def env(self):
         env = {k: v for k, v in os.environ.items()
-               if k not in ("BERTH_TOKEN", "BERTH_TOKEN_FILE", "XDG_STATE_HOME")}
+               if k not in ("BERTH_TOKEN", "BERTH_TOKEN_FILE", "XDG_STATE_HOME", "BERTH_DAEMON")}
         env.update({"BERTH_LOCAL_DIR": str(self.state), "HOME": str(self.home),
                     "BERTH_URL": "http://127.0.0.1:9", "NO_COLOR": "1"})
         return env
 
-    def cli(self, *args, check=True, timeout=120):
+    def cli(self, *args, check=True, timeout=150):
         assert BERTH.exists(), f"{BERTH} is not built (set BERTH_BUILD_DIR)"
         argv = [str(BERTH), *[str(a) for a in args]]
         cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                             env=self.env(), cwd=self.work, stdin=subprocess.DEVNULL)
         if check and cp.returncode != 0:
             raise AssertionError(f"`berth {' '.join(argv[1:])}` exited {cp.returncode}\n"
-                                 f"stdout:\n{cp.stdout}\nstderr:\n{cp.stderr}")
+                                 f"stdout:\n{cp.stdout}\nstderr:\n{cp.stderr}\n"
+                                 f"berthd.log:\n{self.daemon_log()}")
         return cp
 
     def cli_json(self, *args, **kwargs):
         return parse_json_output(self.cli(*args, **kwargs).stdout)
+
+    def daemon_record(self):
+        try:
+            return json.loads((self.state / "daemon.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def daemon_log(self, lines=40):
+        try:
+            return "\n".join((self.state / "berthd.log").read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no berthd.log)"
 
     def write_deployment(self, name, **overrides):
         overrides.setdefault("model", {"path": "./model"})
@@ -63,54 +80,89 @@ class Local:
         path.write_text(to_yaml(doc))
         return path
 
-    def create_endpoint(self):
-        path = write_endpoint(self.work, ENDPOINT)
-        return self.cli_json("online-endpoint", "create", "--local", "-f", path)
-
     def invoke(self, body, check=True):
         request = self.work / "request.json"
         request.write_text(json.dumps(body))
         return self.cli("online-endpoint", "invoke", "--local", "-n", ENDPOINT,
                         "--request-file", request, check=check)
 
-    def processes(self):
-        """Live processes whose working directory (or command line) is inside the tmp folder."""
-        return instance_pids(self.base)
+    def deployment(self, name="blue"):
+        return self.cli_json("online-deployment", "show", "--local", "-e", ENDPOINT, "-n", name)
+
+    def current_instance(self, name="blue"):
+        """The current template's one Ready instance, or None."""
+        ready = [i for i in self.deployment(name)["instances"]
+                 if i.get("current") and i["state"] == "Ready"]
+        return ready[0] if len(ready) == 1 else None
+
+    def kill_leftovers(self):
+        """Kills the daemon and instances that a failed stop left; returns their pids."""
+        left = []
+        record = self.daemon_record()
+        if record and pid_alive(record["pid"]):
+            left.append(record["pid"])
+        left += instance_pids(self.state)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return left
 
 
-@pytest.fixture
-def local(tmp_path):
-    """A Local; processes it left running fail the test (and are killed)."""
-    lo = Local(tmp_path)
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    lo = Local(tmp_path_factory.mktemp("local"))
     yield lo
-    left = lo.processes()
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    assert not left, f"processes left running in {tmp_path}: {left}"
+    stop = lo.cli("local-daemon", "stop", check=False)
+    left = lo.kill_leftovers()
+    assert stop.returncode == 0, stop.stderr
+    assert not left, f"processes left running after `berth local-daemon stop`: {left}"
 
 
-def test_create_invoke_logs_and_delete(local):
-    endpoint = local.create_endpoint()
-    assert endpoint["name"] == ENDPOINT
-    assert endpoint["provisioning_state"] == "Succeeded"
-    assert endpoint["scoring_uri"] == ""
-    assert (local.state / ENDPOINT / "endpoint.json").exists()
+def test_local_with_url_or_token_is_a_usage_error(local):
+    cp = local.cli("online-endpoint", "list", "--local", "--url", "http://127.0.0.1:1",
+                   check=False)
+    assert cp.returncode == 2, cp
+    assert "leave out --url and --token" in cp.stderr
 
-    created = local.cli_json("online-deployment", "create", "--local",
-                             "-f", local.write_deployment("blue"))
+
+def test_first_command_starts_the_daemon(local):
+    status = local.cli_json("local-daemon", "status")
+    assert status["running"] is False
+    assert status["data_dir"] == str(local.state)
+
+    cp = local.cli("online-endpoint", "create", "--local", "-f",
+                   write_endpoint(local.work, ENDPOINT))
+    assert "Started the local berthd" in cp.stderr
+    endpoint = parse_json_output(cp.stdout)
+    assert endpoint["name"] == ENDPOINT and endpoint["provisioning_state"] == "Succeeded"
+
+    record = local.daemon_record()
+    assert record and pid_alive(record["pid"])
+    assert record["url"].startswith("http://127.0.0.1:")
+    assert (local.state / "admin-token").exists()
+    assert (local.state / "state.db").exists()
+    status = local.cli_json("local-daemon", "status")
+    assert status["running"] is True and status["responding"] is True
+    assert status["pid"] == record["pid"] and status["url"] == record["url"]
+
+    # A second command uses the same daemon.
+    cp = local.cli("online-endpoint", "list", "--local")
+    assert "Started" not in cp.stderr
+    assert [e["name"] for e in parse_json_output(cp.stdout)] == [ENDPOINT]
+    assert local.daemon_record() == record
+
+
+def test_create_invoke_and_logs(local):
+    cp = local.cli("online-deployment", "create", "--local", "-f", local.write_deployment("blue"))
+    assert "gets all of it" in cp.stderr  # the first deployment of a local endpoint
+    created = parse_json_output(cp.stdout)
     assert created["provisioning_state"] == "Succeeded", created
-    [instance] = created["instances"]
-    pid = instance["pid"]
-    assert instance["state"] == "Ready"
-    # The process outlived the CLI that started it and runs in the local copy of the code.
-    assert pid_alive(pid)
-    assert pid_cwd(pid) == str((local.state / ENDPOINT / "app").resolve())
 
+    url = local.daemon_record()["url"]
     endpoint = local.cli_json("online-endpoint", "show", "--local", "-n", ENDPOINT)
-    assert endpoint["scoring_uri"] == f"http://127.0.0.1:{instance['port']}/score"
+    assert endpoint["scoring_uri"] == f"{url}/endpoints/{ENDPOINT}/score"
     assert endpoint["traffic"] == {"blue": 100}
 
     answer = json.loads(local.invoke({"hello": "local"}).stdout)
@@ -118,81 +170,84 @@ def test_create_invoke_logs_and_delete(local):
     assert answer["endpoint"] == ENDPOINT
     assert answer["echo"] == {"hello": "local"}
     assert answer["env"]["TEST_FOO"] == "bar"
-    model_dir = Path(answer["model_dir"])
-    assert str(model_dir).startswith(str(local.state / ENDPOINT / "models")), model_dir
-    assert (model_dir / "model" / "weights.txt").read_text() == "0.5\n"
+    # The model folder was uploaded to the daemon like any other deployment's.
+    assert (Path(answer["model_dir"]) / "model" / "weights.txt").read_text() == "0.5\n"
+
+    # The local daemon's data plane needs no credential (auth_mode is key).
+    r = http_request(endpoint["scoring_uri"], "POST", {"direct": True})
+    assert r.status == 200, r
+    assert r.json()["echo"] == {"direct": True}
 
     logs = local.cli("online-deployment", "get-logs", "--local", "-e", ENDPOINT, "-n", "blue",
                      "--lines", "50").stdout
     assert "listening on" in logs
 
-    listed = local.cli_json("online-deployment", "list", "--local", "-e", ENDPOINT)
-    assert [d["name"] for d in listed] == ["blue"]
 
-    # One deployment per local endpoint, as on Azure.
-    second = local.cli("online-deployment", "create", "--local",
-                       "-f", local.write_deployment("green"), check=False)
-    assert second.returncode == 1, second
-    assert "one deployment" in second.stderr
-
-    local.cli("online-endpoint", "delete", "--local", "-n", ENDPOINT, "--yes")
-    assert not pid_alive(pid)
-    assert wait_until(lambda: not local.processes(), timeout=10, message="no process left") is True
-    assert not (local.state / ENDPOINT).exists()
-    gone = local.cli("online-endpoint", "show", "--local", "-n", ENDPOINT, check=False)
-    assert gone.returncode == 1 and "does not exist" in gone.stderr
-
-
-def test_model_status_is_passed_on_as_is(local):
-    local.create_endpoint()
-    local.cli("online-deployment", "create", "--local", "-f", local.write_deployment("blue"))
-    failed = local.invoke({"status": 418}, check=False)
-    assert failed.returncode == 1
-    assert "HTTP 418" in failed.stderr  # no 424 wrapping locally
-    assert "status 418 on request" in failed.stderr
-    local.cli("online-deployment", "delete", "--local", "-e", ENDPOINT, "-n", "blue", "--yes")
-    assert not local.processes()
-    assert not (local.state / ENDPOINT / "deployment.json").exists()
-    assert not (local.state / ENDPOINT / "app").exists()
-    local.cli("online-endpoint", "delete", "--local", "-n", ENDPOINT, "--yes")
-
-
-def test_update_restarts_with_the_new_spec(local):
-    local.create_endpoint()
-    first = local.cli_json("online-deployment", "create", "--local",
-                           "-f", local.write_deployment("blue"))
-    old_pid = first["instances"][0]["pid"]
+def test_update_is_a_rolling_update(local):
+    old = local.current_instance()
+    assert old, local.deployment()
     updated = local.cli_json("online-deployment", "update", "--local", "-e", ENDPOINT,
                              "-n", "blue", "--set", "environment_variables.TEST_FOO=baz")
-    assert updated["provisioning_state"] == "Succeeded"
+    assert updated["provisioning_state"] == "Succeeded", updated
     assert updated["environment_variables"]["TEST_FOO"] == "baz"
-    assert not pid_alive(old_pid)
     answer = json.loads(local.invoke({}).stdout)
     assert answer["env"]["TEST_FOO"] == "baz"
-    assert answer["pid"] == updated["instances"][0]["pid"] != old_pid
+    assert answer["pid"] != old["pid"]
+    wait_until(lambda: not pid_alive(old["pid"]), timeout=30, message="the old instance to stop")
+
+
+def test_killed_instance_is_restarted(local):
+    instance = wait_until(local.current_instance, timeout=30, message="a Ready instance")
+    os.kill(instance["pid"], signal.SIGKILL)
+
+    def restarted():
+        # Right after the exit the instance may still read Ready with no pid.
+        now = local.current_instance()
+        return now if now and now.get("pid") and now["pid"] != instance["pid"] else None
+
+    now = wait_until(restarted, timeout=60, step=0.2, message="the instance to be restarted")
+    assert pid_alive(now["pid"])
+    answer = json.loads(local.invoke({"again": 1}).stdout)
+    assert answer["pid"] == now["pid"]
+    assert answer["env"]["TEST_FOO"] == "baz"
+
+
+def test_delete_stops_the_instances(local):
+    assert instance_pids(local.state)
     local.cli("online-endpoint", "delete", "--local", "-n", ENDPOINT, "--yes")
+    wait_until(lambda: not instance_pids(local.state), timeout=30, message="no instance left")
+    gone = local.cli("online-endpoint", "show", "--local", "-n", ENDPOINT, check=False)
+    assert gone.returncode == 1, gone
 
 
-def test_instance_exiting_at_start_fails_the_create_with_its_log(local):
-    local.create_endpoint()
-    path = local.write_deployment("blue", environment_variables={"TEST_EXIT_AT_START": "3"})
-    cp = local.cli("online-deployment", "create", "--local", "-f", path, check=False)
+def test_stop_and_start_again(local):
+    local.cli("online-endpoint", "create", "--local", "-n", "kept-ep")
+    pid = local.daemon_record()["pid"]
+    cp = local.cli("local-daemon", "stop")
+    assert f"Stopped the local berthd (pid {pid})" in cp.stderr
+    assert not pid_alive(pid)
+    assert local.daemon_record() is None
+    assert local.cli_json("local-daemon", "status")["running"] is False
+    again = local.cli("local-daemon", "stop")
+    assert "No local berthd is running" in again.stderr
+
+    # The next --local commands start one new daemon on the same data, even when they run at
+    # once (the lock file).
+    argv = [str(BERTH), "online-endpoint", "list", "--local"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=local.env(), cwd=local.work, stdin=subprocess.DEVNULL)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=150) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("Started the local berthd" in err for _, err in outputs) == 1, outputs
+    for out, _ in outputs:
+        assert [e["name"] for e in parse_json_output(out)] == ["kept-ep"]
+    assert local.daemon_record()["pid"] != pid
+
+
+def test_berthd_refuses_no_scoring_auth_off_loopback(tmp_path):
+    cp = subprocess.run([str(BERTHD), "--data-dir", str(tmp_path / "d"), "--host", "0.0.0.0",
+                         "--port", "0", "--no-scoring-auth"],
+                        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert cp.returncode == 1, cp
-    assert "exited with code 3" in cp.stderr
-    assert "failing at start on purpose" in cp.stderr
-    shown = local.cli_json("online-deployment", "show", "--local", "-e", ENDPOINT, "-n", "blue")
-    assert shown["provisioning_state"] == "Failed"
-    assert "failing at start on purpose" in shown["reason"]
-    assert not local.processes()
-    local.cli("online-endpoint", "delete", "--local", "-n", ENDPOINT, "--yes")
-
-
-def test_registered_model_is_refused(local):
-    local.create_endpoint()
-    path = local.write_deployment("blue", model="azureml:my-model:1")
-    cp = local.cli("online-deployment", "create", "--local", "-f", path, check=False)
-    assert cp.returncode == 1
-    assert "local files only" in cp.stderr
-    listed = local.cli_json("online-deployment", "list", "--local", "-e", ENDPOINT)
-    assert listed == []
-    local.cli("online-endpoint", "delete", "--local", "-n", ENDPOINT, "--yes")
+    assert "--no-scoring-auth is for a loopback --host only" in cp.stderr

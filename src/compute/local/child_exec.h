@@ -1,7 +1,7 @@
 #pragma once
-// The part of starting a process that runs in the child after fork(): shared by the server's
-// LocalProcessDriver (spawn.cc) and the CLI's detached --local start. Async-signal-safe calls
-// only, as required after fork() in a multi-threaded program; everything is prepared before.
+// The part of starting a process that runs in the child after fork(), for the server's
+// LocalProcessDriver (spawn.cc). Async-signal-safe calls only, as required after fork() in a
+// multi-threaded program; everything is prepared before.
 
 namespace berth::compute::local {
 

@@ -127,6 +127,31 @@ TEST_F(GrpcGatewayTest, MissingOrWrongCredentialIsUnauthenticated) {
   EXPECT_FALSE(blue_.saw_credential());  // the endpoint key stays at the gateway
 }
 
+TEST_F(GrpcGatewayTest, NoCredentialNeededWhenNotRequired) {
+  // berthd --no-scoring-auth: the router requires no credential.
+  Router open_router(SystemClock::Get(), random_, metrics_,
+                     RouterOptions{.require_credentials = false});
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "ep";
+  ep->traffic = {{"blue", 100}};
+  ep->deployments["blue"] = Deployment("blue", blue_.port());
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = ep;
+  open_router.Publish(snapshot);
+  GrpcGateway open_gateway(open_router, {&io_}, SystemClock::Get());
+  auto port = open_gateway.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("berth-endpoint", "ep");
+  inference::ModelInferResponse res;
+  grpc::Status s = stub->ModelInfer(&ctx, InferRequest(), &res);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(blue_.calls(), 1);
+  open_gateway.Shutdown();
+}
+
 TEST_F(GrpcGatewayTest, EndpointMissingOrUnknown) {
   Publish({{"blue", 100}});
   inference::ModelInferResponse res;
