@@ -602,7 +602,15 @@ void Supervisor::Publish() {
     route->primary_key = e->primary_key;
     route->secondary_key = e->secondary_key;
     route->token_secret = e->token_secret;
-    auto splitter = gateway::TrafficSplitter::Create(e->spec.traffic, e->spec.mirror_traffic);
+    std::vector<std::string> deployment_names;
+    for (const auto& [key, d] : deployments_) {
+      if (d->record.endpoint == name) deployment_names.push_back(d->record.name);
+    }
+    // The control plane stores traffic under the deployments' names; records written before it
+    // did may differ in case.
+    auto splitter = gateway::TrafficSplitter::Create(
+        core::TrafficByDeploymentName(e->spec.traffic, deployment_names),
+        core::TrafficByDeploymentName(e->spec.mirror_traffic, deployment_names));
     if (splitter.ok()) route->splitter = std::move(*splitter);
     for (const auto& [key, d] : deployments_) {
       if (d->record.endpoint != name || d->record.state == ProvisioningState::kDeleting) continue;
