@@ -7,6 +7,7 @@
 #include "cli/local_deploy.h"
 #include "cli/local_mode.h"
 #include "cli/local_state.h"
+#include "cli/user_file.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
@@ -112,11 +113,8 @@ absl::Status LocalEndpointDelete(Session& session, const std::string& name, bool
 
 absl::Status LocalEndpointInvoke(Session& session, const std::string& name,
                                  const std::string& request_file, const std::string& deployment) {
-  std::ifstream in(request_file, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(request_file, ": cannot read the file"));
-  std::ostringstream body;
-  body << in.rdbuf();
-  if (json::parse(body.str(), nullptr, /*allow_exceptions=*/false).is_discarded()) {
+  ASSIGN_OR_RETURN(std::string body, ReadUserFile(request_file, kMaxRequestFileBytes));
+  if (json::parse(body, nullptr, /*allow_exceptions=*/false).is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(request_file, ": not valid JSON"));
   }
   RETURN_IF_ERROR(CheckNames(name, ""));
@@ -145,7 +143,7 @@ absl::Status LocalEndpointInvoke(Session& session, const std::string& name,
   request.method = "POST";
   request.target = record->scoring_path;
   request.headers = {{"Content-Type", "application/json"}};
-  request.body = body.str();
+  request.body = std::move(body);
   request.timeout = kScoringTimeout;
   ASSIGN_OR_RETURN(HttpResponse response, SendHttp(url, request));
   std::ostream& stream =
