@@ -249,6 +249,12 @@ absl::Status Supervisor::Reload() {
     e->secondary_key = *secondary;
     e->token_secret = *token;
     ASSIGN_OR_RETURN(auto deployment_records, store_.ListDeployments(record.name));
+    // Traffic written before names kept their case may differ in case from its deployment.
+    std::vector<std::string> deployment_names;
+    for (const auto& dr : deployment_records) deployment_names.push_back(dr.name);
+    e->spec.traffic = core::TrafficByDeploymentName(e->spec.traffic, deployment_names);
+    e->spec.mirror_traffic =
+        core::TrafficByDeploymentName(e->spec.mirror_traffic, deployment_names);
     for (auto& dr : deployment_records) {
       std::string key = dr.endpoint + "/" + dr.name;
       auto dparsed = core::ParseDeploymentSpec(dr.spec);
@@ -602,15 +608,7 @@ void Supervisor::Publish() {
     route->primary_key = e->primary_key;
     route->secondary_key = e->secondary_key;
     route->token_secret = e->token_secret;
-    std::vector<std::string> deployment_names;
-    for (const auto& [key, d] : deployments_) {
-      if (d->record.endpoint == name) deployment_names.push_back(d->record.name);
-    }
-    // The control plane stores traffic under the deployments' names; records written before it
-    // did may differ in case.
-    auto splitter = gateway::TrafficSplitter::Create(
-        core::TrafficByDeploymentName(e->spec.traffic, deployment_names),
-        core::TrafficByDeploymentName(e->spec.mirror_traffic, deployment_names));
+    auto splitter = gateway::TrafficSplitter::Create(e->spec.traffic, e->spec.mirror_traffic);
     if (splitter.ok()) route->splitter = std::move(*splitter);
     for (const auto& [key, d] : deployments_) {
       if (d->record.endpoint != name || d->record.state == ProvisioningState::kDeleting) continue;
