@@ -249,6 +249,20 @@ TEST_F(CliTest, CreateRefusesInvalidFileLocally) {
   EXPECT_TRUE(berthd_.requests().empty());
 }
 
+TEST_F(CliTest, UnreadableFilesAreRefusedBeforeAnythingIsSent) {
+  EXPECT_EQ(Berth({"online-endpoint", "create", "-f", "/dev/zero"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("/dev/zero: a character device, not a regular file"));
+  EXPECT_EQ(Berth({"online-deployment", "create", "-e", "ep1", "-f", dir_.string()}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr(dir_.string() + ": a folder, not a regular file"));
+  EXPECT_TRUE(berthd_.requests().empty());
+
+  ASSERT_EQ(Berth({"online-endpoint", "create", "-n", "ep1"}), 0);
+  const size_t before = berthd_.requests().size();
+  EXPECT_EQ(Berth({"online-endpoint", "invoke", "-n", "ep1", "--request-file", "/dev/zero"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("/dev/zero: a character device"));
+  EXPECT_EQ(berthd_.requests().size(), before);
+}
+
 TEST_F(CliTest, CreateNeedsAName) {
   EXPECT_EQ(Berth({"online-endpoint", "create"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("--name"));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
 #include "cli/traffic.h"
+#include "cli/user_file.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "core/spec_json.h"
@@ -181,11 +182,8 @@ struct InvokeOptions {
 };
 
 absl::Status Invoke(Session& session, const InvokeOptions& o) {
-  std::ifstream in(o.request_file, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(o.request_file, ": cannot read the file"));
-  std::ostringstream body;
-  body << in.rdbuf();
-  if (json::parse(body.str(), nullptr, /*allow_exceptions=*/false).is_discarded()) {
+  ASSIGN_OR_RETURN(std::string body, ReadUserFile(o.request_file, kMaxRequestFileBytes));
+  if (json::parse(body, nullptr, /*allow_exceptions=*/false).is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(o.request_file, ": not valid JSON"));
   }
 
@@ -213,7 +211,7 @@ absl::Status Invoke(Session& session, const InvokeOptions& o) {
     request.headers.emplace_back("Authorization", "Bearer " + secret);
   }
   if (!o.deployment.empty()) request.headers.emplace_back("azureml-model-deployment", o.deployment);
-  request.body = body.str();
+  request.body = std::move(body);
   request.timeout = kScoringTimeout;
   ASSIGN_OR_RETURN(HttpResponse response, SendHttp(url, request));
 

@@ -7,11 +7,15 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "cli/user_file.h"
 
 namespace berth::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// An admin token is a line of text.
+constexpr uint64_t kMaxTokenFileBytes = 64 * 1024;
 
 struct FileConfig {
   std::optional<std::string> url;
@@ -34,14 +38,12 @@ std::string Unquote(std::string value) {
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const fs::path& path, const std::string& source) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read the admin token file ", path.string(), " (from ", source, ")"));
+  absl::StatusOr<std::string> text = ReadUserFile(path, kMaxTokenFileBytes);
+  if (!text.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the admin token file (from ",
+                                                      source, "): ", text.status().message()));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(buffer.str()));
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("the admin token file ", path.string(), " is empty"));

@@ -1,11 +1,10 @@
 #include "cli/spec_document.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cli/user_file.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "core/spec_json.h"
@@ -33,16 +32,8 @@ absl::Status InFile(const absl::Status& status, std::string_view spec_file) {
 }  // namespace
 
 absl::StatusOr<json> LoadSpecFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    bool exists = fs::exists(file, ec);
-    return absl::NotFoundError(
-        absl::StrCat(file.string(), ": ", exists ? "cannot read the file" : "no such file"));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<json> doc = core::YamlToJson(text.str());
+  ASSIGN_OR_RETURN(std::string text, ReadUserFile(file, kMaxSpecFileBytes));
+  absl::StatusOr<json> doc = core::YamlToJson(text);
   if (!doc.ok()) return Annotate(doc.status(), file.string());
   if (doc->is_null()) return json::object();  // an empty file
   if (!doc->is_object()) {
@@ -75,14 +66,12 @@ absl::Status InlineCondaFile(json& doc, const fs::path& base_dir, std::string_vi
   if (file == env->end() || !file->is_string() || env->contains("conda")) return absl::OkStatus();
   const std::string written = file->get<std::string>();
   fs::path resolved = fs::path(written).is_absolute() ? fs::path(written) : base_dir / written;
-  std::ifstream in(resolved, std::ios::binary);
-  if (!in) {
-    return InFile(InvalidField("environment.conda_file",
-                               absl::StrCat("cannot read '", resolved.string(), "'")),
+  absl::StatusOr<std::string> text = ReadUserFile(resolved, kMaxSpecFileBytes);
+  if (!text.ok()) {
+    return InFile(InvalidField("environment.conda_file", std::string(text.status().message())),
                   spec_file);
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  absl::StatusOr<json> conda = core::YamlToJson(text);
+  absl::StatusOr<json> conda = core::YamlToJson(*text);
   if (!conda.ok() || !conda->is_object()) {
     return InFile(InvalidField("environment.conda_file",
                                absl::StrCat("'", resolved.string(), "' is not a conda YAML file",

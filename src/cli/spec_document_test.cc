@@ -78,6 +78,22 @@ TEST_F(SpecDocumentTest, MissingFileNamesTheFile) {
   EXPECT_THAT(doc.status().message(), HasSubstr("absent.yml"));
 }
 
+TEST_F(SpecDocumentTest, OnlyRegularFilesAreRead) {
+  absl::StatusOr<json> zero = LoadSpecFile("/dev/zero");
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(zero.status().message(),
+            "/dev/zero: a character device, not a regular file; give a file");
+  absl::StatusOr<json> folder = LoadSpecFile(root_);
+  EXPECT_THAT(folder.status().message(), HasSubstr(root_.string() + ": a folder"));
+
+  json doc = {{"environment", {{"conda_file", "/dev/zero"}}}};
+  auto packed = PackDocumentArtifacts(doc, root_, "blue.yml");
+  ASSERT_FALSE(packed.ok());
+  EXPECT_EQ(ErrorTarget(packed.status()), "environment.conda_file");
+  EXPECT_THAT(packed.status().message(),
+              HasSubstr("environment.conda_file: /dev/zero: a character device"));
+}
+
 TEST_F(SpecDocumentTest, TopLevelMustBeAMapping) {
   Write("list.yml", "- a\n- b\n");
   EXPECT_FALSE(LoadSpecFile(root_ / "list.yml").ok());

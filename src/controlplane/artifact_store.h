@@ -21,8 +21,10 @@ class ArtifactStore {
   // True when `digest` ("sha256:<hex>") is stored.
   bool Has(const std::string& digest) const;
 
-  // Verifies the tar's digest and extracts it. INVALID_ARGUMENT for a malformed digest, a
-  // digest mismatch, or an unsafe entry (absolute path, "..", links); OK if already stored.
+  // Verifies the tar's digest and extracts it. INVALID_ARGUMENT, naming the entry, for a
+  // malformed digest, a digest mismatch, an unsafe entry (absolute path, "..", links), a name
+  // that is both a file and a folder, or a name too long for the file system; nothing is stored
+  // then. OK if already stored.
   absl::Status Put(const std::string& digest, const std::string& tar_bytes);
 
   // The extracted folder of a stored artifact.

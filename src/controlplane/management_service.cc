@@ -33,7 +33,8 @@ absl::Status OperationRunning(const std::string& what, ProvisioningState state) 
 absl::Status CheckDocumentName(const json& doc, const std::string& field, const std::string& name) {
   if (!doc.is_object()) return InvalidField("", "the document must be a JSON object");
   auto it = doc.find(field);
-  if (it != doc.end() && !(it->is_string() && it->get<std::string>() == name)) {
+  // Names are compared ignoring case: `PUT .../deployments/GREEN` may carry `name: Green`.
+  if (it != doc.end() && !(it->is_string() && core::SameName(it->get<std::string>(), name))) {
     return InvalidField(field, "'" + (it->is_string() ? it->get<std::string>() : it->dump()) +
                                    "' does not match '" + name + "' named by the request");
   }
@@ -63,11 +64,16 @@ absl::StatusOr<json> ManagementService::EndpointView(const EndpointRecord& recor
   ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
   json view = core::ToJson(parsed.spec);
   ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(record.name));
+  std::vector<std::string> names;
+  for (const auto& d : deployments) names.push_back(d.name);
   json traffic = json::object();
-  for (const auto& d : deployments) traffic[d.name] = 0;
-  for (const auto& [name, percent] : parsed.spec.traffic) traffic[name] = percent;
+  for (const auto& name : names) traffic[name] = 0;
+  // Records written before traffic kept the deployments' names may differ in case.
+  for (const auto& [name, percent] : core::TrafficByDeploymentName(parsed.spec.traffic, names)) {
+    traffic[name] = percent;
+  }
   view["traffic"] = traffic;
-  view["mirror_traffic"] = parsed.spec.mirror_traffic;
+  view["mirror_traffic"] = core::TrafficByDeploymentName(parsed.spec.mirror_traffic, names);
   view["provisioning_state"] = core::ProvisioningStateName(record.state);
   view["reason"] = record.reason;
   view["scoring_uri"] = options_.base_url + "/endpoints/" + record.name + "/score";
@@ -137,33 +143,50 @@ absl::StatusOr<ManagementService::Written> ManagementService::ApplyEndpoint(cons
   return result;
 }
 
-absl::Status ManagementService::CheckTrafficTargets(const std::string& endpoint,
-                                                    const std::map<std::string, int>& traffic,
-                                                    const std::map<std::string, int>& mirror) {
+absl::StatusOr<DeploymentRecord> ManagementService::FindDeployment(const std::string& endpoint,
+                                                                   const std::string& name) {
+  auto exact = store_.GetDeployment(endpoint, name);
+  if (!absl::IsNotFound(exact.status())) return exact;
   ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(endpoint));
-  auto exists = [&](const std::string& name) -> const DeploymentRecord* {
+  for (auto& d : deployments) {
+    if (core::SameName(d.name, name)) return std::move(d);
+  }
+  return exact.status();
+}
+
+absl::Status ManagementService::ResolveTrafficTargets(const std::string& endpoint,
+                                                      std::map<std::string, int>* traffic,
+                                                      std::map<std::string, int>* mirror) {
+  ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(endpoint));
+  auto find = [&](const std::string& name) -> const DeploymentRecord* {
     for (const auto& d : deployments) {
-      if (d.name == name) return &d;
+      if (core::SameName(d.name, name)) return &d;
     }
     return nullptr;
   };
-  for (const auto& [name, percent] : traffic) {
-    const DeploymentRecord* d = exists(name);
+  std::map<std::string, int> resolved_traffic, resolved_mirror;
+  for (const auto& [name, percent] : *traffic) {
+    const DeploymentRecord* d = find(name);
     if (d == nullptr) {
       return InvalidField("traffic." + name, "deployment '" + name +
                                                  "' does not exist in endpoint '" + endpoint + "'");
     }
     if (d->state == ProvisioningState::kDeleting) {
-      return InvalidField("traffic." + name, "deployment '" + name + "' is being deleted");
+      return InvalidField("traffic." + name, "deployment '" + d->name + "' is being deleted");
     }
+    resolved_traffic[d->name] = percent;
   }
-  for (const auto& [name, percent] : mirror) {
-    if (exists(name) == nullptr) {
+  for (const auto& [name, percent] : *mirror) {
+    const DeploymentRecord* d = find(name);
+    if (d == nullptr) {
       return InvalidField(
           "mirror_traffic." + name,
           "deployment '" + name + "' does not exist in endpoint '" + endpoint + "'");
     }
+    resolved_mirror[d->name] = percent;
   }
+  *traffic = std::move(resolved_traffic);
+  *mirror = std::move(resolved_mirror);
   return absl::OkStatus();
 }
 
@@ -195,7 +218,10 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
   merged["name"] = name;
   ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(merged));
-  RETURN_IF_ERROR(CheckTrafficTargets(name, parsed.spec.traffic, parsed.spec.mirror_traffic));
+  RETURN_IF_ERROR(ResolveTrafficTargets(name, &parsed.spec.traffic, &parsed.spec.mirror_traffic));
+  // Stored under the deployments' own names: `GREEN: 100` routes to `Green`.
+  if (merged.contains("traffic")) merged["traffic"] = parsed.spec.traffic;
+  if (merged.contains("mirror_traffic")) merged["mirror_traffic"] = parsed.spec.mirror_traffic;
 
   EndpointRecord record = existing.ok() ? *existing : EndpointRecord{};
   record.name = name;
@@ -305,7 +331,7 @@ absl::StatusOr<json> ManagementService::ListDeployments(const std::string& endpo
 absl::StatusOr<json> ManagementService::GetDeployment(const std::string& endpoint,
                                                       const std::string& name) {
   RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
-  ASSIGN_OR_RETURN(DeploymentRecord record, store_.GetDeployment(endpoint, name));
+  ASSIGN_OR_RETURN(DeploymentRecord record, FindDeployment(endpoint, name));
   return DeploymentView(record);
 }
 
@@ -443,11 +469,13 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   if (endpoint_record->state == ProvisioningState::kDeleting) {
     return OperationRunning("endpoint '" + endpoint + "'", endpoint_record->state);
   }
-  auto existing = store_.GetDeployment(endpoint, name);
+  auto existing = FindDeployment(endpoint, name);
   if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
   if (existing.ok() && require_new) {
+    const std::string as_written =
+        existing->name == name ? "" : " as '" + existing->name + "' (names are not case-sensitive)";
     return absl::AlreadyExistsError("deployment '" + name + "' already exists in endpoint '" +
-                                    endpoint + "'; use update to change it");
+                                    endpoint + "'" + as_written + "; use update to change it");
   }
   if (!existing.ok() && !allow_create) {
     return absl::NotFoundError("deployment '" + name + "' not found in endpoint '" + endpoint +
@@ -456,8 +484,10 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   if (existing.ok() && core::IsOperationRunning(existing->state)) {
     return OperationRunning("deployment '" + name + "'", existing->state);
   }
+  // An update keeps the name as first written.
+  const std::string stored_name = existing.ok() ? existing->name : name;
   json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
-  merged["name"] = name;
+  merged["name"] = stored_name;
   merged["endpoint_name"] = endpoint;
   ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(merged));
   RETURN_IF_ERROR(CheckArtifacts(merged));
@@ -466,7 +496,7 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
 
   DeploymentRecord record = existing.ok() ? *existing : DeploymentRecord{};
   record.endpoint = endpoint;
-  record.name = name;
+  record.name = stored_name;
   record.updated_at_ms = NowMs();
   record.warnings = parsed.warnings;
   if (!existing.ok()) {
@@ -496,22 +526,27 @@ absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endp
   {
     absl::MutexLock lock(&write_mu_);
     ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
-    ASSIGN_OR_RETURN(record, store_.GetDeployment(endpoint, name));
+    ASSIGN_OR_RETURN(record, FindDeployment(endpoint, name));
     if (record.state != ProvisioningState::kDeleting) {
       ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(endpoint_record.spec));
-      if (auto it = parsed.spec.traffic.find(name);
-          it != parsed.spec.traffic.end() && it->second > 0) {
+      // Keys are compared ignoring case: records written before traffic kept the deployments'
+      // names may differ in case, and still route to this deployment.
+      const std::string& stored = record.name;
+      for (const auto& [key, percent] : parsed.spec.traffic) {
+        if (!core::SameName(key, stored) || percent <= 0) continue;
         return WithTarget(absl::FailedPreconditionError(
-                              "deployment '" + name + "' has " + std::to_string(it->second) +
+                              "deployment '" + stored + "' has " + std::to_string(percent) +
                               "% of live traffic in endpoint '" + endpoint +
                               "'; set its traffic to 0 before deleting it"),
-                          "traffic." + name);
+                          "traffic." + key);
       }
-      if (parsed.spec.mirror_traffic.count(name)) {
-        return WithTarget(absl::FailedPreconditionError(
-                              "deployment '" + name + "' receives mirrored traffic in endpoint '" +
-                              endpoint + "'; set --mirror-traffic \"" + name + "=0\" first"),
-                          "mirror_traffic." + name);
+      for (const auto& [key, percent] : parsed.spec.mirror_traffic) {
+        if (!core::SameName(key, stored)) continue;
+        return WithTarget(
+            absl::FailedPreconditionError("deployment '" + stored +
+                                          "' receives mirrored traffic in endpoint '" + endpoint +
+                                          "'; set --mirror-traffic \"" + stored + "=0\" first"),
+            "mirror_traffic." + key);
       }
       record.state = ProvisioningState::kDeleting;
       record.updated_at_ms = NowMs();
@@ -562,10 +597,10 @@ absl::StatusOr<std::string> ManagementService::GetLogs(const std::string& endpoi
                                                        const std::string& name, int lines,
                                                        int64_t instance) {
   RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
-  RETURN_IF_ERROR(store_.GetDeployment(endpoint, name).status());
+  ASSIGN_OR_RETURN(DeploymentRecord record, FindDeployment(endpoint, name));
   if (lines < 1) return InvalidField("lines", "must be at least 1");
   std::optional<std::filesystem::path> file =
-      observer_ ? observer_->LogFile(endpoint, name, instance) : std::nullopt;
+      observer_ ? observer_->LogFile(endpoint, record.name, instance) : std::nullopt;
   if (!file) {
     if (instance != 0) {
       return absl::NotFoundError("instance " + std::to_string(instance) + " of deployment '" +

@@ -115,9 +115,14 @@ class ManagementService {
   absl::StatusOr<std::pair<state::DeploymentRecord, bool>> WriteDeploymentLocked(
       const std::string& endpoint, const std::string& name, const nlohmann::json& doc,
       bool allow_create, bool require_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status CheckTrafficTargets(const std::string& endpoint,
-                                   const std::map<std::string, int>& traffic,
-                                   const std::map<std::string, int>& mirror);
+  // Each key of `traffic` and `mirror` must name a deployment of `endpoint`, ignoring case; the
+  // keys are replaced by the deployments' names as written, so routing finds them.
+  absl::Status ResolveTrafficTargets(const std::string& endpoint,
+                                     std::map<std::string, int>* traffic,
+                                     std::map<std::string, int>* mirror);
+  // The deployment named `name` ignoring case (names are unique that way); NOT_FOUND otherwise.
+  absl::StatusOr<state::DeploymentRecord> FindDeployment(const std::string& endpoint,
+                                                         const std::string& name);
   absl::Status CheckArtifacts(const nlohmann::json& spec_json);
   // Resolves a registered model (NOT_FOUND on `model` when absent) and pins the exact version
   // in `merged` and `parsed`. Returns the spec with the registered model filled in.

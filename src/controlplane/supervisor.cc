@@ -246,6 +246,12 @@ absl::Status Supervisor::Reload() {
     e->secondary_key = *secondary;
     e->token_secret = *token;
     ASSIGN_OR_RETURN(auto deployment_records, store_.ListDeployments(record.name));
+    // Traffic written before names kept their case may differ in case from its deployment.
+    std::vector<std::string> deployment_names;
+    for (const auto& dr : deployment_records) deployment_names.push_back(dr.name);
+    e->spec.traffic = core::TrafficByDeploymentName(e->spec.traffic, deployment_names);
+    e->spec.mirror_traffic =
+        core::TrafficByDeploymentName(e->spec.mirror_traffic, deployment_names);
     for (auto& dr : deployment_records) {
       std::string key = dr.endpoint + "/" + dr.name;
       auto dparsed = core::ParseDeploymentSpec(dr.spec);

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
@@ -156,6 +157,65 @@ absl::Status ReadCodeConfiguration(const Reader& reader, const ObjectView& top,
   return absl::OkStatus();
 }
 
+// A character of a message about text, readable even when it is a control character.
+std::string ShowChar(char c) {
+  switch (c) {
+    case ' ':
+      return "a space";
+    case '\r':
+      return "CR (\\r)";
+    case '\n':
+      return "LF (\\n)";
+    case '\t':
+      return "a tab (\\t)";
+    case '\0':
+      return "a NUL byte";
+    default:
+      break;
+  }
+  const auto byte = static_cast<unsigned char>(c);
+  if (byte < 0x20 || byte >= 0x7f) return absl::StrFormat("byte 0x%02x", byte);
+  return absl::StrCat("'", std::string(1, c), "'");
+}
+
+bool IsHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// RFC 3986 `pchar` and '/': unreserved, sub-delims, ':' and '@'. '%' is checked apart.
+bool IsPathChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+}
+
+// A route path is written into the request line berthd sends to instances, so it must be an
+// RFC 3986 absolute path and nothing more: a space, CR or LF would split or forge the request,
+// and '?' / '#' would clash with the query berthd appends from the client's request.
+absl::Status CheckRoutePath(const std::string& field, const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return internal::TypeError(field, "a path starting with '/'", json(path));
+  }
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '%' && i + 2 < path.size() && IsHexDigit(path[i + 1]) && IsHexDigit(path[i + 2])) {
+      i += 2;
+      continue;
+    }
+    if (IsPathChar(c)) continue;
+    const std::string why =
+        c == '%' ? "'%' must start an escape of two hex digits like %20"
+        : (c == '?' || c == '#')
+            ? absl::StrCat(ShowChar(c),
+                           " is not allowed: a route is a path without a query or "
+                           "fragment")
+            : absl::StrCat(ShowChar(c),
+                           " is not allowed; use letters, digits, -._~!$&'()*+,;=:@/ or %XX "
+                           "escapes (RFC 3986)");
+    return InvalidField(field, absl::StrCat("invalid path at character ", i + 1, ": ", why));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Route> ReadRoute(const ObjectView& config, const std::string& key) {
   if (!config.Has(key)) {
     return Missing(config, key,
@@ -168,9 +228,7 @@ absl::StatusOr<Route> ReadRoute(const ObjectView& config, const std::string& key
   RETURN_IF_ERROR(view->ReadInt("port", 1, 65535, &route.port));
   if (!view->Has("path")) return Missing(*view, "path", "required field is missing");
   RETURN_IF_ERROR(view->ReadString("path", &route.path));
-  if (route.path.empty() || route.path.front() != '/') {
-    return internal::TypeError(view->PathOf("path"), "a path starting with '/'", view->Get("path"));
-  }
+  RETURN_IF_ERROR(CheckRoutePath(view->PathOf("path"), route.path));
   return route;
 }
 
@@ -199,6 +257,13 @@ absl::Status ReadCommand(const ObjectView& view, std::vector<std::string>* out) 
     return internal::TypeError(path, "a list of strings (or one string)", value);
   }
   if (command.empty()) return internal::TypeError(path, "a non-empty command", value);
+  // execve takes C strings: a NUL byte would silently cut the word short at launch.
+  for (size_t i = 0; i < command.size(); ++i) {
+    if (command[i].find('\0') != std::string::npos) {
+      return InvalidField(value.is_array() ? absl::StrCat(path, "[", i, "]") : path,
+                          "contains a NUL byte");
+    }
+  }
   *out = std::move(command);
   return absl::OkStatus();
 }
@@ -283,11 +348,16 @@ absl::Status ReadEnvironment(const Reader& reader, const ObjectView& top, Enviro
 absl::Status ReadEnvironmentVariables(const ObjectView& top,
                                       std::map<std::string, std::string>* out) {
   RETURN_IF_ERROR(top.ReadStringMap("environment_variables", out));
-  for (const auto& [name, unused] : *out) {
+  for (const auto& [name, value] : *out) {
     if (name.empty() || name.find('=') != std::string::npos ||
         name.find('\0') != std::string::npos) {
       return InvalidField(top.PathOf("environment_variables"),
                           absl::StrCat("'", name, "' is not a valid variable name"));
+    }
+    // The environment of a process is C strings: a NUL byte would cut the value short.
+    if (value.find('\0') != std::string::npos) {
+      return InvalidField(internal::JoinPath(top.PathOf("environment_variables"), name),
+                          "the value contains a NUL byte");
     }
   }
   return absl::OkStatus();

@@ -1,6 +1,29 @@
 #include "core/spec.h"
 
+#include "absl/strings/match.h"
+
 namespace berth::core {
+
+bool SameName(std::string_view a, std::string_view b) {
+  return absl::EqualsIgnoreCase(absl::string_view(a.data(), a.size()),
+                                absl::string_view(b.data(), b.size()));
+}
+
+std::map<std::string, int> TrafficByDeploymentName(const std::map<std::string, int>& traffic,
+                                                   const std::vector<std::string>& names) {
+  std::map<std::string, int> out;
+  for (const auto& [key, percent] : traffic) {
+    std::string name = key;
+    for (const std::string& candidate : names) {
+      if (SameName(key, candidate)) {
+        name = candidate;
+        break;
+      }
+    }
+    out[name] = percent;
+  }
+  return out;
+}
 
 const char* AuthModeName(AuthMode mode) {
   switch (mode) {

@@ -6,9 +6,20 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace berth::core {
+
+// Endpoint and deployment names are kept as written but compared ignoring ASCII case, as Azure
+// does: `Green` and `green` name the same deployment.
+bool SameName(std::string_view a, std::string_view b);
+
+// `traffic` with each key replaced by the name in `names` it matches (SameName); a key that
+// matches none stays as written. Traffic written before names kept their case may differ in case
+// from the deployment it means.
+std::map<std::string, int> TrafficByDeploymentName(const std::map<std::string, int>& traffic,
+                                                   const std::vector<std::string>& names);
 
 enum class AuthMode { kKey, kAmlToken };
 
@@ -26,7 +37,8 @@ struct EndpointSpec {
   std::string description;
   std::map<std::string, std::string> tags;
   AuthMode auth_mode = AuthMode::kKey;
-  // Deployment name -> percent. Entries of 0 are dropped when parsed (as the Azure SDK does).
+  // Deployment name (as written) -> percent. Entries of 0 are dropped when parsed (as the Azure
+  // SDK does).
   std::map<std::string, int> traffic;
   // At most one entry, value in 1..50.
   std::map<std::string, int> mirror_traffic;

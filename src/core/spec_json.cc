@@ -30,8 +30,8 @@ std::string WithArticle(std::string_view kind) {
   return absl::StrCat(vowel ? "an " : "a ", absl::string_view(kind.data(), kind.size()));
 }
 
-// Reads `traffic` or `mirror_traffic`: valid deployment names (lower-cased, as the Azure SDK
-// sends them) to percentages in 0..100, zeros dropped.
+// Reads `traffic` or `mirror_traffic`: valid deployment names, kept as written (the control plane
+// matches them to deployments ignoring case), to percentages in 0..100, zeros dropped.
 absl::Status ReadTrafficMap(const ObjectView& view, const std::string& key,
                             std::map<std::string, int>* out) {
   if (!view.Has(key)) return absl::OkStatus();
@@ -46,13 +46,12 @@ absl::Status ReadTrafficMap(const ObjectView& view, const std::string& key,
     const std::string item_path = internal::JoinPath(path, name);
     RETURN_IF_ERROR(ValidateName("deployment", name, item_path));
     ASSIGN_OR_RETURN(int percent, internal::IntFromJson(item, item_path, 0, 100));
-    std::string lower = AsciiLower(name);
-    if (!seen.insert(lower).second) {
-      return InvalidField(item_path, absl::StrCat("deployment '", lower,
+    if (!seen.insert(AsciiLower(name)).second) {
+      return InvalidField(item_path, absl::StrCat("deployment '", name,
                                                   "' is listed twice (names are not "
-                                                  "case-sensitive here)"));
+                                                  "case-sensitive)"));
     }
-    if (percent > 0) result[lower] = percent;
+    if (percent > 0) result[name] = percent;
   }
   *out = std::move(result);
   return absl::OkStatus();
@@ -77,7 +76,9 @@ absl::Status CheckTraffic(const EndpointSpec& spec) {
       return InvalidField(path, absl::StrCat("at most ", kMaxMirrorPercent,
                                              " percent of traffic can be mirrored, got ", percent));
     }
-    if (spec.traffic.count(name) > 0) {
+    const bool live = std::any_of(spec.traffic.begin(), spec.traffic.end(),
+                                  [&](const auto& entry) { return SameName(entry.first, name); });
+    if (live) {
       return InvalidField(path, absl::StrCat("deployment '", name,
                                              "' already receives live traffic; a deployment "
                                              "gets live or mirrored traffic, never both"));

@@ -34,6 +34,22 @@ TEST(SpecTest, ProvisioningStateNamesRoundTrip) {
   EXPECT_EQ(ParseProvisioningState("Canceled"), std::nullopt);
 }
 
+TEST(SpecTest, NamesCompareIgnoringCase) {
+  EXPECT_TRUE(SameName("Green", "green"));
+  EXPECT_TRUE(SameName("GREEN", "Green"));
+  EXPECT_FALSE(SameName("green", "greens"));
+  EXPECT_FALSE(SameName("blue", "green"));
+}
+
+TEST(SpecTest, TrafficKeysTakeTheDeploymentsNames) {
+  const std::vector<std::string> names = {"Green", "blue"};
+  EXPECT_EQ(TrafficByDeploymentName({{"green", 60}, {"BLUE", 40}}, names),
+            (std::map<std::string, int>{{"Green", 60}, {"blue", 40}}));
+  // A key naming no deployment stays as written (the control plane refuses it on write).
+  EXPECT_EQ(TrafficByDeploymentName({{"Red", 100}}, names),
+            (std::map<std::string, int>{{"Red", 100}}));
+}
+
 TEST(SpecTest, OperationRunningWhileCreatingUpdatingDeleting) {
   EXPECT_TRUE(IsOperationRunning(ProvisioningState::kCreating));
   EXPECT_TRUE(IsOperationRunning(ProvisioningState::kUpdating));
@@ -307,10 +323,14 @@ TEST(EndpointSpecTest, TrafficMustSumToZeroOrHundred) {
   EXPECT_TRUE(ParseEndpointYaml("name: ep1\ntraffic: {blue: 90, green: 10}\n").ok());
 }
 
-TEST(EndpointSpecTest, TrafficDropsZerosAndLowerCasesKeys) {
+TEST(EndpointSpecTest, TrafficDropsZerosAndKeepsNamesAsWritten) {
+  // A lower-cased key would never match a deployment named `Blue`.
   auto parsed = ParseEndpointYaml("name: ep1\ntraffic: {Blue: 100, green: 0}\n");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->spec.traffic, (std::map<std::string, int>{{"blue", 100}}));
+  EXPECT_EQ(parsed->spec.traffic, (std::map<std::string, int>{{"Blue", 100}}));
+  auto mirror = ParseEndpointYaml("name: ep1\nmirror_traffic: {GREEN: 10}\n");
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  EXPECT_EQ(mirror->spec.mirror_traffic, (std::map<std::string, int>{{"GREEN", 10}}));
 }
 
 TEST(EndpointSpecTest, TrafficEntriesAreChecked) {
@@ -338,6 +358,9 @@ TEST(EndpointSpecTest, MirrorTrafficRules) {
 
   auto both = ParseEndpointYaml("name: ep1\ntraffic: {blue: 100}\nmirror_traffic: {blue: 10}\n");
   EXPECT_EQ(ErrorTarget(both.status()), "mirror_traffic.blue");
+  auto both_cased =
+      ParseEndpointYaml("name: ep1\ntraffic: {Blue: 100}\nmirror_traffic: {bLUE: 10}\n");
+  EXPECT_EQ(ErrorTarget(both_cased.status()), "mirror_traffic.bLUE");
 
   auto ok =
       ParseEndpointYaml("name: ep1\ntraffic: {blue: 100}\nmirror_traffic: {green: 50, red: 0}\n");

@@ -363,6 +363,79 @@ environment:
   EXPECT_EQ(ErrorTarget(port.status()), "environment.inference_config.liveness_route.port");
 }
 
+json CommandDeploymentWithScoringPath(const std::string& path) {
+  json route = {{"port", 8080}, {"path", "/"}};
+  json scoring = {{"port", 8080}, {"path", path}};
+  return json{
+      {"name", "blue"},
+      {"endpoint_name", "my-endpoint"},
+      {"environment",
+       {{"command", {"serve"}},
+        {"inference_config",
+         {{"liveness_route", route}, {"readiness_route", route}, {"scoring_route", scoring}}}}}};
+}
+
+TEST(YamlLoaderTest, RoutePathsAreRfc3986Paths) {
+  for (const std::string path :
+       {"/score", "/", "/v1/models/m:predict", "/a%20b", "/x-y_z.~!$&'()*+,;=@"}) {
+    auto parsed = ParseDeploymentSpec(CommandDeploymentWithScoringPath(path));
+    ASSERT_TRUE(parsed.ok()) << path << ": " << parsed.status();
+    EXPECT_EQ(RoutesFor(parsed->spec).scoring_path, path);
+  }
+  const std::string field = "environment.inference_config.scoring_route.path";
+  // The path goes into the request line sent to instances: these would split or forge it.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"/score\r\nX-Injected: 1", "CR (\\r)"},
+      {"/score\nHost: evil", "LF (\\n)"},
+      {"/my score", "a space"},
+      {"/score HTTP/1.1", "a space"},
+      {"/score?x=1", "without a query"},
+      {"/score#top", "without a query or fragment"},
+      {"/100%", "'%' must start an escape"},
+      {"/%zz", "'%' must start an escape"},
+      {std::string("/a\0b", 4), "a NUL byte"},
+      {"/caf\xc3\xa9", "byte 0xc3"},
+      {"/\"quoted\"", "'\"'"},
+  };
+  for (const auto& [path, why] : refused) {
+    auto parsed = ParseDeploymentSpec(CommandDeploymentWithScoringPath(path));
+    ASSERT_FALSE(parsed.ok()) << path;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_EQ(ErrorTarget(parsed.status()), field) << path;
+    EXPECT_THAT(Message(parsed.status()), HasSubstr(why)) << path;
+  }
+  auto space = ParseDeploymentSpec(CommandDeploymentWithScoringPath("/my score"));
+  EXPECT_EQ(Message(space.status()),
+            field +
+                ": invalid path at character 4: a space is not allowed; use letters, digits, "
+                "-._~!$&'()*+,;=:@/ or %XX escapes (RFC 3986)");
+}
+
+TEST(YamlLoaderTest, NulBytesInCommandAndEnvironmentAreRefused) {
+  json doc = {{"name", "blue"},
+              {"endpoint_name", "my-endpoint"},
+              {"environment", {{"command", {"serve", std::string("--x\0y", 5)}}}}};
+  auto word = ParseDeploymentSpec(doc);
+  ASSERT_FALSE(word.ok());
+  EXPECT_EQ(ErrorTarget(word.status()), "environment.command[1]");
+  EXPECT_THAT(Message(word.status()), HasSubstr("NUL byte"));
+
+  doc["environment"]["command"] = std::string("serve --x\0y", 11);
+  auto text = ParseDeploymentSpec(doc);
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(ErrorTarget(text.status()), "environment.command");
+
+  doc["environment"]["command"] = {"serve"};
+  doc["environment_variables"] = {{"GOOD", "1"}, {"BAD", std::string("a\0b", 3)}};
+  auto variable = ParseDeploymentSpec(doc);
+  ASSERT_FALSE(variable.ok());
+  EXPECT_EQ(ErrorTarget(variable.status()), "environment_variables.BAD");
+  EXPECT_THAT(Message(variable.status()), HasSubstr("NUL byte"));
+
+  doc["environment_variables"]["BAD"] = "a b";
+  EXPECT_TRUE(ParseDeploymentSpec(doc).ok());
+}
+
 TEST(YamlLoaderTest, ArtifactsAreValidated) {
   auto doc = YamlToJson(kCustomCommandYaml);
   ASSERT_TRUE(doc.ok());

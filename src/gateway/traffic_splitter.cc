@@ -1,6 +1,7 @@
 #include "gateway/traffic_splitter.h"
 
 #include "common/errors.h"
+#include "core/spec.h"
 
 namespace berth::gateway {
 
@@ -29,11 +30,11 @@ absl::StatusOr<TrafficSplitter> TrafficSplitter::Create(const std::map<std::stri
           "mirror_traffic." + name,
           "mirror percent must be between 0 and 50, got " + std::to_string(percent));
     }
-    auto live = traffic.find(name);
-    if (live != traffic.end() && live->second > 0) {
+    for (const auto& [live, live_percent] : traffic) {
+      if (live_percent <= 0 || !core::SameName(live, name)) continue;
       return InvalidField("mirror_traffic." + name,
-                          "deployment '" + name + "' has live traffic (" +
-                              std::to_string(live->second) +
+                          "deployment '" + live + "' has live traffic (" +
+                              std::to_string(live_percent) +
                               "%); a deployment gets live or mirrored traffic, not both");
     }
     splitter.mirror_deployment_ = name;

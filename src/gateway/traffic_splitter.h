@@ -17,7 +17,8 @@ namespace berth::gateway {
 class TrafficSplitter {
  public:
   // `traffic`: deployment -> percent (zeros ignored), summing to 0 or 100. `mirror`: at most one
-  // deployment at 1..50 percent that has no live traffic.
+  // deployment at 1..50 percent that has no live traffic (names compared ignoring case). Names
+  // are kept as given: Pick, Largest and Mirror return them unchanged.
   static absl::StatusOr<TrafficSplitter> Create(const std::map<std::string, int>& traffic,
                                                 const std::map<std::string, int>& mirror);
 

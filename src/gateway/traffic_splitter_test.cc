@@ -36,6 +36,18 @@ TEST(TrafficSplitterTest, MirrorRules) {
   EXPECT_TRUE(TrafficSplitter::Create({{"blue", 100}}, {{"green", 50}}).ok());
 }
 
+TEST(TrafficSplitterTest, KeepsNamesAsGiven) {
+  auto s = TrafficSplitter::Create({{"Green", 100}}, {{"Shadow", 50}});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->Pick(7), "Green");
+  EXPECT_EQ(s->Largest(), "Green");
+  EXPECT_EQ(s->Mirror(0), "Shadow");
+  // The same deployment in another case still counts as live.
+  auto live = TrafficSplitter::Create({{"Green", 100}}, {{"green", 10}});
+  ASSERT_FALSE(live.ok());
+  EXPECT_EQ(ErrorTarget(live.status()), "mirror_traffic.green");
+}
+
 TEST(TrafficSplitterTest, PickFollowsCumulativeWeights) {
   auto s = TrafficSplitter::Create({{"blue", 90}, {"green", 10}}, {});
   ASSERT_TRUE(s.ok());

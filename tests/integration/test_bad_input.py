@@ -1,7 +1,12 @@
 """Bad inputs through the CLI and the API: each gets a clear error that names the field (or
 the resource), the right exit code or status, and leaves the state exactly as it was."""
 
+import hashlib
+import io
 import json
+import os
+import subprocess
+import tarfile
 
 import pytest
 
@@ -220,6 +225,114 @@ def case_oversized_score_body(d, tmp):
     r = d.score(EP, {"pad": "x" * (MAX_BODY + 1)}, key=d.primary_key(EP), keepalive=False)
     assert r.status == 413, r
     return r.error()["code"], ["PayloadTooLarge"]
+
+
+ROUTE_PATH = "environment.inference_config.scoring_route.path"
+
+
+def patch_route_path(path):
+    return {"environment": {"inference_config": {"scoring_route": {"port": 5001, "path": path}}}}
+
+
+def case_route_path_with_crlf_api(d, tmp):
+    # Written raw into the request line sent to instances, CR/LF would forge a header.
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}/deployments/green",
+                    patch_route_path("/score\r\nX-Injected: 1"), 400, "BadArgument")
+    return err["message"], [ROUTE_PATH, "CR"]
+
+
+def case_route_path_with_space_api(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}/deployments/green",
+                    patch_route_path("/score HTTP/1.0"), 400, "BadArgument")
+    return err["message"], [ROUTE_PATH, "space"]
+
+
+def case_route_path_with_query_cli(d, tmp):
+    err = cli_error(d, "online-deployment", "update", "-n", "blue", "-e", EP,
+                    "--set", f"{ROUTE_PATH}=/score?debug=1")
+    return err, [ROUTE_PATH, "query"]
+
+
+def case_nul_in_command_api(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}/deployments/green",
+                    {"environment": {"command": ["python3", "test\u0000server.py"]}},
+                    400, "BadArgument")
+    return err["message"], ["environment.command[1]", "NUL"]
+
+
+def case_nul_in_environment_variable_api(d, tmp):
+    err = api_error(d, "PATCH", f"/api/v1/online-endpoints/{EP}/deployments/green",
+                    {"environment_variables": {"TEST_FOO": "b\u0000ar"}}, 400, "BadArgument")
+    return err["message"], ["environment_variables.TEST_FOO", "NUL"]
+
+
+def tar_of(*entries):
+    """A tar of (name, "file" | "folder") entries, as an API client might upload."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "folder":
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+    return buffer.getvalue()
+
+
+def put_bad_artifact(d, tar):
+    digest = "sha256:" + hashlib.sha256(tar).hexdigest()
+    err = api_error(d, "PUT", f"/api/v1/artifacts/{digest}", tar, 400, "BadArgument")
+    assert d.api("HEAD", f"/api/v1/artifacts/{digest}").status == 404  # nothing stored
+    return err
+
+
+def case_artifact_file_and_folder_of_one_name_api(d, tmp):
+    err = put_bad_artifact(d, tar_of(("model", "file"), ("model", "folder")))
+    # tarfile writes a folder's name with a trailing '/', as the entry is named in the message.
+    return err["message"], ["artifact entry 'model/' is a folder", "made it a file"]
+
+
+def case_artifact_file_inside_a_file_api(d, tmp):
+    err = put_bad_artifact(d, tar_of(("model", "file"), ("model/w.bin", "file")))
+    return err["message"], ["artifact entry 'model/w.bin'"]
+
+
+def case_artifact_over_long_entry_name_api(d, tmp):
+    err = put_bad_artifact(d, tar_of(("model/" + "n" * 300, "file")))
+    return err["message"], ["artifact entry 'model/nnnn", "255 bytes"]
+
+
+def case_spec_file_dev_zero_cli(d, tmp):
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "-f", "/dev/zero")
+    return err, ["/dev/zero", "not a regular file"]
+
+
+def case_spec_file_fifo_cli(d, tmp):
+    fifo = tmp / "fifo.yml"
+    os.mkfifo(fifo)
+    try:
+        cp = d.cli("online-deployment", "update", "-n", "blue", "-e", EP, "-f", fifo,
+                   check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("berth blocked reading a FIFO")
+    assert cp.returncode == 1, cp
+    return cp.stderr, [str(fifo), "FIFO"]
+
+
+def case_spec_file_oversized_cli(d, tmp):
+    big = tmp / "big.yml"
+    with open(big, "wb") as f:
+        f.truncate(17 << 20)  # sparse
+    err = cli_error(d, "online-endpoint", "update", "-n", EP, "-f", big)
+    return err, [str(big), "16 MiB"]
+
+
+def case_request_file_folder_cli(d, tmp):
+    err = cli_error(d, "online-endpoint", "invoke", "-n", EP, "--request-file", tmp)
+    return err, [str(tmp), "a folder"]
 
 
 def case_usage_error(d, tmp):
