@@ -215,3 +215,19 @@ def test_unknown_names_create_no_metric_series(berthd, setup):
     after = d.metrics()
     assert not [s for s in after if any("probe" in v for v in s[1].values())]
     assert len(after) - before < 20, (before, len(after))
+
+
+def test_v2_serves_only_oip_routes_to_oip_deployments(berthd, setup):
+    # /endpoints/<e>/v2/... used to forward any method and path to any kind of deployment.
+    d = berthd
+    auth = {"Authorization": f"Bearer {d.primary_key(EP)}"}
+    r = d.request("POST", f"/endpoints/{EP}/v2/models/m/infer", {"inputs": []}, auth)
+    assert r.status == 404, r
+    assert "does not serve the Open Inference Protocol" in r.json()["error"], r
+    for method, path, status in (("GET", "/v2/admin/secrets", 404),
+                                 ("POST", "/v2/models/m/infer/../../x", 404),
+                                 ("DELETE", "/v2/models/m", 405),
+                                 ("PUT", "/v2/models/m/infer", 405)):
+        r = d.request(method, f"/endpoints/{EP}{path}", None, auth)
+        assert r.status == status, (method, path, r)
+        assert isinstance(r.json()["error"], str), r  # the OIP error shape

@@ -316,8 +316,11 @@ def test_xgboost_in_a_triton_repository_and_as_mlflow_model(native):
     ("unknown_version", 404, "version"),
     ("malformed_json", 400, "JSON"),
     ("binary_length_mismatch", 400, "Inference-Header-Content-Length"),
-    ("bad_key", 401, "invalid key"),
-    ("unknown_endpoint", 404, "not found"),
+    ("bad_key", 401, "no valid key or token"),
+    # An unknown endpoint answers as a wrong key does, so names cannot be probed.
+    ("unknown_endpoint", 401, "no valid key or token for endpoint 'nowhere'"),
+    ("unknown_route", 404, "no such route"),
+    ("wrong_method", 405, "use POST"),
     ("unknown_deployment", 404, "deployment 'purple' not found"),
 ])
 def test_oip_errors_have_the_oip_shape(native, case, status, needle):
@@ -351,7 +354,12 @@ def test_oip_errors_have_the_oip_shape(native, case, status, needle):
         path = "/endpoints/nowhere/v2/models/mlp/infer"
     elif case == "unknown_deployment":
         headers["azureml-model-deployment"] = "purple"
-    r = d.request("POST", path, body, headers=headers)
+    method = "POST"
+    if case == "unknown_route":
+        path = f"/endpoints/{EP}/v2/models/mlp/infer/extra"
+    elif case == "wrong_method":
+        method = "DELETE"
+    r = d.request(method, path, body, headers=headers)
     assert r.status == status, r
     error = r.json()
     assert set(error) == {"error"} and isinstance(error["error"], str), error
