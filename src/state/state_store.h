@@ -33,6 +33,7 @@
 // OUT_OF_RANGE for a change feed position no longer kept, INVALID_ARGUMENT for values that
 // cannot be stored, INTERNAL for storage failures.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -113,6 +114,7 @@ struct ChangeBatch {
   // has seen everything through it and asks next from here; with `limit` changes it asks next
   // from changes.back().revision.
   int64_t current_revision = 0;
+  bool operator==(const ChangeBatch&) const = default;
 };
 
 // Several endpoint and deployment writes that Commit applies all or none. Operations apply in
@@ -157,7 +159,7 @@ class StateStore {
   virtual ~StateStore() = default;
 
   virtual absl::StatusOr<EndpointRecord> GetEndpoint(const std::string& name) = 0;
-  // Sorted by name.
+  // Sorted by name, byte-wise.
   virtual absl::StatusOr<std::vector<EndpointRecord>> ListEndpoints() = 0;
   virtual absl::Status CreateEndpoint(const EndpointRecord& record) = 0;
   // Replaces the whole record but its name; NOT_FOUND if absent, ABORTED if record.revision is
@@ -169,7 +171,7 @@ class StateStore {
 
   virtual absl::StatusOr<DeploymentRecord> GetDeployment(const std::string& endpoint,
                                                          const std::string& name) = 0;
-  // Sorted by name. An unknown endpoint gives an empty list.
+  // Sorted by name, byte-wise. An unknown endpoint gives an empty list.
   virtual absl::StatusOr<std::vector<DeploymentRecord>> ListDeployments(
       const std::string& endpoint) = 0;
   // The record's `endpoint` is stored as the endpoint spells it.
