@@ -27,10 +27,10 @@ namespace berth::state {
 class SqliteStateStore final : public StateStore {
  public:
   // Opens or creates `db_file` (its parent folder must exist) and upgrades its schema.
-  // FAILED_PRECONDITION if the file comes from a newer berth or cannot use WAL; INTERNAL on
-  // SQLite failures (not a database, unwritable, ...).
-  // Keeps the latest `change_retention` changes (at least 1) for ChangesSince; stores sharing
-  // a file prune to the smallest retention among them.
+  // FAILED_PRECONDITION if the file comes from a newer berth, cannot use WAL, or (from before
+  // schema version 3) holds two names that differ only in case; INTERNAL on SQLite failures
+  // (not a database, unwritable, ...). The latest `change_retention` changes (at least 1) are
+  // kept for ChangesSince; stores sharing a file prune to the smallest retention among them.
   static absl::StatusOr<std::unique_ptr<SqliteStateStore>> Open(
       const std::filesystem::path& db_file, int64_t change_retention = kDefaultChangeRetention);
 
