@@ -215,8 +215,10 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   if (existing.ok() && core::IsOperationRunning(existing->state)) {
     return OperationRunning("endpoint '" + name + "'", existing->state);
   }
+  // The store matches names regardless of case; an existing endpoint keeps its spelling.
+  const std::string stored_name = existing.ok() ? existing->name : name;
   json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
-  merged["name"] = name;
+  merged["name"] = stored_name;
   ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(merged));
   RETURN_IF_ERROR(ResolveTrafficTargets(name, &parsed.spec.traffic, &parsed.spec.mirror_traffic));
   // Stored under the deployments' own names: `GREEN: 100` routes to `Green`.
@@ -224,7 +226,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   if (merged.contains("mirror_traffic")) merged["mirror_traffic"] = parsed.spec.mirror_traffic;
 
   EndpointRecord record = existing.ok() ? *existing : EndpointRecord{};
-  record.name = name;
+  record.name = stored_name;
   record.spec = merged;
   record.state = ProvisioningState::kSucceeded;  // nothing to provision beyond the record
   record.reason.clear();
@@ -484,18 +486,19 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   if (existing.ok() && core::IsOperationRunning(existing->state)) {
     return OperationRunning("deployment '" + name + "'", existing->state);
   }
-  // An update keeps the name as first written.
+  // The store matches names regardless of case; existing records keep their spelling.
+  const std::string stored_endpoint = endpoint_record->name;
   const std::string stored_name = existing.ok() ? existing->name : name;
   json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
   merged["name"] = stored_name;
-  merged["endpoint_name"] = endpoint;
+  merged["endpoint_name"] = stored_endpoint;
   ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(merged));
   RETURN_IF_ERROR(CheckArtifacts(merged));
   ASSIGN_OR_RETURN(core::DeploymentSpec resolved, ResolveModel(merged, parsed));
   RETURN_IF_ERROR(CheckRuntime(resolved, &parsed.warnings));
 
   DeploymentRecord record = existing.ok() ? *existing : DeploymentRecord{};
-  record.endpoint = endpoint;
+  record.endpoint = stored_endpoint;
   record.name = stored_name;
   record.updated_at_ms = NowMs();
   record.warnings = parsed.warnings;

@@ -121,6 +121,47 @@ absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name
   return absl::AlreadyExistsError(absl::StrCat(DeploymentRow(endpoint, name), " already exists"));
 }
 
+absl::Status StaleEndpoint(absl::string_view name, int64_t expected, int64_t stored) {
+  return absl::AbortedError(absl::StrCat("stale write: ", EndpointRow(name),
+                                         " was changed by another writer (written at revision ",
+                                         expected, ", now at revision ", stored, ")"));
+}
+
+absl::Status StaleDeployment(absl::string_view endpoint, absl::string_view name, int64_t expected,
+                             int64_t stored) {
+  return absl::AbortedError(absl::StrCat("stale write: ", DeploymentRow(endpoint, name),
+                                         " was changed by another writer (written at revision ",
+                                         expected, ", now at revision ", stored, ")"));
+}
+
+absl::Status CheckChangesSince(int64_t revision, size_t limit, int64_t pruned_through,
+                               int64_t current) {
+  if (limit == 0) return absl::InvalidArgumentError("change feed limit must be at least 1");
+  if (revision < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("change feed revision ", revision, " is negative"));
+  }
+  if (revision > current) {
+    return absl::OutOfRangeError(absl::StrCat("change feed revision ", revision,
+                                              " is ahead of the store's revision ", current,
+                                              "; reload everything"));
+  }
+  if (revision < pruned_through) {
+    return absl::OutOfRangeError(absl::StrCat("changes after revision ", revision,
+                                              " are no longer kept (kept after ", pruned_through,
+                                              "); reload everything"));
+  }
+  return absl::OkStatus();
+}
+
+std::string FoldName(absl::string_view name) {
+  std::string folded(name);
+  for (char& c : folded) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return folded;
+}
+
 absl::Status ModelNotFound(absl::string_view name, absl::string_view version) {
   return absl::NotFoundError(absl::StrCat(ModelRow(name, version), " not found"));
 }

@@ -4,6 +4,8 @@
 //
 // Internal to the state component: callers use StateStore.
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,21 @@ absl::Status EndpointNotFound(absl::string_view name);
 absl::Status EndpointExists(absl::string_view name);
 absl::Status DeploymentNotFound(absl::string_view endpoint, absl::string_view name);
 absl::Status DeploymentExists(absl::string_view endpoint, absl::string_view name);
+// ABORTED: the stored record has revision `stored`, the write expected `expected`.
+absl::Status StaleEndpoint(absl::string_view name, int64_t expected, int64_t stored);
+absl::Status StaleDeployment(absl::string_view endpoint, absl::string_view name, int64_t expected,
+                             int64_t stored);
+
+// The checks ChangesSince makes before reading, shared so both stores answer alike: `revision`
+// must lie within [pruned_through, current] and `limit` be at least 1. Changes after
+// `pruned_through` are all kept.
+absl::Status CheckChangesSince(int64_t revision, size_t limit, int64_t pruned_through,
+                               int64_t current);
+
+// Endpoint and deployment names compare by this key: ASCII letters folded to lower case,
+// every other byte as is (SQLite's NOCASE collation).
+std::string FoldName(absl::string_view name);
+
 absl::Status ModelNotFound(absl::string_view name, absl::string_view version);
 absl::Status ModelExists(absl::string_view name, absl::string_view version);
 

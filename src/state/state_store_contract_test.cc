@@ -3,6 +3,7 @@
 // requires identical answers.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -28,13 +29,19 @@ void PrintTo(const EndpointRecord& r, std::ostream* os) {
   *os << "EndpointRecord{" << r.name << ", spec=" << r.spec.dump()
       << ", state=" << static_cast<int>(r.state) << ", reason=" << r.reason << ", keys=["
       << r.primary_key_sealed << "," << r.secondary_key_sealed << "," << r.token_secret_sealed
-      << "], created=" << r.created_at_ms << ", updated=" << r.updated_at_ms << "}";
+      << "], created=" << r.created_at_ms << ", updated=" << r.updated_at_ms
+      << ", rev=" << r.revision << "}";
 }
 void PrintTo(const DeploymentRecord& r, std::ostream* os) {
   *os << "DeploymentRecord{" << r.endpoint << "/" << r.name << ", spec=" << r.spec.dump()
       << ", state=" << static_cast<int>(r.state) << ", reason=" << r.reason
       << ", warnings=" << r.warnings.size() << ", gen=" << r.generation
-      << ", created=" << r.created_at_ms << ", updated=" << r.updated_at_ms << "}";
+      << ", created=" << r.created_at_ms << ", updated=" << r.updated_at_ms
+      << ", rev=" << r.revision << "}";
+}
+void PrintTo(const Change& c, std::ostream* os) {
+  *os << "Change{" << c.revision << " " << (c.kind == RecordKind::kEndpoint ? "ep " : "dep ")
+      << c.endpoint << "/" << c.deployment << (c.deleted ? " deleted" : "") << "}";
 }
 void PrintTo(const ModelRecord& r, std::ostream* os) {
   *os << "ModelRecord{" << r.name << ":" << r.version << ", spec=" << r.spec.dump()
@@ -50,19 +57,21 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using namespace std::string_literals;
 
-using StoreFactory = std::function<std::unique_ptr<StateStore>(const std::filesystem::path&)>;
+using StoreFactory = std::function<std::unique_ptr<StateStore>(const std::filesystem::path&,
+                                                               int64_t change_retention)>;
 
 struct StoreKind {
   std::string name;
   StoreFactory make;
 };
+void PrintTo(const StoreKind& kind, std::ostream* os) { *os << kind.name; }
 
-std::unique_ptr<StateStore> MakeMemory(const std::filesystem::path&) {
-  return std::make_unique<MemoryStateStore>();
+std::unique_ptr<StateStore> MakeMemory(const std::filesystem::path&, int64_t change_retention) {
+  return std::make_unique<MemoryStateStore>(change_retention);
 }
 
-std::unique_ptr<StateStore> MakeSqlite(const std::filesystem::path& dir) {
-  auto store = SqliteStateStore::Open(dir / "state.db");
+std::unique_ptr<StateStore> MakeSqlite(const std::filesystem::path& dir, int64_t change_retention) {
+  auto store = SqliteStateStore::Open(dir / "state.db", change_retention);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -110,6 +119,18 @@ std::vector<std::string> Versions(const std::vector<ModelRecord>& records) {
   return out;
 }
 
+// The record as written, for comparing with one read back: the store sets the revision.
+template <typename Record>
+Record Unrevised(Record record) {
+  record.revision = 0;
+  return record;
+}
+template <typename Record>
+std::vector<Record> Unrevised(std::vector<Record> records) {
+  for (auto& r : records) r.revision = 0;
+  return records;
+}
+
 std::vector<std::string> Names(const std::vector<EndpointRecord>& records) {
   std::vector<std::string> names;
   for (const auto& r : records) names.push_back(r.name);
@@ -124,7 +145,17 @@ std::vector<std::string> Names(const std::vector<DeploymentRecord>& records) {
 class StateStoreContractTest : public ::testing::TestWithParam<StoreKind> {
  protected:
   void SetUp() override {
-    store_ = GetParam().make(dir_.path());
+    store_ = GetParam().make(dir_.path(), kDefaultChangeRetention);
+    ASSERT_NE(store_, nullptr);
+  }
+
+  // Replaces the store with one keeping only `change_retention` changes.
+  void RecreateStore(int64_t change_retention) {
+    store_.reset();
+    std::filesystem::remove_all(dir_.path() / "state.db");
+    std::filesystem::remove_all(dir_.path() / "state.db-wal");
+    std::filesystem::remove_all(dir_.path() / "state.db-shm");
+    store_ = GetParam().make(dir_.path(), change_retention);
     ASSERT_NE(store_, nullptr);
   }
 
@@ -137,7 +168,7 @@ TEST_P(StateStoreContractTest, EndpointLifecycle) {
   ASSERT_TRUE(store_->CreateEndpoint(e).ok());
   auto got = store_->GetEndpoint("ep");
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(*got, e);
+  EXPECT_EQ(Unrevised(*got), e);
 
   absl::Status again = store_->CreateEndpoint(Endpoint("ep"));
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
@@ -148,7 +179,7 @@ TEST_P(StateStoreContractTest, EndpointLifecycle) {
   e.spec["description"] = "changed";
   e.updated_at_ms += 5;
   ASSERT_TRUE(store_->UpdateEndpoint(e).ok());
-  EXPECT_EQ(*store_->GetEndpoint("ep"), e);
+  EXPECT_EQ(Unrevised(*store_->GetEndpoint("ep")), e);
 
   ASSERT_TRUE(store_->DeleteEndpoint("ep").ok());
   EXPECT_EQ(store_->GetEndpoint("ep").status().code(), absl::StatusCode::kNotFound);
@@ -181,7 +212,7 @@ TEST_P(StateStoreContractTest, DeploymentLifecycle) {
   ASSERT_TRUE(store_->CreateDeployment(d).ok());
   auto got = store_->GetDeployment("ep", "blue");
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(*got, d);
+  EXPECT_EQ(Unrevised(*got), d);
 
   absl::Status again = store_->CreateDeployment(Deployment("ep", "blue"));
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
@@ -192,7 +223,7 @@ TEST_P(StateStoreContractTest, DeploymentLifecycle) {
   d.warnings.clear();
   d.spec["instance_count"] = 3;
   ASSERT_TRUE(store_->UpdateDeployment(d).ok());
-  EXPECT_EQ(*store_->GetDeployment("ep", "blue"), d);
+  EXPECT_EQ(Unrevised(*store_->GetDeployment("ep", "blue")), d);
 
   ASSERT_TRUE(store_->DeleteDeployment("ep", "blue").ok());
   EXPECT_EQ(store_->GetDeployment("ep", "blue").status().code(), absl::StatusCode::kNotFound);
@@ -361,7 +392,7 @@ TEST_P(StateStoreContractTest, EveryFieldRoundTripsExactly) {
     ASSERT_TRUE(store_->UpdateEndpoint(e).ok());
     auto got = store_->GetEndpoint(e.name);
     ASSERT_TRUE(got.ok()) << got.status();
-    EXPECT_EQ(*got, e);
+    EXPECT_EQ(Unrevised(*got), e);
     EXPECT_EQ(got->spec.dump(), e.spec.dump());
   }
 
@@ -383,12 +414,12 @@ TEST_P(StateStoreContractTest, EveryFieldRoundTripsExactly) {
     }
     auto got = store_->GetDeployment(d.endpoint, d.name);
     ASSERT_TRUE(got.ok()) << got.status();
-    EXPECT_EQ(*got, d);
+    EXPECT_EQ(Unrevised(*got), d);
     auto listed = store_->ListDeployments(d.endpoint);
     ASSERT_TRUE(listed.ok());
-    EXPECT_THAT(*listed, ElementsAre(d));
+    EXPECT_THAT(Unrevised(*listed), ElementsAre(d));
   }
-  EXPECT_THAT(*store_->ListEndpoints(), ElementsAre(e));
+  EXPECT_THAT(Unrevised(*store_->ListEndpoints()), ElementsAre(e));
 
   ASSERT_TRUE(store_->PutSetting("k\0ey"s, "v\0al"s).ok());
   EXPECT_EQ(*store_->GetSetting("k\0ey"s), "v\0al"s);
@@ -453,6 +484,391 @@ TEST_P(StateStoreContractTest, ConcurrentWritersLoseNothing) {
       EXPECT_THAT(Names(*store_->ListDeployments(ep)), ElementsAre("blue", "green"));
     }
   }
+}
+
+// ---- Revisions, conditional writes, batches, the change feed, case-insensitive names ----
+
+Change EndpointChange(int64_t revision, const std::string& endpoint, bool deleted = false) {
+  return Change{revision, RecordKind::kEndpoint, endpoint, "", deleted};
+}
+Change DeploymentChange(int64_t revision, const std::string& endpoint, const std::string& name,
+                        bool deleted = false) {
+  return Change{revision, RecordKind::kDeployment, endpoint, name, deleted};
+}
+
+TEST_P(StateStoreContractTest, EveryWriteTakesTheNextRevision) {
+  EXPECT_EQ(*store_->CurrentRevision(), 0);
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->revision, 1);
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "blue")).ok());
+  EXPECT_EQ(store_->GetDeployment("ep", "blue")->revision, 2);
+  ASSERT_TRUE(store_->UpdateEndpoint(Endpoint("ep")).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->revision, 3);
+  EXPECT_EQ(store_->GetDeployment("ep", "blue")->revision, 2);  // untouched
+  EXPECT_EQ(*store_->CurrentRevision(), 3);
+
+  // Failed writes, models and settings take none.
+  EXPECT_FALSE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  EXPECT_FALSE(store_->UpdateDeployment(Deployment("ep", "none")).ok());
+  ASSERT_TRUE(store_->CreateModel(Model("m", "1")).ok());
+  ASSERT_TRUE(store_->PutSetting("k", "v").ok());
+  EXPECT_EQ(*store_->CurrentRevision(), 3);
+
+  // A record that carries some revision is stored with its new one.
+  DeploymentRecord d = *store_->GetDeployment("ep", "blue");
+  ASSERT_TRUE(store_->UpdateDeployment(d).ok());
+  EXPECT_EQ(store_->GetDeployment("ep", "blue")->revision, 4);
+  ASSERT_TRUE(store_->DeleteEndpoint("ep").ok());  // the deployment (5), then the endpoint (6)
+  EXPECT_EQ(*store_->CurrentRevision(), 6);
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->revision, 7);
+}
+
+TEST_P(StateStoreContractTest, StaleEndpointUpdateIsAbortedAndChangesNothing) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  EndpointRecord mine = *store_->GetEndpoint("ep");
+  EndpointRecord theirs = *store_->GetEndpoint("ep");
+  theirs.reason = "theirs";
+  ASSERT_TRUE(store_->UpdateEndpoint(theirs).ok());  // read-modify-write: the revision matches
+  const EndpointRecord stored = *store_->GetEndpoint("ep");
+  EXPECT_EQ(stored.reason, "theirs");
+  EXPECT_GT(stored.revision, mine.revision);
+
+  mine.reason = "mine";
+  absl::Status stale = store_->UpdateEndpoint(mine);
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  EXPECT_THAT(std::string(stale.message()),
+              HasSubstr("stale write: endpoint 'ep' was changed by another writer"));
+  EXPECT_EQ(*store_->GetEndpoint("ep"), stored);
+  EXPECT_EQ(*store_->CurrentRevision(), stored.revision);
+
+  // Read again, the write applies; revision 0 applies whatever is stored.
+  mine = *store_->GetEndpoint("ep");
+  mine.reason = "mine";
+  ASSERT_TRUE(store_->UpdateEndpoint(mine).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->reason, "mine");
+  EndpointRecord blind = Endpoint("ep");
+  blind.reason = "blind";
+  ASSERT_EQ(blind.revision, 0);
+  ASSERT_TRUE(store_->UpdateEndpoint(blind).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->reason, "blind");
+}
+
+TEST_P(StateStoreContractTest, StaleDeploymentUpdateIsAbortedAndChangesNothing) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "blue")).ok());
+  DeploymentRecord mine = *store_->GetDeployment("ep", "blue");
+  DeploymentRecord theirs = mine;
+  theirs.generation = 2;
+  ASSERT_TRUE(store_->UpdateDeployment(theirs).ok());
+  const DeploymentRecord stored = *store_->GetDeployment("ep", "blue");
+
+  mine.generation = 3;
+  absl::Status stale = store_->UpdateDeployment(mine);
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  EXPECT_THAT(std::string(stale.message()),
+              HasSubstr("deployment 'blue' of endpoint 'ep' was changed by another writer"));
+  EXPECT_EQ(*store_->GetDeployment("ep", "blue"), stored);
+  // A change to the endpoint does not make its deployments stale.
+  ASSERT_TRUE(store_->UpdateEndpoint(*store_->GetEndpoint("ep")).ok());
+  DeploymentRecord fresh = stored;
+  fresh.generation = 3;
+  EXPECT_TRUE(store_->UpdateDeployment(fresh).ok());
+}
+
+TEST_P(StateStoreContractTest, ConditionalDeletesCheckTheRevision) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "blue")).ok());
+  const int64_t endpoint_revision = store_->GetEndpoint("ep")->revision;
+  const int64_t deployment_revision = store_->GetDeployment("ep", "blue")->revision;
+
+  EXPECT_EQ(store_->Commit(WriteBatch().DeleteDeployment("ep", "blue", deployment_revision + 1))
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->Commit(WriteBatch().DeleteEndpoint("ep", deployment_revision)).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_TRUE(store_->GetDeployment("ep", "blue").ok());
+
+  ASSERT_TRUE(
+      store_->Commit(WriteBatch().DeleteDeployment("ep", "blue", deployment_revision)).ok());
+  EXPECT_EQ(store_->GetDeployment("ep", "blue").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->Commit(WriteBatch().DeleteEndpoint("ep", endpoint_revision)).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StateStoreContractTest, BatchAppliesInOrderWithOneRevisionPerWrite) {
+  WriteBatch batch;
+  batch.CreateEndpoint(Endpoint("ep"))
+      .CreateDeployment(Deployment("ep", "blue"))  // sees the endpoint created just before
+      .CreateDeployment(Deployment("ep", "green"))
+      .PutEndpoint(Endpoint("other"));
+  absl::StatusOr<int64_t> revision = store_->Commit(batch);
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  EXPECT_EQ(*revision, 4);
+  EXPECT_EQ(*store_->CurrentRevision(), 4);
+  EXPECT_EQ(store_->GetEndpoint("ep")->revision, 1);
+  EXPECT_EQ(store_->GetDeployment("ep", "blue")->revision, 2);
+  EXPECT_EQ(store_->GetDeployment("ep", "green")->revision, 3);
+  EXPECT_EQ(store_->GetEndpoint("other")->revision, 4);
+
+  // Put replaces when present; an empty batch changes nothing.
+  EndpointRecord replaced = Endpoint("other");
+  replaced.reason = "put";
+  ASSERT_TRUE(store_->Commit(WriteBatch().PutEndpoint(replaced)).ok());
+  EXPECT_EQ(store_->GetEndpoint("other")->reason, "put");
+  EXPECT_EQ(*store_->Commit(WriteBatch()), 5);
+  EXPECT_EQ(*store_->CurrentRevision(), 5);
+}
+
+// Each batch's third write fails; the first two must not apply.
+TEST_P(StateStoreContractTest, FailedBatchAppliesNothing) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "blue")).ok());
+  const EndpointRecord ep = *store_->GetEndpoint("ep");
+  const DeploymentRecord blue = *store_->GetDeployment("ep", "blue");
+  const int64_t revision = *store_->CurrentRevision();
+  EndpointRecord changed_ep = ep;
+  changed_ep.reason = "changed";
+  DeploymentRecord changed_blue = blue;
+  changed_blue.generation = 9;
+  DeploymentRecord stale_blue = blue;
+  stale_blue.revision = blue.revision + 100;
+  DeploymentRecord stale_put = Deployment("ep", "green");
+  stale_put.revision = 77;
+
+  struct Case {
+    std::string name;
+    WriteBatch batch;
+    absl::StatusCode code;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"exists",
+                   WriteBatch()
+                       .CreateEndpoint(Endpoint("new"))
+                       .CreateDeployment(Deployment("new", "x"))
+                       .CreateEndpoint(Endpoint("ep")),
+                   absl::StatusCode::kAlreadyExists});
+  cases.push_back({"stale",
+                   WriteBatch()
+                       .UpdateEndpoint(changed_ep)
+                       .CreateDeployment(Deployment("ep", "x"))
+                       .UpdateDeployment(stale_blue),
+                   absl::StatusCode::kAborted});
+  cases.push_back({"missing",
+                   WriteBatch()
+                       .UpdateDeployment(changed_blue)
+                       .DeleteDeployment("ep", "blue")
+                       .UpdateEndpoint(Endpoint("absent")),
+                   absl::StatusCode::kNotFound});
+  cases.push_back({"cascade then missing",
+                   WriteBatch()
+                       .DeleteEndpoint("ep")
+                       .CreateEndpoint(Endpoint("ep"))
+                       .CreateDeployment(Deployment("absent", "x")),
+                   absl::StatusCode::kNotFound});
+  cases.push_back({"put carrying a revision of nothing",
+                   WriteBatch()
+                       .PutDeployment(changed_blue)
+                       .CreateDeployment(Deployment("ep", "new"))
+                       .PutDeployment(stale_put),
+                   absl::StatusCode::kNotFound});
+  EndpointRecord unstorable = Endpoint("bad");
+  unstorable.spec["description"] = std::string("\xff");
+  cases.push_back({"unstorable",
+                   WriteBatch()
+                       .CreateEndpoint(Endpoint("new"))
+                       .DeleteEndpoint("ep", ep.revision)
+                       .CreateEndpoint(unstorable),
+                   absl::StatusCode::kInvalidArgument});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(store_->Commit(c.batch).status().code(), c.code);
+    EXPECT_EQ(*store_->CurrentRevision(), revision);
+    EXPECT_EQ(*store_->GetEndpoint("ep"), ep);
+    EXPECT_THAT(*store_->ListDeployments("ep"), ElementsAre(blue));
+    EXPECT_THAT(Names(*store_->ListEndpoints()), ElementsAre("ep"));
+    EXPECT_THAT(store_->ChangesSince(revision, 10)->changes, IsEmpty());
+  }
+}
+
+TEST_P(StateStoreContractTest, ChangeFeedListsChangesInRevisionOrder) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("a")).ok());              // 1
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("a", "blue")).ok());  // 2
+  ASSERT_TRUE(store_->UpdateEndpoint(Endpoint("a")).ok());              // 3
+  ASSERT_TRUE(store_->DeleteDeployment("a", "blue").ok());              // 4
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("b")).ok());              // 5
+  ASSERT_TRUE(store_->CreateModel(Model("m", "1")).ok());               // no change
+
+  absl::StatusOr<ChangeBatch> all = store_->ChangesSince(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->current_revision, 5);
+  EXPECT_THAT(
+      all->changes,
+      ElementsAre(EndpointChange(1, "a"), DeploymentChange(2, "a", "blue"), EndpointChange(3, "a"),
+                  DeploymentChange(4, "a", "blue", true), EndpointChange(5, "b")));
+  EXPECT_THAT(store_->ChangesSince(3, 100)->changes,
+              ElementsAre(DeploymentChange(4, "a", "blue", true), EndpointChange(5, "b")));
+  EXPECT_THAT(store_->ChangesSince(5, 100)->changes, IsEmpty());
+
+  // Paging: a full batch means "ask again from its last revision".
+  std::vector<Change> paged;
+  int64_t from = 0;
+  while (true) {
+    absl::StatusOr<ChangeBatch> page = store_->ChangesSince(from, 2);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->changes.size(), 2u);
+    paged.insert(paged.end(), page->changes.begin(), page->changes.end());
+    if (page->changes.size() < 2) break;
+    from = page->changes.back().revision;
+  }
+  EXPECT_EQ(paged, all->changes);
+}
+
+TEST_P(StateStoreContractTest, EndpointDeleteListsEachDeploymentThenTheEndpoint) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("other")).ok());
+  for (const char* name : {"x", "Y", "z"}) {
+    ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", name)).ok());
+  }
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("other", "x")).ok());
+  const int64_t before = *store_->CurrentRevision();
+  ASSERT_TRUE(store_->DeleteEndpoint("EP").ok());
+  EXPECT_THAT(store_->ChangesSince(before, 100)->changes,
+              ElementsAre(DeploymentChange(before + 1, "ep", "Y", true),
+                          DeploymentChange(before + 2, "ep", "x", true),
+                          DeploymentChange(before + 3, "ep", "z", true),
+                          EndpointChange(before + 4, "ep", true)));
+  EXPECT_EQ(*store_->CurrentRevision(), before + 4);
+}
+
+TEST_P(StateStoreContractTest, ChangesNoLongerKeptAreOutOfRange) {
+  ASSERT_NO_FATAL_FAILURE(RecreateStore(3));
+  for (const char* name : {"a", "b", "c", "d", "e"}) {
+    ASSERT_TRUE(store_->CreateEndpoint(Endpoint(name)).ok());
+  }
+  // Revisions 3..5 are kept: a caller at 2 or later is served, one further back reloads.
+  absl::StatusOr<ChangeBatch> kept = store_->ChangesSince(2, 10);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_THAT(kept->changes,
+              ElementsAre(EndpointChange(3, "c"), EndpointChange(4, "d"), EndpointChange(5, "e")));
+  for (int64_t gone : {0, 1}) {
+    absl::Status status = store_->ChangesSince(gone, 10).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kOutOfRange) << gone;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("reload everything"));
+  }
+  EXPECT_EQ(store_->ChangesSince(6, 10).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(store_->ChangesSince(5, 10)->changes, IsEmpty());
+  EXPECT_EQ(store_->ChangesSince(5, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ChangesSince(-1, 10).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // One endpoint delete with deployments makes several changes at once.
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("a", "x")).ok());  // 6
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("a", "y")).ok());  // 7
+  ASSERT_TRUE(store_->DeleteEndpoint("a").ok());                     // 8, 9, 10
+  EXPECT_EQ(store_->ChangesSince(6, 10).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(store_->ChangesSince(7, 10)->changes,
+              ElementsAre(DeploymentChange(8, "a", "x", true), DeploymentChange(9, "a", "y", true),
+                          EndpointChange(10, "a", true)));
+}
+
+TEST_P(StateStoreContractTest, OneOfRacingConditionalUpdatesWins) {
+  constexpr int kWriters = 8;
+  constexpr int kRounds = 20;
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "blue")).ok());
+  for (int round = 0; round < kRounds; ++round) {
+    const EndpointRecord endpoint = *store_->GetEndpoint("ep");
+    const DeploymentRecord deployment = *store_->GetDeployment("ep", "blue");
+    std::atomic<bool> go{false};
+    std::atomic<int> endpoint_wins{0};
+    std::atomic<int> deployment_wins{0};
+    std::vector<absl::Status> endpoint_results(kWriters), deployment_results(kWriters);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kWriters; ++w) {
+      threads.emplace_back([&, w] {
+        while (!go.load()) std::this_thread::yield();  // start together
+        EndpointRecord e = endpoint;
+        e.reason = absl::StrCat("writer ", w);
+        endpoint_results[w] = store_->UpdateEndpoint(e);
+        DeploymentRecord d = deployment;
+        d.reason = absl::StrCat("writer ", w);
+        deployment_results[w] = store_->UpdateDeployment(d);
+      });
+    }
+    go = true;
+    for (auto& thread : threads) thread.join();
+    std::string endpoint_winner, deployment_winner;
+    for (int w = 0; w < kWriters; ++w) {
+      if (endpoint_results[w].ok()) {
+        ++endpoint_wins;
+        endpoint_winner = absl::StrCat("writer ", w);
+      } else {
+        EXPECT_EQ(endpoint_results[w].code(), absl::StatusCode::kAborted) << endpoint_results[w];
+      }
+      if (deployment_results[w].ok()) {
+        ++deployment_wins;
+        deployment_winner = absl::StrCat("writer ", w);
+      } else {
+        EXPECT_EQ(deployment_results[w].code(), absl::StatusCode::kAborted)
+            << deployment_results[w];
+      }
+    }
+    ASSERT_EQ(endpoint_wins, 1) << "round " << round;
+    ASSERT_EQ(deployment_wins, 1) << "round " << round;
+    EXPECT_EQ(store_->GetEndpoint("ep")->reason, endpoint_winner);
+    EXPECT_EQ(store_->GetDeployment("ep", "blue")->reason, deployment_winner);
+  }
+  EXPECT_EQ(*store_->CurrentRevision(), 2 + 2 * kRounds);
+}
+
+TEST_P(StateStoreContractTest, NamesAreUniqueAndFoundRegardlessOfCase) {
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("Ep")).ok());
+  absl::Status again = store_->CreateEndpoint(Endpoint("EP"));
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
+  EXPECT_EQ(store_->GetEndpoint("eP")->name, "Ep");
+
+  // The deployment names its endpoint as the endpoint spells it.
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "Green")).ok());
+  EXPECT_EQ(store_->CreateDeployment(Deployment("EP", "green")).code(),
+            absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<DeploymentRecord> green = store_->GetDeployment("EP", "GREEN");
+  ASSERT_TRUE(green.ok()) << green.status();
+  EXPECT_EQ(green->name, "Green");
+  EXPECT_EQ(green->endpoint, "Ep");
+  EXPECT_THAT(Names(*store_->ListDeployments("ep")), ElementsAre("Green"));
+
+  // Updates find the record in any case and keep the stored spelling.
+  const int64_t before = *store_->CurrentRevision();
+  EndpointRecord e = Endpoint("EP");
+  e.reason = "updated";
+  ASSERT_TRUE(store_->UpdateEndpoint(e).ok());
+  EXPECT_EQ(store_->GetEndpoint("ep")->name, "Ep");
+  EXPECT_EQ(store_->GetEndpoint("ep")->reason, "updated");
+  DeploymentRecord d = *green;
+  d.endpoint = "eP";
+  d.name = "gReEn";
+  ASSERT_TRUE(store_->UpdateDeployment(d).ok());
+  EXPECT_EQ(store_->GetDeployment("ep", "green")->name, "Green");
+  EXPECT_EQ(store_->GetDeployment("ep", "green")->endpoint, "Ep");
+  EXPECT_THAT(
+      store_->ChangesSince(before, 10)->changes,
+      ElementsAre(EndpointChange(before + 1, "Ep"), DeploymentChange(before + 2, "Ep", "Green")));
+
+  // ASCII only: other letters keep their case.
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("\xc3\xa9t\xc3\xa9")).ok());
+  ASSERT_TRUE(store_->CreateEndpoint(Endpoint("\xc3\x89t\xc3\xa9")).ok());
+  // Models are case-sensitive.
+  ASSERT_TRUE(store_->CreateModel(Model("m", "1")).ok());
+  ASSERT_TRUE(store_->CreateModel(Model("M", "1")).ok());
+
+  ASSERT_TRUE(store_->DeleteDeployment("EP", "GREEN").ok());
+  EXPECT_THAT(*store_->ListDeployments("Ep"), IsEmpty());
+  ASSERT_TRUE(store_->CreateDeployment(Deployment("ep", "green")).ok());
+  ASSERT_TRUE(store_->DeleteEndpoint("ep").ok());
+  EXPECT_EQ(store_->GetDeployment("Ep", "green").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Names(*store_->ListEndpoints()),
+              ElementsAre("\xc3\x89t\xc3\xa9", "\xc3\xa9t\xc3\xa9"));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, StateStoreContractTest,

@@ -1,7 +1,11 @@
 // Model-based test in the manner of LevelDB's ModelDB: random operations go to the memory store
 // and the SQLite store alike, and every answer (status code, message, records) must agree.
 // The SQLite store is closed and reopened now and then, so persistence is in the comparison too.
+// Revisions, conditional writes, batches and the change feed (with a short retention, so that
+// pruning is exercised) are compared as well; the name pools differ in case only, so that
+// case-insensitive matching is.
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -75,6 +79,20 @@ class RandomOps {
     r.updated_at_ms = Int64();
     return r;
   }
+  // A revision for a conditional write of a record now at `stored`: mostly right, sometimes
+  // stale, sometimes 0 (unconditional).
+  int64_t RevisionFor(int64_t stored) {
+    switch (Int(4)) {
+      case 0:
+        return 0;
+      case 1:
+        return stored + 1 - 2 * Int(2);
+      default:
+        return stored;
+    }
+  }
+  WriteBatch::Action Action() { return static_cast<WriteBatch::Action>(Int(4)); }
+
   ModelRecord Model() {
     ModelRecord r;
     r.name = Pick(kModels);
@@ -109,7 +127,7 @@ class StoreModelTest : public ::testing::TestWithParam<uint32_t> {
  protected:
   void Reopen() {
     sqlite_.reset();  // closes the file first
-    auto opened = SqliteStateStore::Open(dir_.path() / "state.db");
+    auto opened = SqliteStateStore::Open(dir_.path() / "state.db", kRetention);
     ASSERT_TRUE(opened.ok()) << opened.status();
     sqlite_ = std::move(*opened);
   }
@@ -123,10 +141,28 @@ class StoreModelTest : public ::testing::TestWithParam<uint32_t> {
       ExpectSame(model_.GetSetting(key), sqlite_->GetSetting(key), "GetSetting");
     }
     ExpectSame(model_.ListModels(""), sqlite_->ListModels(""), "ListModels");
+    ExpectSame(model_.CurrentRevision(), sqlite_->CurrentRevision(), "CurrentRevision");
+  }
+
+  // A record to write, carrying a revision taken from the model's copy when there is one.
+  EndpointRecord EndpointToWrite(RandomOps& rand) {
+    EndpointRecord r = rand.Endpoint();
+    if (auto stored = model_.GetEndpoint(r.name); stored.ok()) {
+      r.revision = rand.RevisionFor(stored->revision);
+    }
+    return r;
+  }
+  DeploymentRecord DeploymentToWrite(RandomOps& rand) {
+    DeploymentRecord r = rand.Deployment();
+    if (auto stored = model_.GetDeployment(r.endpoint, r.name); stored.ok()) {
+      r.revision = rand.RevisionFor(stored->revision);
+    }
+    return r;
   }
 
   TestTempDir dir_;
-  MemoryStateStore model_;
+  static constexpr int64_t kRetention = 40;
+  MemoryStateStore model_{kRetention};
   std::unique_ptr<SqliteStateStore> sqlite_;
 };
 
@@ -138,9 +174,14 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
   int deployments_created = 0;
   int cascades = 0;
   int models_created = 0;
+  int stale_writes = 0;
+  int batches_applied = 0;
+  int batches_failed = 0;
+  int feeds_read = 0;
+  int feeds_out_of_range = 0;
   for (int step = 0; step < kSteps && !HasFailure(); ++step) {
     const std::string at = absl::StrCat("seed ", GetParam(), " step ", step);
-    switch (rand.Int(16)) {
+    switch (rand.Int(20)) {
       case 0: {
         EndpointRecord r = rand.Endpoint();
         ExpectSameStatus(model_.CreateEndpoint(r), sqlite_->CreateEndpoint(r), at + " create ep");
@@ -234,6 +275,62 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
         ExpectSame(model_.ListModels(name), sqlite_->ListModels(name), at + " list models");
         break;
       }
+      case 15: {
+        EndpointRecord r = EndpointToWrite(rand);
+        absl::Status status = model_.UpdateEndpoint(r);
+        ExpectSameStatus(status, sqlite_->UpdateEndpoint(r), at + " conditional update ep");
+        stale_writes += absl::IsAborted(status);
+        break;
+      }
+      case 16: {
+        DeploymentRecord r = DeploymentToWrite(rand);
+        absl::Status status = model_.UpdateDeployment(r);
+        ExpectSameStatus(status, sqlite_->UpdateDeployment(r), at + " conditional update dep");
+        stale_writes += absl::IsAborted(status);
+        break;
+      }
+      case 17:
+      case 18: {
+        // Ops are drawn against the model as it is before the batch, so later ones may
+        // collide with earlier ones: that is part of the test.
+        WriteBatch batch;
+        for (int i = 1 + rand.Int(4); i > 0; --i) {
+          const WriteBatch::Action action = rand.Action();
+          if (rand.Int(2) == 0) {
+            EndpointRecord r = EndpointToWrite(rand);
+            if (action == WriteBatch::Action::kCreate) batch.CreateEndpoint(r);
+            if (action == WriteBatch::Action::kUpdate) batch.UpdateEndpoint(r);
+            if (action == WriteBatch::Action::kPut) batch.PutEndpoint(r);
+            // Deletes cascade: keep them rarer so that deployments accumulate.
+            if (action == WriteBatch::Action::kDelete && rand.Int(3) == 0) {
+              batch.DeleteEndpoint(r.name, r.revision);
+            }
+          } else {
+            DeploymentRecord r = DeploymentToWrite(rand);
+            if (action == WriteBatch::Action::kCreate) batch.CreateDeployment(r);
+            if (action == WriteBatch::Action::kUpdate) batch.UpdateDeployment(r);
+            if (action == WriteBatch::Action::kPut) batch.PutDeployment(r);
+            if (action == WriteBatch::Action::kDelete) {
+              batch.DeleteDeployment(r.endpoint, r.name, r.revision);
+            }
+          }
+        }
+        absl::StatusOr<int64_t> revision = model_.Commit(batch);
+        ExpectSame(revision, sqlite_->Commit(batch), at + " commit");
+        batches_applied += revision.ok() && batch.ops().size() > 1;
+        batches_failed += !revision.ok();
+        break;
+      }
+      case 19: {
+        const int64_t current = *model_.CurrentRevision();
+        const int64_t from = std::max<int64_t>(0, current - rand.Int(kRetention + 10));
+        const size_t limit = 1 + rand.Int(kRetention + 10);
+        absl::StatusOr<ChangeBatch> changes = model_.ChangesSince(from, limit);
+        ExpectSame(changes, sqlite_->ChangesSince(from, limit), at + " changes since");
+        feeds_read += changes.ok() && !changes->changes.empty();
+        feeds_out_of_range += absl::IsOutOfRange(changes.status());
+        break;
+      }
       default:
         if (rand.Int(20) == 0) {
           ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -247,6 +344,11 @@ TEST_P(StoreModelTest, RandomOperationsAgree) {
   EXPECT_GT(deployments_created, 20);
   EXPECT_GT(cascades, 3);
   EXPECT_GT(models_created, 20);
+  EXPECT_GT(stale_writes, 5);
+  EXPECT_GT(batches_applied, 5);
+  EXPECT_GT(batches_failed, 5);
+  EXPECT_GT(feeds_read, 10);
+  EXPECT_GT(feeds_out_of_range, 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, StoreModelTest, ::testing::Values(1u, 2u, 3u, 20240601u));

@@ -1,6 +1,7 @@
 #include "state/memory/memory_state_store.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/status_macros.h"
 #include "state/record_codec.h"
@@ -33,52 +34,36 @@ absl::StatusOr<ModelRecord> Normalized(const ModelRecord& record) {
 
 }  // namespace
 
+MemoryStateStore::MemoryStateStore(int64_t change_retention)
+    : change_retention_(std::max<int64_t>(change_retention, 1)) {}
+
+// ---- Endpoints and deployments: reads ----
+
 absl::StatusOr<EndpointRecord> MemoryStateStore::GetEndpoint(const std::string& name) {
   absl::MutexLock lock(&mu_);
-  auto it = endpoints_.find(name);
+  auto it = endpoints_.find(internal::FoldName(name));
   if (it == endpoints_.end()) return internal::EndpointNotFound(name);
   return it->second;
 }
 
 absl::StatusOr<std::vector<EndpointRecord>> MemoryStateStore::ListEndpoints() {
-  absl::MutexLock lock(&mu_);
   std::vector<EndpointRecord> out;
-  out.reserve(endpoints_.size());
-  for (const auto& [name, record] : endpoints_) out.push_back(record);
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(endpoints_.size());
+    for (const auto& [key, record] : endpoints_) out.push_back(record);
+  }
+  // Keyed by folded name, listed by name as stored, byte-wise.
+  std::sort(out.begin(), out.end(),
+            [](const EndpointRecord& a, const EndpointRecord& b) { return a.name < b.name; });
   return out;
-}
-
-absl::Status MemoryStateStore::CreateEndpoint(const EndpointRecord& record) {
-  ASSIGN_OR_RETURN(EndpointRecord normalized, Normalized(record));
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = endpoints_.try_emplace(record.name, std::move(normalized));
-  if (!inserted) return internal::EndpointExists(record.name);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryStateStore::UpdateEndpoint(const EndpointRecord& record) {
-  ASSIGN_OR_RETURN(EndpointRecord normalized, Normalized(record));
-  absl::MutexLock lock(&mu_);
-  auto it = endpoints_.find(record.name);
-  if (it == endpoints_.end()) return internal::EndpointNotFound(record.name);
-  it->second = std::move(normalized);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryStateStore::DeleteEndpoint(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  if (endpoints_.erase(name) == 0) return internal::EndpointNotFound(name);
-  auto first = deployments_.lower_bound(DeploymentKey(name, std::string()));
-  auto last = first;
-  while (last != deployments_.end() && last->first.first == name) ++last;
-  deployments_.erase(first, last);
-  return absl::OkStatus();
 }
 
 absl::StatusOr<DeploymentRecord> MemoryStateStore::GetDeployment(const std::string& endpoint,
                                                                  const std::string& name) {
   absl::MutexLock lock(&mu_);
-  auto it = deployments_.find(DeploymentKey(endpoint, name));
+  auto it =
+      deployments_.find(DeploymentKey(internal::FoldName(endpoint), internal::FoldName(name)));
   if (it == deployments_.end()) return internal::DeploymentNotFound(endpoint, name);
   return it->second;
 }
@@ -87,41 +72,217 @@ absl::StatusOr<std::vector<DeploymentRecord>> MemoryStateStore::ListDeployments(
     const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   std::vector<DeploymentRecord> out;
-  for (auto it = deployments_.lower_bound(DeploymentKey(endpoint, std::string()));
-       it != deployments_.end() && it->first.first == endpoint; ++it) {
-    out.push_back(it->second);
-  }
+  for (auto it : DeploymentsOfLocked(internal::FoldName(endpoint))) out.push_back(it->second);
   return out;
 }
 
+std::vector<std::map<MemoryStateStore::DeploymentKey, DeploymentRecord>::iterator>
+MemoryStateStore::DeploymentsOfLocked(const std::string& endpoint_key) {
+  std::vector<std::map<DeploymentKey, DeploymentRecord>::iterator> out;
+  for (auto it = deployments_.lower_bound(DeploymentKey(endpoint_key, std::string()));
+       it != deployments_.end() && it->first.first == endpoint_key; ++it) {
+    out.push_back(it);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a->second.name < b->second.name; });
+  return out;
+}
+
+// ---- Endpoints and deployments: writes ----
+
+absl::Status MemoryStateStore::CreateEndpoint(const EndpointRecord& record) {
+  return Commit(WriteBatch().CreateEndpoint(record)).status();
+}
+
+absl::Status MemoryStateStore::UpdateEndpoint(const EndpointRecord& record) {
+  return Commit(WriteBatch().UpdateEndpoint(record)).status();
+}
+
+absl::Status MemoryStateStore::DeleteEndpoint(const std::string& name) {
+  return Commit(WriteBatch().DeleteEndpoint(name)).status();
+}
+
 absl::Status MemoryStateStore::CreateDeployment(const DeploymentRecord& record) {
-  ASSIGN_OR_RETURN(DeploymentRecord normalized, Normalized(record));
-  absl::MutexLock lock(&mu_);
-  if (!endpoints_.contains(record.endpoint)) return internal::EndpointNotFound(record.endpoint);
-  auto [it, inserted] =
-      deployments_.try_emplace(DeploymentKey(record.endpoint, record.name), std::move(normalized));
-  if (!inserted) return internal::DeploymentExists(record.endpoint, record.name);
-  return absl::OkStatus();
+  return Commit(WriteBatch().CreateDeployment(record)).status();
 }
 
 absl::Status MemoryStateStore::UpdateDeployment(const DeploymentRecord& record) {
-  ASSIGN_OR_RETURN(DeploymentRecord normalized, Normalized(record));
-  absl::MutexLock lock(&mu_);
-  if (!endpoints_.contains(record.endpoint)) return internal::EndpointNotFound(record.endpoint);
-  auto it = deployments_.find(DeploymentKey(record.endpoint, record.name));
-  if (it == deployments_.end()) return internal::DeploymentNotFound(record.endpoint, record.name);
-  it->second = std::move(normalized);
-  return absl::OkStatus();
+  return Commit(WriteBatch().UpdateDeployment(record)).status();
 }
 
 absl::Status MemoryStateStore::DeleteDeployment(const std::string& endpoint,
                                                 const std::string& name) {
+  return Commit(WriteBatch().DeleteDeployment(endpoint, name)).status();
+}
+
+absl::StatusOr<int64_t> MemoryStateStore::Commit(const WriteBatch& batch) {
   absl::MutexLock lock(&mu_);
-  if (deployments_.erase(DeploymentKey(endpoint, name)) == 0) {
-    return internal::DeploymentNotFound(endpoint, name);
+  Pending pending;
+  pending.revision = revision_;
+  for (const WriteBatch::Op& op : batch.ops()) {
+    absl::Status status = op.kind == RecordKind::kEndpoint
+                              ? ApplyEndpointLocked(op.action, op.endpoint, pending)
+                              : ApplyDeploymentLocked(op.action, op.deployment, pending);
+    if (!status.ok()) {
+      RollBackLocked(pending);
+      return status;
+    }
   }
+  for (Change& change : pending.changes) changes_.push_back(std::move(change));
+  revision_ = pending.revision;
+  while (static_cast<int64_t>(changes_.size()) > change_retention_) {
+    pruned_through_ = changes_.front().revision;
+    changes_.pop_front();
+  }
+  return revision_;
+}
+
+absl::Status MemoryStateStore::ApplyEndpointLocked(WriteBatch::Action action,
+                                                   const EndpointRecord& record, Pending& pending) {
+  const std::string key = internal::FoldName(record.name);
+  auto it = endpoints_.find(key);
+  if (action == WriteBatch::Action::kDelete) {
+    if (it == endpoints_.end()) return internal::EndpointNotFound(record.name);
+    if (record.revision != 0 && record.revision != it->second.revision) {
+      return internal::StaleEndpoint(record.name, record.revision, it->second.revision);
+    }
+    for (auto deployment : DeploymentsOfLocked(key)) EraseDeploymentLocked(deployment, pending);
+    const std::string stored_name = it->second.name;
+    pending.undo.push_back(Undo{RecordKind::kEndpoint, key, {}, std::move(it->second), {}});
+    endpoints_.erase(it);
+    pending.changes.push_back(
+        Change{++pending.revision, RecordKind::kEndpoint, stored_name, std::string(), true});
+    return absl::OkStatus();
+  }
+
+  ASSIGN_OR_RETURN(EndpointRecord normalized, Normalized(record));
+  const bool exists = it != endpoints_.end();
+  // A Put carrying a revision was read from the store: it is an update.
+  if (action == WriteBatch::Action::kPut) {
+    action =
+        exists || record.revision != 0 ? WriteBatch::Action::kUpdate : WriteBatch::Action::kCreate;
+  }
+  if (action == WriteBatch::Action::kCreate) {
+    if (exists) return internal::EndpointExists(record.name);
+  } else {
+    if (!exists) return internal::EndpointNotFound(record.name);
+    if (record.revision != 0 && record.revision != it->second.revision) {
+      return internal::StaleEndpoint(record.name, record.revision, it->second.revision);
+    }
+    normalized.name = it->second.name;  // an update keeps the stored spelling
+  }
+  normalized.revision = ++pending.revision;
+  pending.changes.push_back(
+      Change{normalized.revision, RecordKind::kEndpoint, normalized.name, std::string(), false});
+  PutEndpointLocked(key, std::move(normalized), pending);
   return absl::OkStatus();
 }
+
+absl::Status MemoryStateStore::ApplyDeploymentLocked(WriteBatch::Action action,
+                                                     const DeploymentRecord& record,
+                                                     Pending& pending) {
+  const DeploymentKey key(internal::FoldName(record.endpoint), internal::FoldName(record.name));
+  auto it = deployments_.find(key);
+  if (action == WriteBatch::Action::kDelete) {
+    if (it == deployments_.end()) return internal::DeploymentNotFound(record.endpoint, record.name);
+    if (record.revision != 0 && record.revision != it->second.revision) {
+      return internal::StaleDeployment(record.endpoint, record.name, record.revision,
+                                       it->second.revision);
+    }
+    EraseDeploymentLocked(it, pending);
+    return absl::OkStatus();
+  }
+
+  ASSIGN_OR_RETURN(DeploymentRecord normalized, Normalized(record));
+  auto endpoint = endpoints_.find(key.first);
+  if (endpoint == endpoints_.end()) return internal::EndpointNotFound(record.endpoint);
+  const bool exists = it != deployments_.end();
+  if (action == WriteBatch::Action::kPut) {
+    action =
+        exists || record.revision != 0 ? WriteBatch::Action::kUpdate : WriteBatch::Action::kCreate;
+  }
+  if (action == WriteBatch::Action::kCreate) {
+    if (exists) return internal::DeploymentExists(record.endpoint, record.name);
+    normalized.endpoint = endpoint->second.name;
+  } else {
+    if (!exists) return internal::DeploymentNotFound(record.endpoint, record.name);
+    if (record.revision != 0 && record.revision != it->second.revision) {
+      return internal::StaleDeployment(record.endpoint, record.name, record.revision,
+                                       it->second.revision);
+    }
+    normalized.endpoint = it->second.endpoint;
+    normalized.name = it->second.name;
+  }
+  normalized.revision = ++pending.revision;
+  pending.changes.push_back(Change{normalized.revision, RecordKind::kDeployment,
+                                   normalized.endpoint, normalized.name, false});
+  PutDeploymentLocked(key, std::move(normalized), pending);
+  return absl::OkStatus();
+}
+
+void MemoryStateStore::PutEndpointLocked(const std::string& key, EndpointRecord record,
+                                         Pending& pending) {
+  auto [it, inserted] = endpoints_.try_emplace(key);
+  Undo undo{RecordKind::kEndpoint, key, {}, std::nullopt, std::nullopt};
+  if (!inserted) undo.endpoint = std::move(it->second);
+  pending.undo.push_back(std::move(undo));
+  it->second = std::move(record);
+}
+
+void MemoryStateStore::PutDeploymentLocked(const DeploymentKey& key, DeploymentRecord record,
+                                           Pending& pending) {
+  auto [it, inserted] = deployments_.try_emplace(key);
+  Undo undo{RecordKind::kDeployment, std::string(), key, std::nullopt, std::nullopt};
+  if (!inserted) undo.deployment = std::move(it->second);
+  pending.undo.push_back(std::move(undo));
+  it->second = std::move(record);
+}
+
+void MemoryStateStore::EraseDeploymentLocked(std::map<DeploymentKey, DeploymentRecord>::iterator it,
+                                             Pending& pending) {
+  pending.changes.push_back(Change{++pending.revision, RecordKind::kDeployment, it->second.endpoint,
+                                   it->second.name, true});
+  pending.undo.push_back(
+      Undo{RecordKind::kDeployment, std::string(), it->first, std::nullopt, std::move(it->second)});
+  deployments_.erase(it);
+}
+
+void MemoryStateStore::RollBackLocked(Pending& pending) {
+  for (auto undo = pending.undo.rbegin(); undo != pending.undo.rend(); ++undo) {
+    if (undo->kind == RecordKind::kEndpoint) {
+      if (undo->endpoint) {
+        endpoints_.insert_or_assign(undo->endpoint_key, std::move(*undo->endpoint));
+      } else {
+        endpoints_.erase(undo->endpoint_key);
+      }
+    } else if (undo->deployment) {
+      deployments_.insert_or_assign(undo->deployment_key, std::move(*undo->deployment));
+    } else {
+      deployments_.erase(undo->deployment_key);
+    }
+  }
+}
+
+// ---- Change feed ----
+
+absl::StatusOr<int64_t> MemoryStateStore::CurrentRevision() {
+  absl::MutexLock lock(&mu_);
+  return revision_;
+}
+
+absl::StatusOr<ChangeBatch> MemoryStateStore::ChangesSince(int64_t revision, size_t limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(internal::CheckChangesSince(revision, limit, pruned_through_, revision_));
+  ChangeBatch batch;
+  batch.current_revision = revision_;
+  // The log is dense: changes_[i] has revision pruned_through_ + 1 + i.
+  auto first = changes_.begin() + (revision - pruned_through_);
+  auto last = first + std::min<int64_t>(static_cast<int64_t>(limit), changes_.end() - first);
+  batch.changes.assign(first, last);
+  return batch;
+}
+
+// ---- Models ----
 
 absl::StatusOr<ModelRecord> MemoryStateStore::GetModel(const std::string& name,
                                                        const std::string& version) {

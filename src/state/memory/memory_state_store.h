@@ -1,9 +1,11 @@
 #pragma once
 // MemoryStateStore: StateStore in process memory, for tests and for callers that want no
 // durable state. It keeps the SQLite store's semantics exactly (same errors, same ordering,
-// specs normalized as the JSON round trip through storage would), which the shared contract
-// tests check.
+// same revisions, specs normalized as the JSON round trip through storage would), which the
+// shared contract tests and the model test check.
 
+#include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,7 +20,8 @@ namespace berth::state {
 
 class MemoryStateStore final : public StateStore {
  public:
-  MemoryStateStore() = default;
+  // Keeps the latest `change_retention` changes (at least 1) for ChangesSince.
+  explicit MemoryStateStore(int64_t change_retention = kDefaultChangeRetention);
 
   absl::StatusOr<EndpointRecord> GetEndpoint(const std::string& name) override;
   absl::StatusOr<std::vector<EndpointRecord>> ListEndpoints() override;
@@ -34,6 +37,10 @@ class MemoryStateStore final : public StateStore {
   absl::Status UpdateDeployment(const DeploymentRecord& record) override;
   absl::Status DeleteDeployment(const std::string& endpoint, const std::string& name) override;
 
+  absl::StatusOr<int64_t> Commit(const WriteBatch& batch) override;
+  absl::StatusOr<int64_t> CurrentRevision() override;
+  absl::StatusOr<ChangeBatch> ChangesSince(int64_t revision, size_t limit) override;
+
   absl::StatusOr<ModelRecord> GetModel(const std::string& name,
                                        const std::string& version) override;
   absl::StatusOr<std::vector<ModelRecord>> ListModels(const std::string& name) override;
@@ -44,16 +51,52 @@ class MemoryStateStore final : public StateStore {
   absl::Status PutSetting(const std::string& key, const std::string& value) override;
 
  private:
-  // (endpoint, name): std::pair ordering keeps one endpoint's deployments adjacent and sorted
-  // by name, byte-wise, as SQLite's BINARY collation sorts them.
+  // Endpoints and deployments are keyed by internal::FoldName of their names, so lookups
+  // ignore ASCII case; the records keep the names as written. (endpoint, name) pairs keep one
+  // endpoint's deployments adjacent.
   using DeploymentKey = std::pair<std::string, std::string>;
-  using ModelKey = std::pair<std::string, std::string>;  // (name, version)
+  using ModelKey = std::pair<std::string, std::string>;  // (name, version), case-sensitive
 
+  // A batch in progress: the changes it made so far and how to take each back.
+  struct Undo {
+    RecordKind kind = RecordKind::kEndpoint;
+    std::string endpoint_key;
+    DeploymentKey deployment_key;
+    std::optional<EndpointRecord> endpoint;  // what was there before; nullopt: nothing
+    std::optional<DeploymentRecord> deployment;
+  };
+  struct Pending {
+    int64_t revision = 0;  // of the latest change so far
+    std::vector<Change> changes;
+    std::vector<Undo> undo;
+  };
+
+  absl::Status ApplyEndpointLocked(WriteBatch::Action action, const EndpointRecord& record,
+                                   Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ApplyDeploymentLocked(WriteBatch::Action action, const DeploymentRecord& record,
+                                     Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores `record` under `key`, remembering what it replaced.
+  void PutEndpointLocked(const std::string& key, EndpointRecord record, Pending& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PutDeploymentLocked(const DeploymentKey& key, DeploymentRecord record, Pending& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseDeploymentLocked(std::map<DeploymentKey, DeploymentRecord>::iterator it,
+                             Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RollBackLocked(Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The deployments of the endpoint with folded name `endpoint_key`, by name byte-wise.
+  std::vector<std::map<DeploymentKey, DeploymentRecord>::iterator> DeploymentsOfLocked(
+      const std::string& endpoint_key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int64_t change_retention_;
   absl::Mutex mu_;
   std::map<std::string, EndpointRecord> endpoints_ ABSL_GUARDED_BY(mu_);
   std::map<DeploymentKey, DeploymentRecord> deployments_ ABSL_GUARDED_BY(mu_);
   std::map<ModelKey, ModelRecord> models_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> settings_ ABSL_GUARDED_BY(mu_);
+  // The change log: revisions pruned_through_ + 1 .. revision_, one entry each.
+  std::deque<Change> changes_ ABSL_GUARDED_BY(mu_);
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t pruned_through_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace berth::state

@@ -155,6 +155,12 @@ absl::StatusOr<Transaction> Transaction::Begin(Database& db) {
   return Transaction(&db);
 }
 
+absl::StatusOr<Transaction> Transaction::BeginRead(Database& db) {
+  absl::Status status = db.Exec("BEGIN DEFERRED");
+  if (!status.ok()) return status;
+  return Transaction(&db);
+}
+
 Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
 
 Transaction::~Transaction() {

@@ -89,6 +89,9 @@ class Database {
 class Transaction {
  public:
   static absl::StatusOr<Transaction> Begin(Database& db);
+  // BEGIN DEFERRED, for reads only: every statement until Commit sees one snapshot of the
+  // database, and writers are not held up.
+  static absl::StatusOr<Transaction> BeginRead(Database& db);
 
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;

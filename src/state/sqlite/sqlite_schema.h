@@ -11,12 +11,12 @@
 namespace berth::state::sqlite {
 
 // The schema version this build writes and reads.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Sets the connection's pragmas (WAL, synchronous=NORMAL, foreign keys, busy timeout) and
 // brings the schema to kSchemaVersion. FAILED_PRECONDITION when the file was written by a newer
-// berth (its schema version is higher) or WAL cannot be enabled; DATA_LOSS when the stored
-// version is unreadable.
+// berth (its schema version is higher), WAL cannot be enabled, or version 3 would merge two
+// names that differ only in case; DATA_LOSS when the stored version is unreadable.
 absl::Status ConfigureAndMigrate(Database& db);
 
 }  // namespace berth::state::sqlite

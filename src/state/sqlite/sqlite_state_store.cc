@@ -1,6 +1,7 @@
 #include "state/sqlite/sqlite_state_store.h"
 
 #include <algorithm>
+#include <limits>
 #include <system_error>
 #include <utility>
 
@@ -19,9 +20,10 @@ using sqlite::Transaction;
 // below, so the readers and binders stay in step with them.
 constexpr char kEndpointColumns[] =
     "name, spec, state, reason, primary_key_sealed, secondary_key_sealed, token_secret_sealed, "
-    "created_at_ms, updated_at_ms";
+    "created_at_ms, updated_at_ms, revision";
 constexpr char kDeploymentColumns[] =
-    "endpoint, name, spec, state, reason, warnings, generation, created_at_ms, updated_at_ms";
+    "endpoint, name, spec, state, reason, warnings, generation, created_at_ms, updated_at_ms, "
+    "revision";
 constexpr char kModelColumns[] =
     "name, version, spec, artifact_digest, artifact_base_name, artifact_is_file, created_at_ms";
 
@@ -37,10 +39,11 @@ absl::StatusOr<EndpointRecord> ReadEndpoint(const Statement& row) {
   record.token_secret_sealed = row.ColumnText(6);
   record.created_at_ms = row.ColumnInt64(7);
   record.updated_at_ms = row.ColumnInt64(8);
+  record.revision = row.ColumnInt64(9);
   return record;
 }
 
-// Binds ?1..?9 in kEndpointColumns order.
+// Binds ?1..?9 in kEndpointColumns order; the revision (?10) is the store's to bind.
 absl::Status BindEndpoint(Statement& statement, const EndpointRecord& record) {
   ASSIGN_OR_RETURN(std::string spec,
                    internal::EncodeJson(record.spec, internal::EndpointRow(record.name), "spec"));
@@ -68,10 +71,11 @@ absl::StatusOr<DeploymentRecord> ReadDeployment(const Statement& row) {
   record.generation = row.ColumnInt64(6);
   record.created_at_ms = row.ColumnInt64(7);
   record.updated_at_ms = row.ColumnInt64(8);
+  record.revision = row.ColumnInt64(9);
   return record;
 }
 
-// Binds ?1..?9 in kDeploymentColumns order.
+// Binds ?1..?9 in kDeploymentColumns order; the revision (?10) is the store's to bind.
 absl::Status BindDeployment(Statement& statement, const DeploymentRecord& record) {
   const std::string label = internal::DeploymentRow(record.endpoint, record.name);
   ASSIGN_OR_RETURN(std::string spec, internal::EncodeJson(record.spec, label, "spec"));
@@ -116,10 +120,28 @@ absl::Status BindModel(Statement& statement, const ModelRecord& record) {
   return absl::OkStatus();
 }
 
+const char* KindText(RecordKind kind) {
+  return kind == RecordKind::kEndpoint ? "endpoint" : "deployment";
+}
+
+absl::StatusOr<RecordKind> ParseKindText(const std::string& text, int64_t revision) {
+  if (text == "endpoint") return RecordKind::kEndpoint;
+  if (text == "deployment") return RecordKind::kDeployment;
+  return absl::DataLossError(
+      absl::StrCat("change ", revision, ": stored kind '", text, "' is not a record kind"));
+}
+
+// What a Put amounts to: an update when the record exists or was read from the store (it
+// carries a revision), a create otherwise.
+WriteBatch::Action Resolve(WriteBatch::Action action, bool exists, int64_t revision) {
+  if (action != WriteBatch::Action::kPut) return action;
+  return exists || revision != 0 ? WriteBatch::Action::kUpdate : WriteBatch::Action::kCreate;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
-    const std::filesystem::path& db_file) {
+    const std::filesystem::path& db_file, int64_t change_retention) {
   std::error_code ec;
   const std::filesystem::path parent = db_file.parent_path();
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
@@ -132,15 +154,13 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
     return absl::Status(status.code(), absl::StrCat("opening state database ", db_file.string(),
                                                     ": ", status.message()));
   }
-  return std::unique_ptr<SqliteStateStore>(new SqliteStateStore(std::move(db)));
+  return std::unique_ptr<SqliteStateStore>(
+      new SqliteStateStore(std::move(db), std::max<int64_t>(change_retention, 1)));
 }
 
-absl::StatusOr<bool> SqliteStateStore::EndpointExistsLocked(const std::string& name) {
-  ASSIGN_OR_RETURN(Statement select, db_.Prepare("SELECT 1 FROM endpoints WHERE name = ?1"));
-  return select.Bind(1, name).Step();
-}
-
-// ---- Endpoints ----
+// ---- Endpoints and deployments: reads ----
+// Names compare with the columns' NOCASE collation; lists sort byte-wise (COLLATE BINARY), as
+// before names were case-insensitive.
 
 absl::StatusOr<EndpointRecord> SqliteStateStore::GetEndpoint(const std::string& name) {
   absl::MutexLock lock(&mu_);
@@ -153,8 +173,9 @@ absl::StatusOr<EndpointRecord> SqliteStateStore::GetEndpoint(const std::string& 
 
 absl::StatusOr<std::vector<EndpointRecord>> SqliteStateStore::ListEndpoints() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement select, db_.Prepare(absl::StrCat("SELECT ", kEndpointColumns,
-                                                              " FROM endpoints ORDER BY name")));
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat("SELECT ", kEndpointColumns,
+                                            " FROM endpoints ORDER BY name COLLATE BINARY")));
   std::vector<EndpointRecord> out;
   while (true) {
     ASSIGN_OR_RETURN(bool has_row, select.Step());
@@ -164,47 +185,6 @@ absl::StatusOr<std::vector<EndpointRecord>> SqliteStateStore::ListEndpoints() {
   }
   return out;
 }
-
-absl::Status SqliteStateStore::CreateEndpoint(const EndpointRecord& record) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement insert,
-                   db_.Prepare(absl::StrCat("INSERT INTO endpoints (", kEndpointColumns,
-                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                                            "ON CONFLICT(name) DO NOTHING")));
-  RETURN_IF_ERROR(BindEndpoint(insert, record));
-  RETURN_IF_ERROR(insert.Run());  // a single statement is its own transaction
-  if (db_.Changes() == 0) return internal::EndpointExists(record.name);
-  return absl::OkStatus();
-}
-
-absl::Status SqliteStateStore::UpdateEndpoint(const EndpointRecord& record) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement update,
-                   db_.Prepare("UPDATE endpoints SET spec = ?2, state = ?3, reason = ?4, "
-                               "primary_key_sealed = ?5, secondary_key_sealed = ?6, "
-                               "token_secret_sealed = ?7, created_at_ms = ?8, "
-                               "updated_at_ms = ?9 WHERE name = ?1"));
-  RETURN_IF_ERROR(BindEndpoint(update, record));
-  RETURN_IF_ERROR(update.Run());
-  if (db_.Changes() == 0) return internal::EndpointNotFound(record.name);
-  return absl::OkStatus();
-}
-
-absl::Status SqliteStateStore::DeleteEndpoint(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db_));
-  // Deleted explicitly as well as by ON DELETE CASCADE, so the guarantee does not hang on the
-  // per-connection foreign_keys pragma.
-  ASSIGN_OR_RETURN(Statement delete_deployments,
-                   db_.Prepare("DELETE FROM deployments WHERE endpoint = ?1"));
-  RETURN_IF_ERROR(delete_deployments.Bind(1, name).Run());
-  ASSIGN_OR_RETURN(Statement delete_endpoint, db_.Prepare("DELETE FROM endpoints WHERE name = ?1"));
-  RETURN_IF_ERROR(delete_endpoint.Bind(1, name).Run());
-  if (db_.Changes() == 0) return internal::EndpointNotFound(name);  // rolls back
-  return txn.Commit();
-}
-
-// ---- Deployments ----
 
 absl::StatusOr<DeploymentRecord> SqliteStateStore::GetDeployment(const std::string& endpoint,
                                                                  const std::string& name) {
@@ -220,9 +200,10 @@ absl::StatusOr<DeploymentRecord> SqliteStateStore::GetDeployment(const std::stri
 absl::StatusOr<std::vector<DeploymentRecord>> SqliteStateStore::ListDeployments(
     const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement select, db_.Prepare(absl::StrCat(
-                                         "SELECT ", kDeploymentColumns,
-                                         " FROM deployments WHERE endpoint = ?1 ORDER BY name")));
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat(
+                       "SELECT ", kDeploymentColumns,
+                       " FROM deployments WHERE endpoint = ?1 ORDER BY name COLLATE BINARY")));
   select.Bind(1, endpoint);
   std::vector<DeploymentRecord> out;
   while (true) {
@@ -234,47 +215,239 @@ absl::StatusOr<std::vector<DeploymentRecord>> SqliteStateStore::ListDeployments(
   return out;
 }
 
+// ---- Endpoints and deployments: writes ----
+
+absl::Status SqliteStateStore::CreateEndpoint(const EndpointRecord& record) {
+  return Commit(WriteBatch().CreateEndpoint(record)).status();
+}
+
+absl::Status SqliteStateStore::UpdateEndpoint(const EndpointRecord& record) {
+  return Commit(WriteBatch().UpdateEndpoint(record)).status();
+}
+
+absl::Status SqliteStateStore::DeleteEndpoint(const std::string& name) {
+  return Commit(WriteBatch().DeleteEndpoint(name)).status();
+}
+
 absl::Status SqliteStateStore::CreateDeployment(const DeploymentRecord& record) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement insert,
-                   db_.Prepare(absl::StrCat("INSERT INTO deployments (", kDeploymentColumns,
-                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                                            "ON CONFLICT(endpoint, name) DO NOTHING")));
-  RETURN_IF_ERROR(BindDeployment(insert, record));
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db_));
-  ASSIGN_OR_RETURN(bool endpoint_exists, EndpointExistsLocked(record.endpoint));
-  if (!endpoint_exists) return internal::EndpointNotFound(record.endpoint);
-  RETURN_IF_ERROR(insert.Run());
-  if (db_.Changes() == 0) return internal::DeploymentExists(record.endpoint, record.name);
-  return txn.Commit();
+  return Commit(WriteBatch().CreateDeployment(record)).status();
 }
 
 absl::Status SqliteStateStore::UpdateDeployment(const DeploymentRecord& record) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement update,
-                   db_.Prepare("UPDATE deployments SET spec = ?3, state = ?4, reason = ?5, "
-                               "warnings = ?6, generation = ?7, created_at_ms = ?8, "
-                               "updated_at_ms = ?9 WHERE endpoint = ?1 AND name = ?2"));
-  RETURN_IF_ERROR(BindDeployment(update, record));
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db_));
-  RETURN_IF_ERROR(update.Run());
-  if (db_.Changes() == 0) {
-    // Say which of the two is missing.
-    ASSIGN_OR_RETURN(bool endpoint_exists, EndpointExistsLocked(record.endpoint));
-    if (!endpoint_exists) return internal::EndpointNotFound(record.endpoint);
-    return internal::DeploymentNotFound(record.endpoint, record.name);
-  }
-  return txn.Commit();
+  return Commit(WriteBatch().UpdateDeployment(record)).status();
 }
 
 absl::Status SqliteStateStore::DeleteDeployment(const std::string& endpoint,
                                                 const std::string& name) {
+  return Commit(WriteBatch().DeleteDeployment(endpoint, name)).status();
+}
+
+absl::StatusOr<int64_t> SqliteStateStore::Commit(const WriteBatch& batch) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement remove,
-                   db_.Prepare("DELETE FROM deployments WHERE endpoint = ?1 AND name = ?2"));
-  RETURN_IF_ERROR(remove.Bind(1, endpoint).Bind(2, name).Run());
-  if (db_.Changes() == 0) return internal::DeploymentNotFound(endpoint, name);
-  return absl::OkStatus();
+  // One IMMEDIATE transaction: the write lock is held from the revision read to the commit, so
+  // writers in other processes see each other's revisions, and a failed op rolls all back.
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(StoredRevision stored, ReadRevisionLocked());
+  int64_t revision = stored.current;
+  for (const WriteBatch::Op& op : batch.ops()) {
+    RETURN_IF_ERROR(op.kind == RecordKind::kEndpoint
+                        ? ApplyEndpointLocked(op.action, op.endpoint, revision)
+                        : ApplyDeploymentLocked(op.action, op.deployment, revision));
+  }
+  if (revision != stored.current) {
+    int64_t pruned_through = stored.pruned_through;
+    if (revision - change_retention_ > pruned_through) {
+      pruned_through = revision - change_retention_;
+      ASSIGN_OR_RETURN(Statement prune, db_.Prepare("DELETE FROM changes WHERE revision <= ?1"));
+      RETURN_IF_ERROR(prune.Bind(1, pruned_through).Run());
+    }
+    ASSIGN_OR_RETURN(Statement update,
+                     db_.Prepare("UPDATE store_revision SET current_revision = ?1, "
+                                 "pruned_through = ?2 WHERE id = 1"));
+    RETURN_IF_ERROR(update.Bind(1, revision).Bind(2, pruned_through).Run());
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return revision;
+}
+
+absl::StatusOr<SqliteStateStore::StoredRevision> SqliteStateStore::ReadRevisionLocked() {
+  ASSIGN_OR_RETURN(
+      Statement select,
+      db_.Prepare("SELECT current_revision, pruned_through FROM store_revision WHERE id = 1"));
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::DataLossError("state database: the store_revision row is missing");
+  return StoredRevision{select.ColumnInt64(0), select.ColumnInt64(1)};
+}
+
+absl::Status SqliteStateStore::AppendChangeLocked(const Change& change) {
+  ASSIGN_OR_RETURN(Statement insert,
+                   db_.Prepare("INSERT INTO changes (revision, kind, endpoint, deployment, "
+                               "deleted) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  return insert.Bind(1, change.revision)
+      .Bind(2, KindText(change.kind))
+      .Bind(3, change.endpoint)
+      .Bind(4, change.deployment)
+      .Bind(5, int64_t{change.deleted ? 1 : 0})
+      .Run();
+}
+
+absl::Status SqliteStateStore::ApplyEndpointLocked(WriteBatch::Action action,
+                                                   const EndpointRecord& record,
+                                                   int64_t& revision) {
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare("SELECT name, revision FROM endpoints WHERE name = ?1"));
+  ASSIGN_OR_RETURN(bool exists, select.Bind(1, record.name).Step());
+  const std::string stored_name = exists ? select.ColumnText(0) : std::string();
+  const int64_t stored_revision = exists ? select.ColumnInt64(1) : 0;
+
+  if (action == WriteBatch::Action::kDelete) {
+    if (!exists) return internal::EndpointNotFound(record.name);
+    if (record.revision != 0 && record.revision != stored_revision) {
+      return internal::StaleEndpoint(record.name, record.revision, stored_revision);
+    }
+    // Each deployment goes with its own change, in the order ListDeployments gives.
+    ASSIGN_OR_RETURN(Statement deployments,
+                     db_.Prepare("SELECT endpoint, name FROM deployments WHERE endpoint = ?1 "
+                                 "ORDER BY name COLLATE BINARY"));
+    deployments.Bind(1, stored_name);
+    std::vector<Change> removed;
+    while (true) {
+      ASSIGN_OR_RETURN(bool has_row, deployments.Step());
+      if (!has_row) break;
+      removed.push_back(Change{++revision, RecordKind::kDeployment, deployments.ColumnText(0),
+                               deployments.ColumnText(1), true});
+    }
+    // Deleted explicitly as well as by ON DELETE CASCADE, so the guarantee does not hang on the
+    // per-connection foreign_keys pragma.
+    ASSIGN_OR_RETURN(Statement delete_deployments,
+                     db_.Prepare("DELETE FROM deployments WHERE endpoint = ?1"));
+    RETURN_IF_ERROR(delete_deployments.Bind(1, stored_name).Run());
+    ASSIGN_OR_RETURN(Statement delete_endpoint,
+                     db_.Prepare("DELETE FROM endpoints WHERE name = ?1"));
+    RETURN_IF_ERROR(delete_endpoint.Bind(1, stored_name).Run());
+    removed.push_back(Change{++revision, RecordKind::kEndpoint, stored_name, std::string(), true});
+    for (const Change& change : removed) RETURN_IF_ERROR(AppendChangeLocked(change));
+    return absl::OkStatus();
+  }
+
+  action = Resolve(action, exists, record.revision);
+  ASSIGN_OR_RETURN(
+      Statement write,
+      db_.Prepare(action == WriteBatch::Action::kCreate
+                      ? absl::StrCat("INSERT INTO endpoints (", kEndpointColumns,
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                      : std::string("UPDATE endpoints SET spec = ?2, state = ?3, reason = ?4, "
+                                    "primary_key_sealed = ?5, secondary_key_sealed = ?6, "
+                                    "token_secret_sealed = ?7, created_at_ms = ?8, "
+                                    "updated_at_ms = ?9, revision = ?10 WHERE name = ?1")));
+  RETURN_IF_ERROR(BindEndpoint(write, record));  // INVALID_ARGUMENT before NOT_FOUND & co
+  if (action == WriteBatch::Action::kCreate) {
+    if (exists) return internal::EndpointExists(record.name);
+  } else {
+    if (!exists) return internal::EndpointNotFound(record.name);
+    if (record.revision != 0 && record.revision != stored_revision) {
+      return internal::StaleEndpoint(record.name, record.revision, stored_revision);
+    }
+  }
+  ++revision;
+  RETURN_IF_ERROR(write.Bind(10, revision).Run());
+  // An update keeps the stored spelling of the name.
+  return AppendChangeLocked(Change{revision, RecordKind::kEndpoint,
+                                   exists ? stored_name : record.name, std::string(), false});
+}
+
+absl::Status SqliteStateStore::ApplyDeploymentLocked(WriteBatch::Action action,
+                                                     const DeploymentRecord& record,
+                                                     int64_t& revision) {
+  ASSIGN_OR_RETURN(Statement select, db_.Prepare("SELECT endpoint, name, revision FROM deployments "
+                                                 "WHERE endpoint = ?1 AND name = ?2"));
+  ASSIGN_OR_RETURN(bool exists, select.Bind(1, record.endpoint).Bind(2, record.name).Step());
+  const std::string stored_endpoint = exists ? select.ColumnText(0) : std::string();
+  const std::string stored_name = exists ? select.ColumnText(1) : std::string();
+  const int64_t stored_revision = exists ? select.ColumnInt64(2) : 0;
+
+  if (action == WriteBatch::Action::kDelete) {
+    if (!exists) return internal::DeploymentNotFound(record.endpoint, record.name);
+    if (record.revision != 0 && record.revision != stored_revision) {
+      return internal::StaleDeployment(record.endpoint, record.name, record.revision,
+                                       stored_revision);
+    }
+    ASSIGN_OR_RETURN(Statement remove,
+                     db_.Prepare("DELETE FROM deployments WHERE endpoint = ?1 AND name = ?2"));
+    RETURN_IF_ERROR(remove.Bind(1, stored_endpoint).Bind(2, stored_name).Run());
+    return AppendChangeLocked(
+        Change{++revision, RecordKind::kDeployment, stored_endpoint, stored_name, true});
+  }
+
+  action = Resolve(action, exists, record.revision);
+  ASSIGN_OR_RETURN(
+      Statement write,
+      db_.Prepare(action == WriteBatch::Action::kCreate
+                      ? absl::StrCat("INSERT INTO deployments (", kDeploymentColumns,
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                      : std::string("UPDATE deployments SET spec = ?3, state = ?4, reason = ?5, "
+                                    "warnings = ?6, generation = ?7, created_at_ms = ?8, "
+                                    "updated_at_ms = ?9, revision = ?10 "
+                                    "WHERE endpoint = ?1 AND name = ?2")));
+  RETURN_IF_ERROR(BindDeployment(write, record));  // INVALID_ARGUMENT before NOT_FOUND & co
+  ASSIGN_OR_RETURN(Statement endpoint, db_.Prepare("SELECT name FROM endpoints WHERE name = ?1"));
+  ASSIGN_OR_RETURN(bool endpoint_exists, endpoint.Bind(1, record.endpoint).Step());
+  if (!endpoint_exists) return internal::EndpointNotFound(record.endpoint);
+  std::string endpoint_name = endpoint.ColumnText(0);
+  std::string name = record.name;
+  if (action == WriteBatch::Action::kCreate) {
+    if (exists) return internal::DeploymentExists(record.endpoint, record.name);
+  } else {
+    if (!exists) return internal::DeploymentNotFound(record.endpoint, record.name);
+    if (record.revision != 0 && record.revision != stored_revision) {
+      return internal::StaleDeployment(record.endpoint, record.name, record.revision,
+                                       stored_revision);
+    }
+    endpoint_name = stored_endpoint;  // an update keeps the stored spellings
+    name = stored_name;
+  }
+  ++revision;
+  // A new deployment names its endpoint as the endpoint spells it.
+  RETURN_IF_ERROR(write.Bind(1, endpoint_name).Bind(10, revision).Run());
+  return AppendChangeLocked(Change{revision, RecordKind::kDeployment, endpoint_name, name, false});
+}
+
+// ---- Change feed ----
+
+absl::StatusOr<int64_t> SqliteStateStore::CurrentRevision() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(StoredRevision stored, ReadRevisionLocked());
+  return stored.current;
+}
+
+absl::StatusOr<ChangeBatch> SqliteStateStore::ChangesSince(int64_t revision, size_t limit) {
+  absl::MutexLock lock(&mu_);
+  // One snapshot for the revision row and the log, against writers in other processes.
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::BeginRead(db_));
+  ASSIGN_OR_RETURN(StoredRevision stored, ReadRevisionLocked());
+  RETURN_IF_ERROR(
+      internal::CheckChangesSince(revision, limit, stored.pruned_through, stored.current));
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare("SELECT revision, kind, endpoint, deployment, deleted FROM changes "
+                               "WHERE revision > ?1 ORDER BY revision LIMIT ?2"));
+  const int64_t max_rows = static_cast<int64_t>(
+      std::min<size_t>(limit, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
+  select.Bind(1, revision).Bind(2, max_rows);
+  ChangeBatch batch;
+  batch.current_revision = stored.current;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, select.Step());
+    if (!has_row) break;
+    Change change;
+    change.revision = select.ColumnInt64(0);
+    ASSIGN_OR_RETURN(change.kind, ParseKindText(select.ColumnText(1), change.revision));
+    change.endpoint = select.ColumnText(2);
+    change.deployment = select.ColumnText(3);
+    change.deleted = select.ColumnInt64(4) != 0;
+    batch.changes.push_back(std::move(change));
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return batch;
 }
 
 // ---- Models ----

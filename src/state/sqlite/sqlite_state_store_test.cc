@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -72,6 +74,12 @@ DeploymentRecord Deployment(const std::string& endpoint, const std::string& name
   return r;
 }
 
+template <typename Record>
+Record Revised(Record record, int64_t revision) {
+  record.revision = revision;
+  return record;
+}
+
 class SqliteStateStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteStateStore> OpenStore() {
@@ -94,9 +102,11 @@ TEST_F(SqliteStateStoreTest, DataPersistsAcrossReopen) {
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->GetEndpoint("ep"), Endpoint("ep"));
-  EXPECT_THAT(*store->ListDeployments("ep"), ElementsAre(Deployment("ep", "blue")));
+  EXPECT_EQ(*store->GetEndpoint("ep"), Revised(Endpoint("ep"), 1));
+  EXPECT_THAT(*store->ListDeployments("ep"), ElementsAre(Revised(Deployment("ep", "blue"), 2)));
   EXPECT_EQ(*store->GetSetting("admin_token_sha256"), "hash");
+  EXPECT_EQ(*store->CurrentRevision(), 2);
+  EXPECT_EQ(store->ChangesSince(0, 10)->changes.size(), 2u);
 }
 
 TEST_F(SqliteStateStoreTest, UsesWriteAheadLogAndRecordsSchemaVersion) {
@@ -104,7 +114,7 @@ TEST_F(SqliteStateStoreTest, UsesWriteAheadLogAndRecordsSchemaVersion) {
   ASSERT_NE(store, nullptr);
   RawDb raw(file_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
   // The version is kept apart from the callers' settings.
   EXPECT_EQ(*store->GetSetting("schema_version"), std::nullopt);
   ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
@@ -119,30 +129,148 @@ TEST_F(SqliteStateStoreTest, RefusesNewerSchema) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version 99"));
 }
 
+// The schema as berth wrote it at versions 1 and 2, for databases made by hand as an older
+// berth left them.
+constexpr char kSchemaVersion1[] = R"sql(
+CREATE TABLE meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE endpoints (
+  name                 TEXT    NOT NULL PRIMARY KEY,
+  spec                 TEXT    NOT NULL DEFAULT '{}',
+  state                TEXT    NOT NULL,
+  reason               TEXT    NOT NULL DEFAULT '',
+  primary_key_sealed   TEXT    NOT NULL DEFAULT '',
+  secondary_key_sealed TEXT    NOT NULL DEFAULT '',
+  token_secret_sealed  TEXT    NOT NULL DEFAULT '',
+  created_at_ms        INTEGER NOT NULL,
+  updated_at_ms        INTEGER NOT NULL
+);
+CREATE TABLE deployments (
+  endpoint      TEXT    NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
+  name          TEXT    NOT NULL,
+  spec          TEXT    NOT NULL DEFAULT '{}',
+  state         TEXT    NOT NULL,
+  reason        TEXT    NOT NULL DEFAULT '',
+  warnings      TEXT    NOT NULL DEFAULT '[]',
+  generation    INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (endpoint, name)
+);
+CREATE TABLE settings (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+)sql";
+constexpr char kSchemaVersion2[] = R"sql(
+CREATE TABLE models (
+  name               TEXT    NOT NULL,
+  version            TEXT    NOT NULL,
+  spec               TEXT    NOT NULL DEFAULT '{}',
+  artifact_digest    TEXT    NOT NULL DEFAULT '',
+  artifact_base_name TEXT    NOT NULL DEFAULT '',
+  artifact_is_file   INTEGER NOT NULL DEFAULT 0,
+  created_at_ms      INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+)sql";
+// Rows as the old berth wrote them: endpoints "ep" (two deployments) and "Other".
+constexpr char kOldRows[] = R"sql(
+INSERT INTO endpoints VALUES ('ep', '{"name":"ep"}', 'Succeeded', '', 'sealed-primary', '', '',
+                              10, 20);
+INSERT INTO endpoints VALUES ('Other', '{}', 'Failed', 'why', '', '', '', 1, 2);
+INSERT INTO deployments VALUES ('ep', 'blue', '{"instance_count":2}', 'Creating', '', '["w1"]',
+                                7, 0, 0);
+INSERT INTO deployments VALUES ('ep', 'Green', '{}', 'Succeeded', '', '[]', 1, 0, 0);
+INSERT INTO settings VALUES ('admin_token_sha256', 'hash');
+)sql";
+
 TEST_F(SqliteStateStoreTest, UpgradesVersionOneDatabaseKeepingItsData) {
   {
-    auto store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
-    ASSERT_TRUE(store->CreateDeployment(Deployment("ep", "blue")).ok());
-  }
-  // What a berth with schema version 1 left: no models table.
-  {
     RawDb raw(file_);
-    raw.Exec("DROP TABLE models");
-    raw.Exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    raw.Exec(kSchemaVersion1);
+    raw.Exec(kOldRows);
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
-  EXPECT_EQ(*store->GetEndpoint("ep"), Endpoint("ep"));
-  EXPECT_THAT(*store->ListDeployments("ep"), ElementsAre(Deployment("ep", "blue")));
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(Revised(*store->GetEndpoint("ep"), 0), Endpoint("ep"));
+  EXPECT_EQ(Revised(*store->GetDeployment("ep", "blue"), 0), Deployment("ep", "blue"));
   ModelRecord model;
   model.name = "m";
   model.version = "1";
   model.artifact = {"sha256:" + std::string(64, 'b'), "model", false};
   ASSERT_TRUE(store->CreateModel(model).ok());
   EXPECT_EQ(*store->GetModel("m", "1"), model);
+}
+
+TEST_F(SqliteStateStoreTest, UpgradesVersionTwoDatabaseToRevisionsAndCaseInsensitiveNames) {
+  {
+    RawDb raw(file_);
+    raw.Exec(kSchemaVersion1);
+    raw.Exec(kSchemaVersion2);
+    raw.Exec(kOldRows);
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+
+  // Everything is kept, each record with its own revision; the old rows have no changes.
+  auto endpoints = store->ListEndpoints();
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+  ASSERT_EQ(endpoints->size(), 2u);
+  EXPECT_EQ((*endpoints)[0].name, "Other");
+  EXPECT_EQ((*endpoints)[0].reason, "why");
+  EXPECT_EQ(Revised((*endpoints)[1], 0), Endpoint("ep"));
+  auto deployments = store->ListDeployments("ep");
+  ASSERT_TRUE(deployments.ok()) << deployments.status();
+  ASSERT_EQ(deployments->size(), 2u);
+  EXPECT_EQ((*deployments)[0].name, "Green");
+  EXPECT_EQ(Revised((*deployments)[1], 0), Deployment("ep", "blue"));
+  std::vector<int64_t> revisions = {(*endpoints)[0].revision, (*endpoints)[1].revision,
+                                    (*deployments)[0].revision, (*deployments)[1].revision};
+  std::sort(revisions.begin(), revisions.end());
+  EXPECT_THAT(revisions, ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(*store->CurrentRevision(), 4);
+  EXPECT_THAT(store->ChangesSince(4, 10)->changes, ::testing::IsEmpty());
+  EXPECT_EQ(store->ChangesSince(0, 10).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(*store->GetSetting("admin_token_sha256"), "hash");
+
+  // Names are case-insensitive now, and the cascade still holds.
+  EXPECT_EQ(store->GetDeployment("EP", "green")->name, "Green");
+  EXPECT_EQ(store->CreateEndpoint(Endpoint("OTHER")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->CreateDeployment(Deployment("ep", "BLUE")).code(),
+            absl::StatusCode::kAlreadyExists);
+  DeploymentRecord blue = *store->GetDeployment("ep", "blue");
+  ASSERT_TRUE(store->UpdateDeployment(blue).ok());
+  EXPECT_EQ(store->GetDeployment("ep", "blue")->revision, 5);
+  ASSERT_TRUE(store->DeleteEndpoint("EP").ok());
+  EXPECT_EQ(RawDb(file_).Query("SELECT count(*) FROM deployments"), "0");
+  EXPECT_EQ(store->ChangesSince(4, 10)->changes.size(), 4u);  // update, 2 deployments, endpoint
+  EXPECT_EQ(RawDb(file_).Query("PRAGMA foreign_key_check"), "");
+}
+
+TEST_F(SqliteStateStoreTest, UpgradeRefusesNamesThatDifferOnlyInCaseAndChangesNothing) {
+  {
+    RawDb raw(file_);
+    raw.Exec(kSchemaVersion1);
+    raw.Exec(kSchemaVersion2);
+    raw.Exec(kOldRows);
+    raw.Exec("INSERT INTO deployments VALUES ('ep', 'BLUE', '{}', 'Creating', '', '[]', 1, 0, 0)");
+  }
+  auto store = SqliteStateStore::Open(file_);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()),
+              HasSubstr("deployments 'BLUE' and 'blue' of endpoint 'ep'"));
+  RawDb raw(file_);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM deployments"), "3");
+
+  raw.Exec("DELETE FROM deployments WHERE name = 'BLUE'");
+  raw.Exec("INSERT INTO endpoints VALUES ('OTHER', '{}', 'Failed', '', '', '', '', 1, 2)");
+  store = SqliteStateStore::Open(file_);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("endpoints 'OTHER' and 'Other'"));
+  raw.Exec("DELETE FROM endpoints WHERE name = 'OTHER'");
+  EXPECT_NE(OpenStore(), nullptr);
 }
 
 TEST_F(SqliteStateStoreTest, UnreadableSchemaVersionIsDataLoss) {
@@ -220,6 +348,80 @@ TEST_F(SqliteStateStoreTest, TwoConnectionsOnOneFileShareWritesWithoutBusyErrors
   EXPECT_EQ(second->ListEndpoints()->size(), 2u * kPerStore);
   ASSERT_TRUE(second->DeleteEndpoint("a-0").ok());
   EXPECT_EQ(first->GetDeployment("a-0", "blue").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStateStoreTest, StaleWriteThroughAnotherStoreOnTheFileIsAborted) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(first->CreateEndpoint(Endpoint("ep")).ok());
+  ASSERT_TRUE(first->CreateDeployment(Deployment("ep", "blue")).ok());
+
+  EndpointRecord read_by_second = *second->GetEndpoint("ep");
+  DeploymentRecord blue_by_second = *second->GetDeployment("EP", "BLUE");
+  EndpointRecord read_by_first = *first->GetEndpoint("ep");
+  read_by_first.reason = "first";
+  ASSERT_TRUE(first->UpdateEndpoint(read_by_first).ok());
+  DeploymentRecord blue_by_first = *first->GetDeployment("ep", "blue");
+  ASSERT_TRUE(
+      first->Commit(WriteBatch().DeleteDeployment("ep", "blue", blue_by_first.revision)).ok());
+
+  read_by_second.reason = "second";
+  EXPECT_EQ(second->UpdateEndpoint(read_by_second).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(second->UpdateDeployment(blue_by_second).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(second->GetEndpoint("ep")->reason, "first");
+  // Both follow one feed.
+  EXPECT_EQ(*second->CurrentRevision(), 4);
+  EXPECT_EQ(second->ChangesSince(2, 10)->changes, first->ChangesSince(2, 10)->changes);
+  EXPECT_EQ(second->ChangesSince(2, 10)->changes.size(), 2u);
+  ASSERT_TRUE(second->CreateEndpoint(Endpoint("two")).ok());
+  EXPECT_EQ(first->GetEndpoint("two")->revision, 5);
+}
+
+TEST_F(SqliteStateStoreTest, OneOfRacingUpdatesThroughSeveralStoresWins) {
+  constexpr int kStores = 3;
+  constexpr int kThreadsPerStore = 3;
+  constexpr int kRounds = 10;
+  std::vector<std::unique_ptr<SqliteStateStore>> stores;
+  for (int i = 0; i < kStores; ++i) {
+    stores.push_back(OpenStore());
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  ASSERT_TRUE(stores[0]->CreateEndpoint(Endpoint("ep")).ok());
+  for (int round = 0; round < kRounds; ++round) {
+    const EndpointRecord read = *stores[round % kStores]->GetEndpoint("ep");
+    std::atomic<bool> go{false};
+    std::atomic<int> wins{0};
+    std::atomic<int> aborted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kStores * kThreadsPerStore; ++t) {
+      threads.emplace_back([&, t] {
+        while (!go.load()) std::this_thread::yield();
+        EndpointRecord mine = read;
+        mine.reason = absl::StrCat("writer ", t);
+        absl::Status status = stores[t % kStores]->UpdateEndpoint(mine);
+        if (status.ok()) ++wins;
+        if (status.code() == absl::StatusCode::kAborted) ++aborted;
+      });
+    }
+    go = true;
+    for (auto& thread : threads) thread.join();
+    ASSERT_EQ(wins, 1) << "round " << round;
+    ASSERT_EQ(aborted, kStores * kThreadsPerStore - 1) << "round " << round;
+  }
+  EXPECT_EQ(*stores[1]->CurrentRevision(), 1 + kRounds);
+}
+
+TEST_F(SqliteStateStoreTest, ChangeLogIsPrunedInTheFile) {
+  auto store = SqliteStateStore::Open(file_, 2);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const char* name : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE((*store)->CreateEndpoint(Endpoint(name)).ok());
+  }
+  RawDb raw(file_);
+  EXPECT_EQ(raw.Query("SELECT group_concat(revision) FROM changes"), "3,4");
+  EXPECT_EQ(raw.Query("SELECT pruned_through FROM store_revision"), "2");
 }
 
 }  // namespace
