@@ -4,7 +4,10 @@
 
 namespace berth::gateway {
 
-std::string NameKey(std::string_view name) { return absl::AsciiStrToLower(name); }
+// Debian's absl::string_view is not std::string_view: convert explicitly.
+std::string NameKey(std::string_view name) {
+  return absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+}
 
 const std::shared_ptr<const DeploymentRouting>* EndpointRouting::FindDeployment(
     std::string_view name) const {
