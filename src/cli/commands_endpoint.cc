@@ -126,8 +126,7 @@ struct ListOptions {
 absl::Status List(Session& session, const ListOptions& o) {
   if (o.local) return LocalEndpointList(session, o.output.Format());
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json answer, client->Get(kEndpoints));
-  json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
+  ASSIGN_OR_RETURN(json value, client->ListAll(kEndpoints));
   session.Print(value, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }
