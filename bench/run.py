@@ -889,7 +889,7 @@ def b6(bench):
 
     try:
         for size in sizes:
-            stamps = []
+            stamps = [time.perf_counter()]
             while count < size and time.monotonic() < deadline:
                 create(count)
                 count += 1
@@ -991,6 +991,8 @@ BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B6": b6}
 def cmd_version(argv):
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            return "?"
         return (out.stdout + out.stderr).strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
@@ -1014,7 +1016,8 @@ def machine_lines():
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- git commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
-        f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; load average at "
+        f"the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         f"- {cmd_version([NGINX, '-v'])} · {cmd_version(['wrk', '-v'])} · {torch_v}",
     ]
 
@@ -1072,10 +1075,10 @@ def main():
         f"pinned to cores {settings.server_cpus}; warm-up {settings.warmup}, then {RUNS} × "
         f"{settings.duration}, medians; spread = (max − min) / median of throughput.",
         *sections,
-        "<details><summary>Load-generator commands</summary>\n\n"
-        "Paths are under the run's temporary folder (removed afterwards); each `.lua` is "
-        "bench/run.py's `LUA` template with that configuration's body file and key.\n\n```\n"
-        + "\n".join(bench.commands) + "\n```\n</details>",
+        *(["<details><summary>Load-generator commands</summary>\n\n"
+           "Paths are under the run's temporary folder (removed afterwards); each `.lua` is "
+           "bench/run.py's `LUA` template with that configuration's body file and key.\n\n```\n"
+           + "\n".join(bench.commands) + "\n```\n</details>"] if bench.commands else []),
     ])
     print(report)
     settings.out.parent.mkdir(parents=True, exist_ok=True)
