@@ -991,9 +991,9 @@ BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B6": b6}
 def cmd_version(argv):
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        if out.returncode != 0:
-            return "?"
-        return (out.stdout + out.stderr).strip().splitlines()[0]
+        first = (out.stdout + out.stderr).strip().splitlines()[0]
+        # `wrk -v` exits 1 after printing its version; a missing Python module is a traceback.
+        return "?" if first.startswith("Traceback") else first
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
 
