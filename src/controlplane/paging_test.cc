@@ -206,6 +206,7 @@ TEST_F(ServiceListTest, DeploymentsComeInPagesAndAnUnknownEndpointIsNotFound) {
     state::DeploymentRecord record;
     record.endpoint = "ep-a";
     record.name = name;
+    record.spec = {{"name", name}, {"endpoint_name", "ep-a"}};  // views show the spec's name
     ASSERT_TRUE(store_.CreateDeployment(record).ok());
   }
   auto list = [&](const PageRequest& r) { return service_.ListDeployments("ep-a", r); };
