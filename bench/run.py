@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""berth's benchmarks B1-B3 (docs/benchmarks.md says what each measures). Stdlib only.
+"""berth's benchmarks B1-B3 and B6 (docs/benchmarks.md says what each measures). Stdlib only.
 
-    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3]
+    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3,B6]
 
 `make bench` runs it (`make bench BENCH=B1` for one). Settings come from the environment:
 
     BENCH_DURATION=8s      length of each measured wrk run (and of each raw-ceiling run)
     BENCH_WARMUP=4s        length of the warm-up run before each configuration
-    BENCH_QUICK=1          smoke run: 2s runs, 1s warm-up, no repeats (not a measurement)
+    BENCH_QUICK=1          smoke run: 2s runs, 1s warm-up, no repeats, B6 at 10 and 200
+                           endpoints (not a measurement)
+    BENCH_B6_BUDGET=240s   B6: time allowed for creating endpoints; sizes not reached in it are
+                           reported as such
     BENCH_CLIENT_CPUS=0    cores of the load generator (taskset -c)
     BENCH_SERVER_CPUS=1    cores of every system under test (berthd and its instances, nginx,
                            uvicorn, the raw ceiling)
@@ -37,7 +40,9 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +75,7 @@ class Settings:
         self.client_cpus = os.environ.get("BENCH_CLIENT_CPUS", "0")
         self.server_cpus = os.environ.get("BENCH_SERVER_CPUS", "1" if ncpu > 1 else "0")
         self.out = Path(os.environ.get("BENCH_OUT", ROOT / "docs" / "benchmarks.md"))
+        self.b6_budget = seconds(os.environ.get("BENCH_B6_BUDGET", "240s"))
 
     def env_line(self):
         return (f"BENCH_DURATION={self.duration} BENCH_WARMUP={self.warmup} "
@@ -189,7 +195,9 @@ def parse_wrk(text):
         raise RuntimeError(f"cannot read wrk output:\n{text}")
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"^\s*(\d+) requests in ", text, re.M)
     return {"rps": float(m.group(1)), "p50_us": lat(50), "p99_us": lat(99),
+            "requests": int(total.group(1)) if total else 0,
             "non2xx": int(non2xx.group(1)) if non2xx else 0,
             "errors": sum(int(x) for x in errs.groups()) if errs else 0}
 
@@ -250,13 +258,14 @@ class Bench:
 
     # -- berthd and the CLI ------------------------------------------------------------------
 
-    def start_berthd(self):
-        data = self.tmp / "berthd-data"
+    def launch_berthd(self, name):
+        """Starts a berthd (data dir <tmp>/<name>-data, port 0) -> (process, url, admin token)."""
+        data = self.tmp / f"{name}-data"
         data.mkdir(exist_ok=True)
-        p = self.procs.start("berthd", [str(self.build / "src" / "berthd"), "--data-dir", str(data),
-                                        "--port", "0", "--log-level", "warn"],
+        p = self.procs.start(name, [str(self.build / "src" / "berthd"), "--data-dir", str(data),
+                                    "--port", "0", "--log-level", "warn"],
                              cpus=self.s.server_cpus, logdir=self.tmp)
-        out = self.tmp / "berthd.out"
+        out = self.tmp / f"{name}.out"
         url = []
 
         def listening():
@@ -265,9 +274,13 @@ class Bench:
                 url.append(m.group(1))
             return bool(m)
 
-        wait_until("berthd", listening, 30, p)
-        self.berth_url = url[0]
-        self.admin_token = (data / "admin-token").read_text().strip()
+        wait_until(name, listening, 30, p)
+        return p, url[0], (data / "admin-token").read_text().strip()
+
+    def start_berthd(self):
+        """The berthd that B1-B3 share."""
+        p, self.berth_url, self.admin_token = self.launch_berthd("berthd")
+        self.berthd = p
         return p
 
     def berth(self, *args, cwd=None):
@@ -287,6 +300,16 @@ class Bench:
         (d / "endpoint.yml").write_text(json.dumps({
             "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json",
             "name": endpoint, "auth_mode": "key"}, indent=1))
+        self.berth("online-endpoint", "create", "-f", "endpoint.yml", cwd=d)
+        self.add_deployment(endpoint, deployment, all_traffic=True)
+        creds = json.loads(self.berth("online-endpoint", "get-credentials", "-n", endpoint))
+        return creds["primaryKey"]
+
+    def add_deployment(self, endpoint, deployment, all_traffic=False):
+        """Creates a deployment of an existing endpoint and waits for it (`berth online-deployment
+        create`); `deployment` is merged over the benchmark's defaults."""
+        d = self.tmp / f"{endpoint}-yaml"
+        d.mkdir(exist_ok=True)
         dep = {
             "$schema": "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json",
             "endpoint_name": endpoint, "instance_count": 1,
@@ -296,11 +319,10 @@ class Bench:
             "readiness_probe": {"initial_delay": 1, "period": 1, "failure_threshold": 120},
         }
         dep.update(deployment)
-        (d / "deployment.yml").write_text(json.dumps(dep, indent=1))
-        self.berth("online-endpoint", "create", "-f", "endpoint.yml", cwd=d)
-        self.berth("online-deployment", "create", "-f", "deployment.yml", "--all-traffic", cwd=d)
-        creds = json.loads(self.berth("online-endpoint", "get-credentials", "-n", endpoint))
-        return creds["primaryKey"]
+        name = f"deployment-{deployment['name']}.yml"
+        (d / name).write_text(json.dumps(dep, indent=1))
+        self.berth("online-deployment", "create", "-f", name,
+                   *(["--all-traffic"] if all_traffic else []), cwd=d)
 
     def delete_endpoint(self, endpoint):
         try:
@@ -375,6 +397,18 @@ RESULT_COLS = ["req/s", "p50 µs", "p99 µs", "spread", "attempts", "non-2xx + e
 
 def verdict(ok):
     return "met" if ok else "**not met**"
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid):
+    """VmRSS of a process in MiB."""
+    m = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(m.group(1)) / 1024 if m else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,6 +496,11 @@ def b1(bench):
         for name, url in systems:
             results[(name, conns)] = bench.load(f"B1 {name} c={conns}", url, conns, lua_plain)
     bench.procs.stop(proxy)
+    try:
+        mirror_section = b1_mirror(bench, berth_url, lua_plain)
+    except (RuntimeError, OSError, subprocess.SubprocessError, KeyError, ValueError) as e:
+        log(f"B1 mirror case failed: {e}")
+        mirror_section = f"#### B1 mirror case: not run\n\n```\n{str(e).strip()[-2000:]}\n```"
     bench.delete_endpoint("b1-hop")
 
     rows = [[name, f"c={c}", *row_cells(results[(name, c)])] for c in (1, 64) for name, _ in systems]
@@ -487,6 +526,85 @@ def b1(bench):
         "Added over (a), µs:",
         table(["conns", "nginx added p50", "nginx added p99", "berth added p50",
                "berth added p99", "berth/nginx added p50"], added),
+        "Targets (reported, not asserted):\n" + "\n".join(notes),
+        mirror_section,
+    ])
+
+
+MIRROR_PERCENT = 50
+MIRROR_DELAY_MS = 10
+MIRROR_CONNS = 64
+
+
+def mirror_counts(bench):
+    """berth_mirror_requests_total of b1-hop by result (sent, failed, dropped)."""
+    status, body = http("GET", f"{bench.berth_url}/metrics",
+                        headers={"Authorization": f"Bearer {bench.admin_token}"})
+    if status != 200:
+        raise RuntimeError(f"/metrics: {status}")
+    counts = {"sent": 0, "failed": 0, "dropped": 0}
+    for line in body.decode().splitlines():
+        if line.startswith("berth_mirror_requests_total{") and 'endpoint="b1-hop"' in line:
+            m = re.search(r'result="(\w+)"\}\s+([\d.e+]+)$', line)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + int(float(m.group(2)))
+    return counts
+
+
+def b1_mirror(bench, berth_url, lua):
+    """B1's mirror case: berthd's CPU per primary request at c=64 without mirroring and with 50 %
+    of the requests copied to a shadow deployment whose origin answers after 10 ms."""
+    script = ROOT / "bench" / "peers" / "slow_origin.py"
+    bench.add_deployment("b1-hop", {"name": "shadow", "environment": {"command": [
+        "/bin/sh", "-c", f"exec {PYTHON} {script} $PORT {MIRROR_DELAY_MS}"]}})
+    pid = bench.berthd.pid
+    results = {}
+    sent = {}
+    for label, percent in (("no mirroring", 0), (f"{MIRROR_PERCENT} % mirrored", MIRROR_PERCENT)):
+        bench.berth("online-endpoint", "update", "-n", "b1-hop", "--mirror-traffic",
+                    f"shadow={percent}")
+        bench.commands.append(shlex.join(bench.wrk_argv(berth_url, MIRROR_CONNS, bench.s.duration,
+                                                        lua)) + f"  # mirror {percent} %")
+        bench.wrk(berth_url, MIRROR_CONNS, bench.s.warmup, lua)
+
+        def once():
+            before = cpu_seconds(pid)
+            r = bench.wrk(berth_url, MIRROR_CONNS, bench.s.duration, lua)
+            r["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(r["requests"], 1)
+            return r
+
+        counts_before = mirror_counts(bench)
+        r = bench.repeated(f"B1 mirror {percent} % c={MIRROR_CONNS}", once)
+        counts_after = mirror_counts(bench)
+        r["cpu_us"] = statistics.median(run["cpu_us"] for run in r["runs"])
+        results[label] = r
+        sent[label] = {k: counts_after.get(k, 0) - counts_before.get(k, 0) for k in counts_after}
+        log(f"B1 mirror {percent} %: berthd {r['cpu_us']:.1f} µs CPU per primary request; "
+            f"mirror counts {sent[label]}")
+    bench.berth("online-endpoint", "update", "-n", "b1-hop", "--mirror-traffic", "shadow=0")
+
+    off, on = results["no mirroring"], results[f"{MIRROR_PERCENT} % mirrored"]
+    rows = [[label, *row_cells(r), f"{r['cpu_us']:.1f}"] for label, r in results.items()]
+    cpu_ratio = on["cpu_us"] / off["cpu_us"] if off["cpu_us"] > 0 else float("inf")
+    copies = sent[f"{MIRROR_PERCENT} % mirrored"]
+    notes = [
+        f"- berthd CPU per primary request with {MIRROR_PERCENT} % mirrored ≤ 1.3× without: "
+        f"{on['cpu_us']:.1f} vs {off['cpu_us']:.1f} µs ({cpu_ratio:.2f}×): "
+        f"{verdict(cpu_ratio <= 1.3)}",
+        f"- primary throughput with / without mirroring: {fmt_rps(on['rps'])} / "
+        f"{fmt_rps(off['rps'])} req/s ({on['rps'] / off['rps']:.2f}×)",
+        f"- copies during all mirrored runs (warm-up excluded): sent {copies.get('sent', 0):,}, "
+        f"failed {copies.get('failed', 0):,}, dropped (queue full) {copies.get('dropped', 0):,}",
+    ]
+    return "\n\n".join([
+        f"#### B1 mirror case: {MIRROR_PERCENT} % copied to a shadow that answers after "
+        f"{MIRROR_DELAY_MS} ms (c={MIRROR_CONNS})",
+        "Same endpoint and origin as (c); a second deployment `shadow` runs "
+        f"`bench/peers/slow_origin.py` (stdlib asyncio, one process, on the server core like "
+        f"berthd and the origin) and gets `mirror_traffic: {{shadow: {MIRROR_PERCENT}}}`. berthd's "
+        "CPU per primary request = its utime + stime over a run (/proc/<pid>/stat) ÷ the primary "
+        "requests wrk completed; median of the runs.",
+        table(["configuration", *RESULT_COLS, "berthd CPU µs / primary request"], rows),
         "Targets (reported, not asserted):\n" + "\n".join(notes),
     ])
 
@@ -676,14 +794,206 @@ def b3(bench):
 
 
 # ---------------------------------------------------------------------------------------------
+# B6: management writes and lists as the fleet grows.
 
-BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3}
+B6_SIZES = (10, 1000, 5000)
+B6_SIZES_QUICK = (10, 200)
+B6_BATCH = 250  # creates/s and deletes/s are measured over the last this-many (or all) writes
+B6_TARGET_CREATES = 200
+
+
+class ApiConnection:
+    """One keep-alive HTTP/1.1 connection to a berthd's management API, as a sequential client
+    (a script or the CLI in a loop) would hold; reconnects once if berthd closed it."""
+
+    def __init__(self, url, token):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.conn = None
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = HTTPConnection(self.host, self.port, timeout=120)
+            try:
+                self.conn.request(method, path, body=data, headers=self.headers)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (HTTPException, OSError) as e:
+                self.close()
+                if attempt == 2:
+                    raise RuntimeError(f"{method} {path}: {e}") from e
+        raise AssertionError("unreachable")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def b6_name(i):
+    return f"b6-{i:05d}"
+
+
+def b6_list_all(api, top=None):
+    """Fetches every page of the endpoint list, following nextLink -> (items, pages)."""
+    path = "/api/v1/online-endpoints" + (f"?$top={top}" if top else "")
+    items = pages = 0
+    while path:
+        status, body = api.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+        doc = json.loads(body)
+        items += len(doc["value"])
+        pages += 1
+        link = doc.get("nextLink")
+        path = None
+        if link:
+            parts = urllib.parse.urlsplit(link)
+            path = parts.path + ("?" + parts.query if parts.query else "")
+    return items, pages
+
+
+def b6_timed(runs, fn):
+    """Median wall time of `runs` calls of fn(), in ms, and fn's last result."""
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), result
+
+
+def b6(bench):
+    sizes = B6_SIZES_QUICK if bench.s.quick else B6_SIZES
+    idle_s = 2.0 if bench.s.quick else 5.0
+    proc, url, token = bench.launch_berthd("berthd-b6")
+    api = ApiConnection(url, token)
+    # This process is the client: on the client cores, like wrk elsewhere.
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(c) for c in bench.s.client_cpus.split(",")})
+    rows, measured = [], []
+    count = 0
+    deadline = time.monotonic() + bench.s.b6_budget
+
+    def create(i):
+        status, body = api.request("PUT", f"/api/v1/online-endpoints/{b6_name(i)}",
+                                   {"name": b6_name(i), "auth_mode": "key"})
+        if status != 201:
+            raise RuntimeError(f"PUT {b6_name(i)}: {status} {body[:300]!r}")
+
+    def gone(name):
+        return api.request("GET", f"/api/v1/online-endpoints/{name}")[0] == 404
+
+    try:
+        for size in sizes:
+            stamps = [time.perf_counter()]
+            while count < size and time.monotonic() < deadline:
+                create(count)
+                count += 1
+                stamps.append(time.perf_counter())
+            if len(stamps) < 2:
+                break
+            batch = min(B6_BATCH, len(stamps) - 1)
+            creates = batch / (stamps[-1] - stamps[-1 - batch])
+            log(f"B6 {count} endpoints: {creates:,.0f} creates/s over the last {batch}")
+            # Endpoints are Succeeded on create; give the supervisor a bounded moment to settle
+            # before the idle window (its work after writes counts as idle CPU otherwise).
+            last = b6_name(count - 1)
+            wait_until(f"{last} Succeeded", lambda: json.loads(api.request(
+                "GET", f"/api/v1/online-endpoints/{last}")[1]).get("provisioning_state")
+                == "Succeeded", 60, proc)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(idle_s)  # the measurement window, not a wait for a state
+            idle = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0) * 100
+            rss = rss_mib(proc.pid)
+            page_ms, _ = b6_timed(5, lambda: api.request("GET", "/api/v1/online-endpoints"))
+            all_ms, (items, pages) = b6_timed(3, lambda: b6_list_all(api))
+            all_max_ms, (_, pages_max) = b6_timed(3, lambda: b6_list_all(api, 1000))
+            if items != count:
+                raise RuntimeError(f"the list has {items} endpoints, {count} were created")
+            # Deletes: the newest `batch` go (202 each), then come back.
+            doomed = list(range(count - batch, count))
+            t_first = time.perf_counter()
+            for i in doomed:
+                status, body = api.request("DELETE", f"/api/v1/online-endpoints/{b6_name(i)}")
+                if status != 202:
+                    raise RuntimeError(f"DELETE {b6_name(i)}: {status} {body[:300]!r}")
+            t_accepted = time.perf_counter()
+            for i in doomed:
+                wait_until(f"{b6_name(i)} gone", lambda i=i: gone(b6_name(i)), 120, proc)
+            t_gone = time.perf_counter()
+            deletes = batch / (t_accepted - t_first)
+            t_re = time.perf_counter()
+            for i in doomed:
+                create(i)
+            recreates = batch / (time.perf_counter() - t_re)
+            log(f"B6 {count}: {deletes:,.0f} deletes/s, all gone after "
+                f"{t_gone - t_first:.2f} s, {recreates:,.0f} re-creates/s; list {all_ms:.1f} ms "
+                f"({pages} pages), page {page_ms:.1f} ms; idle {idle:.2f} % CPU, {rss:.0f} MiB")
+            reached = f"{count:,}" + ("" if count == size else f" (of {size:,}: budget spent)")
+            rows.append([reached, f"{creates:,.0f} ({batch})", f"{deletes:,.0f}",
+                         f"{t_gone - t_first:.2f}", f"{recreates:,.0f}", f"{page_ms:.1f}",
+                         f"{all_ms:.1f} ({pages})", f"{all_max_ms:.1f} ({pages_max})",
+                         f"{idle:.2f}", f"{rss:.0f}"])
+            measured.append({"size": count, "creates": creates, "deletes": deletes,
+                             "idle": idle, "rss": rss})
+            if count < size:
+                break
+    finally:
+        os.sched_setaffinity(0, affinity)
+        api.close()
+        bench.procs.stop(proc)
+
+    notes = []
+    if measured:
+        small, big = measured[0], measured[-1]
+        target_row = next((m for m in measured if m["size"] >= 5000), None)
+        if target_row is not None:
+            notes.append(f"- ≥ {B6_TARGET_CREATES} creates/s at 5,000 endpoints from one sequential "
+                         f"client: {target_row['creates']:,.0f}/s: "
+                         f"{verdict(target_row['creates'] >= B6_TARGET_CREATES)}")
+        else:
+            notes.append(f"- ≥ {B6_TARGET_CREATES} creates/s at 5,000 endpoints: 5,000 not "
+                         f"reached (largest: {big['size']:,}, {big['creates']:,.0f} creates/s)")
+        notes.append(f"- per-write cost flat in the number of endpoints: creates/s at "
+                     f"{big['size']:,} ÷ at {small['size']:,} = "
+                     f"{big['creates'] / small['creates']:.2f}×, deletes/s "
+                     f"{big['deletes'] / small['deletes']:.2f}× (1.00× = flat)")
+        notes.append(f"- idle CPU flat: {small['idle']:.2f} % at {small['size']:,} → "
+                     f"{big['idle']:.2f} % at {big['size']:,}; RSS {small['rss']:.0f} → "
+                     f"{big['rss']:.0f} MiB")
+    return "\n\n".join([
+        "### B6: management writes and lists as the fleet grows",
+        "A fresh berthd (its own data dir; pinned to the server cores), one sequential client "
+        "(this script, pinned to the client cores) on one keep-alive connection: "
+        "`PUT /api/v1/online-endpoints/<name>` (`auth_mode: key`, no deployments) up to each "
+        f"size. creates/s: over the last {B6_BATCH} creates (all of them below that). Then: "
+        f"idle CPU over {idle_s:.0f} s and RSS of berthd; list times (median of 5 for one "
+        "default page of 100, of 3 for all pages by nextLink); the newest "
+        f"{B6_BATCH} (or all) deleted one after another (deletes/s: the 202s; gone: until "
+        f"each reads 404), then re-created. Creating stops after BENCH_B6_BUDGET="
+        f"{bench.s.b6_budget:.0f}s; a size not reached is marked.",
+        table(["endpoints", "creates/s (last n)", "deletes/s", "gone after s", "re-creates/s",
+               "list 1 page ms", "list all ms (pages of 100)", "list all ms ($top=1000)",
+               "idle CPU %", "RSS MiB"], rows),
+        "Targets (reported, not asserted):\n" + "\n".join(notes),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+
+BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B6": b6}
 
 
 def cmd_version(argv):
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        return (out.stdout + out.stderr).strip().splitlines()[0]
+        first = (out.stdout + out.stderr).strip().splitlines()[0]
+        # `wrk -v` exits 1 after printing its version; a missing Python module is a traceback.
+        return "?" if first.startswith("Traceback") else first
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
 
@@ -706,7 +1016,8 @@ def machine_lines():
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- git commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
-        f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; load average at "
+        f"the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         f"- {cmd_version([NGINX, '-v'])} · {cmd_version(['wrk', '-v'])} · {torch_v}",
     ]
 
@@ -714,12 +1025,12 @@ def machine_lines():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3 (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3,B6 (default: all)")
     args = ap.parse_args()
     names = [n.strip().upper() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     for n in names:
         if n not in BENCHMARKS:
-            raise SystemExit(f"bench: unknown benchmark {n} (B1, B2, B3)")
+            raise SystemExit(f"bench: unknown benchmark {n} ({', '.join(BENCHMARKS)})")
     settings = Settings()
     build_dir = (ROOT / args.build_dir).resolve()
     tmp = tempfile.mkdtemp(prefix="berth-bench.")
@@ -734,7 +1045,8 @@ def main():
     failed = []
     bench = Bench(settings, build_dir, tmp, procs)
     try:
-        berthd = bench.start_berthd()
+        # B1-B3 share one berthd; B6 starts its own.
+        berthd = bench.start_berthd() if any(n != "B6" for n in names) else None
         for n in names:
             log(f"{n} ...")
             try:
@@ -744,7 +1056,7 @@ def main():
                 failed.append(n)
                 log(f"{n} failed: {e}")
                 sections.append(f"### {n}: not run\n\n```\n{str(e).strip()[-2000:]}\n```")
-            if berthd.poll() is not None:
+            if berthd is not None and berthd.poll() is not None:
                 raise RuntimeError(f"berthd exited; log:\n{tail(berthd.bench_log)}")
     finally:
         procs.stop_all()
@@ -763,10 +1075,10 @@ def main():
         f"pinned to cores {settings.server_cpus}; warm-up {settings.warmup}, then {RUNS} × "
         f"{settings.duration}, medians; spread = (max − min) / median of throughput.",
         *sections,
-        "<details><summary>Load-generator commands</summary>\n\n"
-        "Paths are under the run's temporary folder (removed afterwards); each `.lua` is "
-        "bench/run.py's `LUA` template with that configuration's body file and key.\n\n```\n"
-        + "\n".join(bench.commands) + "\n```\n</details>",
+        *(["<details><summary>Load-generator commands</summary>\n\n"
+           "Paths are under the run's temporary folder (removed afterwards); each `.lua` is "
+           "bench/run.py's `LUA` template with that configuration's body file and key.\n\n```\n"
+           + "\n".join(bench.commands) + "\n```\n</details>"] if bench.commands else []),
     ])
     print(report)
     settings.out.parent.mkdir(parents=True, exist_ok=True)

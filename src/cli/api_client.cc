@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <cstdint>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
@@ -353,6 +354,57 @@ absl::StatusOr<nlohmann::json> ApiClient::SendJson(std::string method, std::stri
 
 absl::StatusOr<nlohmann::json> ApiClient::Get(std::string_view path) {
   return SendJson("GET", path, nullptr, false);
+}
+
+absl::StatusOr<std::string> NextLinkPath(std::string_view next_link) {
+  std::string_view rest = next_link;
+  // Drop "scheme://authority": only the path and query are followed.
+  if (size_t scheme = rest.find("://"); scheme != std::string_view::npos) {
+    rest.remove_prefix(scheme + 3);
+    size_t path = rest.find('/');
+    rest = path == std::string_view::npos ? std::string_view() : rest.substr(path);
+  }
+  constexpr std::string_view kApi = "/api/v1/";
+  size_t api = rest.find(kApi);
+  if (api == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("berthd answered a list with a nextLink that names no /api/v1 resource: \"",
+                     std::string(next_link), "\""));
+  }
+  return std::string(rest.substr(api + kApi.size() - 1));
+}
+
+absl::StatusOr<nlohmann::json> ApiClient::ListAll(std::string_view path) {
+  nlohmann::json items = nlohmann::json::array();
+  std::set<std::string> followed;
+  std::string next =
+      absl::StrCat(std::string(path), path.find('?') == std::string_view::npos ? "?" : "&",
+                   "$top=", kListPageSize);
+  while (true) {
+    absl::StatusOr<nlohmann::json> page = Get(next);
+    if (!page.ok()) return page.status();
+    if (!page->is_object() || !page->contains("value") || !(*page)["value"].is_array()) {
+      return absl::InternalError(
+          absl::StrCat("berthd answered GET ", next, " with no \"value\" list"));
+    }
+    for (nlohmann::json& item : (*page)["value"]) items.push_back(std::move(item));
+    auto link = page->find("nextLink");
+    if (link == page->end() || link->is_null()) break;
+    if (!link->is_string()) {
+      return absl::InternalError(
+          absl::StrCat("berthd answered GET ", next, " with a nextLink that is not a string"));
+    }
+    if (link->get_ref<const std::string&>().empty()) break;
+    absl::StatusOr<std::string> link_path = NextLinkPath(link->get<std::string>());
+    if (!link_path.ok()) return link_path.status();
+    // A server that hands out the same page twice would otherwise keep the CLI looping.
+    if (!followed.insert(*link_path).second) {
+      return absl::InternalError(
+          absl::StrCat("berthd's nextLink repeats a page already read: ", *link_path));
+    }
+    next = *std::move(link_path);
+  }
+  return items;
 }
 
 absl::StatusOr<nlohmann::json> ApiClient::Post(std::string_view path, const nlohmann::json& body,

@@ -51,6 +51,9 @@ struct HttpResponse {
   std::string Header(std::string_view name) const;
 };
 
+// The `$top` of the CLI's lists: berthd's largest page, so a big fleet takes few round trips.
+inline constexpr int kListPageSize = 1000;
+
 inline constexpr std::chrono::seconds kConnectTimeout{5};
 inline constexpr std::chrono::seconds kRequestTimeout{60};
 inline constexpr std::chrono::minutes kUploadTimeout{10};
@@ -68,6 +71,11 @@ absl::Status StatusFromResponse(const HttpResponse& response, bool create = fals
 // The HTTP status an error from StatusFromResponse carries, or nullopt.
 std::optional<int> HttpStatusOf(const absl::Status& status);
 
+// The part of a list's `nextLink` below /api/v1 ("/online-endpoints?$top=...&$skiptoken=..."):
+// the link may be absolute (http://host/api/v1/...) or a path. INVALID_ARGUMENT when it names
+// no /api/v1 resource.
+absl::StatusOr<std::string> NextLinkPath(std::string_view next_link);
+
 // berthd's management API at /api/v1, authenticated with the admin token.
 class ApiClient {
  public:
@@ -78,6 +86,11 @@ class ApiClient {
   // `path` is below /api/v1, e.g. "/online-endpoints/my-endpoint", already encoded. Answers
   // with no body (204) give a null JSON value.
   absl::StatusOr<nlohmann::json> Get(std::string_view path);
+  // Every item of a list: GETs `path` in pages of kListPageSize and then each page's
+  // `nextLink` (docs/api.md, "Lists and paging"), whose path and query below /api/v1 are sent
+  // to this client's server (never to the link's host). A nextLink that repeats one already
+  // followed is an error.
+  absl::StatusOr<nlohmann::json> ListAll(std::string_view path);
   // A null `body` sends no body.
   absl::StatusOr<nlohmann::json> Post(std::string_view path,
                                       const nlohmann::json& body = nlohmann::json(),

@@ -173,6 +173,78 @@ TEST(ApiClientTest, ConnectionRefusedIsUnavailableWithHint) {
   EXPECT_THAT(answer.status().message(), HasSubstr("is berthd running"));
 }
 
+TEST(NextLinkPathTest, KeepsThePathAndQueryBelowTheApi) {
+  EXPECT_EQ(*NextLinkPath("http://h:1/api/v1/online-endpoints?$top=3&$skiptoken=b"),
+            "/online-endpoints?$top=3&$skiptoken=b");
+  EXPECT_EQ(*NextLinkPath("/api/v1/models?name=m&$skiptoken=m%2F2"),
+            "/models?name=m&$skiptoken=m%2F2");
+  // Behind a path-routing proxy: the prefix is the client's, not the link's.
+  EXPECT_EQ(*NextLinkPath("https://proxy/berth/api/v1/online-endpoints?$skiptoken=x"),
+            "/online-endpoints?$skiptoken=x");
+  for (const char* bad : {"http://h:1/", "http://h:1", "/other?x=1", ""}) {
+    absl::StatusOr<std::string> path = NextLinkPath(bad);
+    ASSERT_FALSE(path.ok()) << bad;
+    EXPECT_THAT(path.status().message(), HasSubstr("nextLink")) << bad;
+  }
+}
+
+// Answers GET /api/v1/online-endpoints in pages of two from a list of five names, with
+// nextLinks on another host (the client must send them to its own server).
+HttpResponse FivePagedByTwo(const RecordedRequest& request) {
+  static const std::vector<std::string> kNames = {"a", "b", "c", "d", "e"};
+  size_t start = 0;
+  if (size_t token = request.target.find("$skiptoken="); token != std::string::npos) {
+    std::string after = request.target.substr(token + 11);
+    while (start < kNames.size() && kNames[start] <= after) ++start;
+  }
+  json page = {{"value", json::array()}};
+  for (size_t i = start; i < std::min(start + 2, kNames.size()); ++i) {
+    page["value"].push_back({{"name", kNames[i]}});
+  }
+  if (start + 2 < kNames.size()) {
+    page["nextLink"] =
+        "http://elsewhere.invalid:1/api/v1/online-endpoints?$top=2&$skiptoken=" + kNames[start + 1];
+  }
+  return JsonAnswer(200, page);
+}
+
+TEST(ApiClientTest, ListAllFollowsNextLinkToTheEnd) {
+  FakeHttpServer server(FivePagedByTwo);
+  ApiClient client = *ApiClient::Create({server.url() + "/berth", "tok"});
+  absl::StatusOr<json> all = client.ListAll("/online-endpoints");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, json::parse(R"([{"name":"a"},{"name":"b"},{"name":"c"},{"name":"d"},
+                                  {"name":"e"}])"));
+  std::vector<RecordedRequest> requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].target, "/berth/api/v1/online-endpoints?$top=1000");
+  EXPECT_EQ(requests[1].target, "/berth/api/v1/online-endpoints?$top=2&$skiptoken=b");
+  EXPECT_EQ(requests[2].target, "/berth/api/v1/online-endpoints?$top=2&$skiptoken=d");
+  for (const RecordedRequest& request : requests) {
+    EXPECT_EQ(request.headers.at("authorization"), "Bearer tok");
+  }
+}
+
+TEST(ApiClientTest, ListAllStopsOnARepeatedNextLink) {
+  FakeHttpServer server([](const RecordedRequest&) {
+    return JsonAnswer(
+        200, {{"value", {{{"name", "a"}}}}, {"nextLink", "/api/v1/online-endpoints?$skiptoken=a"}});
+  });
+  ApiClient client = *ApiClient::Create({server.url(), "tok"});
+  absl::StatusOr<json> all = client.ListAll("/online-endpoints");
+  ASSERT_FALSE(all.ok());
+  EXPECT_THAT(all.status().message(), HasSubstr("repeats"));
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(ApiClientTest, ListAllRefusesAnAnswerWithoutAList) {
+  FakeHttpServer server([](const RecordedRequest&) { return JsonAnswer(200, {{"x", 1}}); });
+  ApiClient client = *ApiClient::Create({server.url(), "tok"});
+  absl::StatusOr<json> all = client.ListAll("/online-endpoints");
+  ASSERT_FALSE(all.ok());
+  EXPECT_THAT(all.status().message(), HasSubstr("no \"value\" list"));
+}
+
 TEST(ApiClientTest, RejectsHttpsServer) {
   EXPECT_FALSE(ApiClient::Create({"https://example.com", "tok"}).ok());
 }

@@ -49,6 +49,7 @@ class FakeBerthd {
   std::set<std::string> artifacts;
   std::string fail_reason;        // non-empty: deployments end Failed
   bool scoring_needs_key = true;  // false: as berthd --no-scoring-auth
+  size_t page_size = 0;           // non-zero: lists come in pages of this size, chained by nextLink
 
  private:
   HttpResponse Handle(const RecordedRequest& r) {
@@ -94,14 +95,28 @@ class FakeBerthd {
       return HttpResponse{200, {{"Content-Type", "text/plain"}}, "query " + query};
     }
     if (collection && r.method == "GET") {
+      // As berthd: by name, after the $skiptoken (the previous page's last name).
+      std::string after;
+      if (size_t token = query.find("$skiptoken="); token != std::string::npos) {
+        after = query.substr(token + std::string("$skiptoken=").size());
+      }
       json value = json::array();
+      std::string next_link;
       for (const auto& [key, resource] : resources) {
         std::string rest = key.substr(std::min(key.size(), path.size()));
-        if (absl::StartsWith(key, path + "/") && rest.find('/', 1) == std::string::npos) {
+        if (absl::StartsWith(key, path + "/") && rest.find('/', 1) == std::string::npos &&
+            resource["name"].get<std::string>() > after) {
+          if (page_size != 0 && value.size() == page_size) {
+            next_link =
+                url() + "/api/v1" + path + "?$skiptoken=" + value.back()["name"].get<std::string>();
+            break;
+          }
           value.push_back(resource);
         }
       }
-      return JsonAnswer(200, {{"value", value}});
+      json page = {{"value", value}};
+      if (!next_link.empty()) page["nextLink"] = next_link;
+      return JsonAnswer(200, page);
     }
     if (collection && r.method == "POST") {
       json doc = json::parse(r.body);
@@ -440,6 +455,34 @@ TEST_F(CliTest, ListShowAndLogs) {
   EXPECT_EQ(out_.str(), "query lines=5&instance=2\n");
   ASSERT_EQ(Berth({"online-deployment", "list", "-e", "ep1"}), 0);
   EXPECT_EQ(Out(), json::array());
+}
+
+TEST_F(CliTest, ListsFollowEveryPage) {
+  berthd_.page_size = 2;
+  for (const char* name : {"ep3", "ep1", "ep5", "ep2", "ep4"}) {
+    ASSERT_EQ(Berth({"online-endpoint", "create", "-n", name}), 0) << err_.str();
+  }
+  ASSERT_EQ(Berth({"online-endpoint", "list"}), 0) << err_.str();
+  std::vector<std::string> names;
+  for (const json& endpoint : Out()) names.push_back(endpoint["name"]);
+  EXPECT_THAT(names, ::testing::ElementsAre("ep1", "ep2", "ep3", "ep4", "ep5"));
+  int list_gets = 0;
+  for (const RecordedRequest& r : berthd_.requests("GET")) {
+    if (absl::StartsWith(r.target, "/api/v1/online-endpoints?") ||
+        r.target == "/api/v1/online-endpoints") {
+      ++list_gets;
+    }
+  }
+  EXPECT_EQ(list_gets, 3);
+
+  for (const char* name : {"green", "blue", "red"}) {
+    berthd_.resources[std::string("/online-endpoints/ep1/deployments/") + name] = {
+        {"name", name}, {"endpoint_name", "ep1"}, {"provisioning_state", "Succeeded"}};
+  }
+  ASSERT_EQ(Berth({"online-deployment", "list", "-e", "ep1", "-o", "json"}), 0) << err_.str();
+  names.clear();
+  for (const json& deployment : Out()) names.push_back(deployment["name"]);
+  EXPECT_THAT(names, ::testing::ElementsAre("blue", "green", "red"));
 }
 
 TEST_F(CliTest, GlobalOptionsAndMissingToken) {

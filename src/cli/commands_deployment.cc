@@ -158,8 +158,7 @@ absl::Status Show(Session& session, const ItemOptions& o) {
 
 absl::Status List(Session& session, const ItemOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json answer, client->Get(EndpointPath(o.endpoint) + "/deployments"));
-  json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
+  ASSIGN_OR_RETURN(json value, client->ListAll(EndpointPath(o.endpoint) + "/deployments"));
   session.Print(value, o.output.Format(), ResourceKind::kDeployment);
   return absl::OkStatus();
 }

@@ -120,8 +120,7 @@ struct ListOptions {
 
 absl::Status List(Session& session, const ListOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json answer, client->Get(kEndpoints));
-  json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
+  ASSIGN_OR_RETURN(json value, client->ListAll(kEndpoints));
   session.Print(value, o.output.Format(), ResourceKind::kEndpoint);
   return absl::OkStatus();
 }

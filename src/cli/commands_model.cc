@@ -109,8 +109,7 @@ absl::Status List(Session& session, const ListOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   std::string path = "/models";
   if (!o.name.empty()) absl::StrAppend(&path, "?name=", EncodeComponent(o.name));
-  ASSIGN_OR_RETURN(json answer, client->Get(path));
-  json value = answer.is_object() ? answer.value("value", json::array()) : json::array();
+  ASSIGN_OR_RETURN(json value, client->ListAll(path));
   session.Print(value, o.output.Format(), ResourceKind::kModel);
   return absl::OkStatus();
 }

@@ -68,9 +68,13 @@ class FakeRegistry {
       return JsonAnswer(201, json::object());
     }
     if (parts.size() == 1 && r.method == "GET") {
+      std::string name_filter;  // the query also carries $top (the CLI's page size)
+      for (absl::string_view arg : absl::StrSplit(query, '&')) {
+        if (absl::StartsWith(arg, "name=")) name_filter = std::string(arg.substr(5));
+      }
       json value = json::array();
       for (const auto& [key, model] : models) {
-        if (query.empty() || query == "name=" + model["name"].get<std::string>()) {
+        if (name_filter.empty() || name_filter == model["name"].get<std::string>()) {
           value.push_back(model);
         }
       }

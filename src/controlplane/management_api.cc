@@ -71,6 +71,20 @@ Response MethodNotAllowed(const Request& req) {
 
 }  // namespace
 
+Response ReplyListPage(const Request& req, const std::map<std::string, std::string>& query,
+                       const std::function<absl::StatusOr<Page>(const PageRequest&)>& list) {
+  absl::StatusOr<PageRequest> request = ParsePageRequest(query);
+  if (!request.ok()) return ErrorResponse(req, request.status());
+  absl::StatusOr<Page> page = list(*request);
+  if (!page.ok()) return ErrorResponse(req, page.status());
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  auto host = req.find(bhttp::field::host);
+  return Json(req, bhttp::status::ok,
+              PageJson(*std::move(page), *request, path, query,
+                       host == req.end() ? std::string_view() : std::string_view(host->value())));
+}
+
 ManagementApi::ManagementApi(ManagementService& service, ArtifactStore& artifacts,
                              gateway::Metrics& metrics, std::string admin_token_sha256,
                              asio::thread_pool& blocking_pool)
@@ -172,7 +186,10 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
   if (n == 0 || parts[0] != "online-endpoints") return not_found();
 
   if (n == 1) {
-    if (method == bhttp::verb::get) return Reply(req, service_.ListEndpoints(), bhttp::status::ok);
+    if (method == bhttp::verb::get) {
+      return ReplyListPage(req, query,
+                           [&](const PageRequest& page) { return service_.ListEndpoints(page); });
+    }
     if (method == bhttp::verb::post) {
       auto body = ParseBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
@@ -222,7 +239,9 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
   if (parts[2] != "deployments") return not_found();
   if (n == 3) {
     if (method == bhttp::verb::get) {
-      return Reply(req, service_.ListDeployments(endpoint), bhttp::status::ok);
+      return ReplyListPage(req, query, [&](const PageRequest& page) {
+        return service_.ListDeployments(endpoint, page);
+      });
     }
     if (method == bhttp::verb::post) {
       auto body = ParseBody(req);

@@ -4,6 +4,8 @@
 // (SQLite and file work never stall the data plane), and maps errors in one place
 // (http/errors.h).
 
+#include <functional>
+#include <map>
 #include <string>
 
 #include "controlplane/artifact_store.h"
@@ -33,6 +35,13 @@ class ManagementApi {
   std::string admin_token_sha256_;
   http::asio::thread_pool& blocking_pool_;
 };
+
+// The answer to a list GET: reads `$top`/`$skiptoken` from `query` (400 naming a bad one),
+// asks `list` for that page and answers `{"value": [...], "nextLink": ...}`
+// (controlplane/paging.h).
+http::Response ReplyListPage(const http::Request& req,
+                             const std::map<std::string, std::string>& query,
+                             const std::function<absl::StatusOr<Page>(const PageRequest&)>& list);
 
 // The OpenAPI 3 document of the management API.
 const std::string& ManagementOpenApiJson();

@@ -101,14 +101,19 @@ json ManagementService::DeploymentView(const DeploymentRecord& record) const {
 
 // ------------------------------------------------------------------------------ endpoints
 
-absl::StatusOr<json> ManagementService::ListEndpoints() {
+absl::StatusOr<Page> ManagementService::ListEndpoints(const PageRequest& request) {
+  // The store still reads every record (a paged store query is a follow-up); only the page's
+  // views are built, and EndpointView costs a deployments query each.
   ASSIGN_OR_RETURN(auto records, store_.ListEndpoints());
-  json list = json::array();
-  for (const auto& r : records) {
+  Slice<EndpointRecord> slice = PageOf(
+      records, request, [&](const EndpointRecord& r) { return r.name > request.skip_token; });
+  Page page;
+  for (const auto& r : slice.items) {
     ASSIGN_OR_RETURN(json view, EndpointView(r));
-    list.push_back(std::move(view));
+    page.value.push_back(std::move(view));
   }
-  return json{{"value", list}};
+  if (slice.more) page.next_token = slice.items.back().name;
+  return page;
 }
 
 absl::StatusOr<json> ManagementService::GetEndpoint(const std::string& name) {
@@ -322,12 +327,16 @@ absl::StatusOr<json> ManagementService::IssueToken(const std::string& name) {
 
 // ---------------------------------------------------------------------------- deployments
 
-absl::StatusOr<json> ManagementService::ListDeployments(const std::string& endpoint) {
+absl::StatusOr<Page> ManagementService::ListDeployments(const std::string& endpoint,
+                                                        const PageRequest& request) {
   RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
   ASSIGN_OR_RETURN(auto records, store_.ListDeployments(endpoint));
-  json list = json::array();
-  for (const auto& r : records) list.push_back(DeploymentView(r));
-  return json{{"value", list}};
+  Slice<DeploymentRecord> slice = PageOf(
+      records, request, [&](const DeploymentRecord& r) { return r.name > request.skip_token; });
+  Page page;
+  for (const auto& r : slice.items) page.value.push_back(DeploymentView(r));
+  if (slice.more) page.next_token = slice.items.back().name;
+  return page;
 }
 
 absl::StatusOr<json> ManagementService::GetDeployment(const std::string& endpoint,

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "controlplane/artifact_store.h"
 #include "controlplane/model_registry.h"
+#include "controlplane/paging.h"
 #include "core/spec_json.h"
 #include "nlohmann/json.hpp"
 #include "state/state_store.h"
@@ -62,7 +63,9 @@ class ManagementService {
     bool created = false;
   };
 
-  absl::StatusOr<nlohmann::json> ListEndpoints();
+  // Lists give one page (controlplane/paging.h): endpoints and deployments by name, models by
+  // name then version.
+  absl::StatusOr<Page> ListEndpoints(const PageRequest& page);
   absl::StatusOr<nlohmann::json> GetEndpoint(const std::string& name);
   // ALREADY_EXISTS when present.
   absl::StatusOr<Written> CreateEndpoint(const nlohmann::json& doc);
@@ -75,7 +78,7 @@ class ManagementService {
                                                 const std::string& key_type);
   absl::StatusOr<nlohmann::json> IssueToken(const std::string& name);
 
-  absl::StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint);
+  absl::StatusOr<Page> ListDeployments(const std::string& endpoint, const PageRequest& page);
   absl::StatusOr<nlohmann::json> GetDeployment(const std::string& endpoint,
                                                const std::string& name);
   absl::StatusOr<Written> CreateDeployment(const std::string& endpoint, const nlohmann::json& doc);
@@ -87,8 +90,9 @@ class ManagementService {
                                       int lines, int64_t instance);
 
   // The model registry (management_service_models.cc); views as in docs/api.md, "Models".
-  // `name` "" lists every model; `version` "latest" is the newest.
-  absl::StatusOr<nlohmann::json> ListModels(const std::string& name);
+  // `name` "" lists every model; `version` "latest" is the newest. The page token is
+  // "<name>/<version>" (neither may hold a '/').
+  absl::StatusOr<Page> ListModels(const std::string& name, const PageRequest& page);
   absl::StatusOr<nlohmann::json> GetModel(const std::string& name, const std::string& version);
   // ALREADY_EXISTS when the version exists.
   absl::StatusOr<nlohmann::json> CreateModel(const nlohmann::json& doc);

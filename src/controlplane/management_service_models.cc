@@ -4,17 +4,31 @@
 #include "common/status_macros.h"
 #include "controlplane/management_service.h"
 #include "core/model_asset.h"
+#include "state/record_codec.h"
 
 namespace berth::controlplane {
 
 using nlohmann::json;
 
-absl::StatusOr<json> ManagementService::ListModels(const std::string& name) {
+absl::StatusOr<Page> ManagementService::ListModels(const std::string& name,
+                                                   const PageRequest& request) {
   ASSIGN_OR_RETURN(ModelRegistry * models, Models());
   ASSIGN_OR_RETURN(std::vector<state::ModelRecord> records, models->List(name));
-  json list = json::array();
-  for (const state::ModelRecord& record : records) list.push_back(ModelView(record));
-  return json{{"value", std::move(list)}};
+  // The token is the last item's "<name>/<version>"; items after it in the store's order.
+  state::ModelRecord last;
+  std::string_view token = request.skip_token;
+  size_t slash = token.find('/');
+  last.name = std::string(token.substr(0, slash));
+  if (slash != std::string_view::npos) last.version = std::string(token.substr(slash + 1));
+  Slice<state::ModelRecord> slice = PageOf(records, request, [&](const state::ModelRecord& record) {
+    return state::internal::ModelOrderLess(last, record);
+  });
+  Page page;
+  for (const state::ModelRecord& record : slice.items) page.value.push_back(ModelView(record));
+  if (slice.more) {
+    page.next_token = slice.items.back().name + "/" + slice.items.back().version;
+  }
+  return page;
 }
 
 absl::StatusOr<json> ManagementService::GetModel(const std::string& name,

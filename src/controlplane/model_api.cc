@@ -1,6 +1,7 @@
 #include "controlplane/model_api.h"
 
 #include "common/errors.h"
+#include "controlplane/management_api.h"
 #include "http/errors.h"
 #include "http/server.h"
 
@@ -40,8 +41,9 @@ Response RouteModels(ManagementService& service, const Request& req,
   if (n == 1) {  // /models
     if (method == bhttp::verb::get) {
       auto name = query.find("name");
-      return Reply(req, service.ListModels(name == query.end() ? "" : name->second),
-                   bhttp::status::ok);
+      std::string model = name == query.end() ? "" : name->second;
+      return ReplyListPage(
+          req, query, [&](const PageRequest& page) { return service.ListModels(model, page); });
     }
     if (method == bhttp::verb::post) {
       json doc = json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
@@ -54,7 +56,8 @@ Response RouteModels(ManagementService& service, const Request& req,
   }
   if (n == 3 && parts[2] == "versions") {  // /models/{name}/versions
     if (method != bhttp::verb::get) return MethodNotAllowed(req);
-    return Reply(req, service.ListModels(parts[1]), bhttp::status::ok);
+    return ReplyListPage(
+        req, query, [&](const PageRequest& page) { return service.ListModels(parts[1], page); });
   }
   if (n == 4 && parts[2] == "versions") {  // /models/{name}/versions/{version}
     const std::string& name = parts[1];

@@ -45,18 +45,45 @@ json PathParam(const std::string& name, const std::string& description) {
           {"schema", {{"type", "string"}}}};
 }
 
+// `$top` and `$skiptoken` of the list routes, and a page of `item`s (docs/api.md, "Lists and
+// paging").
+json PageParams() {
+  return json::array(
+      {{{"name", "$top"},
+        {"in", "query"},
+        {"description", "page size, 1 to 1000 (default 100)"},
+        {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}}},
+       {{"name", "$skiptoken"},
+        {"in", "query"},
+        {"description", "continuation token from the previous page's nextLink"},
+        {"schema", {{"type", "string"}}}}});
+}
+
+json ListAnswer(const std::string& description, const std::string& item) {
+  return Answer(description,
+                {{"type", "object"},
+                 {"required", {"value"}},
+                 {"properties",
+                  {{"value", {{"type", "array"}, {"items", Ref(item)}}},
+                   {"nextLink",
+                    {{"type", "string"},
+                     {"description", "URL of the next page; absent on the last page"}}}}}});
+}
+
+json WithParams(json op, const json& params) {
+  op["parameters"] = params;
+  return op;
+}
+
 json Build() {
   json endpoint_params = json::array({PathParam("endpoint", "endpoint name")});
   json deployment_params = json::array(
       {PathParam("endpoint", "endpoint name"), PathParam("deployment", "deployment name")});
   json paths;
   paths["/api/v1/online-endpoints"] = {
-      {"get",
-       Op("List online endpoints", "listEndpoints",
-          {{"200", Answer("endpoints",
-                          {{"type", "object"},
-                           {"properties",
-                            {{"value", {{"type", "array"}, {"items", Ref("Endpoint")}}}}}})}})},
+      {"get", WithParams(Op("List online endpoints (one page, by name)", "listEndpoints",
+                            {{"200", ListAnswer("endpoints", "Endpoint")}}),
+                         PageParams())},
       {"post", Op("Create an online endpoint (409 if it exists)", "createEndpoint",
                   {{"201", Answer("created", Ref("Endpoint"))}}, JsonBody(Ref("EndpointSpec")))}};
   paths["/api/v1/online-endpoints/{endpoint}"] = {
@@ -89,12 +116,9 @@ json Build() {
                   {{"200", Answer("token", Ref("Token"))}})}};
   paths["/api/v1/online-endpoints/{endpoint}/deployments"] = {
       {"parameters", endpoint_params},
-      {"get",
-       Op("List deployments", "listDeployments",
-          {{"200", Answer("deployments",
-                          {{"type", "object"},
-                           {"properties",
-                            {{"value", {{"type", "array"}, {"items", Ref("Deployment")}}}}}})}})},
+      {"get", WithParams(Op("List deployments (one page, by name)", "listDeployments",
+                            {{"200", ListAnswer("deployments", "Deployment")}}),
+                         PageParams())},
       {"post",
        Op("Create a deployment (409 if it exists)", "createDeployment",
           {{"201", Answer("created", Ref("Deployment"))}}, JsonBody(Ref("DeploymentSpec")))}};
@@ -131,19 +155,24 @@ json Build() {
            {"content",
             {{"application/x-tar", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
 
-  json model_list =
-      Answer("model versions",
-             {{"type", "object"},
-              {"properties", {{"value", {{"type", "array"}, {"items", Ref("Model")}}}}}});
+  json model_list = ListAnswer("model versions", "Model");
+  json model_params = PageParams();
+  model_params.push_back({{"name", "name"},
+                          {"in", "query"},
+                          {"description", "only the versions of this model"},
+                          {"schema", {{"type", "string"}}}});
   paths["/api/v1/models"] = {
-      {"get", Op("List registered model versions (all, or those of ?name=)", "listModels",
-                 {{"200", model_list}})},
+      {"get", WithParams(Op("List registered model versions (all, or those of ?name=)",
+                            "listModels", {{"200", model_list}}),
+                         model_params)},
       {"post", Op("Register a model version (409 if it exists; no version: the next integer)",
                   "createModel", {{"201", Answer("registered", Ref("Model"))}},
                   JsonBody(Ref("ModelSpec")))}};
   paths["/api/v1/models/{name}/versions"] = {
       {"parameters", json::array({PathParam("name", "model name")})},
-      {"get", Op("List the versions of a model", "listModelVersions", {{"200", model_list}})}};
+      {"get",
+       WithParams(Op("List the versions of a model", "listModelVersions", {{"200", model_list}}),
+                  PageParams())}};
   paths["/api/v1/models/{name}/versions/{version}"] = {
       {"parameters", json::array({PathParam("name", "model name"),
                                   PathParam("version", "version, or `latest` for the newest")})},
