@@ -1,12 +1,15 @@
 // berthd: the berth server — management API, data plane, supervisor of instance processes.
 
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -97,6 +100,35 @@ void SetRequestIds(const http::Request& req, http::Response& res, const std::str
   if (auto it = req.find("x-ms-client-request-id"); it != req.end()) {
     res.set("x-ms-client-request-id", std::string(it->value()).substr(0, 100));
   }
+}
+
+// Holds an exclusive flock on <data-dir>/berthd.lock for the life of the process (the
+// descriptor is close-on-exec, so instances never inherit it) and writes our pid into it.
+// FAILED_PRECONDITION naming the holder when another berthd has it.
+absl::Status LockDataDir(const fs::path& dir) {
+  fs::path file = dir / "berthd.lock";
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError("cannot open " + file.string() + ": " + strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    char buffer[32] = {};
+    ssize_t n = ::pread(fd, buffer, sizeof(buffer) - 1, 0);
+    ::close(fd);
+    if (error != EWOULDBLOCK) {
+      return absl::InternalError("cannot lock " + file.string() + ": " + strerror(error));
+    }
+    std::string holder = n > 0 ? std::string(buffer, n) : "";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return absl::FailedPreconditionError(
+        "another berthd" + (holder.empty() ? std::string() : " (pid " + holder + ")") +
+        " is using --data-dir " + dir.string() +
+        "; stop it first, or give this one another --data-dir");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    spdlog::warn("cannot write the pid into {}", file.string());
+  }
+  return absl::OkStatus();  // fd stays open (and locked) until the process exits
 }
 
 int Fail(const std::string& message) {
@@ -203,6 +235,9 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Fail("cannot create --data-dir " + dir.string() + ": " + ec.message());
+  // One berthd per data dir: a second one would kill the first one's instances as orphans and
+  // run duplicates against the same database. Nothing else is touched before this lock.
+  if (absl::Status locked = LockDataDir(dir); !locked.ok()) return Fail(locked.ToString());
   ::chmod(dir.c_str(), 0700);
 
   auto secrets = auth::SecretBox::OpenOrCreate(dir / "secret.key");

@@ -7,12 +7,13 @@ import os
 import resource
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from berth_helpers import Resp, blocked, http_request, release, wait_until
+from berth_helpers import BERTHD, Resp, blocked, http_request, release, wait_until
 
 EP = "hard-ep"
 MAX_RESPONSE_BODY = 100_000
@@ -240,3 +241,18 @@ def test_oversized_instance_answer_gets_502(d, setup):
     message = r.error()["message"]
     assert "too large" in message and "--max-response-body" in message, message
     assert d.score(EP, {"pad": "y"}).status == 200
+
+
+def test_a_second_berthd_on_the_same_data_dir_exits_and_touches_nothing(d, setup):
+    # It used to sweep the running berthd's instances as orphans and run its own duplicates.
+    pids = d.instance_pids()
+    assert pids
+    before = {p.name: p.stat().st_mtime_ns for p in d.data_dir.iterdir() if p.is_file()}
+    second = subprocess.run([str(BERTHD), "--data-dir", str(d.data_dir), "--port", "0"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1, second
+    assert "another berthd (pid %d) is using --data-dir" % d.proc.pid in second.stderr, second
+    assert d.instance_pids() == pids
+    after = {p.name: p.stat().st_mtime_ns for p in d.data_dir.iterdir() if p.is_file()}
+    assert after == before
+    assert d.score(EP, {"still": "served"}).status == 200
