@@ -1,6 +1,7 @@
 #include "gateway/data_plane.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "auth/secrets.h"
@@ -55,16 +56,118 @@ Response ErrorFor(const Request& req, Wire wire, bhttp::status http_status, std:
 }  // namespace
 
 DataPlane::DataPlane(const Clock& clock, RandomSource& random, Metrics& metrics,
-                     DataPlaneOptions options)
+                     asio::any_io_executor pool_executor, DataPlaneOptions options)
     : clock_(clock),
       random_(random),
       metrics_(metrics),
+      pool_executor_(std::move(pool_executor)),
       options_(options),
       table_(std::make_shared<RoutingTable>()) {}
 
 void DataPlane::Publish(std::shared_ptr<const RoutingTable> table) {
   absl::MutexLock lock(&mu_);
   table_ = std::move(table);
+}
+
+void DataPlane::Publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
+  absl::MutexLock publish_lock(&publish_mu_);
+  auto table = std::make_shared<RoutingTable>();
+  std::map<std::string, DeploymentRuntime> runtimes;
+  std::map<InstanceKey, std::shared_ptr<std::atomic<int>>> outstanding;
+  {
+    absl::MutexLock lock(&mu_);
+    outstanding = outstanding_;
+  }
+  for (const auto& [endpoint_key, e] : snapshot->endpoints) {
+    auto route = std::make_shared<EndpointRoute>();
+    route->name = e->name;
+    route->auth_mode = e->auth_mode;
+    route->primary_key = e->primary_key;
+    route->secondary_key = e->secondary_key;
+    route->token_secret = e->token_secret;
+    if (auto splitter = TrafficSplitter::Create(e->traffic, e->mirror_traffic); splitter.ok()) {
+      route->splitter = std::move(*splitter);
+    }
+    for (const auto& [deployment_key, d] : e->deployments) {
+      // Reuse what this deployment had, create what it lacks.
+      std::string runtime_key = endpoint_key + "/" + deployment_key;
+      DeploymentRuntime& runtime = runtimes[runtime_key];
+      if (auto it = runtimes_.find(runtime_key); it != runtimes_.end()) {
+        runtime.gate = it->second.gate;
+        runtime.mirror_queue = it->second.mirror_queue;
+      }
+      if (!runtime.gate) runtime.gate = std::make_shared<AdmissionGate>(clock_);
+      if (!runtime.mirror_queue) runtime.mirror_queue = std::make_shared<MirrorQueue>();
+      auto dr = std::make_shared<DeploymentRoute>();
+      dr->name = d->name;
+      dr->request_settings = d->request_settings;
+      dr->routes = d->routes;
+      dr->gate = runtime.gate;
+      dr->mirror_queue = runtime.mirror_queue;
+      for (const InstanceAddress& a : d->ready) {
+        std::shared_ptr<http::UpstreamPool> pool;
+        if (auto it = runtimes_.find(runtime_key); it != runtimes_.end()) {
+          if (auto p = it->second.pools.find(a.id);
+              p != it->second.pools.end() && p->second.first == a.incarnation) {
+            pool = p->second.second;
+          }
+        }
+        // A new incarnation listens on a new port: new connections.
+        if (!pool) pool = std::make_shared<http::UpstreamPool>(pool_executor_, a.host, a.port);
+        runtime.pools[a.id] = {a.incarnation, pool};
+        auto& counter = outstanding[{endpoint_key, deployment_key, a.id}];
+        if (!counter) counter = std::make_shared<std::atomic<int>>(0);
+        dr->ready.push_back({a.id, a.port, a.grpc_port, pool, counter});
+      }
+      runtime.gate->Rebalance(dr->limits());
+      route->deployments[dr->name] = std::move(dr);
+    }
+    (*table)[e->name] = std::move(route);
+  }
+  // Counters of instances that left stay while requests to them are in flight (draining).
+  std::set<InstanceKey> current;
+  for (const auto& [runtime_key, runtime] : runtimes) {
+    auto slash = runtime_key.find('/');
+    for (const auto& [id, pool] : runtime.pools) {
+      current.insert({runtime_key.substr(0, slash), runtime_key.substr(slash + 1), id});
+    }
+  }
+  for (auto it = outstanding.begin(); it != outstanding.end();) {
+    if (!current.count(it->first) && it->second->load() == 0) {
+      it = outstanding.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Pools of instances that left close their idle connections on the pools' own executor.
+  std::vector<std::shared_ptr<http::UpstreamPool>> dropped;
+  for (auto& [runtime_key, runtime] : runtimes_) {
+    auto now = runtimes.find(runtime_key);
+    for (auto& [id, pool] : runtime.pools) {
+      bool kept = now != runtimes.end() && now->second.pools.count(id) &&
+                  now->second.pools.at(id).second == pool.second;
+      if (!kept) dropped.push_back(std::move(pool.second));
+    }
+  }
+  if (!dropped.empty()) {
+    asio::post(pool_executor_, [dropped = std::move(dropped)]() mutable {
+      for (auto& pool : dropped) {
+        if (pool.use_count() == 1) pool->CloseIdle();
+      }
+    });
+  }
+  runtimes_ = std::move(runtimes);
+  absl::MutexLock lock(&mu_);
+  // Counters created by no one else meanwhile: only Publish() adds them.
+  outstanding_ = std::move(outstanding);
+  table_ = std::move(table);
+}
+
+int DataPlane::InFlight(std::string_view endpoint, std::string_view deployment,
+                        int64_t instance_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = outstanding_.find({NameKey(endpoint), NameKey(deployment), instance_id});
+  return it == outstanding_.end() ? 0 : it->second->load();
 }
 
 std::shared_ptr<const RoutingTable> DataPlane::Table() const {

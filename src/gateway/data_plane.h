@@ -6,15 +6,26 @@
 // pass through; the gateway's own errors are {"error": "..."}). Infer calls follow the traffic
 // split; other /v2 calls and swagger go to the deployment with the largest share.
 //
-// Threading: Handle() runs on the gateway's io_context; Publish() may be called from any thread.
+// Threading: Handle() runs on the gateway's io_context; Publish() and InFlight() may be called
+// from any thread.
+//
+// As a RoutingSink it owns the runtime objects built from the control plane's plain snapshots
+// (a bridge until the Router replaces this class): a connection pool per instance incarnation
+// (created on `pool_executor`), an admission gate and a mirror queue per deployment, and an
+// in-flight counter per instance. Each Publish() reuses those of what stayed, creates those of
+// what arrived, drops those of what left, and converts the snapshot into the RoutingTable that
+// Handle() and the gRPC gateway read.
 
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "gateway/metrics.h"
+#include "gateway/route_snapshot.h"
 #include "gateway/routing.h"
 #include "http/asio.h"
 
@@ -28,11 +39,17 @@ struct DataPlaneOptions {
   size_t mirror_queue_capacity = 1024;  // copies waiting per mirror deployment; more are dropped
 };
 
-class DataPlane {
+class DataPlane final : public RoutingSink {
  public:
   DataPlane(const Clock& clock, RandomSource& random, Metrics& metrics,
-            DataPlaneOptions options = {});
+            http::asio::any_io_executor pool_executor, DataPlaneOptions options = {});
 
+  // RoutingSink.
+  void Publish(std::shared_ptr<const RoutingSnapshot> snapshot) override;
+  int InFlight(std::string_view endpoint, std::string_view deployment,
+               int64_t instance_id) const override;
+
+  // Replaces the table as is (tests that build runtime objects themselves).
   void Publish(std::shared_ptr<const RoutingTable> table);
 
   // True when the target is a data-plane path (/endpoints/...).
@@ -57,12 +74,30 @@ class DataPlane {
   // Sends queued copies while fewer than the deployment's concurrency are in flight.
   void PumpMirror(const std::string& endpoint, std::shared_ptr<const DeploymentRoute> mirror);
 
+  // The runtime objects of one deployment and its instances, kept across snapshots.
+  struct DeploymentRuntime {
+    std::shared_ptr<AdmissionGate> gate;
+    std::shared_ptr<MirrorQueue> mirror_queue;
+    // Instance id -> (incarnation, pool).
+    std::map<int64_t, std::pair<uint64_t, std::shared_ptr<http::UpstreamPool>>> pools;
+  };
+  // Lower-cased endpoint and deployment names, instance id.
+  using InstanceKey = std::tuple<std::string, std::string, int64_t>;
+
   const Clock& clock_;
   RandomSource& random_;
   Metrics& metrics_;
+  http::asio::any_io_executor pool_executor_;
   DataPlaneOptions options_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const RoutingTable> table_ ABSL_GUARDED_BY(mu_);
+  // Serialises snapshot conversions (never held by Handle()).
+  absl::Mutex publish_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Keyed "<endpoint key>/<deployment key>".
+  std::map<std::string, DeploymentRuntime> runtimes_ ABSL_GUARDED_BY(publish_mu_);
+  // Requests in flight per instance. Kept after an instance leaves the snapshot until its
+  // count drops to 0, so a draining instance still answers InFlight().
+  std::map<InstanceKey, std::shared_ptr<std::atomic<int>>> outstanding_ ABSL_GUARDED_BY(mu_);
 };
 
 // Checks an `Authorization` header value ("Bearer <key or token>"; nullopt when absent) against

@@ -4,7 +4,11 @@
 
 namespace berth::gateway {
 
-std::string NameKey(std::string_view name) { return absl::AsciiStrToLower(name); }
+std::string NameKey(std::string_view name) {
+  std::string key(name);
+  absl::AsciiStrToLower(&key);  // this absl has no string_view overload
+  return key;
+}
 
 const std::shared_ptr<const DeploymentRouting>* EndpointRouting::FindDeployment(
     std::string_view name) const {

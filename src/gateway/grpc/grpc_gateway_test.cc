@@ -194,7 +194,7 @@ class GrpcGatewayTest : public ::testing::Test {
   std::thread io_thread_;
   FixedRandom random_;
   Metrics metrics_;
-  DataPlane data_plane_{SystemClock::Get(), random_, metrics_};
+  DataPlane data_plane_{SystemClock::Get(), random_, metrics_, io_.get_executor()};
   FakeWorker blue_{"blue"};
   FakeWorker green_{"green"};
   std::shared_ptr<DeploymentRoute> blue_route_;
