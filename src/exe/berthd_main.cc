@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
@@ -18,6 +19,8 @@
 #include "controlplane/management_service.h"
 #include "controlplane/model_registry.h"
 #include "controlplane/supervisor.h"
+#include "controlplane/supervisor/launcher.h"
+#include "controlplane/supervisor/prober.h"
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
@@ -157,11 +160,18 @@ int main(int argc, char** argv) {
     spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
   }
 
+  // Threads: `io` (this thread) serves HTTP and gRPC and runs the data plane; `control_io`
+  // (its own thread) runs the supervisor's tick and probes; `supervisor_pool` runs the
+  // supervisor's blocking jobs (launches, storage writes, folder removal); `blocking_pool` runs
+  // management calls. Nothing the control plane does runs on `io`.
   http::asio::io_context io(1);
+  http::asio::io_context control_io(1);
+  auto control_work = http::asio::make_work_guard(control_io);
+  http::asio::thread_pool supervisor_pool(4);
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
-  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics);
+  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics, io.get_executor());
   controlplane::ArtifactStore artifacts(dir);
   controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
 
@@ -213,27 +223,31 @@ int main(int argc, char** argv) {
     grpc_port = *grpc_bound;
   }
 
+  controlplane::LocalLauncher launcher(
+      artifacts, &models, driver, {.python = python, .python_dir = python_dir, .worker = worker});
+  controlplane::HttpProber prober(control_io.get_executor());
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;
-  supervisor_options.python = python;
-  supervisor_options.python_dir = python_dir;
-  supervisor_options.worker = worker;
-  controlplane::Supervisor supervisor(io, **store, *secrets, artifacts, driver, data_plane,
+  controlplane::Supervisor supervisor(control_io.get_executor(), supervisor_pool.get_executor(),
+                                      **store, *secrets, launcher, prober, driver, data_plane,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
   service_options.base_url = base_url;
   service_options.token_lifetime = std::chrono::seconds(token_lifetime_s);
   service_options.python = python;
-  controlplane::ManagementService service(**store, *secrets, artifacts, SystemClock::Get(),
-                                          service_options, [&] { supervisor.Notify(); });
+  controlplane::ManagementService service(
+      **store, *secrets, artifacts, SystemClock::Get(), service_options,
+      [&](const std::string& endpoint, const std::string& deployment) {
+        supervisor.Notify(endpoint, deployment);
+      });
   service.SetInstanceObserver(&supervisor);
   supervisor.SetRecorder(&service);
   service.SetModelRegistry(&models);
-  supervisor.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
   service_ptr = &service;
   api_ptr = &api;
   supervisor.Start();
+  std::thread control_thread([&] { control_io.run(); });
 
   http::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int signal) {
@@ -250,6 +264,10 @@ int main(int argc, char** argv) {
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
   io.run();
+  control_work.reset();
+  control_io.stop();
+  control_thread.join();
+  supervisor_pool.join();
   blocking_pool.join();
   (void)service_ptr;
   return 0;

@@ -1,0 +1,186 @@
+// ManagementService over MemoryStateStore, with a fake interpreter check: the write rules, and
+// that a slow check does not hold the write lock.
+
+#include "controlplane/management_service.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "state/memory/memory_state_store.h"
+#include "state/test_temp_dir.h"
+
+namespace berth::controlplane {
+namespace {
+
+using core::ProvisioningState;
+using nlohmann::json;
+
+const std::string kCodeDigest = "sha256:" + std::string(64, 'a');
+
+json CommandDeployment(const std::string& name, const std::string& command = "serve") {
+  return {{"name", name}, {"environment", {{"command", json::array({command, "{port}"})}}}};
+}
+
+// A scoring-script deployment: its write runs the interpreter check.
+json ScriptDeployment(const std::string& name) {
+  return {{"name", name},
+          {"code_configuration",
+           {{"code", "src"},
+            {"scoring_script", "score.py"},
+            {"artifact", {{"digest", kCodeDigest}, {"base_name", "src"}, {"is_file", false}}}}},
+          {"environment", {{"python", "/fake/python3"}}}};
+}
+
+class ManagementServiceTest : public ::testing::Test {
+ protected:
+  ManagementServiceTest() {
+    // An "uploaded" code folder: the store knows an artifact by its folder.
+    std::filesystem::create_directories(artifacts_.PathOf(kCodeDigest));
+  }
+
+  ServiceOptions Options() {
+    ServiceOptions options;
+    options.inspect_interpreter = [this](const std::string&) -> absl::StatusOr<InterpreterInfo> {
+      if (inspections_++ == 0 && block_first_check_) {
+        check_entered_.Notify();
+        release_check_.WaitForNotification();
+      }
+      return InterpreterInfo{"3.11.2", {}};
+    };
+    return options;
+  }
+
+  void Succeed(const std::string& name) {
+    auto record = store_.GetDeployment("ep", name);
+    ASSERT_TRUE(record.ok());
+    ASSERT_TRUE(service_
+                    .RecordDeploymentOutcome("ep", name, record->generation,
+                                             ProvisioningState::kSucceeded, "")
+                    .ok());
+  }
+
+  state::TestTempDir dir_;
+  state::MemoryStateStore store_;
+  auth::SecretBox secrets_ = auth::SecretBox::FromKeyForTest(std::string(32, 'k'));
+  ArtifactStore artifacts_{dir_.path()};
+  ManualClock clock_;
+  std::atomic<int> inspections_{0};
+  bool block_first_check_ = false;
+  absl::Notification check_entered_;
+  absl::Notification release_check_;
+  std::vector<std::pair<std::string, std::string>> changes_;
+  ManagementService service_{store_,
+                             secrets_,
+                             artifacts_,
+                             clock_,
+                             Options(),
+                             [this](const std::string& endpoint, const std::string& deployment) {
+                               changes_.push_back({endpoint, deployment});
+                             }};
+};
+
+TEST_F(ManagementServiceTest, CreateUpdateDeleteRules) {
+  EXPECT_TRUE(
+      absl::IsNotFound(service_.CreateDeployment("ep", CommandDeployment("blue")).status()));
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(service_.CreateEndpoint({{"name", "ep"}}).status()));
+  auto created = service_.CreateDeployment("ep", CommandDeployment("blue"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->view["provisioning_state"], "Creating");
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(service_.CreateDeployment("ep", CommandDeployment("blue")).status()));
+  // 409 while the create runs.
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "other"), false).status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      service_.ApplyDeployment("ep", "green", CommandDeployment("green"), false).status()));
+  Succeed("blue");
+  auto updated = service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "v2"), false);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_FALSE(updated->created);
+  EXPECT_EQ(updated->view["provisioning_state"], "Updating");
+  EXPECT_EQ(updated->view["generation"], 2);
+  // A stale outcome (generation 1) is refused.
+  EXPECT_TRUE(absl::IsAborted(
+      service_.RecordDeploymentOutcome("ep", "blue", 1, ProvisioningState::kSucceeded, "")));
+  Succeed("blue");
+  // Rewriting the same document changes nothing: no new generation.
+  auto same = service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "v2"), false);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->view["generation"], 2);
+  EXPECT_EQ(same->view["provisioning_state"], "Succeeded");
+  EXPECT_THAT(changes_,
+              ::testing::Contains(std::make_pair(std::string("ep"), std::string("blue"))));
+}
+
+TEST_F(ManagementServiceTest, TrafficRules) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep", CommandDeployment("blue")).ok());
+  auto unknown = service_.ApplyEndpoint("ep", {{"traffic", {{"green", 100}}}}, false);
+  EXPECT_TRUE(absl::IsInvalidArgument(unknown.status())) << unknown.status();
+  auto bad_sum = service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 50}}}}, false);
+  EXPECT_FALSE(bad_sum.ok());
+  ASSERT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).ok());
+  // No delete with live traffic.
+  Succeed("blue");
+  EXPECT_TRUE(absl::IsFailedPrecondition(service_.DeleteDeployment("ep", "blue").status()));
+  ASSERT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 0}}}}, false).ok());
+  auto deleted = service_.DeleteDeployment("ep", "blue");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ((*deleted)["provisioning_state"], "Deleting");
+  // A deleting deployment takes no traffic and no writes.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      service_.ApplyDeployment("ep", "blue", CommandDeployment("blue"), true).status()));
+}
+
+TEST_F(ManagementServiceTest, SlowInterpreterCheckDoesNotHoldTheWriteLock) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep", CommandDeployment("blue")).ok());
+  block_first_check_ = true;
+  absl::StatusOr<ManagementService::Written> slow;
+  std::thread writer([&] { slow = service_.CreateDeployment("ep", ScriptDeployment("green")); });
+  check_entered_.WaitForNotification();
+  // While green's check runs: the supervisor's outcome write and other writes go through.
+  EXPECT_TRUE(
+      service_.RecordDeploymentOutcome("ep", "blue", 1, ProvisioningState::kSucceeded, "").ok());
+  EXPECT_TRUE(service_.CreateEndpoint({{"name", "other"}}).ok());
+  EXPECT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep", "green").status()));  // not yet
+  release_check_.Notify();
+  writer.join();
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_TRUE(slow->created);
+  EXPECT_EQ(inspections_.load(), 1);
+}
+
+TEST_F(ManagementServiceTest, RecordChangedDuringTheCheckIsCheckedAgain) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep", ScriptDeployment("blue")).ok());
+  Succeed("blue");
+  inspections_ = 0;
+  block_first_check_ = true;
+  json update = ScriptDeployment("blue");
+  update["instance_count"] = 2;
+  absl::StatusOr<ManagementService::Written> slow;
+  std::thread writer([&] { slow = service_.ApplyDeployment("ep", "blue", update, false); });
+  check_entered_.WaitForNotification();
+  // The deployment is deleted while the update is being checked.
+  ASSERT_TRUE(service_.DeleteDeployment("ep", "blue").ok());
+  release_check_.Notify();
+  writer.join();
+  // The update saw the change, checked again, and found the delete running: 409.
+  EXPECT_TRUE(absl::IsFailedPrecondition(slow.status())) << slow.status();
+  auto record = store_.GetDeployment("ep", "blue");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, ProvisioningState::kDeleting);
+  EXPECT_EQ(record->generation, 1);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
