@@ -54,10 +54,10 @@ class ManagementServiceTest : public ::testing::Test {
   }
 
   void Succeed(const std::string& name) {
-    auto record = store_.GetDeployment("ep", name);
+    auto record = store_.GetDeployment("ep1", name);
     ASSERT_TRUE(record.ok());
     ASSERT_TRUE(service_
-                    .RecordDeploymentOutcome("ep", name, record->generation,
+                    .RecordDeploymentOutcome("ep1", name, record->generation,
                                              ProvisioningState::kSucceeded, "")
                     .ok());
   }
@@ -84,74 +84,74 @@ class ManagementServiceTest : public ::testing::Test {
 
 TEST_F(ManagementServiceTest, CreateUpdateDeleteRules) {
   EXPECT_TRUE(
-      absl::IsNotFound(service_.CreateDeployment("ep", CommandDeployment("blue")).status()));
-  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
-  EXPECT_TRUE(absl::IsAlreadyExists(service_.CreateEndpoint({{"name", "ep"}}).status()));
-  auto created = service_.CreateDeployment("ep", CommandDeployment("blue"));
+      absl::IsNotFound(service_.CreateDeployment("ep1", CommandDeployment("blue")).status()));
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(service_.CreateEndpoint({{"name", "ep1"}}).status()));
+  auto created = service_.CreateDeployment("ep1", CommandDeployment("blue"));
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_TRUE(created->created);
   EXPECT_EQ(created->view["provisioning_state"], "Creating");
   EXPECT_TRUE(
-      absl::IsAlreadyExists(service_.CreateDeployment("ep", CommandDeployment("blue")).status()));
+      absl::IsAlreadyExists(service_.CreateDeployment("ep1", CommandDeployment("blue")).status()));
   // 409 while the create runs.
   EXPECT_TRUE(absl::IsFailedPrecondition(
-      service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "other"), false).status()));
+      service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "other"), false).status()));
   EXPECT_TRUE(absl::IsNotFound(
-      service_.ApplyDeployment("ep", "green", CommandDeployment("green"), false).status()));
+      service_.ApplyDeployment("ep1", "green", CommandDeployment("green"), false).status()));
   Succeed("blue");
-  auto updated = service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "v2"), false);
+  auto updated = service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "v2"), false);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_FALSE(updated->created);
   EXPECT_EQ(updated->view["provisioning_state"], "Updating");
   EXPECT_EQ(updated->view["generation"], 2);
   // A stale outcome (generation 1) is refused.
   EXPECT_TRUE(absl::IsAborted(
-      service_.RecordDeploymentOutcome("ep", "blue", 1, ProvisioningState::kSucceeded, "")));
+      service_.RecordDeploymentOutcome("ep1", "blue", 1, ProvisioningState::kSucceeded, "")));
   Succeed("blue");
   // Rewriting the same document changes nothing: no new generation.
-  auto same = service_.ApplyDeployment("ep", "blue", CommandDeployment("blue", "v2"), false);
+  auto same = service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "v2"), false);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->view["generation"], 2);
   EXPECT_EQ(same->view["provisioning_state"], "Succeeded");
   EXPECT_THAT(changes_,
-              ::testing::Contains(std::make_pair(std::string("ep"), std::string("blue"))));
+              ::testing::Contains(std::make_pair(std::string("ep1"), std::string("blue"))));
 }
 
 TEST_F(ManagementServiceTest, TrafficRules) {
-  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
-  ASSERT_TRUE(service_.CreateDeployment("ep", CommandDeployment("blue")).ok());
-  auto unknown = service_.ApplyEndpoint("ep", {{"traffic", {{"green", 100}}}}, false);
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", CommandDeployment("blue")).ok());
+  auto unknown = service_.ApplyEndpoint("ep1", {{"traffic", {{"green", 100}}}}, false);
   EXPECT_TRUE(absl::IsInvalidArgument(unknown.status())) << unknown.status();
-  auto bad_sum = service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 50}}}}, false);
+  auto bad_sum = service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 50}}}}, false);
   EXPECT_FALSE(bad_sum.ok());
-  ASSERT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).ok());
+  ASSERT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).ok());
   // No delete with live traffic.
   Succeed("blue");
-  EXPECT_TRUE(absl::IsFailedPrecondition(service_.DeleteDeployment("ep", "blue").status()));
-  ASSERT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 0}}}}, false).ok());
-  auto deleted = service_.DeleteDeployment("ep", "blue");
+  EXPECT_TRUE(absl::IsFailedPrecondition(service_.DeleteDeployment("ep1", "blue").status()));
+  ASSERT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 0}}}}, false).ok());
+  auto deleted = service_.DeleteDeployment("ep1", "blue");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ((*deleted)["provisioning_state"], "Deleting");
   // A deleting deployment takes no traffic and no writes.
   EXPECT_TRUE(absl::IsInvalidArgument(
-      service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).status()));
+      service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(
-      service_.ApplyDeployment("ep", "blue", CommandDeployment("blue"), true).status()));
+      service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue"), true).status()));
 }
 
 TEST_F(ManagementServiceTest, SlowInterpreterCheckDoesNotHoldTheWriteLock) {
-  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
-  ASSERT_TRUE(service_.CreateDeployment("ep", CommandDeployment("blue")).ok());
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", CommandDeployment("blue")).ok());
   block_first_check_ = true;
   absl::StatusOr<ManagementService::Written> slow;
-  std::thread writer([&] { slow = service_.CreateDeployment("ep", ScriptDeployment("green")); });
+  std::thread writer([&] { slow = service_.CreateDeployment("ep1", ScriptDeployment("green")); });
   check_entered_.WaitForNotification();
   // While green's check runs: the supervisor's outcome write and other writes go through.
   EXPECT_TRUE(
-      service_.RecordDeploymentOutcome("ep", "blue", 1, ProvisioningState::kSucceeded, "").ok());
+      service_.RecordDeploymentOutcome("ep1", "blue", 1, ProvisioningState::kSucceeded, "").ok());
   EXPECT_TRUE(service_.CreateEndpoint({{"name", "other"}}).ok());
-  EXPECT_TRUE(service_.ApplyEndpoint("ep", {{"traffic", {{"blue", 100}}}}, false).ok());
-  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep", "green").status()));  // not yet
+  EXPECT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep1", "green").status()));  // not yet
   release_check_.Notify();
   writer.join();
   ASSERT_TRUE(slow.ok()) << slow.status();
@@ -160,23 +160,23 @@ TEST_F(ManagementServiceTest, SlowInterpreterCheckDoesNotHoldTheWriteLock) {
 }
 
 TEST_F(ManagementServiceTest, RecordChangedDuringTheCheckIsCheckedAgain) {
-  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep"}}).ok());
-  ASSERT_TRUE(service_.CreateDeployment("ep", ScriptDeployment("blue")).ok());
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", ScriptDeployment("blue")).ok());
   Succeed("blue");
   inspections_ = 0;
   block_first_check_ = true;
   json update = ScriptDeployment("blue");
   update["instance_count"] = 2;
   absl::StatusOr<ManagementService::Written> slow;
-  std::thread writer([&] { slow = service_.ApplyDeployment("ep", "blue", update, false); });
+  std::thread writer([&] { slow = service_.ApplyDeployment("ep1", "blue", update, false); });
   check_entered_.WaitForNotification();
   // The deployment is deleted while the update is being checked.
-  ASSERT_TRUE(service_.DeleteDeployment("ep", "blue").ok());
+  ASSERT_TRUE(service_.DeleteDeployment("ep1", "blue").ok());
   release_check_.Notify();
   writer.join();
   // The update saw the change, checked again, and found the delete running: 409.
   EXPECT_TRUE(absl::IsFailedPrecondition(slow.status())) << slow.status();
-  auto record = store_.GetDeployment("ep", "blue");
+  auto record = store_.GetDeployment("ep1", "blue");
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(record->state, ProvisioningState::kDeleting);
   EXPECT_EQ(record->generation, 1);

@@ -67,21 +67,22 @@ class SupervisorTest : public ::testing::Test {
     Run();
   }
 
-  void CreateEndpoint(const std::string& name = "ep") {
+  void CreateEndpoint(const std::string& name = "ep1") {
     auto written = service_.CreateEndpoint({{"name", name}});
     ASSERT_TRUE(written.ok()) << written.status();
   }
-  void CreateDeployment(const json& doc, const std::string& endpoint = "ep") {
+  void CreateDeployment(const json& doc, const std::string& endpoint = "ep1") {
     auto written = service_.CreateDeployment(endpoint, doc);
     ASSERT_TRUE(written.ok()) << written.status();
   }
-  state::DeploymentRecord Record(const std::string& name, const std::string& endpoint = "ep") {
+  state::DeploymentRecord Record(const std::string& name, const std::string& endpoint = "ep1") {
     auto record = store_.GetDeployment(endpoint, name);
     EXPECT_TRUE(record.ok()) << record.status();
     return record.ok() ? *record : state::DeploymentRecord{};
   }
   // Ready instance ids of a deployment in the last snapshot published.
-  std::vector<int64_t> ReadyIds(const std::string& deployment, const std::string& endpoint = "ep") {
+  std::vector<int64_t> ReadyIds(const std::string& deployment,
+                                const std::string& endpoint = "ep1") {
     std::vector<int64_t> ids;
     const gateway::EndpointRouting* e = sink_.Last()->FindEndpoint(endpoint);
     if (e == nullptr) return ids;
@@ -134,13 +135,13 @@ TEST_F(SupervisorTest, StartsAnInstanceAndPublishesItOnceReady) {
   Advance(seconds(1));
   EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(1));
   EXPECT_EQ(Record("blue").state, ProvisioningState::kSucceeded);
-  const auto& address = (*sink_.Last()->FindEndpoint("EP")->FindDeployment("Blue"))->ready[0];
+  const auto& address = (*sink_.Last()->FindEndpoint("EP1")->FindDeployment("Blue"))->ready[0];
   EXPECT_GT(address.port, 0);
   EXPECT_GT(address.incarnation, 0u);
   // The keys are the endpoint's (unsealed once, when its record was read).
-  auto keys = service_.GetKeys("ep");
+  auto keys = service_.GetKeys("ep1");
   ASSERT_TRUE(keys.ok());
-  EXPECT_EQ(sink_.Last()->FindEndpoint("ep")->primary_key, (*keys)["primaryKey"]);
+  EXPECT_EQ(sink_.Last()->FindEndpoint("ep1")->primary_key, (*keys)["primaryKey"]);
 }
 
 TEST_F(SupervisorTest, PublishesNothingWhileNothingChanges) {
@@ -177,7 +178,7 @@ TEST_F(SupervisorTest, RestartsACrashedInstanceWithBackoff) {
   ASSERT_EQ(driver_.starts().size(), 2u);
   Advance(seconds(1));
   EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(1));  // same id, new incarnation
-  json view = supervisor_->InstancesJson("ep", "blue");
+  json view = supervisor_->InstancesJson("ep1", "blue");
   ASSERT_EQ(view.size(), 1u);
   EXPECT_EQ(view[0]["restarts"], 1);
   EXPECT_EQ(Record("blue").state, ProvisioningState::kSucceeded);
@@ -186,9 +187,9 @@ TEST_F(SupervisorTest, RestartsACrashedInstanceWithBackoff) {
 TEST_F(SupervisorTest, RollingUpdateDrainsTheOldInstanceAfterTheNewOneIsReady) {
   StartBlue();
   compute::InstanceId old_process = driver_.starts()[0].id;
-  sink_.SetInFlight("ep", "blue", 1, 2);  // two answers still owed by the old instance
+  sink_.SetInFlight("ep1", "blue", 1, 2);  // two answers still owed by the old instance
   driver_.set_exit_on_stop(true);
-  auto written = service_.ApplyDeployment("ep", "blue", DeploymentDoc("blue", "serve-v2"), false);
+  auto written = service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue", "serve-v2"), false);
   ASSERT_TRUE(written.ok()) << written.status();
   Run();
   ASSERT_EQ(driver_.starts().size(), 2u);
@@ -198,7 +199,7 @@ TEST_F(SupervisorTest, RollingUpdateDrainsTheOldInstanceAfterTheNewOneIsReady) {
   Advance(seconds(1));
   EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(2));  // new in, old out of rotation
   EXPECT_TRUE(driver_.stops().empty()) << "stopped before its requests were answered";
-  sink_.SetInFlight("ep", "blue", 1, 0);
+  sink_.SetInFlight("ep1", "blue", 1, 0);
   Run();
   ASSERT_EQ(driver_.stops().size(), 1u);
   EXPECT_EQ(driver_.stops()[0].id, old_process);
@@ -210,7 +211,9 @@ TEST_F(SupervisorTest, RollingUpdateDrainsTheOldInstanceAfterTheNewOneIsReady) {
 TEST_F(SupervisorTest, StartupTimeoutFailsTheDeploymentWithAReason) {
   prober_.SetDefaultHealthy(false);
   CreateEndpoint();
-  CreateDeployment(DeploymentDoc("blue"));
+  json doc = DeploymentDoc("blue");
+  doc["liveness_probe"]["failure_threshold"] = 100;  // not killed for liveness meanwhile
+  CreateDeployment(doc);
   supervisor_->Start();
   Run();
   // initial_delay 1 s + period 1 s × failure_threshold 3 + timeout 1 s.
@@ -219,7 +222,7 @@ TEST_F(SupervisorTest, StartupTimeoutFailsTheDeploymentWithAReason) {
   }
   state::DeploymentRecord record = Record("blue");
   EXPECT_EQ(record.state, ProvisioningState::kFailed);
-  EXPECT_THAT(record.reason, ::testing::HasSubstr("ready"));
+  EXPECT_THAT(record.reason, ::testing::HasSubstr("instance 1 was not ready after 5 s"));
   EXPECT_THAT(record.reason, ::testing::HasSubstr("berth: starting instance 1"));  // log tail
 }
 
@@ -237,32 +240,32 @@ TEST_F(SupervisorTest, LaunchFailureFailsTheDeployment) {
 
 TEST_F(SupervisorTest, DeleteStopsInstancesAndRemovesTheRecordAndFolders) {
   StartBlue();
-  std::filesystem::path folder = dir_.path() / "instances" / "ep" / "blue";
+  std::filesystem::path folder = dir_.path() / "instances" / "ep1" / "blue";
   ASSERT_TRUE(std::filesystem::exists(folder));
-  auto deleted = service_.DeleteDeployment("ep", "blue");
+  auto deleted = service_.DeleteDeployment("ep1", "blue");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
-  EXPECT_EQ(sink_.Last()->FindEndpoint("ep")->FindDeployment("blue"), nullptr);  // unrouted now
+  EXPECT_EQ(sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue"), nullptr);  // unrouted now
   Run();
   ASSERT_EQ(driver_.stops().size(), 1u);
   Run();
-  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep", "blue").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep1", "blue").status()));
   EXPECT_FALSE(std::filesystem::exists(folder));
-  EXPECT_TRUE(supervisor_->InstancesJson("ep", "blue").empty());
+  EXPECT_TRUE(supervisor_->InstancesJson("ep1", "blue").empty());
 }
 
 TEST_F(SupervisorTest, EndpointDeleteRemovesEverything) {
   StartBlue();
-  ASSERT_TRUE(service_.DeleteEndpoint("ep").ok());
-  EXPECT_EQ(sink_.Last()->FindEndpoint("ep"), nullptr);
+  ASSERT_TRUE(service_.DeleteEndpoint("ep1").ok());
+  EXPECT_EQ(sink_.Last()->FindEndpoint("ep1"), nullptr);
   for (int i = 0; i < 3; ++i) Run();
-  EXPECT_TRUE(absl::IsNotFound(store_.GetEndpoint("ep").status()));
-  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "instances" / "ep"));
+  EXPECT_TRUE(absl::IsNotFound(store_.GetEndpoint("ep1").status()));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "instances" / "ep1"));
   EXPECT_TRUE(driver_.Running().empty());
 }
 
 TEST_F(SupervisorTest, LivenessFailuresRestartTheInstance) {
   StartBlue();
-  int port = (*sink_.Last()->FindEndpoint("ep")->FindDeployment("blue"))->ready[0].port;
+  int port = (*sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue"))->ready[0].port;
   prober_.SetHealthy(port, false);
   for (int i = 0; i < 5 && driver_.stops().empty(); ++i) Advance(seconds(1));
   ASSERT_EQ(driver_.stops().size(), 1u);
