@@ -59,8 +59,14 @@ int64_t ManagementService::NowMs() const {
 
 // ---------------------------------------------------------------------------------- views
 
-absl::StatusOr<json> ManagementService::EndpointView(const EndpointRecord& record) {
-  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+absl::StatusOr<json> ManagementService::EndpointView(
+    const EndpointRecord& record, const core::Parsed<core::EndpointSpec>* already_parsed) {
+  core::Parsed<core::EndpointSpec> parsed;
+  if (already_parsed != nullptr) {
+    parsed = *already_parsed;
+  } else {
+    ASSIGN_OR_RETURN(parsed, core::ParseEndpointSpec(record.spec));
+  }
   json view = core::ToJson(parsed.spec);
   ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(record.name));
   json traffic = json::object();
@@ -216,7 +222,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   } else {
     RETURN_IF_ERROR(store_.UpdateEndpoint(record));
   }
-  ASSIGN_OR_RETURN(json view, EndpointView(record));
+  ASSIGN_OR_RETURN(json view, EndpointView(record, &parsed));
   return Written{std::move(view), !existing.ok()};
 }
 

@@ -121,7 +121,10 @@ class ManagementService final : public OutcomeRecorder {
   absl::Status FinishEndpointDelete(const std::string& name) override;
 
  private:
-  absl::StatusOr<nlohmann::json> EndpointView(const state::EndpointRecord& record);
+  // `parsed`: the record's spec already parsed (nullptr: parse it).
+  absl::StatusOr<nlohmann::json> EndpointView(
+      const state::EndpointRecord& record,
+      const core::Parsed<core::EndpointSpec>* parsed = nullptr);
   // `spec`: the record's spec already parsed (nullptr: parse it).
   nlohmann::json DeploymentView(const state::DeploymentRecord& record,
                                 const core::DeploymentSpec* spec = nullptr) const;
