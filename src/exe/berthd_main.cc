@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
+#include "gateway/router.h"
 #include "http/errors.h"
 #include "http/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -91,6 +93,8 @@ int main(int argc, char** argv) {
   int grpc_port = -1;
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
+  uint64_t max_response_body = 100ull << 20;
+  int data_plane_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
@@ -113,6 +117,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-request-body", max_body, "Largest request body in bytes (else 413)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-response-body", max_response_body,
+                 "Largest response body accepted from an instance, in bytes (else 502)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--data-plane-threads", data_plane_threads,
+                 "Threads serving connections and routing requests (default: the number of "
+                 "cores); each runs its own event loop and instance connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -160,18 +173,31 @@ int main(int argc, char** argv) {
     spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
   }
 
-  // Threads: `io` (this thread) serves HTTP and gRPC and runs the data plane; `control_io`
-  // (its own thread) runs the supervisor's tick and probes; `supervisor_pool` runs the
-  // supervisor's blocking jobs (launches, storage writes, folder removal); `blocking_pool` runs
-  // management calls. Nothing the control plane does runs on `io`.
-  http::asio::io_context io(1);
+  // Data-plane threads: one event loop each (Envoy-style); connections are spread over them and
+  // each keeps its own instance connections. The supervisor has a thread of its own
+  // (`control_io`: tick, probes) and a pool for its blocking jobs (`supervisor_pool`: launches,
+  // storage writes, folder removal); management calls do their blocking work on
+  // `blocking_pool`. Nothing the control plane does runs on a data-plane thread.
+  using WorkGuard = http::asio::executor_work_guard<http::asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<http::asio::io_context>> data_plane_io;
+  std::vector<http::asio::io_context*> data_plane_contexts;
+  std::vector<WorkGuard> data_plane_work;
+  for (int i = 0; i < data_plane_threads; ++i) {
+    data_plane_io.push_back(std::make_unique<http::asio::io_context>(1));
+    data_plane_contexts.push_back(data_plane_io.back().get());
+    data_plane_work.push_back(http::asio::make_work_guard(*data_plane_io.back()));
+  }
+  http::asio::io_context& io = *data_plane_io.front();  // accepts connections
   http::asio::io_context control_io(1);
-  auto control_work = http::asio::make_work_guard(control_io);
   http::asio::thread_pool supervisor_pool(4);
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
-  gateway::DataPlane data_plane(SystemClock::Get(), random, metrics, io.get_executor());
+  gateway::Router router(SystemClock::Get(), random, metrics);
+  gateway::DataPlaneOptions data_plane_options;
+  data_plane_options.client.max_response_bytes = max_response_body;
+  gateway::DataPlane data_plane(router, SystemClock::Get(), data_plane_options);
+  for (auto* context : data_plane_contexts) data_plane.AddThread(*context);
   controlplane::ArtifactStore artifacts(dir);
   controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
 
@@ -209,7 +235,8 @@ int main(int argc, char** argv) {
         res.set("x-request-id", request_id);
         if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);
         co_return res;
-      });
+      },
+      data_plane_contexts);
   auto bound = server.Start();
   if (!bound.ok()) return Fail(bound.status().ToString());
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -217,7 +244,7 @@ int main(int argc, char** argv) {
 
   std::optional<gateway::GrpcGateway> grpc_gateway;
   if (grpc_port >= 0) {
-    grpc_gateway.emplace(io, data_plane, metrics, SystemClock::Get(), random);
+    grpc_gateway.emplace(router, data_plane_contexts, SystemClock::Get());
     auto grpc_bound = grpc_gateway->Start(host, grpc_port);
     if (!grpc_bound.ok()) return Fail(grpc_bound.status().ToString());
     grpc_port = *grpc_bound;
@@ -229,7 +256,7 @@ int main(int argc, char** argv) {
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;
   controlplane::Supervisor supervisor(control_io.get_executor(), supervisor_pool.get_executor(),
-                                      **store, *secrets, launcher, prober, driver, data_plane,
+                                      **store, *secrets, launcher, prober, driver, router,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
   service_options.base_url = base_url;
@@ -247,26 +274,35 @@ int main(int argc, char** argv) {
   service_ptr = &service;
   api_ptr = &api;
   supervisor.Start();
-  std::thread control_thread([&] { control_io.run(); });
 
-  http::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int signal) {
-    spdlog::info("signal {}: stopping instances and exiting", signal);
-    if (grpc_gateway) grpc_gateway->Shutdown();
-    server.Stop();
-    supervisor.Shutdown();
-    io.stop();
+  // The stop sequence runs on this (main) thread, which serves nothing: it may wait for the
+  // data-plane and control threads to finish what they are doing.
+  std::promise<int> stop_signal;
+  http::asio::signal_set signals(control_io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (!ec) stop_signal.set_value(signal);
   });
+  std::vector<std::thread> threads;
+  for (auto* context : data_plane_contexts) {
+    threads.emplace_back([context] { context->run(); });
+  }
+  threads.emplace_back([&control_io] { control_io.run(); });
 
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
             << "berthd: listening on " << base_url << "\n";
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
-  io.run();
-  control_work.reset();
+  int signal = stop_signal.get_future().get();
+  spdlog::info("signal {}: stopping instances and exiting", signal);
+  if (grpc_gateway) grpc_gateway->Shutdown();
+  server.Stop();
+  router.StopMirroring();
+  supervisor.Shutdown();
+  data_plane_work.clear();
+  for (auto& context : data_plane_io) context->stop();
   control_io.stop();
-  control_thread.join();
+  for (auto& t : threads) t.join();
   supervisor_pool.join();
   blocking_pool.join();
   (void)service_ptr;

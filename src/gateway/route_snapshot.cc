@@ -5,9 +5,7 @@
 namespace berth::gateway {
 
 std::string NameKey(std::string_view name) {
-  std::string key(name);
-  absl::AsciiStrToLower(&key);  // this absl has no string_view overload
-  return key;
+  return absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
 }
 
 const std::shared_ptr<const DeploymentRouting>* EndpointRouting::FindDeployment(

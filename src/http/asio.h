@@ -23,6 +23,7 @@ namespace bhttp = boost::beast::http;
 
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+using RequestHead = bhttp::request_header<>;
 template <typename T>
 using Awaitable = asio::awaitable<T>;
 

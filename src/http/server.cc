@@ -7,8 +7,15 @@ namespace berth::http {
 
 using asio::ip::tcp;
 
-HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler,
+                       std::vector<asio::io_context*> connection_contexts)
+    : io_(io),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      acceptor_(io),
+      connection_contexts_(std::move(connection_contexts)) {
+  if (connection_contexts_.empty()) connection_contexts_.push_back(&io_);
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -38,8 +45,11 @@ void HttpServer::Stop() {
 Awaitable<void> HttpServer::AcceptLoop() {
   while (acceptor_.is_open()) {
     boost::system::error_code ec;
-    // Each connection gets its own strand so its handlers never run concurrently.
-    tcp::socket socket(asio::make_strand(io_));
+    // Each connection gets its own strand so its handlers never run concurrently, on the next
+    // data-plane thread in turn.
+    asio::io_context& context =
+        *connection_contexts_[next_context_++ % connection_contexts_.size()];
+    tcp::socket socket(asio::make_strand(context));
     co_await acceptor_.async_accept(socket, Await(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

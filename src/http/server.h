@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "http/asio.h"
@@ -31,7 +32,10 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, ServerOptions options, Handler handler);
+  // Connections are accepted on `io` and served on `connection_contexts` in turn (each
+  // connection stays on one of them); empty means on `io`.
+  HttpServer(asio::io_context& io, ServerOptions options, Handler handler,
+             std::vector<asio::io_context*> connection_contexts = {});
   ~HttpServer();
 
   // Binds and starts accepting. Returns the bound port.
@@ -46,6 +50,8 @@ class HttpServer {
   ServerOptions options_;
   Handler handler_;
   asio::ip::tcp::acceptor acceptor_;
+  std::vector<asio::io_context*> connection_contexts_;
+  size_t next_context_ = 0;  // touched by the accept loop only
 };
 
 // A response with a JSON or text body, `Content-Length` set, keep-alive as the request asked.

@@ -7,8 +7,12 @@ namespace berth::http {
 using asio::ip::tcp;
 
 UpstreamPool::UpstreamPool(asio::any_io_executor executor, std::string host, int port,
-                           size_t max_idle)
-    : executor_(std::move(executor)), host_(std::move(host)), port_(port), max_idle_(max_idle) {}
+                           size_t max_idle, uint64_t max_response_bytes)
+    : executor_(std::move(executor)),
+      host_(std::move(host)),
+      port_(port),
+      max_idle_(max_idle),
+      max_response_bytes_(max_response_bytes) {}
 
 UpstreamPool::~UpstreamPool() { CloseIdle(); }
 
@@ -38,6 +42,22 @@ Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> UpstreamPool::Conn
 Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(Request req, SteadyTime deadline) {
   req.keep_alive(true);
   req.prepare_payload();
+  co_return co_await SendMessage(req, deadline);
+}
+
+Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(RequestHead head,
+                                                       std::shared_ptr<const std::string> body,
+                                                       SteadyTime deadline) {
+  // span_body only reads the bytes it points at.
+  bhttp::request<bhttp::span_body<char>> req{std::move(head)};
+  req.body() = {const_cast<char*>(body->data()), body->size()};
+  req.keep_alive(true);
+  req.prepare_payload();
+  co_return co_await SendMessage(req, deadline);
+}
+
+template <typename Message>
+Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, SteadyTime deadline) {
   // A pooled connection may have been closed by the instance while idle; such a failure before
   // any response byte is retried once on a fresh connection.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -65,10 +85,16 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(Request req, SteadyTime d
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
     // Not boost::none: Beast 1.74 compares the length against an empty optional as "over".
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.body_limit(max_response_bytes_);
     co_await bhttp::async_read(*stream, buffer, parser, Await(ec));
     if (ec == beast::error::timeout) {
       co_return absl::DeadlineExceededError("the instance did not answer in time");
+    }
+    if (ec == bhttp::error::body_limit) {
+      stream->socket().close(ec);
+      co_return absl::ResourceExhaustedError("the answer's body exceeds " +
+                                             std::to_string(max_response_bytes_) +
+                                             " bytes (--max-response-body)");
     }
     if (ec) {
       bool nothing_read = !parser.got_some();

@@ -9,7 +9,10 @@
 //                      which cancels the request on the instance
 //   UNAVAILABLE        could not connect, or the instance closed before reading the request
 //   ABORTED            the instance failed after the request was sent (reset, bad response)
+//   RESOURCE_EXHAUSTED the answer's body is larger than max_response_bytes; the connection is
+//                      closed without reading the rest
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,10 +25,17 @@ namespace berth::http {
 
 class UpstreamPool {
  public:
-  UpstreamPool(asio::any_io_executor executor, std::string host, int port, size_t max_idle = 256);
+  // Answers with a body over `max_response_bytes` fail with RESOURCE_EXHAUSTED.
+  UpstreamPool(asio::any_io_executor executor, std::string host, int port, size_t max_idle = 256,
+               uint64_t max_response_bytes = std::numeric_limits<uint64_t>::max());
   ~UpstreamPool();
 
   Awaitable<absl::StatusOr<Response>> Send(Request req, SteadyTime deadline);
+  // The same for a request whose body is shared: mirrored copies send the primary's bytes
+  // without copying them. `body` must not change while the send runs.
+  Awaitable<absl::StatusOr<Response>> Send(RequestHead head,
+                                           std::shared_ptr<const std::string> body,
+                                           SteadyTime deadline);
 
   // Closes idle connections (the instance is going away).
   void CloseIdle();
@@ -34,11 +44,14 @@ class UpstreamPool {
 
  private:
   Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> Connect(SteadyTime deadline);
+  template <typename Message>
+  Awaitable<absl::StatusOr<Response>> SendMessage(Message& req, SteadyTime deadline);
 
   asio::any_io_executor executor_;
   std::string host_;
   int port_;
   size_t max_idle_;
+  uint64_t max_response_bytes_;
   std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
 };
 

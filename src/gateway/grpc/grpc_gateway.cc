@@ -3,11 +3,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
-#include <set>
 
 #include "absl/strings/match.h"
-#include "common/status_macros.h"
+#include "absl/synchronization/mutex.h"
 #include "oip/grpc_listen.h"
 #include "oip/grpc_service.grpc.pb.h"
 #include "oip/grpc_status.h"
@@ -15,12 +15,11 @@
 namespace berth::gateway {
 
 namespace asio = http::asio;
-using oip::ToGrpcStatus;
 using Stub = inference::GRPCInferenceService::Stub;
 using WallTime = std::chrono::system_clock::time_point;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 using UpstreamDone = std::function<void(grpc::Status)>;
-// Starts the RPC on an instance, writing its answer into the server call's response.
+// Starts the RPC on an instance, writing its answer where the call keeps it.
 using UpstreamStart = std::function<void(Stub*, grpc::ClientContext*, UpstreamDone)>;
 
 namespace {
@@ -55,37 +54,23 @@ Metadata ForwardedMetadata(const ClientMetadata& md) {
   return out;
 }
 
-// The deployment's instances that serve gRPC (berth-worker instances).
-std::vector<InstanceTarget> GrpcInstances(const DeploymentRoute& deployment) {
-  std::vector<InstanceTarget> out;
-  for (const InstanceTarget& i : deployment.ready) {
-    if (i.grpc_port != 0) out.push_back(i);
-  }
-  return out;
+WallTime ToWall(SteadyTime deadline) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             deadline - std::chrono::steady_clock::now());
 }
 
-double SecondsSince(const Clock& clock, SteadyTime start) {
-  return std::chrono::duration<double>(clock.Now() - start).count();
-}
-
-class CallReactor;
-
-// One server call being routed. The server-side context, request and response stay valid until
-// the call is finished; after that only the shared state here is touched (a late admission
-// completion may still hold it).
-class Call {
+// One server call. The server-side context and response stay valid until the call is
+// finished; once an upstream call runs, only its completion finishes this call (it writes into
+// the response).
+class ServerCall {
  public:
-  Call(grpc::CallbackServerContext* ctx, bool is_infer, UpstreamStart start, SteadyTime now)
-      : is_infer(is_infer),
-        start(std::move(start)),
-        arrival(std::chrono::system_clock::now()),
-        start_time(now),
-        client_deadline(ctx->deadline()),
+  ServerCall(grpc::CallbackServerContext* ctx)
+      : client_deadline(ctx->deadline()),
         forwarded(ForwardedMetadata(ctx->client_metadata())),
         ctx_(ctx) {}
 
   void set_reactor(grpc::ServerUnaryReactor* reactor) { reactor_ = reactor; }
-  grpc::CallbackServerContext* ctx() const { return ctx_; }
 
   // Finishes the server call unless it was already; false when it was.
   bool Finish(const grpc::Status& status) {
@@ -93,43 +78,43 @@ class Call {
       absl::MutexLock lock(&mu_);
       if (finished_) return false;
       finished_ = true;
+      upstream_.reset();
     }
-    Finished(status);
+    reactor_->Finish(status);
     return true;
   }
 
   void AddMetadata(const std::string& key, const std::string& value) {
     absl::MutexLock lock(&mu_);
-    if (!finished_) ctx_->AddInitialMetadata(key, value);
+    if (!finished_ && !upstream_) ctx_->AddInitialMetadata(key, value);
   }
 
-  bool finished() const {
-    absl::MutexLock lock(&mu_);
-    return finished_;
-  }
-
-  // The client context of the upstream call, or nullptr when the call was finished meanwhile
-  // (cancelled). Once it exists, only the upstream call's completion finishes this call.
-  grpc::ClientContext* BeginUpstream(WallTime deadline) {
+  // Prepares the upstream call's context. CANCELLED when the client went away meanwhile,
+  // DEADLINE_EXCEEDED (and the call is finished) when its deadline passed while it waited.
+  absl::Status BeginUpstream(const std::shared_ptr<grpc::ClientContext>& upstream,
+                             WallTime deadline) {
     {
       absl::MutexLock lock(&mu_);
-      if (finished_) return nullptr;
+      if (finished_) return absl::CancelledError("the client cancelled the call");
       if (std::chrono::system_clock::now() < client_deadline) {
-        upstream_ = std::make_unique<grpc::ClientContext>();
-        upstream_->set_deadline(deadline);
-        for (const auto& [k, v] : forwarded) upstream_->AddMetadata(k, v);
-        upstream_->AddMetadata(kRequestIdKey, request_id);
-        return upstream_.get();
+        upstream->set_deadline(std::min(deadline, client_deadline));
+        for (const auto& [k, v] : forwarded) upstream->AddMetadata(k, v);
+        upstream->AddMetadata(kRequestIdKey, request_id);
+        upstream_ = upstream;
+        return absl::OkStatus();
       }
-      finished_ = true;
     }
-    // The client gave up while the call waited for admission: nothing to send.
-    Finished(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          "the client's deadline passed while the call waited for admission"));
-    return nullptr;
+    Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the client's deadline passed while the call waited for admission"));
+    return absl::DeadlineExceededError("the client's deadline passed");
   }
 
-  // The client went away: cancel the upstream call, or finish at once while none is running.
+  void EndUpstream() {
+    absl::MutexLock lock(&mu_);
+    upstream_.reset();
+  }
+
+  // The client went away: cancel the upstream call, or finish at once while none runs.
   void Cancel() {
     {
       absl::MutexLock lock(&mu_);
@@ -138,54 +123,193 @@ class Call {
         upstream_->TryCancel();
         return;
       }
-      finished_ = true;
     }
-    Finished(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call"));
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call"));
   }
 
-  const bool is_infer;
-  const UpstreamStart start;
-  const WallTime arrival;
-  const SteadyTime start_time;
   const WallTime client_deadline;
   const Metadata forwarded;
   std::string request_id;
-  std::string endpoint;                       // as the client named it
-  std::shared_ptr<const RoutingTable> table;  // keeps the endpoint and deployment alive
-  const EndpointRoute* endpoint_route = nullptr;
-  std::shared_ptr<const DeploymentRoute> deployment;
-  // Runs once, however the call ends, just before the client is answered (metrics).
-  std::function<void(const Call&, const grpc::Status&)> on_finish;
 
  private:
-  void Finished(const grpc::Status& status) {
-    if (on_finish) on_finish(*this, status);
-    reactor_->Finish(status);
-  }
-
   grpc::CallbackServerContext* const ctx_;
   grpc::ServerUnaryReactor* reactor_ = nullptr;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::ClientContext> upstream_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<grpc::ClientContext> upstream_ ABSL_GUARDED_BY(mu_);
 };
 
 class CallReactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit CallReactor(std::shared_ptr<Call> call) : call_(std::move(call)) {}
+  explicit CallReactor(std::shared_ptr<ServerCall> call) : call_(std::move(call)) {}
   void OnCancel() override {
-    std::shared_ptr<Call> keep = call_;
+    std::shared_ptr<ServerCall> keep = call_;
     keep->Cancel();
   }
   void OnDone() override { delete this; }
 
  private:
-  std::shared_ptr<Call> call_;
+  std::shared_ptr<ServerCall> call_;
 };
 
-// A mirrored copy on its way to an instance; owns everything the async call writes to.
-struct MirrorCall {
-  grpc::ClientContext ctx;
+// What one upstream gRPC call needs until its completion runs.
+struct Upstream : std::enable_shared_from_this<Upstream> {
+  std::shared_ptr<Stub> stub;
+  std::shared_ptr<grpc::ClientContext> ctx;
+  UpstreamStart* start = nullptr;
+};
+
+// The gRPC InstanceCall: a server call routed to an instance, or a mirrored copy of one.
+class GrpcCall final : public InstanceCall {
+ public:
+  using Clone = std::function<std::unique_ptr<InstanceCall>()>;
+  GrpcCall(std::shared_ptr<ServerCall> server, Metadata forwarded, std::string request_id,
+           UpstreamStart start, Clone clone)
+      : server_(std::move(server)),
+        forwarded_(std::move(forwarded)),
+        request_id_(std::move(request_id)),
+        start_(std::move(start)),
+        clone_(std::move(clone)) {}
+
+  void Bind(const DeploymentRouting& deployment) override {
+    if (server_) server_->AddMetadata(kDeploymentKey, deployment.name);
+  }
+  std::unique_ptr<InstanceCall> CloneForMirror() const override { return clone_(); }
+
+  // See InstanceClient::Send. The instance's own status, whatever it is, is `answer()`.
+  http::Awaitable<absl::Status> Send(std::shared_ptr<Stub> stub, SteadyTime deadline) {
+    auto ctx = std::make_shared<grpc::ClientContext>();
+    if (server_) {
+      absl::Status begun = server_->BeginUpstream(ctx, ToWall(deadline));
+      if (!begun.ok()) co_return begun;
+    } else {
+      ctx->set_deadline(ToWall(deadline));
+      for (const auto& [k, v] : forwarded_) ctx->AddMetadata(k, v);
+      ctx->AddMetadata(kRequestIdKey, request_id_);
+    }
+    // The initiation captures a raw pointer only: GCC 12 moves an initiation's captures between
+    // coroutine frames bitwise, which would release a captured shared_ptr twice. What the gRPC
+    // call needs is kept alive by its completion (a std::function, outside any frame).
+    auto upstream = std::make_shared<Upstream>();
+    upstream->stub = std::move(stub);
+    upstream->ctx = ctx;
+    upstream->start = &start_;
+    Upstream* raw = upstream.get();
+    grpc::Status status =
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void(grpc::Status)>(
+            [raw](auto handler) {
+              auto executor = asio::get_associated_executor(handler);
+              auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+              std::shared_ptr<Upstream> keep = raw->shared_from_this();
+              (*raw->start)(
+                  raw->stub.get(), raw->ctx.get(), [shared, executor, keep](grpc::Status s) {
+                    asio::post(executor,
+                               [shared, s = std::move(s)]() mutable { (*shared)(std::move(s)); });
+                  });
+            },
+            asio::use_awaitable);
+    if (server_) server_->EndUpstream();
+    switch (status.error_code()) {
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+        co_return absl::DeadlineExceededError(status.error_message());
+      case grpc::StatusCode::CANCELLED:
+        co_return absl::CancelledError(status.error_message());
+      case grpc::StatusCode::UNAVAILABLE:
+        co_return absl::UnavailableError(status.error_message());
+      default:
+        answer_ = std::move(status);  // the instance answered, maybe with a model error
+        co_return absl::OkStatus();
+    }
+  }
+
+  const grpc::Status& answer() const { return answer_; }
+
+ private:
+  std::shared_ptr<ServerCall> server_;  // null for mirrored copies
+  Metadata forwarded_;
+  std::string request_id_;
+  UpstreamStart start_;
+  Clone clone_;
+  grpc::Status answer_;
+};
+
+// One channel per instance, shared by the data-plane threads; released with the instance.
+class GrpcChannels {
+ public:
+  explicit GrpcChannels(int max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+
+  std::shared_ptr<Stub> StubFor(const InstanceAddress& instance) {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<Stub>& stub = stubs_[Key(instance)];
+    if (!stub) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(max_message_bytes_);
+      args.SetMaxSendMessageSize(max_message_bytes_);
+      stub = inference::GRPCInferenceService::NewStub(
+          grpc::CreateCustomChannel(instance.host + ":" + std::to_string(instance.grpc_port),
+                                    grpc::InsecureChannelCredentials(), args));
+    }
+    return stub;
+  }
+  void Release(const InstanceAddress& instance) {
+    absl::MutexLock lock(&mu_);
+    stubs_.erase(Key(instance));  // calls in flight keep their stub
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return stubs_.size();
+  }
+
+ private:
+  using StubKey = std::tuple<std::string, int, uint64_t>;
+  static StubKey Key(const InstanceAddress& i) { return {i.host, i.grpc_port, i.incarnation}; }
+  const int max_message_bytes_;
+  absl::Mutex mu_;
+  std::map<StubKey, std::shared_ptr<Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+};
+
+class GrpcInstanceClient final : public InstanceClient {
+ public:
+  GrpcInstanceClient(asio::any_io_executor executor, GrpcChannels& channels)
+      : executor_(std::move(executor)), channels_(channels) {}
+  http::Awaitable<absl::Status> Send(const InstanceAddress& instance, InstanceCall& call,
+                                     SteadyTime deadline) override {
+    co_return co_await static_cast<GrpcCall&>(call).Send(channels_.StubFor(instance), deadline);
+  }
+  asio::any_io_executor Executor() const override { return executor_; }
+  void Release(const InstanceAddress& instance) override { channels_.Release(instance); }
+
+ private:
+  asio::any_io_executor executor_;
+  GrpcChannels& channels_;
+};
+
+// The one mapping from a routed outcome to gRPC.
+grpc::Status ToGrpc(const RouteResult& result, const GrpcCall& call) {
+  using grpc::StatusCode;
+  switch (result.outcome) {
+    case Outcome::kAnswered:
+      return call.answer();
+    case Outcome::kUnauthenticated:
+      return {StatusCode::UNAUTHENTICATED, result.message};
+    case Outcome::kNotFound:
+      return {StatusCode::NOT_FOUND, result.message};
+    case Outcome::kUnavailable:
+    case Outcome::kUpstreamFailed:
+      return {StatusCode::UNAVAILABLE, result.message};
+    case Outcome::kRejected:
+    case Outcome::kResponseTooLarge:
+      return {StatusCode::RESOURCE_EXHAUSTED, result.message};
+    case Outcome::kTimedOut:
+      return {StatusCode::DEADLINE_EXCEEDED, result.message};
+    case Outcome::kCancelled:
+      return {StatusCode::CANCELLED, result.message};
+  }
+  return {StatusCode::INTERNAL, "unknown outcome"};
+}
+
+// A mirrored copy of a ModelInfer call owns its request and response.
+struct MirrorState {
   inference::ModelInferRequest request;
   inference::ModelInferResponse response;
 };
@@ -195,14 +319,17 @@ struct MirrorCall {
 class GrpcGateway::Impl final : public inference::GRPCInferenceService::CallbackService,
                                 public std::enable_shared_from_this<GrpcGateway::Impl> {
  public:
-  Impl(asio::io_context& io, DataPlane& data_plane, Metrics& metrics, const Clock& clock,
-       RandomSource& random, const GrpcGatewayOptions& options)
-      : io_(io),
-        data_plane_(data_plane),
-        metrics_(metrics),
-        clock_(clock),
-        random_(random),
-        options_(options) {}
+  Impl(Router& router, std::vector<asio::io_context*> threads, const Clock& clock,
+       const GrpcGatewayOptions& options)
+      : router_(router), clock_(clock), channels_(options.max_message_bytes) {
+    for (asio::io_context* io : threads) {
+      clients_.push_back(std::make_unique<GrpcInstanceClient>(io->get_executor(), channels_));
+      router_.AddClient(clients_.back().get());
+    }
+  }
+  ~Impl() override {
+    for (auto& client : clients_) router_.RemoveClient(client.get());
+  }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
                                        const inference::ServerLiveRequest* req,
@@ -211,9 +338,10 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
       res->set_live(true);  // berthd itself
       return Answer(ctx, grpc::Status::OK);
     }
-    return Route(ctx, [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-      s->async()->ServerLive(c, req, res, std::move(done));
-    });
+    return Route(ctx, CallKind::kOipOther,
+                 [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+                   s->async()->ServerLive(c, req, res, std::move(done));
+                 });
   }
 
   grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx,
@@ -223,63 +351,60 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
       res->set_ready(true);  // berthd itself
       return Answer(ctx, grpc::Status::OK);
     }
-    return Route(ctx, [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-      s->async()->ServerReady(c, req, res, std::move(done));
-    });
+    return Route(ctx, CallKind::kOipOther,
+                 [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+                   s->async()->ServerReady(c, req, res, std::move(done));
+                 });
   }
 
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
                                            const inference::ServerMetadataRequest* req,
                                            inference::ServerMetadataResponse* res) override {
-    return Route(ctx, [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-      s->async()->ServerMetadata(c, req, res, std::move(done));
-    });
+    return Route(ctx, CallKind::kOipOther,
+                 [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+                   s->async()->ServerMetadata(c, req, res, std::move(done));
+                 });
   }
 
   grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
                                        const inference::ModelReadyRequest* req,
                                        inference::ModelReadyResponse* res) override {
-    return Route(ctx, [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-      s->async()->ModelReady(c, req, res, std::move(done));
-    });
+    return Route(ctx, CallKind::kOipOther,
+                 [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+                   s->async()->ModelReady(c, req, res, std::move(done));
+                 });
   }
 
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
                                           const inference::ModelMetadataRequest* req,
                                           inference::ModelMetadataResponse* res) override {
-    return Route(ctx, [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-      s->async()->ModelMetadata(c, req, res, std::move(done));
-    });
+    return Route(ctx, CallKind::kOipOther,
+                 [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+                   s->async()->ModelMetadata(c, req, res, std::move(done));
+                 });
   }
 
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
                                        const inference::ModelInferRequest* req,
                                        inference::ModelInferResponse* res) override {
-    auto [call, reactor] = NewCall(ctx, /*is_infer=*/true,
-                                   [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
-                                     s->async()->ModelInfer(c, req, res, std::move(done));
-                                   });
-    bool by_rule = false;
-    if (absl::Status s = Resolve(*call, /*follow_split=*/true, &by_rule); !s.ok()) {
-      Complete(*call, ToGrpcStatus(s));
-      return reactor;
-    }
-    if (by_rule) MaybeMirror(*call, *req);
-    Admit(call);
-    return reactor;
-  }
-
-  // Cancels mirrored copies still in flight and waits for their completions.
-  void StopMirrors() {
-    std::vector<std::shared_ptr<MirrorCall>> calls;
-    {
-      absl::MutexLock lock(&mirror_mu_);
-      calls.assign(mirror_calls_.begin(), mirror_calls_.end());
-    }
-    for (const auto& m : calls) m->ctx.TryCancel();
-    absl::MutexLock lock(&mirror_mu_);
-    mirror_mu_.Await(absl::Condition(
-        +[](std::set<std::shared_ptr<MirrorCall>>* s) { return s->empty(); }, &mirror_calls_));
+    // A mirrored copy carries the client's metadata and a copy of the request.
+    Metadata forwarded = ForwardedMetadata(ctx->client_metadata());
+    auto clone = [req, forwarded](const std::string& request_id) {
+      auto state = std::make_shared<MirrorState>();
+      state->request = *req;
+      return std::make_unique<GrpcCall>(
+          nullptr, forwarded, request_id,
+          [state](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+            s->async()->ModelInfer(c, &state->request, &state->response, std::move(done));
+          },
+          [] { return nullptr; });
+    };
+    return Route(
+        ctx, CallKind::kInfer,
+        [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
+          s->async()->ModelInfer(c, req, res, std::move(done));
+        },
+        std::move(clone));
   }
 
  private:
@@ -289,223 +414,65 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
     return reactor;
   }
 
-  std::pair<std::shared_ptr<Call>, grpc::ServerUnaryReactor*> NewCall(
-      grpc::CallbackServerContext* ctx, bool is_infer, UpstreamStart start) {
-    auto call = std::make_shared<Call>(ctx, is_infer, std::move(start), clock_.Now());
-    auto* reactor = new CallReactor(call);
-    call->set_reactor(reactor);
-    if (is_infer) {
-      // Holds the Impl weakly: a call never keeps the gateway alive.
-      call->on_finish = [weak = weak_from_this()](const Call& c, const grpc::Status& status) {
-        if (auto self = weak.lock()) self->Record(c, status);
-      };
-    }
-    call->request_id = NewGuid();
-    ctx->AddInitialMetadata(kRequestIdKey, call->request_id);
-    return {call, reactor};
-  }
+  using MirrorClone = std::function<std::unique_ptr<InstanceCall>(const std::string&)>;
 
-  // Health and metadata RPCs: to the deployment with the largest share, without admission.
-  grpc::ServerUnaryReactor* Route(grpc::CallbackServerContext* ctx, UpstreamStart start) {
-    auto [call, reactor] = NewCall(ctx, /*is_infer=*/false, std::move(start));
-    bool by_rule = false;
-    if (absl::Status s = Resolve(*call, /*follow_split=*/false, &by_rule); !s.ok()) {
-      Complete(*call, ToGrpcStatus(s));
+  grpc::ServerUnaryReactor* Route(grpc::CallbackServerContext* ctx, CallKind kind,
+                                  UpstreamStart start, MirrorClone clone = nullptr) {
+    const SteadyTime arrival = clock_.Now();
+    auto server = std::make_shared<ServerCall>(ctx);
+    auto* reactor = new CallReactor(server);
+    server->set_reactor(reactor);
+    server->request_id = NewGuid();
+    ctx->AddInitialMetadata(kRequestIdKey, server->request_id);
+
+    const ClientMetadata& md = ctx->client_metadata();
+    auto request = std::make_shared<RouteRequest>();
+    std::optional<std::string> endpoint = FindMetadata(md, kEndpointKey);
+    if (!endpoint) {
+      server->Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          "no endpoint named: send the endpoint's name in the 'berth-endpoint' metadata"));
       return reactor;
     }
-    Forward(call, /*admitted=*/false);
+    request->endpoint = *endpoint;
+    request->authorization = FindMetadata(md, "authorization");
+    request->deployment = FindMetadata(md, kDeploymentKey);
+    request->kind = kind;
+    request->needs_grpc = true;
+    std::string request_id = server->request_id;
+    GrpcCall::Clone copy = [clone, request_id]() -> std::unique_ptr<InstanceCall> {
+      return clone ? clone(request_id) : nullptr;
+    };
+    auto call = std::make_shared<GrpcCall>(server, server->forwarded, request_id, std::move(start),
+                                           std::move(copy));
+    size_t index = next_thread_.fetch_add(1) % clients_.size();
+    GrpcInstanceClient* client = clients_[index].get();
+    asio::co_spawn(
+        client->Executor(),
+        [self = shared_from_this(), request, call, server, client,
+         arrival]() -> http::Awaitable<void> {
+          RouteResult result = co_await self->router_.Route(*request, *call, *client);
+          grpc::Status status = ToGrpc(result, *call);
+          server->Finish(status);
+          int code = result.outcome == Outcome::kCancelled
+                         ? 499
+                         : oip::HttpEquivalent(status.error_code());
+          self->router_.Record(result, code, arrival);
+        },
+        asio::detached);
     return reactor;
   }
 
-  // Endpoint, credential and deployment, by the REST data plane's rules.
-  absl::Status Resolve(Call& call, bool follow_split, bool* by_rule) {
-    const ClientMetadata& md = call.ctx()->client_metadata();
-    std::optional<std::string> name = FindMetadata(md, kEndpointKey);
-    if (!name) {
-      return absl::InvalidArgumentError(
-          "no endpoint named: send the endpoint's name in the 'berth-endpoint' metadata");
-    }
-    call.endpoint = *name;
-    call.table = data_plane_.Table();
-    auto it = call.table->find(*name);
-    if (it == call.table->end()) return absl::NotFoundError("endpoint '" + *name + "' not found");
-    call.endpoint_route = it->second.get();
-    RETURN_IF_ERROR(
-        CheckCredential(FindMetadata(md, "authorization"), *it->second, clock_.WallNow()));
-    ASSIGN_OR_RETURN(call.deployment, PickDeployment(*it->second, FindMetadata(md, kDeploymentKey),
-                                                     follow_split, random_.Next(), by_rule));
-    call.AddMetadata(kDeploymentKey, call.deployment->name);
-    return absl::OkStatus();
-  }
-
-  void Complete(Call& call, const grpc::Status& status) { call.Finish(status); }
-
-  void Record(const Call& call, const grpc::Status& status) {
-    if (call.endpoint.empty()) return;  // no endpoint named: nothing to count it under
-    metrics_.RecordRequest(call.endpoint, call.deployment ? call.deployment->name : "",
-                           oip::HttpEquivalent(status.error_code()),
-                           SecondsSince(clock_, call.start_time));
-  }
-
-  absl::Status NoGrpcInstance(const DeploymentRoute& deployment) {
-    return absl::UnavailableError("deployment '" + deployment.name +
-                                  "' has no ready instance serving gRPC (berth-worker models)");
-  }
-
-  // Admission runs on berthd's io_context; the call goes on in its completion.
-  void Admit(const std::shared_ptr<Call>& call) {
-    const DeploymentRoute& deployment = *call->deployment;
-    if (GrpcInstances(deployment).empty()) {
-      Complete(*call, ToGrpcStatus(NoGrpcInstance(deployment)));
-      return;
-    }
-    asio::co_spawn(
-        io_.get_executor(), deployment.gate->Enter(deployment.limits()),
-        [self = shared_from_this(), call](std::exception_ptr error, absl::Status admitted) {
-          if (error) admitted = absl::InternalError("admission failed");
-          if (!admitted.ok()) {
-            self->Complete(*call, ToGrpcStatus(admitted));
-            return;
-          }
-          self->Forward(call, /*admitted=*/true);
-        });
-  }
-
-  void Forward(const std::shared_ptr<Call>& call, bool admitted) {
-    std::shared_ptr<const DeploymentRoute> deployment = call->deployment;
-    auto leave = [&] {
-      if (admitted) deployment->gate->Leave(deployment->limits());
-    };
-    if (call->finished()) {  // cancelled while waiting for admission
-      leave();
-      return;
-    }
-    std::vector<InstanceTarget> ready = GrpcInstances(*deployment);
-    if (ready.empty()) {
-      leave();
-      Complete(*call, ToGrpcStatus(NoGrpcInstance(*deployment)));
-      return;
-    }
-    const InstanceTarget& instance = LeastLoaded(ready);
-    Stub* stub = Upstream(instance.grpc_port);
-    // The deadline counts from arrival at the gateway, admission wait included.
-    const int timeout_ms = deployment->request_settings.request_timeout_ms;
-    WallTime ours = call->arrival + std::chrono::milliseconds(timeout_ms);
-    const bool ours_binds = ours <= call->client_deadline;
-    grpc::ClientContext* upstream = call->BeginUpstream(std::min(ours, call->client_deadline));
-    if (upstream == nullptr) {
-      leave();
-      return;
-    }
-    std::shared_ptr<std::atomic<int>> outstanding = instance.outstanding;
-    if (outstanding) outstanding->fetch_add(1);
-    if (call->is_infer) metrics_.AddInFlight(call->endpoint, deployment->name, 1);
-    call->start(stub, upstream,
-                [self = shared_from_this(), call, outstanding, admitted, ours_binds,
-                 timeout_ms](grpc::Status status) {
-                  const DeploymentRoute& d = *call->deployment;
-                  if (outstanding) outstanding->fetch_sub(1);
-                  if (call->is_infer) self->metrics_.AddInFlight(call->endpoint, d.name, -1);
-                  if (admitted) d.gate->Leave(d.limits());
-                  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && ours_binds) {
-                    status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                          "deployment '" + d.name +
-                                              "' did not answer within request_timeout_ms (" +
-                                              std::to_string(timeout_ms) + " ms)");
-                  } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-                    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                          "instance of deployment '" + d.name +
-                                              "' failed: " + status.error_message());
-                  }
-                  self->Complete(*call, status);
-                });
-  }
-
-  // Sends a copy of a split-routed ModelInfer to the mirror deployment when the split says so.
-  // Never waits for it; drops it when too many copies are in flight already.
-  void MaybeMirror(const Call& call, const inference::ModelInferRequest& req) {
-    const EndpointRoute& endpoint = *call.endpoint_route;
-    if (!endpoint.splitter) return;
-    std::optional<std::string> name = endpoint.splitter->Mirror(random_.Next());
-    if (!name) return;
-    auto it = endpoint.deployments.find(*name);
-    if (it == endpoint.deployments.end()) {
-      metrics_.RecordMirror(endpoint.name, *name, "dropped");
-      return;
-    }
-    std::shared_ptr<const DeploymentRoute> mirror = it->second;
-    std::vector<InstanceTarget> ready = GrpcInstances(*mirror);
-    if (ready.empty()) {
-      metrics_.RecordMirror(endpoint.name, mirror->name, "dropped");
-      return;
-    }
-    const int limit = std::max(1, mirror->limits().running_limit()) *
-                      std::max(1, options_.mirror_in_flight_factor);
-    auto copy = std::make_shared<MirrorCall>();
-    const auto key = std::make_pair(endpoint.name, mirror->name);
-    {
-      absl::MutexLock lock(&mirror_mu_);
-      int& in_flight = mirror_in_flight_[key];
-      if (in_flight >= limit) {
-        metrics_.RecordMirror(endpoint.name, mirror->name, "dropped");
-        return;
-      }
-      ++in_flight;
-      mirror_calls_.insert(copy);
-    }
-    copy->request = req;
-    copy->ctx.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(mirror->request_settings.request_timeout_ms));
-    for (const auto& [k, v] : call.forwarded) copy->ctx.AddMetadata(k, v);
-    copy->ctx.AddMetadata(kRequestIdKey, call.request_id);
-    const InstanceTarget& instance = LeastLoaded(ready);
-    std::shared_ptr<std::atomic<int>> outstanding = instance.outstanding;
-    if (outstanding) outstanding->fetch_add(1);
-    Upstream(instance.grpc_port)
-        ->async()
-        ->ModelInfer(&copy->ctx, &copy->request, &copy->response,
-                     [self = shared_from_this(), copy, key, outstanding](grpc::Status status) {
-                       if (outstanding) outstanding->fetch_sub(1);
-                       self->metrics_.RecordMirror(key.first, key.second,
-                                                   status.ok() ? "sent" : "failed");
-                       absl::MutexLock lock(&self->mirror_mu_);
-                       --self->mirror_in_flight_[key];
-                       self->mirror_calls_.erase(copy);
-                     });
-  }
-
-  // One channel per instance port, kept for reuse (a channel reconnects by itself).
-  Stub* Upstream(int port) {
-    absl::MutexLock lock(&stubs_mu_);
-    std::unique_ptr<Stub>& stub = stubs_[port];
-    if (!stub) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(options_.max_message_bytes);
-      args.SetMaxSendMessageSize(options_.max_message_bytes);
-      stub = inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
-          "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
-    }
-    return stub.get();
-  }
-
-  asio::io_context& io_;
-  DataPlane& data_plane_;
-  Metrics& metrics_;
+  Router& router_;
   const Clock& clock_;
-  RandomSource& random_;
-  const GrpcGatewayOptions options_;
-
-  absl::Mutex stubs_mu_;
-  std::map<int, std::unique_ptr<Stub>> stubs_ ABSL_GUARDED_BY(stubs_mu_);
-
-  absl::Mutex mirror_mu_;
-  std::map<std::pair<std::string, std::string>, int> mirror_in_flight_ ABSL_GUARDED_BY(mirror_mu_);
-  std::set<std::shared_ptr<MirrorCall>> mirror_calls_ ABSL_GUARDED_BY(mirror_mu_);
+  GrpcChannels channels_;
+  std::vector<std::unique_ptr<GrpcInstanceClient>> clients_;
+  std::atomic<size_t> next_thread_{0};
 };
 
-GrpcGateway::GrpcGateway(asio::io_context& io, DataPlane& data_plane, Metrics& metrics,
-                         const Clock& clock, RandomSource& random, GrpcGatewayOptions options)
-    : impl_(std::make_shared<Impl>(io, data_plane, metrics, clock, random, options)),
+GrpcGateway::GrpcGateway(Router& router, std::vector<asio::io_context*> data_plane_threads,
+                         const Clock& clock, GrpcGatewayOptions options)
+    : impl_(std::make_shared<Impl>(router, std::move(data_plane_threads), clock, options)),
       options_(options) {}
 
 GrpcGateway::~GrpcGateway() { Shutdown(); }
@@ -520,12 +487,11 @@ absl::StatusOr<int> GrpcGateway::Start(const std::string& host, int port) {
 void GrpcGateway::Shutdown() {
   if (server_) {
     // Cancels calls still running at the deadline (OnCancel finishes those waiting for
-    // admission without the io_context) and returns once every call has finished.
+    // admission) and returns once every call has finished.
     server_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
     server_->Wait();
     server_.reset();
   }
-  impl_->StopMirrors();
 }
 
 }  // namespace berth::gateway

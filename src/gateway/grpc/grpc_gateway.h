@@ -1,24 +1,23 @@
 #pragma once
-// GrpcGateway: berthd's Open Inference Protocol gRPC port. It routes each call to a berth-worker
-// instance's gRPC port with the REST data plane's rules: the endpoint from the `berth-endpoint`
-// metadata, its key or token from `authorization`, the deployment from
-// `azureml-model-deployment` or the traffic split (ModelInfer) / the largest share (other RPCs),
-// per-deployment admission, request_timeout_ms as the upstream deadline, and mirroring of
-// split-routed ModelInfer calls. Answers carry `azureml-model-deployment` and `x-request-id`
-// metadata.
+// GrpcGateway: berthd's Open Inference Protocol gRPC port, a thin adapter over the Router. It
+// reads the endpoint from the `berth-endpoint` metadata, the credential from `authorization`
+// and the deployment from `azureml-model-deployment`, hands the call to Router::Route (ModelInfer
+// follows the split and is mirrored; other RPCs go to the largest share) and maps the outcome
+// to a gRPC status in one place. Answers carry `azureml-model-deployment` and `x-request-id`
+// metadata. Instances are reached through GrpcInstanceClient (one channel per instance,
+// released when the instance leaves the routing table).
 //
-// Threading: gRPC's callback API throughout, so no thread waits for an instance; admission runs
-// on berthd's io_context. Start and Shutdown from one thread; Shutdown must not wait on that
-// io_context making progress (it does not), so it may be called from a handler running on it.
+// Threading: gRPC's callback API; each call is routed on one of the data-plane io_contexts
+// given at construction (round robin), which must run until Shutdown() returns. Start and
+// Shutdown from one thread that is not a data-plane thread.
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
-#include "common/random.h"
-#include "gateway/data_plane.h"
-#include "gateway/metrics.h"
+#include "gateway/router.h"
 #include "http/asio.h"
 
 namespace grpc {
@@ -29,23 +28,19 @@ namespace berth::gateway {
 
 struct GrpcGatewayOptions {
   int max_message_bytes = 100 << 20;  // largest request or response message
-  // Mirror copies in flight per deployment are capped at its concurrency
-  // (max_concurrent_requests_per_instance × ready instances) times this; more are dropped.
-  int mirror_in_flight_factor = 2;
   // On Shutdown, calls still running after this long are cancelled.
   std::chrono::milliseconds shutdown_grace{1000};
 };
 
 class GrpcGateway {
  public:
-  GrpcGateway(http::asio::io_context& io, DataPlane& data_plane, Metrics& metrics,
-              const Clock& clock, RandomSource& random, GrpcGatewayOptions options = {});
+  GrpcGateway(Router& router, std::vector<http::asio::io_context*> data_plane_threads,
+              const Clock& clock, GrpcGatewayOptions options = {});
   ~GrpcGateway();  // Shutdown()
 
   // Listens on host:port (0 picks a free port); returns the bound port, or UNAVAILABLE.
   absl::StatusOr<int> Start(const std::string& host, int port);
-  // Stops accepting calls, cancels those left after the grace period and waits for them and
-  // for mirror copies in flight.
+  // Stops accepting calls, cancels those left after the grace period and waits for them.
   void Shutdown();
 
  private:

@@ -5,6 +5,7 @@
 #include <future>
 #include <thread>
 
+#include "gateway/grpc/fake_worker_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "oip/grpc_service.grpc.pb.h"
@@ -13,107 +14,8 @@ namespace berth::gateway {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace asio = http::asio;
-
-constexpr absl::Duration kPatience = absl::Seconds(20);
-
-// A berth-worker instance's gRPC port: answers ModelInfer with its own name as model_name.
-// While blocked it holds ModelInfer calls until Unblock().
-class FakeWorker final : public inference::GRPCInferenceService::CallbackService {
- public:
-  explicit FakeWorker(std::string name) : name_(std::move(name)) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-  }
-  ~FakeWorker() override {
-    Unblock();
-    server_->Shutdown();
-  }
-  int port() const { return port_; }
-
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
-                                       const inference::ServerLiveRequest*,
-                                       inference::ServerLiveResponse* res) override {
-    res->set_live(true);
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
-                                          const inference::ModelMetadataRequest* req,
-                                          inference::ModelMetadataResponse* res) override {
-    res->set_name(req->name());
-    res->set_platform(name_);
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
-                                       const inference::ModelInferRequest* req,
-                                       inference::ModelInferResponse* res) override {
-    auto* reactor = ctx->DefaultReactor();
-    res->set_model_name(name_);
-    res->set_id(req->id());
-    absl::MutexLock lock(&mu_);
-    ++calls_;
-    auto md = ctx->client_metadata();
-    saw_credential_ = md.find("authorization") != md.end();
-    auto rid = md.find("x-request-id");
-    if (rid != md.end()) last_request_id_ = std::string(rid->second.data(), rid->second.size());
-    if (blocked_) {
-      held_.push_back(reactor);
-    } else {
-      reactor->Finish(grpc::Status::OK);
-    }
-    return reactor;
-  }
-
-  void Block() {
-    absl::MutexLock lock(&mu_);
-    blocked_ = true;
-  }
-  void Unblock() {
-    absl::MutexLock lock(&mu_);
-    blocked_ = false;
-    for (auto* r : held_) r->Finish(grpc::Status::OK);
-    held_.clear();
-  }
-  bool AwaitCalls(int n) {
-    absl::MutexLock lock(&mu_);
-    std::pair<int*, int> arg(&calls_, n);
-    return mu_.AwaitWithTimeout(
-        absl::Condition(
-            +[](std::pair<int*, int>* a) { return *a->first >= a->second; }, &arg),
-        kPatience);
-  }
-  int calls() {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  bool saw_credential() {
-    absl::MutexLock lock(&mu_);
-    return saw_credential_;
-  }
-  std::string last_request_id() {
-    absl::MutexLock lock(&mu_);
-    return last_request_id_;
-  }
-
- private:
-  std::string name_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-  absl::Mutex mu_;
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;
-  bool blocked_ ABSL_GUARDED_BY(mu_) = false;
-  bool saw_credential_ ABSL_GUARDED_BY(mu_) = false;
-  std::string last_request_id_ ABSL_GUARDED_BY(mu_);
-  std::vector<grpc::ServerUnaryReactor*> held_ ABSL_GUARDED_BY(mu_);
-};
 
 class FixedRandom final : public RandomSource {
  public:
@@ -138,37 +40,36 @@ class GrpcGatewayTest : public ::testing::Test {
     io_thread_.join();
   }
 
-  std::shared_ptr<DeploymentRoute> Deployment(const std::string& name, int grpc_port,
-                                              int max_concurrent = 10) {
-    auto d = std::make_shared<DeploymentRoute>();
+  std::shared_ptr<DeploymentRouting> Deployment(const std::string& name, int grpc_port,
+                                                int max_concurrent = 10) {
+    auto d = std::make_shared<DeploymentRouting>();
     d->name = name;
+    d->speaks_oip = true;
     d->request_settings.max_concurrent_requests_per_instance = max_concurrent;
     d->request_settings.max_queue_wait_ms = 60000;
     d->request_settings.request_timeout_ms = 30000;
-    d->ready.push_back({1, 0, grpc_port, nullptr, std::make_shared<std::atomic<int>>(0)});
-    d->gate = std::make_shared<AdmissionGate>(SystemClock::Get());
-    d->mirror_queue = std::make_shared<MirrorQueue>();
+    d->ready.push_back({1, 1, "127.0.0.1", 0, grpc_port});
     return d;
   }
 
   // Endpoint "ep" (key auth, key "k1") with deployments blue and green.
   void Publish(std::map<std::string, int> traffic, std::map<std::string, int> mirror = {},
-               std::shared_ptr<DeploymentRoute> blue = nullptr) {
-    auto ep = std::make_shared<EndpointRoute>();
+               std::shared_ptr<DeploymentRouting> blue = nullptr) {
+    auto ep = std::make_shared<EndpointRouting>();
     ep->name = "ep";
     ep->auth_mode = core::AuthMode::kKey;
     ep->primary_key = "k1";
     ep->secondary_key = "k2";
-    auto splitter = TrafficSplitter::Create(traffic, mirror);
-    ASSERT_TRUE(splitter.ok()) << splitter.status();
-    ep->splitter = *splitter;
-    blue_route_ = blue ? blue : Deployment("blue", blue_.port());
-    ep->deployments["blue"] = blue_route_;
+    ep->traffic = std::move(traffic);
+    ep->mirror_traffic = std::move(mirror);
+    ep->deployments["blue"] = blue ? blue : Deployment("blue", blue_.port());
     ep->deployments["green"] = Deployment("green", green_.port());
-    auto table = std::make_shared<RoutingTable>();
-    (*table)["ep"] = ep;
-    data_plane_.Publish(table);
+    auto snapshot = std::make_shared<RoutingSnapshot>();
+    snapshot->endpoints["ep"] = ep;
+    router_.Publish(snapshot);
   }
+
+  std::shared_ptr<AdmissionGate> BlueGate() { return router_.GateForTest("ep", "blue"); }
 
   static void Authorize(grpc::ClientContext* ctx, const std::string& key = "k1") {
     ctx->AddMetadata("berth-endpoint", "ep");
@@ -194,11 +95,10 @@ class GrpcGatewayTest : public ::testing::Test {
   std::thread io_thread_;
   FixedRandom random_;
   Metrics metrics_;
-  DataPlane data_plane_{SystemClock::Get(), random_, metrics_, io_.get_executor()};
+  Router router_{SystemClock::Get(), random_, metrics_};
   FakeWorker blue_{"blue"};
   FakeWorker green_{"green"};
-  std::shared_ptr<DeploymentRoute> blue_route_;
-  GrpcGateway gateway_{io_, data_plane_, metrics_, SystemClock::Get(), random_};
+  GrpcGateway gateway_{router_, {&io_}, SystemClock::Get()};
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
 };
 
@@ -238,13 +138,16 @@ TEST_F(GrpcGatewayTest, EndpointMissingOrUnknown) {
     EXPECT_THAT(s.error_message(), HasSubstr("berth-endpoint"));
   }
   {
+    // An unknown endpoint answers as a wrong key does: names cannot be probed.
     grpc::ClientContext ctx;
     ctx.AddMetadata("berth-endpoint", "nope");
+    ctx.AddMetadata("authorization", "Bearer k1");
     grpc::Status s = stub_->ModelInfer(&ctx, InferRequest(), &res);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
-    EXPECT_THAT(s.error_message(), HasSubstr("endpoint 'nope' not found"));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(s.error_message(), "no valid key or token for endpoint 'nope'");
   }
-  EXPECT_THAT(metrics_.RenderPrometheus(), HasSubstr("endpoint=\"nope\""));
+  // ... and creates no metric series of its own.
+  EXPECT_THAT(metrics_.RenderPrometheus(), Not(HasSubstr("nope")));
 }
 
 TEST_F(GrpcGatewayTest, ServerLiveWithoutEndpointIsBerthd) {
@@ -328,10 +231,10 @@ TEST_F(GrpcGatewayTest, AdmissionRejectsBeyondTheQueue) {
     if (p == &first) ASSERT_TRUE(blue_.AwaitCalls(1));
   }
   absl::Time give_up = absl::Now() + kPatience;
-  while (blue_route_->gate->waiting() < 1 && absl::Now() < give_up) {
+  while (BlueGate()->waiting() < 1 && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  ASSERT_EQ(blue_route_->gate->waiting(), 1);
+  ASSERT_EQ(BlueGate()->waiting(), 1);
 
   grpc::ClientContext third;
   Authorize(&third);
@@ -344,7 +247,7 @@ TEST_F(GrpcGatewayTest, AdmissionRejectsBeyondTheQueue) {
   EXPECT_TRUE(first.done.get_future().get().ok());
   EXPECT_TRUE(second.done.get_future().get().ok());
   EXPECT_EQ(blue_.calls(), 2);
-  EXPECT_EQ(blue_route_->gate->running(), 0);  // each admitted call left exactly once
+  EXPECT_EQ(BlueGate()->running(), 0);  // each admitted call left exactly once
 }
 
 TEST_F(GrpcGatewayTest, ClientGivingUpWhileQueuedLeavesNoSlotTaken) {
@@ -366,26 +269,21 @@ TEST_F(GrpcGatewayTest, ClientGivingUpWhileQueuedLeavesNoSlotTaken) {
   inference::ModelInferResponse res;
   EXPECT_EQ(stub_->ModelInfer(&queued, InferRequest(), &res).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
-  // The gateway notices (the call is counted as cancelled) before the slot frees.
+  blue_.Unblock();
+  EXPECT_TRUE(first.get_future().get().ok());
+  // The abandoned call was admitted when the first left, and left again without going
+  // upstream; it is counted as cancelled.
   std::string cancelled =
       "berth_requests_total{endpoint=\"ep\",deployment=\"blue\",code=\"499\"} 1";
   absl::Time give_up = absl::Now() + kPatience;
-  while (metrics_.RenderPrometheus().find(cancelled) == std::string::npos &&
+  while ((metrics_.RenderPrometheus().find(cancelled) == std::string::npos ||
+          BlueGate()->running() != 0 || BlueGate()->waiting() != 0) &&
          absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  ASSERT_THAT(metrics_.RenderPrometheus(), HasSubstr(cancelled));
-
-  blue_.Unblock();
-  EXPECT_TRUE(first.get_future().get().ok());
-  // The abandoned call was admitted when the first left, and left again without going upstream.
-  give_up = absl::Now() + kPatience;
-  while ((blue_route_->gate->running() != 0 || blue_route_->gate->waiting() != 0) &&
-         absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(blue_route_->gate->running(), 0);
-  EXPECT_EQ(blue_route_->gate->waiting(), 0);
+  EXPECT_THAT(metrics_.RenderPrometheus(), HasSubstr(cancelled));
+  EXPECT_EQ(BlueGate()->running(), 0);
+  EXPECT_EQ(BlueGate()->waiting(), 0);
   EXPECT_EQ(blue_.calls(), 1);
 }
 

@@ -1,0 +1,492 @@
+#include "gateway/router.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "auth/secrets.h"
+#include "spdlog/spdlog.h"
+
+namespace berth::gateway {
+
+namespace asio = http::asio;
+using std::chrono::milliseconds;
+
+// Runtime state of one deployment, shared by every data-plane thread and kept across snapshots
+// while the deployment exists.
+struct Router::DeploymentRuntime {
+  explicit DeploymentRuntime(const Clock& clock) : gate(std::make_shared<AdmissionGate>(clock)) {}
+  std::shared_ptr<AdmissionGate> gate;
+  // Requests sent and not yet answered, per instance id (mirrored copies included). Ids
+  // outlive readiness: a stopping instance is drained on these counts.
+  absl::Mutex counters_mu;
+  std::map<int64_t, std::shared_ptr<std::atomic<int>>> in_flight ABSL_GUARDED_BY(counters_mu);
+  // Mirrored copies bound for this deployment.
+  absl::Mutex mirror_mu;
+  std::deque<std::unique_ptr<MirrorCopy>> mirror_waiting ABSL_GUARDED_BY(mirror_mu);
+  int mirror_in_flight ABSL_GUARDED_BY(mirror_mu) = 0;
+
+  std::shared_ptr<std::atomic<int>> Counter(int64_t id) {
+    absl::MutexLock lock(&counters_mu);
+    auto& counter = in_flight[id];
+    if (!counter) counter = std::make_shared<std::atomic<int>>(0);
+    return counter;
+  }
+};
+
+struct Router::MirrorCopy {
+  std::unique_ptr<InstanceCall> call;
+  InstanceClient* client = nullptr;
+  asio::any_io_executor executor;  // where `client` lives
+  SteadyTime enqueued;
+};
+
+struct LiveInstance {
+  InstanceAddress address;
+  std::shared_ptr<std::atomic<int>> in_flight;
+};
+
+struct Router::LiveDeployment {
+  std::string endpoint_key;
+  std::string endpoint_name;
+  std::shared_ptr<const DeploymentRouting> routing;
+  std::shared_ptr<DeploymentRuntime> runtime;
+  std::vector<LiveInstance> ready;
+
+  AdmissionLimits Limits(bool grpc_only) const {
+    int instances = 0;
+    for (const auto& i : ready) instances += (!grpc_only || i.address.grpc_port != 0) ? 1 : 0;
+    const core::RequestSettings& s = routing->request_settings;
+    return {s.max_concurrent_requests_per_instance, instances, milliseconds(s.max_queue_wait_ms)};
+  }
+};
+
+struct Router::LiveEndpoint {
+  std::shared_ptr<const EndpointRouting> routing;
+  std::optional<TrafficSplitter> splitter;
+  std::map<std::string, std::shared_ptr<const LiveDeployment>> deployments;  // by NameKey
+
+  const LiveDeployment* Find(std::string_view name) const {
+    auto it = deployments.find(NameKey(name));
+    return it == deployments.end() ? nullptr : it->second.get();
+  }
+  std::shared_ptr<const LiveDeployment> FindShared(std::string_view name) const {
+    auto it = deployments.find(NameKey(name));
+    return it == deployments.end() ? nullptr : it->second;
+  }
+};
+
+struct Router::Live {
+  std::shared_ptr<const RoutingSnapshot> snapshot = std::make_shared<RoutingSnapshot>();
+  std::map<std::string, std::shared_ptr<const LiveEndpoint>> endpoints;  // by NameKey
+};
+
+namespace {
+
+constexpr char kNoCredential[] =
+    "missing credential: send 'Authorization: Bearer <key or token>' for the endpoint";
+
+std::string InvalidCredential(std::string_view endpoint) {
+  return "no valid key or token for endpoint '" + std::string(endpoint) + "'";
+}
+
+// The instance with the fewest requests in flight (ties: the first).
+const LiveInstance* LeastLoaded(const std::vector<LiveInstance>& ready, bool grpc_only) {
+  const LiveInstance* best = nullptr;
+  for (const auto& instance : ready) {
+    if (grpc_only && instance.address.grpc_port == 0) continue;
+    if (best == nullptr || instance.in_flight->load() < best->in_flight->load()) best = &instance;
+  }
+  return best;
+}
+
+bool FollowsSplit(CallKind kind) { return kind == CallKind::kScore || kind == CallKind::kInfer; }
+bool NeedsOip(CallKind kind) { return kind == CallKind::kInfer || kind == CallKind::kOipOther; }
+
+}  // namespace
+
+Router::Router(const Clock& clock, RandomSource& random, Metrics& metrics, RouterOptions options)
+    : clock_(clock),
+      random_(random),
+      metrics_(metrics),
+      options_(options),
+      live_(std::make_shared<Live>()) {}
+
+Router::~Router() { StopMirroring(); }
+
+std::shared_ptr<const Router::Live> Router::Current() const {
+  absl::MutexLock lock(&mu_);
+  return live_;
+}
+
+std::shared_ptr<const RoutingSnapshot> Router::Snapshot() const { return Current()->snapshot; }
+
+void Router::Publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
+  std::shared_ptr<const Live> previous = Current();
+  auto live = std::make_shared<Live>();
+  live->snapshot = snapshot;
+  std::vector<InstanceAddress> released;
+  std::vector<std::pair<std::shared_ptr<AdmissionGate>, AdmissionLimits>> grown;
+
+  for (const auto& [key, endpoint] : snapshot->endpoints) {
+    auto before = previous->endpoints.find(key);
+    if (before != previous->endpoints.end() && before->second->routing == endpoint) {
+      live->endpoints.emplace(key, before->second);  // unchanged: nothing to rebuild
+      continue;
+    }
+    auto e = std::make_shared<LiveEndpoint>();
+    e->routing = endpoint;
+    auto splitter = TrafficSplitter::Create(endpoint->traffic, endpoint->mirror_traffic);
+    if (splitter.ok()) {
+      e->splitter = std::move(*splitter);
+    } else {
+      spdlog::error("endpoint '{}': traffic not applied: {}", endpoint->name,
+                    splitter.status().ToString());
+    }
+    const LiveEndpoint* old = before != previous->endpoints.end() ? before->second.get() : nullptr;
+    for (const auto& [dkey, deployment] : endpoint->deployments) {
+      auto d = std::make_shared<LiveDeployment>();
+      d->endpoint_key = key;
+      d->endpoint_name = endpoint->name;
+      d->routing = deployment;
+      const LiveDeployment* old_d = old ? old->Find(dkey) : nullptr;
+      d->runtime = old_d ? old_d->runtime : std::make_shared<DeploymentRuntime>(clock_);
+      for (const InstanceAddress& address : deployment->ready) {
+        d->ready.push_back({address, d->runtime->Counter(address.id)});
+      }
+      if (old_d) {
+        for (const LiveInstance& i : old_d->ready) {
+          if (std::find(deployment->ready.begin(), deployment->ready.end(), i.address) ==
+              deployment->ready.end()) {
+            released.push_back(i.address);
+          }
+        }
+        AdmissionLimits now = d->Limits(false);
+        if (now.running_limit() > old_d->Limits(false).running_limit()) {
+          grown.emplace_back(d->runtime->gate, now);
+        }
+      }
+      e->deployments.emplace(dkey, std::move(d));
+    }
+    if (old) {
+      for (const auto& [dkey, d] : old->deployments) {
+        if (e->deployments.count(dkey)) continue;
+        for (const LiveInstance& i : d->ready) released.push_back(i.address);
+      }
+    }
+    live->endpoints.emplace(key, std::move(e));
+  }
+  for (const auto& [key, e] : previous->endpoints) {
+    if (live->endpoints.count(key)) continue;
+    for (const auto& [dkey, d] : e->deployments) {
+      for (const LiveInstance& i : d->ready) released.push_back(i.address);
+    }
+  }
+
+  std::vector<InstanceClient*> clients;
+  {
+    absl::MutexLock lock(&mu_);
+    live_ = live;
+    clients = clients_;
+  }
+  for (auto& [gate, limits] : grown) gate->Rebalance(limits);
+  for (const InstanceAddress& address : released) {
+    for (InstanceClient* client : clients) client->Release(address);
+  }
+}
+
+int Router::InFlight(std::string_view endpoint, std::string_view deployment,
+                     int64_t instance_id) const {
+  std::shared_ptr<const Live> live = Current();
+  auto e = live->endpoints.find(NameKey(endpoint));
+  if (e == live->endpoints.end()) return 0;
+  const LiveDeployment* d = e->second->Find(deployment);
+  if (d == nullptr) return 0;
+  absl::MutexLock lock(&d->runtime->counters_mu);
+  auto it = d->runtime->in_flight.find(instance_id);
+  return it == d->runtime->in_flight.end() ? 0 : it->second->load();
+}
+
+absl::StatusOr<std::shared_ptr<const Router::LiveEndpoint>> Router::Authenticate(
+    const Live& live, std::string_view name,
+    const std::optional<std::string>& authorization) const {
+  auto it = live.endpoints.find(NameKey(name));
+  const LiveEndpoint* endpoint = it == live.endpoints.end() ? nullptr : it->second.get();
+  if (!options_.require_credentials) {
+    if (endpoint == nullptr) {
+      return absl::NotFoundError("endpoint '" + std::string(name) + "' not found");
+    }
+    return it->second;
+  }
+  if (!authorization) return absl::UnauthenticatedError(kNoCredential);
+  if (!absl::StartsWithIgnoreCase(*authorization, "bearer ")) {
+    return absl::UnauthenticatedError("the Authorization header must be 'Bearer <key or token>'");
+  }
+  // An unknown endpoint gets the answer a wrong key gets, so names cannot be probed.
+  if (endpoint == nullptr) return absl::UnauthenticatedError(InvalidCredential(name));
+  const EndpointRouting& routing = *endpoint->routing;
+  std::string credential = authorization->substr(7);
+  if (routing.auth_mode == core::AuthMode::kKey) {
+    bool primary = auth::ConstantTimeEquals(credential, routing.primary_key);
+    bool secondary = auth::ConstantTimeEquals(credential, routing.secondary_key);
+    if (primary || secondary) return it->second;
+    return absl::UnauthenticatedError(InvalidCredential(name));
+  }
+  absl::Status token =
+      auth::VerifyToken(credential, routing.name, routing.token_secret, clock_.WallNow());
+  if (!token.ok())
+    return absl::UnauthenticatedError(InvalidCredential(name) + ": " +
+                                      std::string(token.message()));
+  return it->second;
+}
+
+absl::Status Router::CheckAccess(std::string_view endpoint,
+                                 const std::optional<std::string>& authorization) const {
+  return Authenticate(*Current(), endpoint, authorization).status();
+}
+
+http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, InstanceCall& call,
+                                           InstanceClient& client) {
+  const SteadyTime arrival = clock_.Now();
+  std::shared_ptr<const Live> live = Current();
+  RouteResult result;
+  auto fail = [&](Outcome outcome, const std::string& message) {
+    result.outcome = outcome;
+    result.message = message;
+    return result;
+  };
+
+  auto authenticated = Authenticate(*live, request.endpoint, request.authorization);
+  if (!authenticated.ok()) {
+    co_return fail(
+        absl::IsNotFound(authenticated.status()) ? Outcome::kNotFound : Outcome::kUnauthenticated,
+        std::string(authenticated.status().message()));
+  }
+  const LiveEndpoint& endpoint = **authenticated;
+  result.endpoint = endpoint.routing->name;
+
+  // The deployment: named by the header, else by the split (or the largest share).
+  std::shared_ptr<const LiveDeployment> deployment;
+  bool by_rule = false;
+  if (request.deployment) {
+    deployment = endpoint.FindShared(*request.deployment);
+    if (!deployment) {
+      co_return fail(Outcome::kNotFound, "deployment '" + *request.deployment +
+                                             "' not found in endpoint '" + result.endpoint +
+                                             "' (named by the azureml-model-deployment header)");
+    }
+  } else {
+    std::optional<std::string> picked;
+    if (endpoint.splitter) {
+      picked = FollowsSplit(request.kind) ? endpoint.splitter->Pick(random_.Next())
+                                          : endpoint.splitter->Largest();
+    }
+    if (!picked) {
+      co_return fail(Outcome::kNotFound,
+                     "endpoint '" + result.endpoint +
+                         "' has no deployment with positive traffic; set traffic or name a "
+                         "deployment in the azureml-model-deployment header");
+    }
+    deployment = endpoint.FindShared(*picked);
+    if (!deployment) {
+      co_return fail(Outcome::kUnavailable, "deployment '" + *picked + "' is not serving yet");
+    }
+    by_rule = true;
+  }
+  const DeploymentRouting& routing = *deployment->routing;
+  result.deployment = routing.name;
+  if (NeedsOip(request.kind) && !routing.speaks_oip) {
+    co_return fail(Outcome::kNotFound,
+                   "deployment '" + routing.name +
+                       "' does not serve the Open Inference Protocol (/v2 routes are served by "
+                       "triton_model and MLflow XGBoost deployments)");
+  }
+  call.Bind(routing);
+
+  if (by_rule && FollowsSplit(request.kind) && endpoint.splitter) {
+    if (auto mirror_name = endpoint.splitter->Mirror(random_.Next())) {
+      auto target = endpoint.FindShared(*mirror_name);
+      if (target && (!NeedsOip(request.kind) || target->routing->speaks_oip)) {
+        Mirror(endpoint, std::move(target), call, client);
+      } else {
+        metrics_.RecordMirror(result.endpoint, *mirror_name, "dropped");
+      }
+    }
+  }
+
+  const bool grpc_only = request.needs_grpc;
+  AdmissionLimits limits = deployment->Limits(grpc_only);
+  if (limits.ready_instances == 0) {
+    co_return fail(Outcome::kUnavailable,
+                   "deployment '" + routing.name + "' has no ready instance" +
+                       (grpc_only ? " serving gRPC (berth-worker models)" : ""));
+  }
+  if (absl::Status admitted = co_await deployment->runtime->gate->Enter(limits); !admitted.ok()) {
+    co_return fail(Outcome::kRejected, std::string(admitted.message()));
+  }
+  // The deadline counts from arrival, admission wait included.
+  const int timeout_ms = routing.request_settings.request_timeout_ms;
+  const SteadyTime deadline = arrival + milliseconds(timeout_ms);
+  const LiveInstance* instance = LeastLoaded(deployment->ready, grpc_only);
+  std::shared_ptr<std::atomic<int>> in_flight = instance->in_flight;
+  in_flight->fetch_add(1);
+  metrics_.AddInFlight(result.endpoint, routing.name, 1);
+  absl::Status sent = co_await client.Send(instance->address, call, deadline);
+  in_flight->fetch_sub(1);
+  metrics_.AddInFlight(result.endpoint, routing.name, -1);
+  deployment->runtime->gate->Leave(limits);
+
+  if (sent.ok()) co_return result;
+  switch (sent.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      co_return fail(Outcome::kTimedOut, "deployment '" + routing.name +
+                                             "' did not answer within request_timeout_ms (" +
+                                             std::to_string(timeout_ms) + " ms)");
+    case absl::StatusCode::kResourceExhausted:
+      co_return fail(Outcome::kResponseTooLarge,
+                     "the answer of deployment '" + routing.name +
+                         "' is too large: " + std::string(sent.message()));
+    case absl::StatusCode::kCancelled:
+      co_return fail(Outcome::kCancelled, "the client cancelled the request");
+    default:
+      co_return fail(Outcome::kUpstreamFailed, "instance of deployment '" + routing.name +
+                                                   "' failed: " + std::string(sent.message()));
+  }
+}
+
+void Router::Record(const RouteResult& result, int http_status, SteadyTime arrival) {
+  double seconds = std::chrono::duration<double>(clock_.Now() - arrival).count();
+  // Labels come only from an endpoint the caller proved it may use: unknown or unauthenticated
+  // names never create a series.
+  metrics_.RecordRequest(result.endpoint, result.endpoint.empty() ? "" : result.deployment,
+                         http_status, seconds);
+}
+
+void Router::Mirror(const LiveEndpoint& endpoint, std::shared_ptr<const LiveDeployment> target,
+                    const InstanceCall& call, InstanceClient& client) {
+  const std::string& ename = endpoint.routing->name;
+  const std::string& dname = target->routing->name;
+  if (!mirroring_ || target->ready.empty()) {
+    metrics_.RecordMirror(ename, dname, "dropped");
+    return;
+  }
+  {
+    absl::MutexLock lock(&target->runtime->mirror_mu);
+    if (target->runtime->mirror_waiting.size() >= options_.mirror_queue_capacity) {
+      metrics_.RecordMirror(ename, dname, "dropped");
+      return;
+    }
+  }
+  // The copy is sent later by the client of this thread, on this thread.
+  auto copy = std::make_unique<MirrorCopy>();
+  copy->client = &client;
+  copy->executor = client.Executor();
+  copy->call = call.CloneForMirror();
+  copy->call->Bind(*target->routing);
+  copy->enqueued = clock_.Now();
+  {
+    absl::MutexLock lock(&target->runtime->mirror_mu);
+    target->runtime->mirror_waiting.push_back(std::move(copy));
+  }
+  PumpMirror(std::move(target));
+}
+
+void Router::PumpMirror(std::shared_ptr<const LiveDeployment> target) {
+  DeploymentRuntime& runtime = *target->runtime;
+  const milliseconds timeout(target->routing->request_settings.request_timeout_ms);
+  for (;;) {
+    std::unique_ptr<MirrorCopy> copy;
+    {
+      absl::MutexLock lock(&runtime.mirror_mu);
+      const int concurrency = std::max(1, target->Limits(false).running_limit());
+      if (runtime.mirror_waiting.empty() || runtime.mirror_in_flight >= concurrency) return;
+      copy = std::move(runtime.mirror_waiting.front());
+      runtime.mirror_waiting.pop_front();
+      // A copy that would arrive later than a request may take is worth nothing: drop it.
+      if (!mirroring_ || clock_.Now() - copy->enqueued >= timeout) {
+        metrics_.RecordMirror(target->endpoint_name, target->routing->name, "expired");
+        continue;
+      }
+      ++runtime.mirror_in_flight;
+    }
+    // The newest routes: the instances may have changed while the copy waited.
+    std::shared_ptr<const LiveDeployment> now = target;
+    {
+      std::shared_ptr<const Live> live = Current();
+      auto e = live->endpoints.find(target->endpoint_key);
+      if (e != live->endpoints.end()) {
+        if (auto d = e->second->FindShared(target->routing->name)) now = d;
+      }
+    }
+    const LiveInstance* instance = LeastLoaded(now->ready, false);
+    if (instance == nullptr) {
+      metrics_.RecordMirror(target->endpoint_name, target->routing->name, "dropped");
+      absl::MutexLock lock(&runtime.mirror_mu);
+      --runtime.mirror_in_flight;
+      continue;
+    }
+    InstanceAddress address = instance->address;
+    std::shared_ptr<std::atomic<int>> in_flight = instance->in_flight;
+    SteadyTime deadline = copy->enqueued + timeout;
+    asio::any_io_executor executor = copy->executor;
+    std::shared_ptr<MirrorCopy> owned(std::move(copy));
+    asio::co_spawn(
+        executor,
+        [this, target, owned, address, in_flight, deadline]() -> http::Awaitable<void> {
+          in_flight->fetch_add(1);
+          absl::Status sent = co_await owned->client->Send(address, *owned->call, deadline);
+          in_flight->fetch_sub(1);
+          metrics_.RecordMirror(target->endpoint_name, target->routing->name,
+                                sent.ok() ? "sent" : "failed");
+          {
+            absl::MutexLock lock(&target->runtime->mirror_mu);
+            --target->runtime->mirror_in_flight;
+          }
+          PumpMirror(target);
+        },
+        asio::detached);
+  }
+}
+
+void Router::StopMirroring() {
+  mirroring_ = false;
+  std::shared_ptr<const Live> live = Current();
+  for (const auto& [key, e] : live->endpoints) {
+    for (const auto& [dkey, d] : e->deployments) {
+      absl::MutexLock lock(&d->runtime->mirror_mu);
+      d->runtime->mirror_waiting.clear();
+    }
+  }
+}
+
+void Router::AddClient(InstanceClient* client) {
+  absl::MutexLock lock(&mu_);
+  clients_.push_back(client);
+}
+
+void Router::RemoveClient(InstanceClient* client) {
+  absl::MutexLock lock(&mu_);
+  clients_.erase(std::remove(clients_.begin(), clients_.end(), client), clients_.end());
+}
+
+std::shared_ptr<AdmissionGate> Router::GateForTest(std::string_view endpoint,
+                                                   std::string_view deployment) const {
+  std::shared_ptr<const Live> live = Current();
+  auto e = live->endpoints.find(NameKey(endpoint));
+  if (e == live->endpoints.end()) return nullptr;
+  const LiveDeployment* d = e->second->Find(deployment);
+  return d ? d->runtime->gate : nullptr;
+}
+
+std::pair<size_t, int> Router::MirrorQueueForTest(std::string_view endpoint,
+                                                  std::string_view deployment) const {
+  std::shared_ptr<const Live> live = Current();
+  auto e = live->endpoints.find(NameKey(endpoint));
+  if (e == live->endpoints.end()) return {0, 0};
+  const LiveDeployment* d = e->second->Find(deployment);
+  if (d == nullptr) return {0, 0};
+  absl::MutexLock lock(&d->runtime->mirror_mu);
+  return {d->runtime->mirror_waiting.size(), d->runtime->mirror_in_flight};
+}
+
+}  // namespace berth::gateway

@@ -1,0 +1,359 @@
+#include "gateway/router.h"
+
+#include <optional>
+
+#include "gateway/fake_instance_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace berth::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace asio = http::asio;
+
+class FixedRandom final : public RandomSource {
+ public:
+  uint64_t Next() override { return value; }
+  uint64_t value = 0;
+};
+
+std::shared_ptr<DeploymentRouting> Deployment(const std::string& name,
+                                              std::vector<InstanceAddress> ready,
+                                              int max_concurrent = 10, bool oip = false) {
+  auto d = std::make_shared<DeploymentRouting>();
+  d->name = name;
+  d->request_settings.max_concurrent_requests_per_instance = max_concurrent;
+  d->request_settings.max_queue_wait_ms = 60000;
+  d->request_settings.request_timeout_ms = 2000;
+  d->speaks_oip = oip;
+  d->ready = std::move(ready);
+  return d;
+}
+
+InstanceAddress At(int64_t id, int port, int grpc_port = 0) {
+  return {id, static_cast<uint64_t>(port), "127.0.0.1", port, grpc_port};
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  // Endpoint "ep" (keys k1, k2) with deployments Blue (ports 1001, 1002) and green (2001).
+  void Publish(std::map<std::string, int> traffic, std::map<std::string, int> mirror = {},
+               int blue_concurrency = 10) {
+    auto ep = std::make_shared<EndpointRouting>();
+    ep->name = "ep";
+    ep->primary_key = "k1";
+    ep->secondary_key = "k2";
+    ep->token_secret = "secret";
+    ep->traffic = std::move(traffic);
+    ep->mirror_traffic = std::move(mirror);
+    ep->deployments["blue"] = Deployment("Blue", {At(1, 1001), At(2, 1002)}, blue_concurrency);
+    ep->deployments["green"] = Deployment("green", {At(1, 2001)});
+    auto snapshot = std::make_shared<RoutingSnapshot>();
+    snapshot->endpoints["ep"] = ep;
+    endpoint_ = ep;
+    router_.Publish(snapshot);
+  }
+
+  RouteRequest Request(std::optional<std::string> key = "k1",
+                       std::optional<std::string> deployment = std::nullopt) {
+    RouteRequest r;
+    r.endpoint = "ep";
+    if (key) r.authorization = "Bearer " + *key;
+    r.deployment = std::move(deployment);
+    return r;
+  }
+
+  // Starts a route; the result appears once the io_context ran far enough.
+  std::shared_ptr<std::optional<RouteResult>> Start(RouteRequest request,
+                                                    std::shared_ptr<FakeCall> call) {
+    auto out = std::make_shared<std::optional<RouteResult>>();
+    asio::co_spawn(
+        io_,
+        [this, request, call, out]() -> http::Awaitable<void> {
+          *out = co_await router_.Route(request, *call, client_);
+        },
+        asio::detached);
+    Poll();
+    return out;
+  }
+
+  RouteResult Route(RouteRequest request, std::shared_ptr<FakeCall> call = nullptr) {
+    if (!call) call = std::make_shared<FakeCall>("body");
+    auto out = Start(std::move(request), call);
+    for (int i = 0; i < 1000 && !out->has_value(); ++i) {
+      io_.restart();
+      io_.run_one_for(std::chrono::seconds(1));
+    }
+    EXPECT_TRUE(out->has_value());
+    last_call_ = call;
+    return out->value_or(RouteResult{Outcome::kCancelled, "did not finish", "", ""});
+  }
+
+  // Runs what is ready to run.
+  void Poll() {
+    io_.restart();
+    io_.poll();
+  }
+
+  void PollUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done(); ++i) {
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(done());
+  }
+
+  asio::io_context io_;
+  ManualClock clock_;
+  FixedRandom random_;
+  Metrics metrics_;
+  Router router_{clock_, random_, metrics_};
+  FakeInstanceClient client_{io_.get_executor()};
+  std::shared_ptr<EndpointRouting> endpoint_;
+  std::shared_ptr<FakeCall> last_call_;
+};
+
+TEST_F(RouterTest, SplitPicksByTheRandomDraw) {
+  Publish({{"Blue", 30}, {"green", 70}});
+  random_.value = 29;  // [0, 30) is Blue
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kAnswered);
+  EXPECT_EQ(r.deployment, "Blue");
+  EXPECT_EQ(last_call_->bound_to, "Blue");
+  random_.value = 30;
+  r = Route(Request());
+  EXPECT_EQ(r.deployment, "green");
+  EXPECT_EQ(last_call_->answered_by, "green#1");
+}
+
+TEST_F(RouterTest, HeaderNamesAnyDeploymentCaseInsensitively) {
+  Publish({{"Blue", 100}});
+  RouteResult r = Route(Request("k1", "GREEN"));
+  EXPECT_EQ(r.outcome, Outcome::kAnswered);
+  EXPECT_EQ(r.deployment, "green");
+  r = Route(Request("k1", "blue"));
+  EXPECT_EQ(r.deployment, "Blue");
+  r = Route(Request("k1", "red"));
+  EXPECT_EQ(r.outcome, Outcome::kNotFound);
+  EXPECT_THAT(r.message, HasSubstr("deployment 'red' not found"));
+}
+
+TEST_F(RouterTest, NoTrafficIsNotFound) {
+  Publish({});
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kNotFound);
+  EXPECT_THAT(r.message, HasSubstr("no deployment with positive traffic"));
+  EXPECT_TRUE(client_.sent.empty());
+}
+
+TEST_F(RouterTest, CredentialsAreCheckedAndNamesCannotBeProbed) {
+  Publish({{"Blue", 100}});
+  EXPECT_EQ(Route(Request(std::nullopt)).outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(Route(Request("k2")).outcome, Outcome::kAnswered);
+  RouteResult wrong = Route(Request("nope"));
+  RouteRequest unknown = Request("nope");
+  unknown.endpoint = "other";
+  RouteResult missing = Route(unknown);
+  EXPECT_EQ(wrong.outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(missing.outcome, Outcome::kUnauthenticated);
+  // The same words but the name the caller gave: nothing tells the two apart.
+  EXPECT_EQ(missing.message, "no valid key or token for endpoint 'other'");
+  EXPECT_EQ(wrong.message, "no valid key or token for endpoint 'ep'");
+  EXPECT_TRUE(router_.CheckAccess("EP", std::string("Bearer k1")).ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(router_.CheckAccess("other", std::string("Bearer k1"))));
+  EXPECT_EQ(client_.sent.size(), 1u);
+}
+
+TEST_F(RouterTest, WithoutRequiredCredentialsUnknownEndpointsAreNotFound) {
+  Router open(clock_, random_, metrics_, RouterOptions{.require_credentials = false});
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "ep";
+  ep->traffic = {{"Blue", 100}};
+  ep->deployments["blue"] = Deployment("Blue", {At(1, 1001)});
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = ep;
+  open.Publish(snapshot);
+  EXPECT_TRUE(open.CheckAccess("ep", std::nullopt).ok());
+  EXPECT_TRUE(absl::IsNotFound(open.CheckAccess("other", std::nullopt)));
+}
+
+TEST_F(RouterTest, LabelsComeOnlyFromAuthenticatedEndpoints) {
+  Publish({{"Blue", 100}});
+  for (int i = 0; i < 50; ++i) {
+    RouteRequest r = Request("nope");
+    r.endpoint = "probe-" + std::to_string(i);
+    router_.Record(Route(r), 401, clock_.Now());
+  }
+  router_.Record(Route(Request()), 200, clock_.Now());
+  std::string text = metrics_.RenderPrometheus();
+  EXPECT_THAT(text, Not(HasSubstr("probe-")));
+  EXPECT_THAT(text, HasSubstr("endpoint=\"ep\",deployment=\"Blue\""));
+}
+
+TEST_F(RouterTest, DeadlineCountsFromArrivalAndOutcomesAreClassified) {
+  Publish({{"Blue", 100}});
+  SteadyTime arrival = clock_.Now();
+  EXPECT_EQ(Route(Request()).outcome, Outcome::kAnswered);
+  ASSERT_EQ(client_.sent.size(), 1u);
+  EXPECT_EQ(client_.sent[0].deadline, arrival + std::chrono::milliseconds(2000));
+
+  client_.Fail(1001, absl::DeadlineExceededError("slow"));
+  client_.Fail(1002, absl::DeadlineExceededError("slow"));
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kTimedOut);
+  EXPECT_THAT(r.message, HasSubstr("request_timeout_ms (2000 ms)"));
+  client_.Fail(1001, absl::UnavailableError("refused"));
+  client_.Fail(1002, absl::UnavailableError("refused"));
+  EXPECT_EQ(Route(Request()).outcome, Outcome::kUpstreamFailed);
+  client_.Fail(1001, absl::ResourceExhaustedError("too big"));
+  client_.Fail(1002, absl::ResourceExhaustedError("too big"));
+  EXPECT_EQ(Route(Request()).outcome, Outcome::kResponseTooLarge);
+  client_.Fail(1001, absl::CancelledError("gone"));
+  client_.Fail(1002, absl::CancelledError("gone"));
+  EXPECT_EQ(Route(Request()).outcome, Outcome::kCancelled);
+  EXPECT_EQ(router_.GateForTest("ep", "Blue")->running(), 0);
+}
+
+TEST_F(RouterTest, NoReadyInstanceAndProtocolMismatch) {
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "ep";
+  ep->primary_key = "k1";
+  ep->traffic = {{"empty", 100}};
+  ep->deployments["empty"] = Deployment("empty", {});
+  ep->deployments["rest"] = Deployment("rest", {At(1, 3001)});
+  ep->deployments["native"] = Deployment("native", {At(1, 4001, 0)}, 10, /*oip=*/true);
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = ep;
+  router_.Publish(snapshot);
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kUnavailable);
+  EXPECT_THAT(r.message, HasSubstr("no ready instance"));
+  RouteRequest infer = Request("k1", "rest");
+  infer.kind = CallKind::kInfer;
+  r = Route(infer);
+  EXPECT_EQ(r.outcome, Outcome::kNotFound);
+  EXPECT_THAT(r.message, HasSubstr("Open Inference Protocol"));
+  RouteRequest grpc = Request("k1", "native");
+  grpc.kind = CallKind::kInfer;
+  grpc.needs_grpc = true;
+  r = Route(grpc);
+  EXPECT_EQ(r.outcome, Outcome::kUnavailable);
+  EXPECT_THAT(r.message, HasSubstr("gRPC"));
+  EXPECT_TRUE(client_.sent.empty());
+}
+
+TEST_F(RouterTest, AdmissionQueuesThenRejectsAndLeavesNothingTaken) {
+  Publish({{"Blue", 100}}, {}, /*blue_concurrency=*/1);  // 2 instances x 1 = 2 running
+  client_.Hold(1001);
+  client_.Hold(1002);
+  std::vector<std::shared_ptr<std::optional<RouteResult>>> pending;
+  for (int i = 0; i < 4; ++i) pending.push_back(Start(Request(), std::make_shared<FakeCall>("x")));
+  auto gate = router_.GateForTest("ep", "Blue");
+  EXPECT_EQ(gate->running(), 2);
+  EXPECT_EQ(gate->waiting(), 2);
+  // Two running and two waiting fill 2 x concurrency: the next is rejected at once.
+  RouteResult rejected = Route(Request());
+  EXPECT_EQ(rejected.outcome, Outcome::kRejected);
+  EXPECT_THAT(rejected.message, HasSubstr("Too many pending requests"));
+  // The least-loaded rule spread the running two over both instances.
+  ASSERT_EQ(client_.sent.size(), 2u);
+  EXPECT_NE(client_.sent[0].instance.port, client_.sent[1].instance.port);
+  EXPECT_EQ(router_.InFlight("ep", "blue", 1) + router_.InFlight("ep", "BLUE", 2), 2);
+  client_.ReleaseHeld();
+  PollUntil([&] {
+    for (auto& p : pending) {
+      if (!p->has_value()) return false;
+    }
+    return true;
+  });
+  for (auto& p : pending) EXPECT_EQ((*p)->outcome, Outcome::kAnswered);
+  EXPECT_EQ(gate->running(), 0);
+  EXPECT_EQ(gate->waiting(), 0);
+  EXPECT_EQ(router_.InFlight("ep", "Blue", 1), 0);
+}
+
+TEST_F(RouterTest, MirrorCopiesSplitRoutedRequestsOnly) {
+  Publish({{"Blue", 100}}, {{"green", 50}});
+  random_.value = 10;  // Blue, and 10 % 100 < 50 mirrors
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.deployment, "Blue");
+  PollUntil([&] { return client_.sent.size() == 2; });
+  int mirrored = 0;
+  for (const auto& s : client_.sent) {
+    if (s.mirrored) {
+      ++mirrored;
+      EXPECT_EQ(s.bound_to, "green");
+      EXPECT_EQ(s.instance.port, 2001);
+    }
+  }
+  EXPECT_EQ(mirrored, 1);
+  PollUntil([&] {
+    return metrics_.RenderPrometheus().find("deployment=\"green\",result=\"sent\"} 1") !=
+           std::string::npos;
+  });
+  // Named by the header: never mirrored.
+  client_.sent.clear();
+  Route(Request("k1", "Blue"));
+  Poll();
+  EXPECT_EQ(client_.sent.size(), 1u);
+  random_.value = 60;  // 60 % 100 >= 50: not mirrored
+  Route(Request());
+  Poll();
+  EXPECT_EQ(client_.sent.size(), 2u);
+}
+
+TEST_F(RouterTest, StaleMirrorCopiesAreDroppedNotSentLate) {
+  // green serves one request at a time: the first copy holds it, the next ones wait.
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "ep";
+  ep->primary_key = "k1";
+  ep->traffic = {{"Blue", 100}};
+  ep->mirror_traffic = {{"green", 50}};
+  ep->deployments["blue"] = Deployment("Blue", {At(1, 1001)});
+  ep->deployments["green"] = Deployment("green", {At(1, 2001)}, /*max_concurrent=*/1);
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = ep;
+  router_.Publish(snapshot);
+  client_.Hold(2001);
+  random_.value = 0;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Route(Request()).outcome, Outcome::kAnswered);
+  EXPECT_EQ(router_.MirrorQueueForTest("ep", "green"), std::make_pair(size_t{2}, 1));
+  clock_.Advance(std::chrono::milliseconds(2001));  // older than request_timeout_ms
+  client_.ReleaseHeld();
+  PollUntil([&] { return router_.MirrorQueueForTest("ep", "green").second == 0; });
+  EXPECT_EQ(router_.MirrorQueueForTest("ep", "green").first, 0u);
+  int copies = 0;
+  for (const auto& s : client_.sent) copies += s.mirrored ? 1 : 0;
+  EXPECT_EQ(copies, 1);  // the two stale ones were never sent
+  EXPECT_THAT(metrics_.RenderPrometheus(), HasSubstr("deployment=\"green\",result=\"expired\"} 2"));
+}
+
+TEST_F(RouterTest, RepublishingKeepsRuntimeAndReleasesGoneInstances) {
+  Publish({{"Blue", 100}});
+  auto gate = router_.GateForTest("ep", "Blue");
+  router_.AddClient(&client_);
+  // The same endpoint object: nothing is rebuilt.
+  auto same = std::make_shared<RoutingSnapshot>(*router_.Snapshot());
+  router_.Publish(same);
+  EXPECT_EQ(router_.GateForTest("ep", "Blue"), gate);
+  EXPECT_TRUE(client_.released.empty());
+  // Blue loses instance 2: its gate survives, the instance is released.
+  auto ep = std::make_shared<EndpointRouting>(*endpoint_);
+  ep->deployments["blue"] = Deployment("Blue", {At(1, 1001)});
+  auto next = std::make_shared<RoutingSnapshot>();
+  next->endpoints["ep"] = ep;
+  router_.Publish(next);
+  EXPECT_EQ(router_.GateForTest("ep", "Blue"), gate);
+  ASSERT_EQ(client_.released.size(), 1u);
+  EXPECT_EQ(client_.released[0].port, 1002);
+  // The endpoint goes away: every instance left is released.
+  router_.Publish(std::make_shared<RoutingSnapshot>());
+  EXPECT_EQ(client_.released.size(), 3u);
+  EXPECT_EQ(router_.GateForTest("ep", "Blue"), nullptr);
+  router_.RemoveClient(&client_);
+}
+
+}  // namespace
+}  // namespace berth::gateway
