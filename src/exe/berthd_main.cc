@@ -1,13 +1,19 @@
 // berthd: the berth server — management API, data plane, supervisor of instance processes.
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -78,6 +84,23 @@ absl::StatusOr<std::string> EnsureAdminToken(state::StateStore& store, const fs:
   return hash;
 }
 
+// Each proxied request holds a client connection and one to an instance, and state, logs and
+// instance pipes need descriptors too: half the open-file limit keeps accept() clear of EMFILE.
+size_t DefaultMaxConnections() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
+  return std::max<size_t>(limit.rlim_cur / 2, 16);
+}
+
+// Headers every berthd answer carries: a new x-request-id (a client's value is replaced, as on
+// Azure) and the client's x-ms-client-request-id echoed.
+void SetRequestIds(const http::Request& req, http::Response& res, const std::string& request_id) {
+  res.set("x-request-id", request_id);
+  if (auto it = req.find("x-ms-client-request-id"); it != req.end()) {
+    res.set("x-ms-client-request-id", std::string(it->value()).substr(0, 100));
+  }
+}
+
 int Fail(const std::string& message) {
   std::cerr << "berthd: " << message << std::endl;
   return 1;
@@ -95,6 +118,8 @@ int main(int argc, char** argv) {
   uint64_t max_body = 100ull << 20;
   uint64_t max_response_body = 100ull << 20;
   int data_plane_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  size_t max_connections = DefaultMaxConnections();
+  int drain_timeout_s = 30;
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
@@ -126,15 +151,27 @@ int main(int argc, char** argv) {
                  "cores); each runs its own event loop and instance connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--max-connections", max_connections,
+                 "Open client connections at most; more are answered 503 (default: half the "
+                 "open-file limit)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--drain-timeout", drain_timeout_s,
+                 "On SIGTERM or SIGINT, seconds to let requests in flight finish before "
+                 "instances are stopped")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--token-lifetime", token_lifetime_s, "Lifetime of aml_token tokens, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--python", python,
-                 "Python interpreter for scoring-script and MLflow deployments that name none "
+                 "Python interpreter for scoring-script and MLflow deployments that "
+                 "name none "
                  "(environment.python)")
       ->capture_default_str();
   app.add_option("--python-dir", python_dir,
-                 "Folder of berth's Python packages (berth_runner, azureml and inference_schema "
+                 "Folder of berth's Python packages (berth_runner, azureml and "
+                 "inference_schema "
                  "shims)")
       ->capture_default_str();
   app.add_option("--worker", worker,
@@ -148,7 +185,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (!IsLoopback(host)) {
     spdlog::warn(
-        "*** listening on {} which is not a loopback address: berthd has no TLS yet, so "
+        "*** listening on {} which is not a loopback address: berthd has no TLS "
+        "yet, so "
         "keys, tokens and the admin token cross the network in the clear ***",
         host);
   }
@@ -173,11 +211,12 @@ int main(int argc, char** argv) {
     spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
   }
 
-  // Data-plane threads: one event loop each (Envoy-style); connections are spread over them and
-  // each keeps its own instance connections. The supervisor has a thread of its own
-  // (`control_io`: tick, probes) and a pool for its blocking jobs (`supervisor_pool`: launches,
-  // storage writes, folder removal); management calls do their blocking work on
-  // `blocking_pool`. Nothing the control plane does runs on a data-plane thread.
+  // Data-plane threads: one event loop each (Envoy-style); connections are spread
+  // over them and each keeps its own instance connections. The supervisor has a
+  // thread of its own (`control_io`: tick, probes) and a pool for its blocking jobs
+  // (`supervisor_pool`: launches, storage writes, folder removal); management calls
+  // do their blocking work on `blocking_pool`. Nothing the control plane does runs
+  // on a data-plane thread.
   using WorkGuard = http::asio::executor_work_guard<http::asio::io_context::executor_type>;
   std::vector<std::unique_ptr<http::asio::io_context>> data_plane_io;
   std::vector<http::asio::io_context*> data_plane_contexts;
@@ -205,9 +244,21 @@ int main(int argc, char** argv) {
   server_options.host = host;
   server_options.port = port;
   server_options.max_body_bytes = max_body;
+  server_options.max_connections = max_connections;
+  // Scoring requests are refused from their headers (no valid credential, no such
+  // route) before any body byte is read.
+  server_options.on_headers = [&data_plane](
+                                  const http::Request& head,
+                                  const http::RequestContext&) -> std::optional<http::Response> {
+    if (!gateway::DataPlane::Matches(head.target())) return std::nullopt;
+    std::optional<http::Response> refused = data_plane.CheckHeaders(head);
+    if (refused) SetRequestIds(head, *refused, NewGuid());
+    return refused;
+  };
 
   // The service needs the URL for scoring_uri and the supervisor needs the service's
-  // notifications, so the listener is bound first and the handler resolves them late.
+  // notifications, so the listener is bound first and the handler resolves them
+  // late.
   controlplane::ManagementService* service_ptr = nullptr;
   controlplane::ManagementApi* api_ptr = nullptr;
   http::HttpServer server(
@@ -275,13 +326,27 @@ int main(int argc, char** argv) {
   api_ptr = &api;
   supervisor.Start();
 
-  // The stop sequence runs on this (main) thread, which serves nothing: it may wait for the
-  // data-plane and control threads to finish what they are doing.
-  std::promise<int> stop_signal;
+  // Signals arrive on the control thread; the stop sequence runs on this (main)
+  // thread, which serves nothing, so it may wait for the data-plane and control
+  // threads. The first signal drains: no new connections, requests in flight finish
+  // (up to --drain-timeout), then instances stop. A second signal stops at once.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  int signals_seen = 0;  // guarded by stop_mu
+  bool drained = false;  // guarded by stop_mu
   http::asio::signal_set signals(control_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (!ec) stop_signal.set_value(signal);
-  });
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {}", signal);
+        {
+          std::lock_guard lock(stop_mu);
+          ++signals_seen;
+        }
+        stop_cv.notify_all();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
   std::vector<std::thread> threads;
   for (auto* context : data_plane_contexts) {
     threads.emplace_back([context] { context->run(); });
@@ -293,10 +358,33 @@ int main(int argc, char** argv) {
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
-  int signal = stop_signal.get_future().get();
-  spdlog::info("signal {}: stopping instances and exiting", signal);
+  {
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait(lock, [&] { return signals_seen > 0; });
+  }
+  spdlog::info("finishing requests in flight (at most {} s), then exiting", drain_timeout_s);
+  http::asio::post(io, [&] {
+    server.Drain(std::chrono::steady_clock::now() + std::chrono::seconds(drain_timeout_s), [&] {
+      {
+        std::lock_guard lock(stop_mu);
+        drained = true;
+      }
+      stop_cv.notify_all();
+    });
+  });
+  {
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait(lock, [&] { return drained || signals_seen > 1; });
+    if (!drained) spdlog::warn("second signal: not waiting for requests in flight");
+  }
+  spdlog::info("stopping instances and exiting");
   if (grpc_gateway) grpc_gateway->Shutdown();
-  server.Stop();
+  std::promise<void> stopped;
+  http::asio::post(io, [&] {
+    server.Stop();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
   router.StopMirroring();
   supervisor.Shutdown();
   data_plane_work.clear();

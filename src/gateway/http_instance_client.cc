@@ -71,8 +71,9 @@ http::Awaitable<absl::Status> HttpInstanceClient::Send(const InstanceAddress& in
   std::shared_ptr<http::UpstreamPool>& pool =
       pools_[{instance.host, instance.port, instance.incarnation}];
   if (!pool) {
-    pool = std::make_shared<http::UpstreamPool>(executor_, instance.host, instance.port, 256,
-                                                options_.max_response_bytes);
+    pool = std::make_shared<http::UpstreamPool>(
+        executor_, instance.host, instance.port,
+        http::UpstreamPoolOptions{.max_response_body_bytes = options_.max_response_bytes});
   }
   std::shared_ptr<http::UpstreamPool> keep = pool;  // Release() may drop it meanwhile
   http::RequestHead head = http_call.head();

@@ -2,15 +2,29 @@
 // HttpServer: an HTTP/1.1 keep-alive server on Asio coroutines. Each connection runs on its own
 // strand; handlers are coroutines and may suspend (proxying, admission queues).
 //
-// Lifecycle: construct, Start() (binds, returns the port), Stop() (closes the listener and
-// open connections). Thread-safety: Start/Stop from one thread; Handle() is called concurrently.
+// Each request is read in two steps: the header first, which is checked (framing per RFC 9112,
+// the size limits, ServerOptions::on_headers), then the body. A request refused at the header
+// stage is answered with `Connection: close` and its body is never stored. Malformed requests
+// get 400 (431 for an oversized header, 501 for a transfer coding other than chunked) in berth's
+// error shape; connections over ServerOptions::max_connections get 503.
+//
+// Lifecycle: construct, Start() (binds, returns the port); to shut down gracefully Drain()
+// (stops accepting, lets requests in flight finish), then Stop() (closes the listener and every
+// open connection). Threading: Start, StopAccepting, Drain and Stop are called from the thread
+// that runs the io_context (berthd runs it on one thread); Handle() and on_headers are called
+// concurrently from connection strands.
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "http/asio.h"
 
 namespace berth::http {
@@ -23,11 +37,24 @@ struct RequestContext {
 // Answers one request. Exceptions must not escape (the server answers 500 if they do).
 using Handler = std::function<Awaitable<Response>(Request&, const RequestContext&)>;
 
+// Looks at a request's header before any body byte is read. A response refuses the request: it
+// is sent with `Connection: close` and the body is discarded unread. std::nullopt lets the
+// request through. Runs on the connection's strand, so it must not block (no I/O, no locks held
+// for long); it must not throw.
+using HeaderCheck =
+    std::function<std::optional<Response>(const Request& head, const RequestContext& context)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                         // 0 picks a free port
   uint64_t max_body_bytes = 100ull << 20;  // larger bodies get 413
+  uint32_t max_header_bytes = 16u << 10;   // request line and header fields; larger get 431
   std::chrono::seconds idle_timeout{75};   // keep-alive idle limit
+  // Open client connections at most; one more is answered 503 (`Retry-After: 1`) and closed.
+  // 0: no limit.
+  size_t max_connections = 0;
+  // Optional; see HeaderCheck. Runs after the framing checks and before the 413 check.
+  HeaderCheck on_headers;
 };
 
 class HttpServer {
@@ -40,11 +67,40 @@ class HttpServer {
 
   // Binds and starts accepting. Returns the bound port.
   absl::StatusOr<int> Start();
+
+  // Closes the listener (new connections are refused by the kernel) and closes idle keep-alive
+  // connections; requests in flight go on and are answered with `Connection: close`.
+  void StopAccepting();
+
+  // StopAccepting(), then calls `done` (posted to the io_context, exactly once) when no request
+  // is in flight any more, or at `deadline`, whichever comes first. `done` is called even when
+  // nothing is in flight.
+  void Drain(SteadyTime deadline, std::function<void()> done);
+
+  // Closes the listener and every open connection; requests in flight are cut off.
   void Stop();
 
+  // Client connections open now (refused ones not counted).
+  size_t open_connections() const;
+
  private:
+  struct Connection;
+
   Awaitable<void> AcceptLoop();
-  Awaitable<void> Serve(asio::ip::tcp::socket socket);
+  Awaitable<void> Serve(std::shared_ptr<Connection> connection);
+  enum class After { kNextRequest, kClose, kDiscardInputAndClose };
+  // Checks a request whose header is read, reads its body and answers it. Returns what becomes
+  // of the connection.
+  Awaitable<After> Answer(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                          bhttp::request_parser<bhttp::string_body>& parser,
+                          const RequestContext& context);
+  Awaitable<void> RefuseOverCapacity(asio::ip::tcp::socket socket);
+  // Waits after an accept error that a retry cannot fix at once (no file descriptors or memory
+  // left), so the loop does not spin; logs at most once per interval.
+  Awaitable<void> BackOffAfterAcceptError(const boost::system::error_code& ec);
+  void BeginRequest(Connection& connection);
+  void EndRequest(Connection& connection);
+  void FinishDrain();
 
   asio::io_context& io_;
   ServerOptions options_;
@@ -52,6 +108,18 @@ class HttpServer {
   asio::ip::tcp::acceptor acceptor_;
   std::vector<asio::io_context*> connection_contexts_;
   size_t next_context_ = 0;  // touched by the accept loop only
+  asio::steady_timer accept_backoff_;
+  std::chrono::milliseconds backoff_delay_{0};
+  SteadyTime accept_error_logged_at_{};
+  int accept_errors_unlogged_ = 0;
+  std::atomic<int> refusing_{0};  // connections being answered 503
+  std::atomic<bool> draining_{false};
+
+  mutable std::mutex mu_;
+  std::unordered_set<std::shared_ptr<Connection>> connections_;  // guarded by mu_
+  int in_flight_ = 0;                                            // guarded by mu_
+  std::function<void()> drain_done_;                             // guarded by mu_
+  asio::steady_timer drain_timer_;                               // on its own strand
 };
 
 // A response with a JSON or text body, `Content-Length` set, keep-alive as the request asked.

@@ -1,18 +1,12 @@
 #include "http/upstream_pool.h"
 
-#include <limits>
-
 namespace berth::http {
 
 using asio::ip::tcp;
 
 UpstreamPool::UpstreamPool(asio::any_io_executor executor, std::string host, int port,
-                           size_t max_idle, uint64_t max_response_bytes)
-    : executor_(std::move(executor)),
-      host_(std::move(host)),
-      port_(port),
-      max_idle_(max_idle),
-      max_response_bytes_(max_response_bytes) {}
+                           UpstreamPoolOptions options)
+    : executor_(std::move(executor)), host_(std::move(host)), port_(port), options_(options) {}
 
 UpstreamPool::~UpstreamPool() { CloseIdle(); }
 
@@ -84,17 +78,23 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
     }
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    // Not boost::none: Beast 1.74 compares the length against an empty optional as "over".
-    parser.body_limit(max_response_bytes_);
-    co_await bhttp::async_read(*stream, buffer, parser, Await(ec));
+    parser.body_limit(options_.max_response_body_bytes);
+    // The header first, so that an announced length over the limit is refused unread.
+    co_await bhttp::async_read_header(*stream, buffer, parser, Await(ec));
+    if (!ec && parser.content_length() &&
+        *parser.content_length() > options_.max_response_body_bytes) {
+      ec = bhttp::error::body_limit;
+    }
+    if (!ec) co_await bhttp::async_read(*stream, buffer, parser, Await(ec));
+    if (ec == bhttp::error::body_limit) {
+      // The rest of the answer is never read, so the connection cannot be reused.
+      stream->socket().close(ec);
+      co_return absl::ResourceExhaustedError(
+          "the instance's response is too large: its body exceeds the limit of " +
+          std::to_string(options_.max_response_body_bytes) + " bytes (--max-response-body)");
+    }
     if (ec == beast::error::timeout) {
       co_return absl::DeadlineExceededError("the instance did not answer in time");
-    }
-    if (ec == bhttp::error::body_limit) {
-      stream->socket().close(ec);
-      co_return absl::ResourceExhaustedError("the answer's body exceeds " +
-                                             std::to_string(max_response_bytes_) +
-                                             " bytes (--max-response-body)");
     }
     if (ec) {
       bool nothing_read = !parser.got_some();
@@ -106,7 +106,7 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
       co_return absl::AbortedError("the instance failed during the request: " + ec.message());
     }
     Response res = parser.release();
-    if (res.keep_alive() && idle_.size() < max_idle_) {
+    if (res.keep_alive() && idle_.size() < options_.max_idle) {
       stream->expires_never();
       idle_.push_back(std::move(stream));
     } else {
@@ -119,7 +119,7 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
 
 Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, std::string host, int port,
                                         std::string path, std::chrono::milliseconds timeout) {
-  UpstreamPool pool(std::move(executor), std::move(host), port, 0);
+  UpstreamPool pool(std::move(executor), std::move(host), port, {.max_idle = 0});
   Request req{bhttp::verb::get, path, 11};
   req.set(bhttp::field::host, "127.0.0.1");
   req.set(bhttp::field::user_agent, "berth-probe");

@@ -9,8 +9,8 @@
 //                      which cancels the request on the instance
 //   UNAVAILABLE        could not connect, or the instance closed before reading the request
 //   ABORTED            the instance failed after the request was sent (reset, bad response)
-//   RESOURCE_EXHAUSTED the answer's body is larger than max_response_bytes; the connection is
-//                      closed without reading the rest
+//   RESOURCE_EXHAUSTED the response body is over `max_response_body_bytes`; nothing more is
+//                      read and the connection is closed
 
 #include <limits>
 #include <memory>
@@ -23,11 +23,15 @@
 
 namespace berth::http {
 
+struct UpstreamPoolOptions {
+  size_t max_idle = 256;                            // idle keep-alive connections kept
+  uint64_t max_response_body_bytes = 100ull << 20;  // larger answers fail (berthd's default)
+};
+
 class UpstreamPool {
  public:
-  // Answers with a body over `max_response_bytes` fail with RESOURCE_EXHAUSTED.
-  UpstreamPool(asio::any_io_executor executor, std::string host, int port, size_t max_idle = 256,
-               uint64_t max_response_bytes = std::numeric_limits<uint64_t>::max());
+  UpstreamPool(asio::any_io_executor executor, std::string host, int port,
+               UpstreamPoolOptions options = {});
   ~UpstreamPool();
 
   Awaitable<absl::StatusOr<Response>> Send(Request req, SteadyTime deadline);
@@ -50,8 +54,7 @@ class UpstreamPool {
   asio::any_io_executor executor_;
   std::string host_;
   int port_;
-  size_t max_idle_;
-  uint64_t max_response_bytes_;
+  UpstreamPoolOptions options_;
   std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
 };
 
