@@ -149,13 +149,31 @@ void Supervisor::ReadAndApply(const std::string& endpoint, const std::string& de
   absl::MutexLock serial(&notify_mu_);
   auto change = reader_.Read(endpoint, deployment);
   if (!change.ok()) {
-    spdlog::error("cannot read the state of {}{}{}: {}", endpoint, deployment.empty() ? "" : "/",
-                  deployment, change.status().ToString());
+    spdlog::error("cannot read the state of {}{}{}: {}; trying again", endpoint,
+                  deployment.empty() ? "" : "/", deployment, change.status().ToString());
+    RefreshLater(endpoint, deployment);
     return;
   }
   absl::MutexLock lock(&mu_);
   Apply(*std::move(change));
   Publish();
+}
+
+void Supervisor::RefreshLater(const std::string& endpoint, const std::string& deployment) {
+  absl::MutexLock lock(&mu_);
+  refresh_.insert({endpoint, deployment});
+}
+
+void Supervisor::StartRefreshes() {
+  for (const auto& [endpoint, deployment] : std::exchange(refresh_, {})) {
+    RunBlocking(
+        blocking_,
+        [this, endpoint = endpoint, deployment = deployment] {
+          ReadAndApply(endpoint, deployment);
+          return true;
+        },
+        [](bool) {});
+  }
 }
 
 void Supervisor::Shutdown() {
@@ -254,6 +272,7 @@ void Supervisor::ForgetDeployment(const std::string& key) {
 
 void Supervisor::Tick() {
   SteadyTime now = clock_.Now();
+  StartRefreshes();
   ObserveExits(now);
   DriveStops(now);
   ScheduleProbes(now);
@@ -481,13 +500,7 @@ void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std:
           spdlog::error("cannot record state of {}/{}: {}", endpoint, name, s.ToString());
         }
         // A newer write won (or the write failed): pick up what the store says.
-        RunBlocking(
-            blocking_,
-            [this, endpoint, name] {
-              ReadAndApply(endpoint, name);
-              return true;
-            },
-            [](bool) {});
+        RefreshLater(endpoint, name);
       });
 }
 
@@ -512,13 +525,7 @@ void Supervisor::RemoveDeployment(Deployment& d) {
           it->second->removing = false;
         }
         if (!absl::IsAborted(s)) spdlog::error("cannot delete {}: {}", key, s.ToString());
-        RunBlocking(
-            blocking_,
-            [this, endpoint, name] {
-              ReadAndApply(endpoint, name);
-              return true;
-            },
-            [](bool) {});
+        RefreshLater(endpoint, name);
       });
 }
 
@@ -595,13 +602,7 @@ void Supervisor::FinishEndpointDeletes() {
           }
           if (!absl::IsAborted(s))
             spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
-          RunBlocking(
-              blocking_,
-              [this, name] {
-                ReadAndApply(name, "");
-                return true;
-              },
-              [](bool) {});
+          RefreshLater(name, "");
         });
   }
 }

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -90,6 +91,11 @@ class Supervisor final : public InstanceObserver {
   // Reads what changed and applies it; also used after a superseded outcome write.
   void ReadAndApply(const std::string& endpoint, const std::string& deployment)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Re-reads what a superseded or failed write, or a failed read, concerned: on the blocking
+  // executor, started by the next tick.
+  void RefreshLater(const std::string& endpoint, const std::string& deployment)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void StartRefreshes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Apply(DeclaredChange change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyDeployment(DeclaredDeployment declared) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetDeployment(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -137,6 +143,8 @@ class Supervisor final : public InstanceObserver {
   // Keyed "<endpoint>/<deployment>".
   std::map<std::string, std::unique_ptr<Deployment>> deployments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 1;
+  // (endpoint, deployment or "") to read again (RefreshLater).
+  std::set<std::pair<std::string, std::string>> refresh_ ABSL_GUARDED_BY(mu_);
   RoutePublisher publisher_ ABSL_GUARDED_BY(mu_);
   gateway::RoutingSink& routes_;
   std::unique_ptr<http::asio::steady_timer> timer_;
