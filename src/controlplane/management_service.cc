@@ -60,8 +60,14 @@ int64_t ManagementService::NowMs() const {
 
 // ---------------------------------------------------------------------------------- views
 
-absl::StatusOr<json> ManagementService::EndpointView(const EndpointRecord& record) {
-  ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(record.spec));
+absl::StatusOr<json> ManagementService::EndpointView(
+    const EndpointRecord& record, const core::Parsed<core::EndpointSpec>* already_parsed) {
+  core::Parsed<core::EndpointSpec> parsed;
+  if (already_parsed != nullptr) {
+    parsed = *already_parsed;
+  } else {
+    ASSIGN_OR_RETURN(parsed, core::ParseEndpointSpec(record.spec));
+  }
   json view = core::ToJson(parsed.spec);
   ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(record.name));
   std::vector<std::string> names;
@@ -84,10 +90,15 @@ absl::StatusOr<json> ManagementService::EndpointView(const EndpointRecord& recor
   return view;
 }
 
-json ManagementService::DeploymentView(const DeploymentRecord& record) const {
+json ManagementService::DeploymentView(const DeploymentRecord& record,
+                                       const core::DeploymentSpec* spec) const {
   json view;
-  auto parsed = core::ParseDeploymentSpec(record.spec);
-  view = parsed.ok() ? core::ToJson(parsed->spec) : record.spec;
+  if (spec != nullptr) {
+    view = core::ToJson(*spec);
+  } else {
+    auto parsed = core::ParseDeploymentSpec(record.spec);
+    view = parsed.ok() ? core::ToJson(parsed->spec) : record.spec;
+  }
   view["provisioning_state"] = core::ProvisioningStateName(record.state);
   view["reason"] = record.reason;
   view["warnings"] = record.warnings;
@@ -132,7 +143,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::CreateEndpoint(con
     absl::MutexLock lock(&write_mu_);
     result = WriteEndpointLocked(name->get<std::string>(), doc, true, true);
   }
-  if (result.ok()) on_change_();
+  if (result.ok()) on_change_(name->get<std::string>(), "");
   return result;
 }
 
@@ -144,7 +155,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::ApplyEndpoint(cons
     absl::MutexLock lock(&write_mu_);
     result = WriteEndpointLocked(name, doc, allow_create, false);
   }
-  if (result.ok()) on_change_();
+  if (result.ok()) on_change_(name, "");
   return result;
 }
 
@@ -244,7 +255,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   } else {
     RETURN_IF_ERROR(store_.UpdateEndpoint(record));
   }
-  ASSIGN_OR_RETURN(json view, EndpointView(record));
+  ASSIGN_OR_RETURN(json view, EndpointView(record, &parsed));
   return Written{std::move(view), !existing.ok()};
 }
 
@@ -269,7 +280,7 @@ absl::StatusOr<json> ManagementService::DeleteEndpoint(const std::string& name) 
     }
     view = EndpointView(record);
   }
-  if (changed) on_change_();
+  if (changed) on_change_(name, "");
   return view;
 }
 
@@ -306,7 +317,7 @@ absl::StatusOr<json> ManagementService::RegenerateKeys(const std::string& name,
     record.updated_at_ms = NowMs();
     RETURN_IF_ERROR(store_.UpdateEndpoint(record));
   }
-  on_change_();
+  on_change_(name, "");
   return GetKeys(name);
 }
 
@@ -353,31 +364,38 @@ absl::StatusOr<ManagementService::Written> ManagementService::CreateDeployment(
   if (name == doc.end() || !name->is_string()) {
     return InvalidField("name", "required: the deployment's name");
   }
-  absl::StatusOr<std::pair<DeploymentRecord, bool>> result;
-  {
-    absl::MutexLock lock(&write_mu_);
-    result = WriteDeploymentLocked(endpoint, name->get<std::string>(), doc, true, true);
-  }
-  if (!result.ok()) return result.status();
-  on_change_();
-  return Written{DeploymentView(result->first), result->second};
+  return WriteDeployment(endpoint, name->get<std::string>(), doc, true, true);
 }
 
 absl::StatusOr<ManagementService::Written> ManagementService::ApplyDeployment(
     const std::string& endpoint, const std::string& name, const json& doc, bool allow_create) {
-  absl::StatusOr<std::pair<DeploymentRecord, bool>> result;
-  {
-    absl::MutexLock lock(&write_mu_);
-    result = WriteDeploymentLocked(endpoint, name, doc, allow_create, false);
-  }
-  if (!result.ok()) return result.status();
-  on_change_();
-  return Written{DeploymentView(result->first), result->second};
+  return WriteDeployment(endpoint, name, doc, allow_create, false);
 }
 
-absl::Status ManagementService::CheckArtifacts(const json& spec_json) {
-  ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(spec_json));
-  const auto& spec = parsed.spec;
+absl::StatusOr<ManagementService::Written> ManagementService::WriteDeployment(
+    const std::string& endpoint, const std::string& name, const json& doc, bool allow_create,
+    bool require_new) {
+  // The checks run without the write lock (an interpreter check can take seconds, and the
+  // supervisor's outcome writes must not wait for it); the write then takes the lock and
+  // commits only if the records the checks saw are unchanged. Otherwise the checks run again
+  // on the new records, a few times, then the write fails with ABORTED (409).
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(PreparedDeployment prepared,
+                     PrepareDeployment(endpoint, name, doc, allow_create, require_new));
+    absl::StatusOr<DeploymentRecord> result;
+    {
+      absl::MutexLock lock(&write_mu_);
+      result = CommitDeploymentLocked(prepared);
+    }
+    if (absl::IsAborted(result.status()) && attempt < kAttempts) continue;
+    if (!result.ok()) return result.status();
+    on_change_(prepared.endpoint, prepared.name);
+    return Written{DeploymentView(*result, &prepared.parsed.spec), !prepared.existing.has_value()};
+  }
+}
+
+absl::Status ManagementService::CheckArtifacts(const core::DeploymentSpec& spec) {
   if (spec.model && spec.model->artifact && !artifacts_.Has(spec.model->artifact->digest)) {
     return WithTarget(absl::NotFoundError("model.artifact: " + spec.model->artifact->digest +
                                           " is not uploaded; PUT it to /api/v1/artifacts first"),
@@ -424,7 +442,7 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
   }
   const std::string& python =
       spec.environment.python.empty() ? options_.python : spec.environment.python;
-  auto info = InspectInterpreter(python);
+  auto info = options_.inspect_interpreter(python);
   if (!info.ok()) {
     return InvalidField(spec.environment.python.empty() ? "environment" : "environment.python",
                         std::string(info.status().message()));
@@ -463,11 +481,14 @@ absl::StatusOr<core::DeploymentSpec> ManagementService::ResolveModel(
   return resolved;
 }
 
-absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploymentLocked(
+absl::StatusOr<ManagementService::PreparedDeployment> ManagementService::PrepareDeployment(
     const std::string& endpoint, const std::string& name, const json& doc, bool allow_create,
     bool require_new) {
   RETURN_IF_ERROR(CheckDocumentName(doc, "name", name));
   RETURN_IF_ERROR(CheckDocumentName(doc, "endpoint_name", endpoint));
+  PreparedDeployment prepared;
+  prepared.endpoint = endpoint;
+  prepared.name = name;
   auto endpoint_record = store_.GetEndpoint(endpoint);
   if (!endpoint_record.ok()) {
     if (absl::IsNotFound(endpoint_record.status())) {
@@ -495,40 +516,66 @@ absl::StatusOr<std::pair<DeploymentRecord, bool>> ManagementService::WriteDeploy
   if (existing.ok() && core::IsOperationRunning(existing->state)) {
     return OperationRunning("deployment '" + name + "'", existing->state);
   }
+  if (existing.ok()) prepared.existing = *std::move(existing);
   // The store matches names regardless of case; existing records keep their spelling.
-  const std::string stored_endpoint = endpoint_record->name;
-  const std::string stored_name = existing.ok() ? existing->name : name;
-  json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
-  merged["name"] = stored_name;
-  merged["endpoint_name"] = stored_endpoint;
-  ASSIGN_OR_RETURN(auto parsed, core::ParseDeploymentSpec(merged));
-  RETURN_IF_ERROR(CheckArtifacts(merged));
-  ASSIGN_OR_RETURN(core::DeploymentSpec resolved, ResolveModel(merged, parsed));
-  RETURN_IF_ERROR(CheckRuntime(resolved, &parsed.warnings));
+  prepared.endpoint = endpoint_record->name;
+  if (prepared.existing) prepared.name = prepared.existing->name;
+  prepared.merged = prepared.existing ? core::MergeSpec(prepared.existing->spec, doc) : doc;
+  prepared.merged["name"] = prepared.name;
+  prepared.merged["endpoint_name"] = prepared.endpoint;
+  // Parsed once; the checks below and the commit use these typed values.
+  ASSIGN_OR_RETURN(prepared.parsed, core::ParseDeploymentSpec(prepared.merged));
+  RETURN_IF_ERROR(CheckArtifacts(prepared.parsed.spec));
+  ASSIGN_OR_RETURN(core::DeploymentSpec resolved, ResolveModel(prepared.merged, prepared.parsed));
+  RETURN_IF_ERROR(CheckRuntime(resolved, &prepared.parsed.warnings));
+  return prepared;
+}
 
-  DeploymentRecord record = existing.ok() ? *existing : DeploymentRecord{};
-  record.endpoint = stored_endpoint;
-  record.name = stored_name;
+absl::StatusOr<DeploymentRecord> ManagementService::CommitDeploymentLocked(
+    const PreparedDeployment& prepared) {
+  const std::string& endpoint = prepared.endpoint;
+  const std::string& name = prepared.name;
+  // What the checks saw must still hold.
+  ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
+  if (endpoint_record.state == ProvisioningState::kDeleting) {
+    return OperationRunning("endpoint '" + endpoint + "'", endpoint_record.state);
+  }
+  auto existing = store_.GetDeployment(endpoint, name);
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  std::optional<DeploymentRecord> now;
+  if (existing.ok()) now = *std::move(existing);
+  if (now != prepared.existing) {
+    return absl::AbortedError("deployment '" + name + "' in endpoint '" + endpoint +
+                              "' changed while this write was being checked; try again");
+  }
+  // DeleteModel holds the write lock too: the registered version checked above is still there.
+  if (prepared.parsed.spec.model && !prepared.parsed.spec.model->reference.empty()) {
+    ASSIGN_OR_RETURN(ModelRegistry * models, Models());
+    RETURN_IF_ERROR(models->Resolve(*prepared.parsed.spec.model).status());
+  }
+
+  DeploymentRecord record = now ? *now : DeploymentRecord{};
+  record.endpoint = endpoint;
+  record.name = name;
   record.updated_at_ms = NowMs();
-  record.warnings = parsed.warnings;
-  if (!existing.ok()) {
-    record.spec = merged;
+  record.warnings = prepared.parsed.warnings;
+  record.spec = prepared.merged;
+  if (!now) {
     record.state = ProvisioningState::kCreating;
     record.generation = 1;
     record.created_at_ms = record.updated_at_ms;
     RETURN_IF_ERROR(store_.CreateDeployment(record));
   } else {
-    auto before = core::ParseDeploymentSpec(existing->spec);
-    bool changed = !before.ok() || !(before->spec == parsed.spec);
-    record.spec = merged;
-    if (changed || existing->state == ProvisioningState::kFailed) {
+    auto before = core::ParseDeploymentSpec(now->spec);
+    bool changed = !before.ok() || !(before->spec == prepared.parsed.spec);
+    if (changed || now->state == ProvisioningState::kFailed) {
       record.state = ProvisioningState::kUpdating;
       record.reason.clear();
-      record.generation = existing->generation + 1;
+      record.generation = now->generation + 1;
     }
     RETURN_IF_ERROR(store_.UpdateDeployment(record));
   }
-  return std::make_pair(record, !existing.ok());
+  return record;
 }
 
 absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endpoint,
@@ -566,7 +613,7 @@ absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endp
       changed = true;
     }
   }
-  if (changed) on_change_();
+  if (changed) on_change_(endpoint, name);
   return DeploymentView(record);
 }
 

@@ -5,8 +5,13 @@
 // while an operation runs), persists records through StateStore, and tells the supervisor to
 // act. A rejected request changes nothing.
 //
-// Thread-safety: all methods may be called concurrently; writes are serialised. Lock order:
-// the write lock is never held while calling the OnChange callback or the InstanceObserver.
+// Thread-safety: all methods may be called concurrently; writes are serialised. A deployment
+// write runs its slow checks (interpreter, conda file, artifacts, model, Triton repository)
+// before it takes the write lock, then commits under the lock only if the records it checked
+// are unchanged (else it checks again; after three tries, ABORTED: 409). So the lock is held
+// only for storage reads and writes, and the supervisor's outcome writes never wait for a
+// check. Lock order: the write lock is never held while calling the OnChange callback or the
+// InstanceObserver.
 // Results are JSON views as documented in docs/api.md.
 
 #include <filesystem>
@@ -21,6 +26,8 @@
 #include "controlplane/artifact_store.h"
 #include "controlplane/model_registry.h"
 #include "controlplane/paging.h"
+#include "controlplane/python_environment.h"
+#include "controlplane/supervisor/outcome_recorder.h"
 #include "core/spec_json.h"
 #include "nlohmann/json.hpp"
 #include "state/state_store.h"
@@ -44,11 +51,17 @@ struct ServiceOptions {
   std::string base_url;  // "http://127.0.0.1:8080", for scoring_uri
   std::chrono::seconds token_lifetime{3600};
   std::string python = "/usr/bin/python3";  // interpreter of deployments that name none
+  // Reads an interpreter's version and installed packages. Slow (it runs Python); tests put a
+  // fake here.
+  std::function<absl::StatusOr<InterpreterInfo>(const std::string& python)> inspect_interpreter =
+      InspectInterpreter;
 };
 
-class ManagementService {
+class ManagementService final : public OutcomeRecorder {
  public:
-  using OnChange = std::function<void()>;
+  // Called after a write changed endpoint `endpoint` (and possibly all its deployments:
+  // `deployment` empty) or one deployment, never under the write lock.
+  using OnChange = std::function<void(const std::string& endpoint, const std::string& deployment)>;
   ManagementService(state::StateStore& store, const auth::SecretBox& secrets,
                     ArtifactStore& artifacts, const Clock& clock, ServiceOptions options,
                     OnChange on_change);
@@ -104,21 +117,45 @@ class ManagementService {
   // unless a newer write superseded it (another generation, or a delete): ABORTED then.
   absl::Status RecordDeploymentOutcome(const std::string& endpoint, const std::string& name,
                                        int64_t generation, core::ProvisioningState state,
-                                       const std::string& reason);
+                                       const std::string& reason) override;
   // Removes the record of a deployment whose instances are gone (ABORTED if not Deleting).
-  absl::Status FinishDeploymentDelete(const std::string& endpoint, const std::string& name);
+  absl::Status FinishDeploymentDelete(const std::string& endpoint,
+                                      const std::string& name) override;
   // Removes an endpoint being deleted once it has no deployments (ABORTED otherwise).
-  absl::Status FinishEndpointDelete(const std::string& name);
+  absl::Status FinishEndpointDelete(const std::string& name) override;
 
  private:
-  absl::StatusOr<nlohmann::json> EndpointView(const state::EndpointRecord& record);
-  nlohmann::json DeploymentView(const state::DeploymentRecord& record) const;
+  // `parsed`: the record's spec already parsed (nullptr: parse it).
+  absl::StatusOr<nlohmann::json> EndpointView(
+      const state::EndpointRecord& record,
+      const core::Parsed<core::EndpointSpec>* parsed = nullptr);
+  // `spec`: the record's spec already parsed (nullptr: parse it).
+  nlohmann::json DeploymentView(const state::DeploymentRecord& record,
+                                const core::DeploymentSpec* spec = nullptr) const;
   absl::StatusOr<Written> WriteEndpointLocked(const std::string& name, const nlohmann::json& doc,
                                               bool allow_create, bool require_new)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<std::pair<state::DeploymentRecord, bool>> WriteDeploymentLocked(
-      const std::string& endpoint, const std::string& name, const nlohmann::json& doc,
-      bool allow_create, bool require_new) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A deployment write checked (without the lock) and ready to commit.
+  struct PreparedDeployment {
+    std::string endpoint;
+    std::string name;
+    std::optional<state::DeploymentRecord> existing;  // as the checks saw it
+    nlohmann::json merged;                            // the spec to store
+    core::Parsed<core::DeploymentSpec> parsed;        // `merged`, parsed once
+  };
+  absl::StatusOr<Written> WriteDeployment(const std::string& endpoint, const std::string& name,
+                                          const nlohmann::json& doc, bool allow_create,
+                                          bool require_new) ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Validation and the slow checks (artifacts, model resolution, interpreter, repository).
+  absl::StatusOr<PreparedDeployment> PrepareDeployment(const std::string& endpoint,
+                                                       const std::string& name,
+                                                       const nlohmann::json& doc, bool allow_create,
+                                                       bool require_new)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // ABORTED when the records changed since PrepareDeployment read them.
+  absl::StatusOr<state::DeploymentRecord> CommitDeploymentLocked(const PreparedDeployment& prepared)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status CheckArtifacts(const core::DeploymentSpec& spec);
   // Each key of `traffic` and `mirror` must name a deployment of `endpoint`, ignoring case; the
   // keys are replaced by the deployments' names as written, so routing finds them.
   absl::Status ResolveTrafficTargets(const std::string& endpoint,
@@ -127,14 +164,14 @@ class ManagementService {
   // The deployment named `name` ignoring case (names are unique that way); NOT_FOUND otherwise.
   absl::StatusOr<state::DeploymentRecord> FindDeployment(const std::string& endpoint,
                                                          const std::string& name);
-  absl::Status CheckArtifacts(const nlohmann::json& spec_json);
   // Resolves a registered model (NOT_FOUND on `model` when absent) and pins the exact version
   // in `merged` and `parsed`. Returns the spec with the registered model filled in.
   absl::StatusOr<core::DeploymentSpec> ResolveModel(nlohmann::json& merged,
                                                     core::Parsed<core::DeploymentSpec>& parsed);
   absl::StatusOr<ModelRegistry*> Models();
   // Scoring-script and MLflow deployments: the interpreter runs, the conda file's packages are
-  // installed (missing: error; other versions: warnings appended).
+  // installed (missing: error; other versions: warnings appended). Slow (runs the interpreter):
+  // never called under the write lock.
   absl::Status CheckRuntime(const core::DeploymentSpec& spec, std::vector<std::string>* warnings);
   absl::Status SealNewKeys(state::EndpointRecord& record, bool primary, bool secondary);
   int64_t NowMs() const;

@@ -1,154 +1,185 @@
-// ManagementService's name rules over a MemoryStateStore: deployment names are kept as written
-// and matched ignoring case by traffic, mirror_traffic, get, update and delete.
+// ManagementService over MemoryStateStore, with a fake interpreter check: the write rules, and
+// that a slow check does not hold the write lock.
 
 #include "controlplane/management_service.h"
 
-#include <stdlib.h>
+#include <atomic>
+#include <thread>
 
-#include <filesystem>
-#include <memory>
-
-#include "auth/secrets.h"
-#include "common/errors.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "state/memory/memory_state_store.h"
+#include "state/test_temp_dir.h"
 
 namespace berth::controlplane {
 namespace {
 
-namespace fs = std::filesystem;
 using core::ProvisioningState;
 using nlohmann::json;
-using ::testing::HasSubstr;
 
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
+const std::string kCodeDigest = "sha256:" + std::string(64, 'a');
 
-class ManagementServiceNamesTest : public ::testing::Test {
+json CommandDeployment(const std::string& name, const std::string& command = "serve") {
+  return {{"name", name}, {"environment", {{"command", json::array({command, "{port}"})}}}};
+}
+
+// A scoring-script deployment: its write runs the interpreter check.
+json ScriptDeployment(const std::string& name) {
+  return {{"name", name},
+          {"code_configuration",
+           {{"code", "src"},
+            {"scoring_script", "score.py"},
+            {"artifact", {{"digest", kCodeDigest}, {"base_name", "src"}, {"is_file", false}}}}},
+          {"environment", {{"python", "/fake/python3"}}}};
+}
+
+class ManagementServiceTest : public ::testing::Test {
  protected:
-  ManagementServiceNamesTest()
-      : secrets_(auth::SecretBox::FromKeyForTest(std::string(32, 'k'))),
-        service_(store_, secrets_, *MakeArtifacts(), clock_, ServiceOptions{}, [] {}) {
-    auto created = service_.CreateEndpoint(json{{"name", "ep1"}});
-    EXPECT_TRUE(created.ok()) << created.status();
-  }
-  ~ManagementServiceNamesTest() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+  ManagementServiceTest() {
+    // An "uploaded" code folder: the store knows an artifact by its folder.
+    std::filesystem::create_directories(artifacts_.PathOf(kCodeDigest));
   }
 
-  ArtifactStore* MakeArtifacts() {
-    std::string pattern = ::testing::TempDir() + "berth_service_XXXXXX";
-    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    artifacts_ = std::make_unique<ArtifactStore>(dir_);
-    return artifacts_.get();
+  ServiceOptions Options() {
+    ServiceOptions options;
+    options.inspect_interpreter = [this](const std::string&) -> absl::StatusOr<InterpreterInfo> {
+      if (inspections_++ == 0 && block_first_check_) {
+        check_entered_.Notify();
+        release_check_.WaitForNotification();
+      }
+      return InterpreterInfo{"3.11.2", {}};
+    };
+    return options;
   }
 
-  // Creates a custom-command deployment and marks it Succeeded, as the supervisor would.
-  void CreateDeployment(const std::string& name) {
-    auto created = service_.CreateDeployment(
-        "ep1", json{{"name", name}, {"environment", {{"command", {"serve"}}}}});
-    ASSERT_TRUE(created.ok()) << created.status();
-    ASSERT_TRUE(
-        service_.RecordDeploymentOutcome("ep1", name, 1, ProvisioningState::kSucceeded, "").ok());
+  void Succeed(const std::string& name) {
+    auto record = store_.GetDeployment("ep1", name);
+    ASSERT_TRUE(record.ok());
+    ASSERT_TRUE(service_
+                    .RecordDeploymentOutcome("ep1", name, record->generation,
+                                             ProvisioningState::kSucceeded, "")
+                    .ok());
   }
 
-  json StoredTraffic(const std::string& key) {
-    auto record = store_.GetEndpoint("ep1");
-    EXPECT_TRUE(record.ok()) << record.status();
-    return record.ok() ? record->spec.value(key, json::object()) : json();
-  }
-
-  fs::path dir_;
-  ManualClock clock_;
+  state::TestTempDir dir_;
   state::MemoryStateStore store_;
-  auth::SecretBox secrets_;
-  std::unique_ptr<ArtifactStore> artifacts_;
-  ManagementService service_;
+  auth::SecretBox secrets_ = auth::SecretBox::FromKeyForTest(std::string(32, 'k'));
+  ArtifactStore artifacts_{dir_.path()};
+  ManualClock clock_;
+  std::atomic<int> inspections_{0};
+  bool block_first_check_ = false;
+  absl::Notification check_entered_;
+  absl::Notification release_check_;
+  std::vector<std::pair<std::string, std::string>> changes_;
+  ManagementService service_{store_,
+                             secrets_,
+                             artifacts_,
+                             clock_,
+                             Options(),
+                             [this](const std::string& endpoint, const std::string& deployment) {
+                               changes_.push_back({endpoint, deployment});
+                             }};
 };
 
-TEST_F(ManagementServiceNamesTest, TrafficKeysAreStoredUnderTheDeploymentsNames) {
-  CreateDeployment("Green");
-  CreateDeployment("blue");
-  auto written = service_.ApplyEndpoint(
-      "ep1", json{{"traffic", {{"GREEN", 100}}}, {"mirror_traffic", {{"Blue", 10}}}}, false);
-  ASSERT_TRUE(written.ok()) << written.status();
-  EXPECT_EQ(StoredTraffic("traffic"), (json{{"Green", 100}}));
-  EXPECT_EQ(StoredTraffic("mirror_traffic"), (json{{"blue", 10}}));
-  EXPECT_EQ(written->view["traffic"], (json{{"Green", 100}, {"blue", 0}}));
-  EXPECT_EQ(written->view["mirror_traffic"], (json{{"blue", 10}}));
-}
-
-TEST_F(ManagementServiceNamesTest, TrafficForAnUnknownDeploymentIsRefused) {
-  CreateDeployment("Green");
-  auto written = service_.ApplyEndpoint("ep1", json{{"traffic", {{"Greem", 100}}}}, false);
-  ASSERT_FALSE(written.ok());
-  EXPECT_EQ(written.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ErrorTarget(written.status()), "traffic.Greem");
-  EXPECT_EQ(StoredTraffic("traffic"), json::object());
-}
-
-TEST_F(ManagementServiceNamesTest, CreatingANameThatDiffersOnlyInCaseIsAConflict) {
-  CreateDeployment("Green");
-  auto again = service_.CreateDeployment(
-      "ep1", json{{"name", "green"}, {"environment", {{"command", {"other"}}}}});
-  ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_THAT(Message(again.status()), HasSubstr("as 'Green'"));
-  auto deployments = store_.ListDeployments("ep1");
-  ASSERT_TRUE(deployments.ok());
-  ASSERT_EQ(deployments->size(), 1u);
-  EXPECT_EQ((*deployments)[0].name, "Green");
-  EXPECT_EQ((*deployments)[0].spec["environment"]["command"], (json{"serve"}));
-}
-
-TEST_F(ManagementServiceNamesTest, GetAndUpdateFindTheDeploymentIgnoringCase) {
-  CreateDeployment("Green");
-  auto got = service_.GetDeployment("ep1", "GREEN");
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ((*got)["name"], "Green");
-
-  auto updated = service_.ApplyDeployment("ep1", "gReEn",
-                                          json{{"name", "gReEn"}, {"instance_count", 2}}, true);
+TEST_F(ManagementServiceTest, CreateUpdateDeleteRules) {
+  EXPECT_TRUE(
+      absl::IsNotFound(service_.CreateDeployment("ep1", CommandDeployment("blue")).status()));
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(service_.CreateEndpoint({{"name", "ep1"}}).status()));
+  auto created = service_.CreateDeployment("ep1", CommandDeployment("blue"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->view["provisioning_state"], "Creating");
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(service_.CreateDeployment("ep1", CommandDeployment("blue")).status()));
+  // 409 while the create runs.
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "other"), false).status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      service_.ApplyDeployment("ep1", "green", CommandDeployment("green"), false).status()));
+  Succeed("blue");
+  auto updated = service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "v2"), false);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_FALSE(updated->created);
-  EXPECT_EQ(updated->view["name"], "Green");
-  auto deployments = store_.ListDeployments("ep1");
-  ASSERT_TRUE(deployments.ok());
-  ASSERT_EQ(deployments->size(), 1u);
-  EXPECT_EQ((*deployments)[0].name, "Green");
-  EXPECT_EQ((*deployments)[0].spec["instance_count"], 2);
+  EXPECT_EQ(updated->view["provisioning_state"], "Updating");
+  EXPECT_EQ(updated->view["generation"], 2);
+  // A stale outcome (generation 1) is refused.
+  EXPECT_TRUE(absl::IsAborted(
+      service_.RecordDeploymentOutcome("ep1", "blue", 1, ProvisioningState::kSucceeded, "")));
+  Succeed("blue");
+  // Rewriting the same document changes nothing: no new generation.
+  auto same = service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue", "v2"), false);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->view["generation"], 2);
+  EXPECT_EQ(same->view["provisioning_state"], "Succeeded");
+  EXPECT_THAT(changes_,
+              ::testing::Contains(std::make_pair(std::string("ep1"), std::string("blue"))));
 }
 
-TEST_F(ManagementServiceNamesTest, DeleteChecksLiveTrafficIgnoringCase) {
-  CreateDeployment("Green");
-  ASSERT_TRUE(service_.ApplyEndpoint("ep1", json{{"traffic", {{"green", 100}}}}, false).ok());
-  auto refused = service_.DeleteDeployment("ep1", "GREEN");
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(Message(refused.status()), HasSubstr("'Green' has 100% of live traffic"));
-  EXPECT_EQ(store_.GetDeployment("ep1", "Green")->state, ProvisioningState::kSucceeded);
-
-  ASSERT_TRUE(service_.ApplyEndpoint("ep1", json{{"traffic", {{"GREEN", 0}}}}, false).ok());
-  auto deleted = service_.DeleteDeployment("ep1", "green");
+TEST_F(ManagementServiceTest, TrafficRules) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", CommandDeployment("blue")).ok());
+  auto unknown = service_.ApplyEndpoint("ep1", {{"traffic", {{"green", 100}}}}, false);
+  EXPECT_TRUE(absl::IsInvalidArgument(unknown.status())) << unknown.status();
+  auto bad_sum = service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 50}}}}, false);
+  EXPECT_FALSE(bad_sum.ok());
+  ASSERT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).ok());
+  // No delete with live traffic.
+  Succeed("blue");
+  EXPECT_TRUE(absl::IsFailedPrecondition(service_.DeleteDeployment("ep1", "blue").status()));
+  ASSERT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 0}}}}, false).ok());
+  auto deleted = service_.DeleteDeployment("ep1", "blue");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
-  EXPECT_EQ(store_.GetDeployment("ep1", "Green")->state, ProvisioningState::kDeleting);
+  EXPECT_EQ((*deleted)["provisioning_state"], "Deleting");
+  // A deleting deployment takes no traffic and no writes.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      service_.ApplyDeployment("ep1", "blue", CommandDeployment("blue"), true).status()));
 }
 
-TEST_F(ManagementServiceNamesTest, TrafficStoredInAnotherCaseStillCounts) {
-  // A record written while traffic keys were lower-cased.
-  CreateDeployment("Green");
-  auto record = store_.GetEndpoint("ep1");
-  ASSERT_TRUE(record.ok());
-  record->spec["traffic"] = {{"green", 100}};
-  ASSERT_TRUE(store_.UpdateEndpoint(*record).ok());
+TEST_F(ManagementServiceTest, SlowInterpreterCheckDoesNotHoldTheWriteLock) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", CommandDeployment("blue")).ok());
+  block_first_check_ = true;
+  absl::StatusOr<ManagementService::Written> slow;
+  std::thread writer([&] { slow = service_.CreateDeployment("ep1", ScriptDeployment("green")); });
+  check_entered_.WaitForNotification();
+  // While green's check runs: the supervisor's outcome write and other writes go through.
+  EXPECT_TRUE(
+      service_.RecordDeploymentOutcome("ep1", "blue", 1, ProvisioningState::kSucceeded, "").ok());
+  EXPECT_TRUE(service_.CreateEndpoint({{"name", "other"}}).ok());
+  EXPECT_TRUE(service_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep1", "green").status()));  // not yet
+  release_check_.Notify();
+  writer.join();
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_TRUE(slow->created);
+  EXPECT_EQ(inspections_.load(), 1);
+}
 
-  auto view = service_.GetEndpoint("ep1");
-  ASSERT_TRUE(view.ok()) << view.status();
-  EXPECT_EQ((*view)["traffic"], (json{{"Green", 100}}));
-  auto refused = service_.DeleteDeployment("ep1", "Green");
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+TEST_F(ManagementServiceTest, RecordChangedDuringTheCheckIsCheckedAgain) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  ASSERT_TRUE(service_.CreateDeployment("ep1", ScriptDeployment("blue")).ok());
+  Succeed("blue");
+  inspections_ = 0;
+  block_first_check_ = true;
+  json update = ScriptDeployment("blue");
+  update["instance_count"] = 2;
+  absl::StatusOr<ManagementService::Written> slow;
+  std::thread writer([&] { slow = service_.ApplyDeployment("ep1", "blue", update, false); });
+  check_entered_.WaitForNotification();
+  // The deployment is deleted while the update is being checked.
+  ASSERT_TRUE(service_.DeleteDeployment("ep1", "blue").ok());
+  release_check_.Notify();
+  writer.join();
+  // The update saw the change, checked again, and found the delete running: 409.
+  EXPECT_TRUE(absl::IsFailedPrecondition(slow.status())) << slow.status();
+  auto record = store_.GetDeployment("ep1", "blue");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, ProvisioningState::kDeleting);
+  EXPECT_EQ(record->generation, 1);
 }
 
 }  // namespace

@@ -126,7 +126,8 @@ class ServiceListTest : public ::testing::Test {
       : secrets_(auth::SecretBox::FromKeyForTest(std::string(32, 'k'))),
         dir_(MakeTempDir()),
         artifacts_(dir_),
-        service_(store_, secrets_, artifacts_, clock_, ServiceOptions{}, [] {}),
+        service_(store_, secrets_, artifacts_, clock_, ServiceOptions{},
+                 [](const std::string&, const std::string&) {}),
         registry_(store_, artifacts_, clock_) {
     service_.SetModelRegistry(&registry_);
   }

@@ -1,14 +1,9 @@
 #include "controlplane/supervisor.h"
 
-#include <fstream>
 #include <set>
 #include <thread>
 
-#include "common/status_macros.h"
-#include "core/launch_plan.h"
-#include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
-#include "http/upstream_pool.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::controlplane {
@@ -21,9 +16,10 @@ using std::chrono::seconds;
 
 struct Supervisor::Instance {
   int64_t id = 0;
-  uint64_t incarnation = 0;  // changes on every launch; stale probe results are ignored
+  uint64_t incarnation = 0;  // changes on every launch; stale results are ignored
   std::string template_hash;
   InstancePhase phase = InstancePhase::kStarting;
+  bool launching = false;  // the Launcher is preparing it on the blocking executor
   bool ever_ready = false;
   SteadyTime started_at;
   SteadyTime exited_at;
@@ -34,7 +30,6 @@ struct Supervisor::Instance {
   std::optional<compute::InstanceId> process;
   int port = 0;
   int grpc_port = 0;  // berth-worker instances only
-  std::string launch_error;
   // Probes.
   SteadyTime next_readiness;
   SteadyTime next_liveness;
@@ -57,15 +52,13 @@ struct Supervisor::Deployment {
   std::string template_hash;  // launch_hash + the generation that introduced it
   std::map<int64_t, Instance> instances;
   int64_t next_instance_id = 1;
-  bool native = false;  // berth-worker serves it (known once an instance was launched)
+  bool native = false;    // berth-worker serves it (known once an instance was launched)
+  bool removing = false;  // the Cleaner is finishing its delete
 };
 
 struct Supervisor::Endpoint {
-  state::EndpointRecord record;
-  core::EndpointSpec spec;
-  std::string primary_key;
-  std::string secondary_key;
-  std::string token_secret;
+  DeclaredEndpoint declared;
+  bool removing = false;  // the Cleaner is finishing its delete
 };
 
 namespace {
@@ -86,63 +79,55 @@ milliseconds StartupTimeout(const core::ProbeSettings& p) {
          seconds(p.timeout_s);
 }
 
-int64_t HighestInstanceDir(const fs::path& dir) {
-  int64_t highest = 0;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    try {
-      highest = std::max<int64_t>(highest, std::stoll(it->path().filename().string()));
-    } catch (...) {
-    }
-  }
-  return highest;
-}
-
-// MLflow mode: the folder inside AZUREML_MODEL_DIR that holds the MLmodel file.
-absl::StatusOr<std::string> MlflowFolder(const fs::path& model_dir, const core::ModelSpec& model) {
-  std::error_code ec;
-  std::string folder = model.artifact && !model.artifact->is_file ? model.artifact->base_name : "";
-  if (fs::exists(model_dir / folder / "MLmodel", ec)) return folder;
-  return absl::FailedPreconditionError(
-      "the model has no MLmodel file at " + (model_dir / folder / "MLmodel").string() +
-      ": a deployment without environment.command or code_configuration serves an MLflow model");
-}
-
-void AppendLog(const fs::path& file, const std::string& line) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  std::ofstream(file, std::ios::app) << line << "\n";
-}
-
 }  // namespace
 
-Supervisor::Supervisor(asio::io_context& io, state::StateStore& store,
-                       const auth::SecretBox& secrets, ArtifactStore& artifacts,
-                       compute::ComputeDriver& driver, gateway::RoutingSink& routes,
+Supervisor::Supervisor(asio::any_io_executor control, asio::any_io_executor blocking,
+                       state::StateStore& store, const auth::SecretBox& secrets, Launcher& launcher,
+                       Prober& prober, compute::ComputeDriver& driver, gateway::RoutingSink& routes,
                        const Clock& clock, SupervisorOptions options)
-    : io_(io),
-      store_(store),
-      secrets_(secrets),
-      artifacts_(artifacts),
+    : control_(std::move(control)),
+      blocking_(std::move(blocking)),
+      ordered_(asio::make_strand(blocking_)),
+      reader_(store, secrets, options.data_dir / "instances"),
+      launcher_(launcher),
+      prober_(prober),
       driver_(driver),
-      routes_(routes),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      publisher_(routes),
+      routes_(routes) {}
 
-Supervisor::~Supervisor() = default;
+Supervisor::~Supervisor() { running_ = false; }
 
-fs::path Supervisor::InstanceDir(const Deployment& d, int64_t id) const {
-  return options_.data_dir / "instances" / d.record.endpoint / d.record.name / std::to_string(id);
+void Supervisor::SetRecorder(OutcomeRecorder* recorder) {
+  recorder_ = recorder;
+  cleaner_.emplace(*recorder, InstancesDir());
+}
+
+template <typename Job, typename Done>
+void Supervisor::RunBlocking(const asio::any_io_executor& on, Job job, Done done) {
+  asio::post(on, [this, job = std::move(job), done = std::move(done)]() mutable {
+    if (!running_) return;  // shutting down: the work is moot
+    auto result = job();
+    asio::post(control_, [this, done = std::move(done), result = std::move(result)]() mutable {
+      if (running_) done(std::move(result));
+    });
+  });
 }
 
 void Supervisor::Start() {
   running_ = true;
-  timer_ = std::make_unique<asio::steady_timer>(io_);
+  auto all = reader_.ReadAll();
+  if (!all.ok()) spdlog::error("cannot load state: {}", all.status().ToString());
   {
     absl::MutexLock lock(&mu_);
+    if (all.ok()) {
+      for (auto& change : *all) Apply(std::move(change));
+    }
     Tick();
   }
-  asio::co_spawn(io_, Loop(), asio::detached);
+  timer_ = std::make_unique<asio::steady_timer>(control_);
+  asio::co_spawn(control_, Loop(), asio::detached);
 }
 
 http::Awaitable<void> Supervisor::Loop() {
@@ -156,20 +141,45 @@ http::Awaitable<void> Supervisor::Loop() {
   }
 }
 
-void Supervisor::Notify() {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = Reload(); !s.ok()) {
-    spdlog::error("cannot load state: {}", s.ToString());
-    dirty_ = true;
+void Supervisor::Notify(const std::string& endpoint, const std::string& deployment) {
+  ReadAndApply(endpoint, deployment);
+}
+
+void Supervisor::ReadAndApply(const std::string& endpoint, const std::string& deployment) {
+  absl::MutexLock serial(&notify_mu_);
+  auto change = reader_.Read(endpoint, deployment);
+  if (!change.ok()) {
+    spdlog::error("cannot read the state of {}{}{}: {}; trying again", endpoint,
+                  deployment.empty() ? "" : "/", deployment, change.status().ToString());
+    RefreshLater(endpoint, deployment);
     return;
   }
+  absl::MutexLock lock(&mu_);
+  Apply(*std::move(change));
   Publish();
+}
+
+void Supervisor::RefreshLater(const std::string& endpoint, const std::string& deployment) {
+  absl::MutexLock lock(&mu_);
+  refresh_.insert({endpoint, deployment});
+}
+
+void Supervisor::StartRefreshes() {
+  for (const auto& [endpoint, deployment] : std::exchange(refresh_, {})) {
+    RunBlocking(
+        blocking_,
+        [this, endpoint = endpoint, deployment = deployment] {
+          ReadAndApply(endpoint, deployment);
+          return true;
+        },
+        [](bool) {});
+  }
 }
 
 void Supervisor::Shutdown() {
   running_ = false;
   if (timer_) {
-    asio::post(io_, [this] { timer_->cancel(); });
+    asio::post(control_, [this] { timer_->cancel(); });
   }
   std::vector<compute::InstanceId> processes;
   {
@@ -191,14 +201,78 @@ void Supervisor::Shutdown() {
   driver_.KillAll();
 }
 
+// ------------------------------------------------------------------------ declared state
+
+void Supervisor::Apply(DeclaredChange change) {
+  const std::string& name = change.endpoint;
+  if (change.endpoint_read) {
+    if (change.declared) {
+      auto& slot = endpoints_[name];
+      if (!slot) slot = std::make_unique<Endpoint>();
+      slot->declared = *std::move(change.declared);
+    } else {
+      endpoints_.erase(name);
+    }
+    publisher_.MarkChanged(name);
+  }
+  std::set<std::string> seen;
+  for (auto& d : change.deployments) {
+    seen.insert(d.record.endpoint + "/" + d.record.name);
+    ApplyDeployment(std::move(d));
+  }
+  for (const auto& gone : change.gone) ForgetDeployment(name + "/" + gone);
+  if (change.all_deployments) {
+    // Deployments gone from the store (removed elsewhere): stop what still runs.
+    std::string prefix = name + "/";
+    std::vector<std::string> gone;
+    for (auto it = deployments_.lower_bound(prefix);
+         it != deployments_.end() && it->first.starts_with(prefix); ++it) {
+      if (!seen.count(it->first)) gone.push_back(it->first);
+    }
+    for (const auto& key : gone) ForgetDeployment(key);
+  }
+}
+
+void Supervisor::ApplyDeployment(DeclaredDeployment declared) {
+  const state::DeploymentRecord& dr = declared.record;
+  std::string key = dr.endpoint + "/" + dr.name;
+  auto& slot = deployments_[key];
+  if (!slot) {
+    slot = std::make_unique<Deployment>();
+    slot->key = key;
+    slot->record = dr;
+    slot->next_instance_id = declared.highest_instance_dir + 1;
+  } else if (slot->record == dr && !slot->template_hash.empty()) {
+    return;  // nothing changed
+  }
+  // New instances when what they run changed, or when a failed rollout is retried.
+  std::string launch_hash = TemplateHash(declared.spec);
+  bool retry =
+      slot->record.generation != dr.generation && slot->record.state == ProvisioningState::kFailed;
+  if (slot->template_hash.empty() || launch_hash != slot->launch_hash || retry) {
+    slot->template_hash = launch_hash + "#" + std::to_string(dr.generation);
+  }
+  slot->launch_hash = launch_hash;
+  slot->record = std::move(declared.record);
+  slot->spec = std::move(declared.spec);
+  publisher_.MarkChanged(slot->record.endpoint);
+}
+
+void Supervisor::ForgetDeployment(const std::string& key) {
+  auto it = deployments_.find(key);
+  if (it == deployments_.end()) return;
+  for (auto& [id, i] : it->second->instances) {
+    if (i.process && i.phase != InstancePhase::kExited) driver_.Stop(*i.process, milliseconds(0));
+  }
+  publisher_.MarkChanged(it->second->record.endpoint);
+  deployments_.erase(it);
+}
+
+// ---------------------------------------------------------------------------------- tick
+
 void Supervisor::Tick() {
   SteadyTime now = clock_.Now();
-  if (dirty_.exchange(false)) {
-    if (absl::Status s = Reload(); !s.ok()) {
-      spdlog::error("cannot load state: {}", s.ToString());
-      dirty_ = true;
-    }
-  }
+  StartRefreshes();
   ObserveExits(now);
   DriveStops(now);
   ScheduleProbes(now);
@@ -206,7 +280,7 @@ void Supervisor::Tick() {
   for (const auto& [key, d] : deployments_) keys.push_back(key);
   for (const auto& key : keys) {
     auto it = deployments_.find(key);
-    if (it == deployments_.end()) continue;
+    if (it == deployments_.end() || it->second->removing) continue;
     Deployment& d = *it->second;
     DesiredDeployment desired{d.template_hash, d.spec.instance_count, d.record.state,
                               StartupTimeout(d.spec.readiness_probe)};
@@ -221,88 +295,13 @@ void Supervisor::Tick() {
   Publish();
 }
 
-absl::Status Supervisor::Reload() {
-  ASSIGN_OR_RETURN(auto endpoint_records, store_.ListEndpoints());
-  std::map<std::string, std::unique_ptr<Endpoint>> endpoints;
-  std::set<std::string> seen;
-  for (auto& record : endpoint_records) {
-    auto e = std::make_unique<Endpoint>();
-    auto parsed = core::ParseEndpointSpec(record.spec);
-    if (!parsed.ok()) {
-      spdlog::error("endpoint '{}' has an invalid stored spec: {}", record.name,
-                    parsed.status().ToString());
-      continue;
-    }
-    e->spec = parsed->spec;
-    auto primary = secrets_.Open(record.primary_key_sealed);
-    auto secondary = secrets_.Open(record.secondary_key_sealed);
-    auto token = secrets_.Open(record.token_secret_sealed);
-    if (!primary.ok() || !secondary.ok() || !token.ok()) {
-      spdlog::error("endpoint '{}': cannot unseal its secrets (was the key file replaced?)",
-                    record.name);
-      continue;
-    }
-    e->primary_key = *primary;
-    e->secondary_key = *secondary;
-    e->token_secret = *token;
-    ASSIGN_OR_RETURN(auto deployment_records, store_.ListDeployments(record.name));
-    // Traffic written before names kept their case may differ in case from its deployment.
-    std::vector<std::string> deployment_names;
-    for (const auto& dr : deployment_records) deployment_names.push_back(dr.name);
-    e->spec.traffic = core::TrafficByDeploymentName(e->spec.traffic, deployment_names);
-    e->spec.mirror_traffic =
-        core::TrafficByDeploymentName(e->spec.mirror_traffic, deployment_names);
-    for (auto& dr : deployment_records) {
-      std::string key = dr.endpoint + "/" + dr.name;
-      auto dparsed = core::ParseDeploymentSpec(dr.spec);
-      if (!dparsed.ok()) {
-        spdlog::error("deployment '{}' has an invalid stored spec: {}", key,
-                      dparsed.status().ToString());
-        continue;
-      }
-      seen.insert(key);
-      auto& slot = deployments_[key];
-      if (!slot) {
-        slot = std::make_unique<Deployment>();
-        slot->key = key;
-        slot->record = dr;
-        slot->next_instance_id = HighestInstanceDir(InstanceDir(*slot, 0).parent_path()) + 1;
-      }
-      // New instances when what they run changed, or when a failed rollout is retried.
-      std::string launch_hash = TemplateHash(dparsed->spec);
-      bool retry = slot->record.generation != dr.generation &&
-                   slot->record.state == ProvisioningState::kFailed;
-      if (slot->template_hash.empty() || launch_hash != slot->launch_hash || retry) {
-        slot->template_hash = launch_hash + "#" + std::to_string(dr.generation);
-      }
-      slot->launch_hash = launch_hash;
-      slot->record = dr;
-      slot->spec = dparsed->spec;
-    }
-    e->record = std::move(record);
-    endpoints[e->record.name] = std::move(e);
-  }
-  // Deployments gone from the store (removed elsewhere): stop what still runs.
-  for (auto it = deployments_.begin(); it != deployments_.end();) {
-    if (seen.count(it->first)) {
-      ++it;
-      continue;
-    }
-    for (auto& [id, i] : it->second->instances) {
-      if (i.process && i.phase != InstancePhase::kExited) driver_.Stop(*i.process, milliseconds(0));
-    }
-    it = deployments_.erase(it);
-  }
-  endpoints_ = std::move(endpoints);
-  return absl::OkStatus();
-}
-
 void Supervisor::ObserveExits(SteadyTime now) {
   std::vector<compute::ExitInfo> exits = driver_.PollExits();
   for (const auto& exit : exits) {
     for (auto& [key, d] : deployments_) {
       for (auto& [id, i] : d->instances) {
         if (!i.process || *i.process != exit.id || i.phase == InstancePhase::kExited) continue;
+        if (i.phase == InstancePhase::kReady) publisher_.MarkChanged(d->record.endpoint);
         i.phase = InstancePhase::kExited;
         i.exited_at = now;
         i.exit_code = exit.exit_code;
@@ -318,7 +317,7 @@ void Supervisor::ObserveExits(SteadyTime now) {
 void Supervisor::DriveStops(SteadyTime now) {
   for (auto& [key, d] : deployments_) {
     for (auto& [id, i] : d->instances) {
-      if (i.phase != InstancePhase::kStopping || i.stop_sent) continue;
+      if (i.phase != InstancePhase::kStopping || i.stop_sent || i.launching) continue;
       // Drain: wait for answers in flight, but no longer than a request may take.
       bool drained = routes_.InFlight(d->record.endpoint, d->record.name, id) == 0;
       bool overdue =
@@ -331,40 +330,39 @@ void Supervisor::DriveStops(SteadyTime now) {
 }
 
 void Supervisor::ScheduleProbes(SteadyTime now) {
-  for (auto& [key, d] : deployments_) {
-    core::ServingRoutes routes = core::RoutesFor(d->spec);
-    for (auto& [id, i] : d->instances) {
-      if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping) continue;
+  auto probe = [this](const std::string& key, const Instance& i, ProbeKind kind,
+                      const std::string& path, const core::ProbeSettings& p) {
+    prober_.Probe(i.port, path, seconds(p.timeout_s),
+                  [this, key, id = i.id, incarnation = i.incarnation, kind](ProbeResult result) {
+                    // Back on the control executor, whatever thread the prober answered on.
+                    asio::post(control_,
+                               [this, key, id, incarnation, kind, result = std::move(result)] {
+                                 if (running_) OnProbeResult(key, id, incarnation, kind, result);
+                               });
+                  });
+  };
+  for (auto dit = deployments_.begin(); dit != deployments_.end(); ++dit) {
+    Deployment& d = *dit->second;
+    core::ServingRoutes routes = core::RoutesFor(d.spec);
+    for (auto iit = d.instances.begin(); iit != d.instances.end(); ++iit) {
+      Instance& i = iit->second;
+      if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping || i.launching) {
+        continue;
+      }
       if (!i.readiness_in_flight && now >= i.next_readiness) {
         i.readiness_in_flight = true;
-        asio::co_spawn(io_,
-                       Probe(key, id, i.incarnation, ProbeKind::kReadiness, i.port,
-                             routes.readiness_path, seconds(d->spec.readiness_probe.timeout_s)),
-                       asio::detached);
+        probe(d.key, i, ProbeKind::kReadiness, routes.readiness_path, d.spec.readiness_probe);
       }
       if (!i.liveness_in_flight && now >= i.next_liveness) {
         i.liveness_in_flight = true;
-        asio::co_spawn(io_,
-                       Probe(key, id, i.incarnation, ProbeKind::kLiveness, i.port,
-                             routes.liveness_path, seconds(d->spec.liveness_probe.timeout_s)),
-                       asio::detached);
+        probe(d.key, i, ProbeKind::kLiveness, routes.liveness_path, d.spec.liveness_probe);
       }
     }
   }
 }
 
-http::Awaitable<void> Supervisor::Probe(std::string key, int64_t id, uint64_t incarnation,
-                                        ProbeKind kind, int port, std::string path,
-                                        milliseconds timeout) {
-  auto status = co_await http::ProbeGet(io_.get_executor(), "127.0.0.1", port, path, timeout);
-  bool healthy = status.ok() && *status >= 200 && *status < 400;
-  std::string detail =
-      status.ok() ? "HTTP " + std::to_string(*status) : std::string(status.status().message());
-  OnProbeResult(key, id, incarnation, kind, healthy, detail);
-}
-
 void Supervisor::OnProbeResult(const std::string& key, int64_t id, uint64_t incarnation,
-                               ProbeKind kind, bool healthy, const std::string& detail) {
+                               ProbeKind kind, const ProbeResult& result) {
   absl::MutexLock lock(&mu_);
   auto dit = deployments_.find(key);
   if (dit == deployments_.end()) return;
@@ -378,22 +376,24 @@ void Supervisor::OnProbeResult(const std::string& key, int64_t id, uint64_t inca
     i.readiness_in_flight = false;
     i.next_readiness = now + seconds(p.period_s);
     if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping) return;
-    if (healthy) {
+    if (result.healthy) {
       i.readiness_failures = 0;
       if (++i.readiness_successes >= p.success_threshold && i.phase != InstancePhase::kReady) {
         i.phase = InstancePhase::kReady;
         i.ever_ready = true;
         i.restarts = 0;
         spdlog::info("instance {}/{} is ready", key, id);
+        publisher_.MarkChanged(d.record.endpoint);
         Publish();
       }
     } else {
       i.readiness_successes = 0;
       if (++i.readiness_failures >= p.failure_threshold && i.phase == InstancePhase::kReady) {
         i.phase = InstancePhase::kUnready;
-        AppendLog(i.log_file, "berth: readiness probe failed " +
-                                  std::to_string(i.readiness_failures) + " times (" + detail +
-                                  "); instance taken out of rotation");
+        AppendLogLater(i.log_file, "berth: readiness probe failed " +
+                                       std::to_string(i.readiness_failures) + " times (" +
+                                       result.detail + "); instance taken out of rotation");
+        publisher_.MarkChanged(d.record.endpoint);
         Publish();
       }
     }
@@ -403,108 +403,130 @@ void Supervisor::OnProbeResult(const std::string& key, int64_t id, uint64_t inca
   i.liveness_in_flight = false;
   i.next_liveness = now + seconds(p.period_s);
   if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping) return;
-  if (healthy) {
+  if (result.healthy) {
     i.liveness_failures = 0;
     return;
   }
   if (++i.liveness_failures >= p.failure_threshold && i.process) {
-    AppendLog(i.log_file, "berth: liveness probe failed " + std::to_string(i.liveness_failures) +
-                              " times (" + detail + "); restarting the instance");
+    AppendLogLater(i.log_file, "berth: liveness probe failed " +
+                                   std::to_string(i.liveness_failures) + " times (" +
+                                   result.detail + "); restarting the instance");
     driver_.Stop(*i.process, milliseconds(0));
     i.liveness_failures = 0;
   }
 }
 
+// ------------------------------------------------------------------------------- actions
+
 void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   i.incarnation = next_incarnation_++;
   i.template_hash = d.template_hash;
   i.phase = InstancePhase::kStarting;
+  i.launching = true;
   i.started_at = now;
+  i.process.reset();
+  i.port = i.grpc_port = 0;
   i.readiness_in_flight = i.liveness_in_flight = false;
   i.readiness_successes = i.readiness_failures = i.liveness_failures = 0;
   i.next_readiness = now + seconds(d.spec.readiness_probe.initial_delay_s);
   i.next_liveness = now + seconds(d.spec.liveness_probe.initial_delay_s);
   i.stop_sent = false;
-  i.launch_error.clear();
-  fs::path dir = InstanceDir(d, i.id);
-  fs::path app = dir / "app";
-  i.log_file = dir / "logs" / "inference-server.log";
-  auto fail = [&](const std::string& message) {
-    i.launch_error = message;
-    AppendLog(i.log_file, "berth: " + message);
-    i.phase = InstancePhase::kExited;
-    i.exited_at = now;
-    i.exit_code = -1;
-    i.exit_signal = 0;
-  };
-  std::error_code ec;
-  fs::create_directories(dir / "logs", ec);
-  absl::Status prepared = absl::OkStatus();
-  if (d.spec.code_configuration && d.spec.code_configuration->artifact) {
-    prepared = artifacts_.CopyTo(*d.spec.code_configuration->artifact, app);
-  } else {
-    fs::remove_all(app, ec);
-    fs::create_directories(app, ec);
-  }
-  if (!prepared.ok()) return fail("cannot prepare the code folder: " + prepared.ToString());
-  core::LaunchInputs inputs;
-  if (d.spec.model) {
-    // A registered model (`azureml:<name>:<version>`) brings its files from the registry.
-    absl::StatusOr<core::ModelSpec> model =
-        models_ ? models_->Resolve(*d.spec.model) : absl::StatusOr<core::ModelSpec>(*d.spec.model);
-    if (!model.ok()) return fail("cannot prepare the model: " + model.status().ToString());
-    auto model_dir = artifacts_.MaterializeModel(*model);
-    if (!model_dir.ok()) return fail("cannot prepare the model: " + model_dir.status().ToString());
-    inputs.model_dir = model_dir->string() + "/";
-    if (core::ServingKindOf(d.spec) == core::ServingKind::kMlflow) {
-      auto folder = MlflowFolder(*model_dir, *model);
-      if (!folder.ok()) return fail(std::string(folder.status().message()));
-      inputs.mlflow_folder = *folder;
-      inputs.native_mlflow = core::IsNativeMlflow(*model_dir / *folder);
-    }
-  }
-  auto port = compute::PickFreePort();
-  if (!port.ok()) return fail("no free port: " + port.status().ToString());
-  i.port = *port;
-  inputs.port = i.port;
-  d.native = core::ServedByWorker(d.spec, inputs.native_mlflow);
-  if (d.native) {
-    auto grpc_port = compute::PickFreePort();
-    if (!grpc_port.ok()) return fail("no free port: " + grpc_port.status().ToString());
-    i.grpc_port = *grpc_port;
-    inputs.grpc_port = i.grpc_port;
-    inputs.worker = options_.worker.string();
-  }
-  inputs.app_dir = app.string();
-  inputs.python = options_.python;
-  inputs.python_dir = options_.python_dir.string();
-  inputs.endpoint = d.record.endpoint;
-  inputs.deployment = d.record.name;
-  inputs.instance = std::to_string(i.id);
-  core::LaunchPlan plan = core::PlanLaunch(d.spec, inputs);
-  compute::LaunchSpec launch;
-  launch.instance_key = d.key + "/" + std::to_string(i.id);
-  launch.argv = std::move(plan.argv);
-  launch.env = std::move(plan.env);
-  launch.working_dir = app;
-  launch.log_file = i.log_file;
-  AppendLog(i.log_file, "berth: starting instance " + std::to_string(i.id) + " on port " +
-                            std::to_string(i.port));
-  auto process = driver_.Start(launch);
-  if (!process.ok()) return fail(std::string(process.status().message()));
-  i.process = *process;
+  LaunchRequest request;
+  request.endpoint = d.record.endpoint;
+  request.deployment = d.record.name;
+  request.instance_id = i.id;
+  request.spec = d.spec;
+  request.instance_dir = InstancesDir() / d.record.endpoint / d.record.name / std::to_string(i.id);
+  i.log_file = request.instance_dir / "logs" / "inference-server.log";
+  RunBlocking(
+      blocking_, [this, request = std::move(request)] { return launcher_.Launch(request); },
+      [this, key = d.key, id = i.id, incarnation = i.incarnation](LaunchResult result) {
+        OnLaunched(key, id, incarnation, std::move(result));
+      });
 }
 
-void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std::string reason) {
-  absl::Status s = recorder_->RecordDeploymentOutcome(d.record.endpoint, d.record.name,
-                                                      d.record.generation, state, reason);
-  if (!s.ok()) {
-    if (!absl::IsAborted(s)) spdlog::error("cannot record state of {}: {}", d.key, s.ToString());
-    dirty_ = true;  // a newer write wins; pick it up
+void Supervisor::OnLaunched(const std::string& key, int64_t id, uint64_t incarnation,
+                            LaunchResult result) {
+  absl::MutexLock lock(&mu_);
+  auto dit = deployments_.find(key);
+  Instance* i = nullptr;
+  if (dit != deployments_.end()) {
+    auto iit = dit->second->instances.find(id);
+    if (iit != dit->second->instances.end() && iit->second.incarnation == incarnation) {
+      i = &iit->second;
+    }
+  }
+  if (i == nullptr) {
+    // The deployment or the instance went away while it was launching.
+    if (result.process.ok()) driver_.Stop(*result.process, milliseconds(0));
     return;
   }
+  i->launching = false;
+  i->log_file = result.log_file;
+  if (!result.process.ok()) {
+    i->phase = InstancePhase::kExited;
+    i->exited_at = clock_.Now();
+    i->exit_code = -1;
+    i->exit_signal = 0;
+    return;
+  }
+  i->process = *result.process;
+  i->port = result.port;
+  i->grpc_port = result.grpc_port;
+  if (dit->second->native != result.native) {
+    dit->second->native = result.native;
+    publisher_.MarkChanged(dit->second->record.endpoint);
+  }
+}
+
+void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std::string reason,
+                                    fs::path tail_of) {
+  // Recorded here at once, so Reconcile does not ask again while the write is under way.
   d.record.state = state;
-  d.record.reason = std::move(reason);
+  d.record.reason = reason;
+  RunBlocking(
+      ordered_,
+      [this, endpoint = d.record.endpoint, name = d.record.name, generation = d.record.generation,
+       state, reason = std::move(reason), tail_of = std::move(tail_of)]() mutable {
+        if (!tail_of.empty()) {
+          std::string tail = compute::TailLog(tail_of, options_.reason_log_lines);
+          if (!tail.empty()) reason += ". Last log lines:\n" + tail;
+        }
+        return recorder_->RecordDeploymentOutcome(endpoint, name, generation, state, reason);
+      },
+      [this, endpoint = d.record.endpoint, name = d.record.name](absl::Status s) {
+        if (s.ok()) return;
+        if (!absl::IsAborted(s)) {
+          spdlog::error("cannot record state of {}/{}: {}", endpoint, name, s.ToString());
+        }
+        // A newer write won (or the write failed): pick up what the store says.
+        RefreshLater(endpoint, name);
+      });
+}
+
+void Supervisor::RemoveDeployment(Deployment& d) {
+  d.removing = true;
+  RunBlocking(
+      ordered_,
+      [this, endpoint = d.record.endpoint, name = d.record.name] {
+        return cleaner_->FinishDeploymentDelete(endpoint, name);
+      },
+      [this, key = d.key, endpoint = d.record.endpoint, name = d.record.name](absl::Status s) {
+        {
+          absl::MutexLock lock(&mu_);
+          auto it = deployments_.find(key);
+          if (it == deployments_.end()) return;
+          if (s.ok()) {
+            spdlog::info("deployment {} deleted", key);
+            publisher_.MarkChanged(endpoint);
+            deployments_.erase(it);
+            return;
+          }
+          it->second->removing = false;
+        }
+        if (!absl::IsAborted(s)) spdlog::error("cannot delete {}: {}", key, s.ToString());
+        RefreshLater(endpoint, name);
+      });
 }
 
 void Supervisor::ApplyActions(Deployment& d, const std::vector<Action>& actions, SteadyTime now) {
@@ -520,14 +542,15 @@ void Supervisor::ApplyActions(Deployment& d, const std::vector<Action>& actions,
         Instance& i = d.instances[a.instance_id];
         i.restarts++;
         i.total_restarts++;
-        AppendLog(i.log_file, "berth: restarting instance " + std::to_string(i.id) + " (restart " +
-                                  std::to_string(i.total_restarts) + ")");
+        AppendLogLater(i.log_file, "berth: restarting instance " + std::to_string(i.id) +
+                                       " (restart " + std::to_string(i.total_restarts) + ")");
         Launch(d, i, now);
         break;
       }
       case Action::Kind::kStop: {
         Instance& i = d.instances[a.instance_id];
         if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping) break;
+        if (i.phase == InstancePhase::kReady) publisher_.MarkChanged(d.record.endpoint);
         i.phase = InstancePhase::kStopping;
         i.stop_requested = now;
         i.stop_sent = false;
@@ -537,91 +560,107 @@ void Supervisor::ApplyActions(Deployment& d, const std::vector<Action>& actions,
         d.instances.erase(a.instance_id);
         break;
       case Action::Kind::kMarkSucceeded:
-        SetDeploymentState(d, ProvisioningState::kSucceeded, "");
+        SetDeploymentState(d, ProvisioningState::kSucceeded, "", {});
         break;
       case Action::Kind::kMarkFailed: {
-        std::string reason = a.reason;
-        auto it = d.instances.find(a.instance_id);
-        if (it != d.instances.end()) {
-          std::string tail = compute::TailLog(it->second.log_file, options_.reason_log_lines);
-          if (!tail.empty()) reason += ". Last log lines:\n" + tail;
+        fs::path log;
+        if (auto it = d.instances.find(a.instance_id); it != d.instances.end()) {
+          log = it->second.log_file;
         }
         spdlog::warn("deployment {} failed: {}", d.key, a.reason);
-        SetDeploymentState(d, ProvisioningState::kFailed, reason);
+        SetDeploymentState(d, ProvisioningState::kFailed, a.reason, log);
         break;
       }
-      case Action::Kind::kRemove: {
-        if (absl::Status s = recorder_->FinishDeploymentDelete(d.record.endpoint, d.record.name);
-            !s.ok() && !absl::IsNotFound(s)) {
-          if (!absl::IsAborted(s)) spdlog::error("cannot delete {}: {}", d.key, s.ToString());
-          dirty_ = true;
-          break;
-        }
-        std::error_code ec;
-        fs::remove_all(InstanceDir(d, 0).parent_path(), ec);
-        spdlog::info("deployment {} deleted", d.key);
-        deployments_.erase(d.key);  // `d` is gone: stop here
+      case Action::Kind::kRemove:
+        RemoveDeployment(d);
         return;
-      }
     }
   }
 }
 
 void Supervisor::FinishEndpointDeletes() {
-  for (auto it = endpoints_.begin(); it != endpoints_.end();) {
-    const std::string& name = it->first;
-    bool has_deployments = false;
-    for (const auto& [key, d] : deployments_) {
-      if (d->record.endpoint == name) has_deployments = true;
-    }
-    if (it->second->record.state == ProvisioningState::kDeleting && !has_deployments) {
-      if (absl::Status s = recorder_->FinishEndpointDelete(name); !s.ok() && !absl::IsNotFound(s)) {
-        if (!absl::IsAborted(s)) spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
-        dirty_ = true;
-        ++it;
-        continue;
-      }
-      std::error_code ec;
-      fs::remove_all(options_.data_dir / "instances" / name, ec);
-      spdlog::info("endpoint {} deleted", name);
-      it = endpoints_.erase(it);
-      continue;
-    }
-    ++it;
+  for (auto& [name, e] : endpoints_) {
+    if (e->declared.record.state != ProvisioningState::kDeleting || e->removing) continue;
+    std::string prefix = name + "/";
+    auto it = deployments_.lower_bound(prefix);
+    if (it != deployments_.end() && it->first.starts_with(prefix)) continue;  // not yet
+    e->removing = true;
+    RunBlocking(
+        ordered_, [this, name = name] { return cleaner_->FinishEndpointDelete(name); },
+        [this, name = name](absl::Status s) {
+          {
+            absl::MutexLock lock(&mu_);
+            auto it = endpoints_.find(name);
+            if (it == endpoints_.end()) return;
+            if (s.ok()) {
+              spdlog::info("endpoint {} deleted", name);
+              endpoints_.erase(it);
+              publisher_.MarkChanged(name);
+              return;
+            }
+            it->second->removing = false;
+          }
+          if (!absl::IsAborted(s))
+            spdlog::error("cannot delete endpoint {}: {}", name, s.ToString());
+          RefreshLater(name, "");
+        });
   }
 }
 
-void Supervisor::Publish() {
-  auto snapshot = std::make_shared<gateway::RoutingSnapshot>();
-  snapshot->version = ++published_version_;
-  for (const auto& [name, e] : endpoints_) {
-    if (e->record.state == ProvisioningState::kDeleting) continue;
-    auto route = std::make_shared<gateway::EndpointRouting>();
-    route->name = name;
-    route->auth_mode = e->spec.auth_mode;
-    route->primary_key = e->primary_key;
-    route->secondary_key = e->secondary_key;
-    route->token_secret = e->token_secret;
-    route->traffic = e->spec.traffic;
-    route->mirror_traffic = e->spec.mirror_traffic;
-    for (const auto& [key, d] : deployments_) {
-      if (d->record.endpoint != name || d->record.state == ProvisioningState::kDeleting) continue;
-      auto dr = std::make_shared<gateway::DeploymentRouting>();
-      dr->name = d->record.name;
-      const bool oip = d->native || core::ServingKindOf(d->spec) == core::ServingKind::kTritonModel;
-      dr->request_settings = core::EffectiveRequestSettings(d->spec, oip);
-      dr->routes = core::RoutesFor(d->spec);
-      dr->speaks_oip = oip;
-      for (const auto& [id, i] : d->instances) {
-        if (i.phase != InstancePhase::kReady || !i.process) continue;
-        dr->ready.push_back({i.id, i.incarnation, "127.0.0.1", i.port, i.grpc_port});
-      }
-      route->deployments[gateway::NameKey(dr->name)] = std::move(dr);
-    }
-    snapshot->endpoints[gateway::NameKey(name)] = std::move(route);
-  }
-  routes_.Publish(std::move(snapshot));
+void Supervisor::AppendLogLater(fs::path log_file, std::string line) {
+  if (log_file.empty()) return;
+  asio::post(ordered_, [log_file = std::move(log_file), line = std::move(line)] {
+    AppendInstanceLog(log_file, line);
+  });
 }
+
+// ------------------------------------------------------------------------------- routing
+
+void Supervisor::Publish() {
+  publisher_.Publish([this](const std::string& name)
+                         ABSL_NO_THREAD_SAFETY_ANALYSIS { return BuildRouting(name); });
+}
+
+std::shared_ptr<const gateway::EndpointRouting> Supervisor::BuildRouting(
+    const std::string& name) const {
+  auto eit = endpoints_.find(name);
+  if (eit == endpoints_.end()) return nullptr;
+  const DeclaredEndpoint& e = eit->second->declared;
+  if (e.record.state == ProvisioningState::kDeleting) return nullptr;
+  auto routing = std::make_shared<gateway::EndpointRouting>();
+  routing->name = name;
+  routing->auth_mode = e.spec.auth_mode;
+  routing->primary_key = e.primary_key;
+  routing->secondary_key = e.secondary_key;
+  routing->token_secret = e.token_secret;
+  routing->traffic = e.spec.traffic;
+  routing->mirror_traffic = e.spec.mirror_traffic;
+  std::string prefix = name + "/";
+  for (auto it = deployments_.lower_bound(prefix);
+       it != deployments_.end() && it->first.starts_with(prefix); ++it) {
+    const Deployment& d = *it->second;
+    if (d.record.state == ProvisioningState::kDeleting) continue;
+    auto dr = std::make_shared<gateway::DeploymentRouting>();
+    dr->name = d.record.name;
+    dr->request_settings = core::EffectiveRequestSettings(
+        d.spec, d.native || core::ServingKindOf(d.spec) == core::ServingKind::kTritonModel);
+    dr->routes = core::RoutesFor(d.spec);
+    dr->speaks_oip = d.native;
+    for (const auto& [id, i] : d.instances) {
+      if (i.phase != InstancePhase::kReady || !i.process) continue;
+      gateway::InstanceAddress address;
+      address.id = id;
+      address.incarnation = i.incarnation;
+      address.port = i.port;
+      address.grpc_port = i.grpc_port;
+      dr->ready.push_back(address);
+    }
+    routing->deployments[gateway::NameKey(dr->name)] = std::move(dr);
+  }
+  return routing;
+}
+
+// --------------------------------------------------------------------------------- views
 
 nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
                                          const std::string& deployment) const {
@@ -650,7 +689,7 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
 std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,
                                             const std::string& deployment, int64_t instance) const {
   // Logs outlive instance records (a failed rollout, a restarted berthd): read them from disk.
-  fs::path dir = options_.data_dir / "instances" / endpoint / deployment;
+  fs::path dir = InstancesDir() / endpoint / deployment;
   if (instance == 0) instance = HighestInstanceDir(dir);
   if (instance <= 0) return std::nullopt;
   fs::path file = dir / std::to_string(instance) / "logs" / "inference-server.log";

@@ -1,26 +1,44 @@
 #pragma once
-// Supervisor: the control plane's executor. On a periodic tick it reloads the declared state
-// from the StateStore when told it changed, observes instances (exits, readiness and liveness
-// probes), asks Reconcile() what to do, carries the actions out through the ComputeDriver,
-// records deployment outcomes, and publishes routes to the data plane (a gateway::RoutingSink).
+// Supervisor: the control plane's executor. It keeps the declared state it was told about
+// (DeclaredStateReader), observes instances (exits from the ComputeDriver, readiness and
+// liveness through a Prober), asks Reconcile() what to do, has the Launcher and the Cleaner
+// carry it out, records deployment outcomes (OutcomeRecorder), and publishes plain routing
+// values to the data plane (RoutePublisher -> gateway::RoutingSink). Its parts live in
+// controlplane/supervisor/; this class only orchestrates them.
 //
-// Threading: the tick and probe completions run on the io_context given at construction
-// (one thread). Notify() and the InstanceObserver methods may be called from any thread.
+// Threading:
+// - `control` (one thread, or a strand) runs the tick, probe completions and the completions
+//   of blocking jobs. Nothing on it blocks: no file copies, storage, spawning or folder
+//   removal. It is never the data plane's thread.
+// - `blocking` (a pool) runs the blocking jobs — launches, outcome writes, folder removal,
+//   log appends (the last three in order, on a strand) — and posts their results back to
+//   `control`.
+// - Notify() runs on the caller's thread (a management worker): it reads the changed records
+//   there and applies them under the supervisor's lock, which is only ever held for in-memory
+//   work. InstancesJson() and LogFile() may be called from any thread.
+// Declared state is read once at Start() and afterwards only what Notify() names; routing is
+// republished only for endpoints whose routing changed.
 
 #include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
 #include "auth/secrets.h"
 #include "common/clock.h"
 #include "compute/compute_driver.h"
-#include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
-#include "controlplane/model_registry.h"
 #include "controlplane/reconciler.h"
+#include "controlplane/supervisor/cleaner.h"
+#include "controlplane/supervisor/declared_state.h"
+#include "controlplane/supervisor/launcher.h"
+#include "controlplane/supervisor/outcome_recorder.h"
+#include "controlplane/supervisor/prober.h"
+#include "controlplane/supervisor/route_publisher.h"
 #include "core/spec.h"
 #include "gateway/route_snapshot.h"
 #include "http/asio.h"
@@ -33,30 +51,26 @@ struct SupervisorOptions {
   std::chrono::milliseconds tick{100};
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM, then SIGKILL after this
   int reason_log_lines = 20;                    // log tail quoted in a failure reason
-  std::string python = "/usr/bin/python3";      // interpreter for scoring scripts and MLflow
-  std::filesystem::path python_dir;             // berth's Python packages (berth_runner)
-  std::filesystem::path worker;                 // the berth-worker executable
-  // Largest answer body read from an instance (--max-response-body).
-  uint64_t max_response_body_bytes = 100ull << 20;
 };
 
 class Supervisor final : public InstanceObserver {
  public:
-  Supervisor(http::asio::io_context& io, state::StateStore& store, const auth::SecretBox& secrets,
-             ArtifactStore& artifacts, compute::ComputeDriver& driver, gateway::RoutingSink& routes,
+  Supervisor(http::asio::any_io_executor control, http::asio::any_io_executor blocking,
+             state::StateStore& store, const auth::SecretBox& secrets, Launcher& launcher,
+             Prober& prober, compute::ComputeDriver& driver, gateway::RoutingSink& routes,
              const Clock& clock, SupervisorOptions options);
   ~Supervisor() override;
 
-  // Loads the declared state and starts the tick loop.
+  // Where deployment outcomes and finished deletes are recorded. Set before Start().
+  void SetRecorder(OutcomeRecorder* recorder);
+  // Reads the declared state (blocking, on the caller's thread), publishes routes and starts
+  // the tick loop on `control`.
   void Start();
-  // Where deployment outcomes and finished deletes are recorded (serialised with management
-  // writes). Set before Start().
-  void SetRecorder(ManagementService* recorder) { recorder_ = recorder; }
-  // Where `model: azureml:...` references find their files. Set before Start().
-  void SetModelRegistry(ModelRegistry* models) { models_ = models; }
-  // The declared state changed: reload it and republish routes now, so a request sent after a
-  // management call returns sees its effect. Instances are started and stopped on the tick.
-  void Notify();
+  // Endpoint `endpoint` (`deployment` empty: the endpoint and all its deployments) or one
+  // deployment changed in the StateStore: re-read just that and republish its endpoint's
+  // routes before returning, so a request sent after a management call returns sees its
+  // effect. Instances are started and stopped on the tick. Blocking (storage reads).
+  void Notify(const std::string& endpoint, const std::string& deployment);
   // Stops the tick loop and every instance (SIGTERM, SIGKILL after the grace period). Blocks.
   void Shutdown();
 
@@ -74,42 +88,65 @@ class Supervisor final : public InstanceObserver {
 
   http::Awaitable<void> Loop();
   void Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Reload() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads what changed and applies it; also used after a superseded outcome write.
+  void ReadAndApply(const std::string& endpoint, const std::string& deployment)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Re-reads what a superseded or failed write, or a failed read, concerned: on the blocking
+  // executor, started by the next tick.
+  void RefreshLater(const std::string& endpoint, const std::string& deployment)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void StartRefreshes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Apply(DeclaredChange change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyDeployment(DeclaredDeployment declared) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetDeployment(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ObserveExits(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DriveStops(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleProbes(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyActions(Deployment& d, const std::vector<Action>& actions, SteadyTime now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Launch(Deployment& d, Instance& instance, SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetDeploymentState(Deployment& d, core::ProvisioningState state, std::string reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnLaunched(const std::string& key, int64_t id, uint64_t incarnation, LaunchResult result);
+  void SetDeploymentState(Deployment& d, core::ProvisioningState state, std::string reason,
+                          std::filesystem::path tail_of) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveDeployment(Deployment& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishEndpointDeletes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  http::Awaitable<void> Probe(std::string key, int64_t id, uint64_t incarnation, ProbeKind kind,
-                              int port, std::string path, std::chrono::milliseconds timeout);
   void OnProbeResult(const std::string& key, int64_t id, uint64_t incarnation, ProbeKind kind,
-                     bool healthy, const std::string& detail);
-  std::filesystem::path InstanceDir(const Deployment& d, int64_t id) const;
+                     const ProbeResult& result);
+  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<const gateway::EndpointRouting> BuildRouting(const std::string& endpoint) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a line to a log on the ordered blocking strand.
+  void AppendLogLater(std::filesystem::path log_file, std::string line);
+  // Runs `job` on `blocking`, then `done(result)` on `control`.
+  template <typename Job, typename Done>
+  void RunBlocking(const http::asio::any_io_executor& on, Job job, Done done);
+  std::filesystem::path InstancesDir() const { return options_.data_dir / "instances"; }
 
-  http::asio::io_context& io_;
-  state::StateStore& store_;
-  const auth::SecretBox& secrets_;
-  ArtifactStore& artifacts_;
+  http::asio::any_io_executor control_;
+  http::asio::any_io_executor blocking_;
+  // Outcome writes, folder removal and log appends, in the order they were asked for.
+  http::asio::strand<http::asio::any_io_executor> ordered_;
+  DeclaredStateReader reader_;
+  Launcher& launcher_;
+  Prober& prober_;
   compute::ComputeDriver& driver_;
-  gateway::RoutingSink& routes_;
   const Clock& clock_;
   SupervisorOptions options_;
 
-  ManagementService* recorder_ = nullptr;
-  ModelRegistry* models_ = nullptr;
-  std::atomic<bool> dirty_{true};
+  OutcomeRecorder* recorder_ = nullptr;
+  std::optional<Cleaner> cleaner_;
   std::atomic<bool> running_{false};
+  // Serialises Notify()'s read-then-apply, so an older read is never applied after a newer one.
+  absl::Mutex notify_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints_ ABSL_GUARDED_BY(mu_);
   // Keyed "<endpoint>/<deployment>".
   std::map<std::string, std::unique_ptr<Deployment>> deployments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t published_version_ ABSL_GUARDED_BY(mu_) = 0;
+  // (endpoint, deployment or "") to read again (RefreshLater).
+  std::set<std::pair<std::string, std::string>> refresh_ ABSL_GUARDED_BY(mu_);
+  RoutePublisher publisher_ ABSL_GUARDED_BY(mu_);
+  gateway::RoutingSink& routes_;
   std::unique_ptr<http::asio::steady_timer> timer_;
 };
 

@@ -29,6 +29,8 @@
 #include "controlplane/management_service.h"
 #include "controlplane/model_registry.h"
 #include "controlplane/supervisor.h"
+#include "controlplane/supervisor/launcher.h"
+#include "controlplane/supervisor/prober.h"
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
@@ -256,8 +258,10 @@ int main(int argc, char** argv) {
 
   // Data-plane threads: one event loop each (Envoy-style); connections are spread
   // over them and each keeps its own instance connections. The supervisor has a
-  // thread of its own, and management calls do their blocking work on
-  // `blocking_pool`.
+  // thread of its own (`control_io`: tick, probes) and a pool for its blocking jobs
+  // (`supervisor_pool`: launches, storage writes, folder removal); management calls
+  // do their blocking work on `blocking_pool`. Nothing the control plane does runs
+  // on a data-plane thread.
   using WorkGuard = http::asio::executor_work_guard<http::asio::io_context::executor_type>;
   std::vector<std::unique_ptr<http::asio::io_context>> data_plane_io;
   std::vector<http::asio::io_context*> data_plane_contexts;
@@ -269,6 +273,7 @@ int main(int argc, char** argv) {
   }
   http::asio::io_context& io = *data_plane_io.front();  // accepts connections
   http::asio::io_context control_io(1);
+  http::asio::thread_pool supervisor_pool(4);
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
@@ -343,23 +348,26 @@ int main(int argc, char** argv) {
     grpc_port = *grpc_bound;
   }
 
+  controlplane::LocalLauncher launcher(
+      artifacts, &models, driver, {.python = python, .python_dir = python_dir, .worker = worker});
+  controlplane::HttpProber prober(control_io.get_executor());
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;
-  supervisor_options.python = python;
-  supervisor_options.python_dir = python_dir;
-  supervisor_options.worker = worker;
-  controlplane::Supervisor supervisor(control_io, **store, *secrets, artifacts, driver, router,
+  controlplane::Supervisor supervisor(control_io.get_executor(), supervisor_pool.get_executor(),
+                                      **store, *secrets, launcher, prober, driver, router,
                                       SystemClock::Get(), supervisor_options);
   controlplane::ServiceOptions service_options;
   service_options.base_url = base_url;
   service_options.token_lifetime = std::chrono::seconds(token_lifetime_s);
   service_options.python = python;
-  controlplane::ManagementService service(**store, *secrets, artifacts, SystemClock::Get(),
-                                          service_options, [&] { supervisor.Notify(); });
+  controlplane::ManagementService service(
+      **store, *secrets, artifacts, SystemClock::Get(), service_options,
+      [&](const std::string& endpoint, const std::string& deployment) {
+        supervisor.Notify(endpoint, deployment);
+      });
   service.SetInstanceObserver(&supervisor);
   supervisor.SetRecorder(&service);
   service.SetModelRegistry(&models);
-  supervisor.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
   service_ptr = &service;
   api_ptr = &api;
@@ -430,6 +438,7 @@ int main(int argc, char** argv) {
   for (auto& context : data_plane_io) context->stop();
   control_io.stop();
   for (auto& t : threads) t.join();
+  supervisor_pool.join();
   blocking_pool.join();
   (void)service_ptr;
   return 0;
