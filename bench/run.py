@@ -14,6 +14,7 @@
     BENCH_CLIENT_CPUS=0    cores of the load generator (taskset -c)
     BENCH_SERVER_CPUS=1    cores of every system under test (berthd and its instances, nginx,
                            uvicorn, the raw ceiling)
+    BENCH_DATA_PLANE_THREADS=N     berthd's --data-plane-threads (default: one per server core)
     BENCH_OUT=docs/benchmarks.md   where the results section is appended
     BENCH_KEEP=1           keep the temporary folder (logs, configs, berthd's data) for debugging
 
@@ -76,10 +77,16 @@ class Settings:
         self.server_cpus = os.environ.get("BENCH_SERVER_CPUS", "1" if ncpu > 1 else "0")
         self.out = Path(os.environ.get("BENCH_OUT", ROOT / "docs" / "benchmarks.md"))
         self.b6_budget = seconds(os.environ.get("BENCH_B6_BUDGET", "240s"))
+        # berthd's --data-plane-threads: by default one per server core it is pinned to.
+        cores = len([c for part in self.server_cpus.split(",") for c in
+                     (range(int(part.split("-")[0]), int(part.split("-")[1]) + 1)
+                      if "-" in part else [part])])
+        self.data_plane_threads = int(os.environ.get("BENCH_DATA_PLANE_THREADS", cores))
 
     def env_line(self):
         return (f"BENCH_DURATION={self.duration} BENCH_WARMUP={self.warmup} "
-                f"BENCH_CLIENT_CPUS={self.client_cpus} BENCH_SERVER_CPUS={self.server_cpus}"
+                f"BENCH_CLIENT_CPUS={self.client_cpus} BENCH_SERVER_CPUS={self.server_cpus} "
+                f"BENCH_DATA_PLANE_THREADS={self.data_plane_threads}"
                 + (" BENCH_QUICK=1" if self.quick else ""))
 
 
@@ -263,7 +270,8 @@ class Bench:
         data = self.tmp / f"{name}-data"
         data.mkdir(exist_ok=True)
         p = self.procs.start(name, [str(self.build / "src" / "berthd"), "--data-dir", str(data),
-                                    "--port", "0", "--log-level", "warn"],
+                                    "--port", "0", "--log-level", "warn",
+                                    "--data-plane-threads", str(self.s.data_plane_threads)],
                              cpus=self.s.server_cpus, logdir=self.tmp)
         out = self.tmp / f"{name}.out"
         url = []

@@ -3,6 +3,7 @@
 #include <set>
 #include <thread>
 
+#include "common/status_macros.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -87,6 +88,7 @@ Supervisor::Supervisor(asio::any_io_executor control, asio::any_io_executor bloc
                        const Clock& clock, SupervisorOptions options)
     : control_(std::move(control)),
       blocking_(std::move(blocking)),
+      store_(store),
       ordered_(asio::make_strand(blocking_)),
       reader_(store, secrets, options.data_dir / "instances"),
       launcher_(launcher),
@@ -117,10 +119,16 @@ void Supervisor::RunBlocking(const asio::any_io_executor& on, Job job, Done done
 
 void Supervisor::Start() {
   running_ = true;
+  // The feed is followed from before the full read: what changes meanwhile is read twice,
+  // which is harmless, rather than missed.
+  auto revision = store_.CurrentRevision();
+  if (!revision.ok())
+    spdlog::error("cannot read the state's revision: {}", revision.status().ToString());
   auto all = reader_.ReadAll();
   if (!all.ok()) spdlog::error("cannot load state: {}", all.status().ToString());
   {
     absl::MutexLock lock(&mu_);
+    if (revision.ok()) seen_revision_ = *revision;
     if (all.ok()) {
       for (auto& change : *all) Apply(std::move(change));
     }
@@ -174,6 +182,52 @@ void Supervisor::StartRefreshes() {
         },
         [](bool) {});
   }
+}
+
+void Supervisor::FollowChanges() {
+  constexpr size_t kFeedBatch = 1000;
+  if (following_) return;
+  following_ = true;
+  RunBlocking(
+      blocking_, [this, since = seen_revision_] { return store_.ChangesSince(since, kFeedBatch); },
+      [this](absl::StatusOr<state::ChangeBatch> batch) {
+        absl::MutexLock lock(&mu_);
+        if (batch.ok()) {
+          following_ = false;
+          for (const auto& c : batch->changes) {
+            refresh_.insert(
+                {c.endpoint, c.kind == state::RecordKind::kDeployment ? c.deployment : ""});
+          }
+          seen_revision_ = batch->changes.size() < kFeedBatch ? batch->current_revision
+                                                              : batch->changes.back().revision;
+          return;
+        }
+        if (!absl::IsOutOfRange(batch.status())) {
+          following_ = false;  // tried again on the next tick
+          spdlog::warn("cannot read the state's change feed: {}", batch.status().ToString());
+          return;
+        }
+        spdlog::warn("the state's change feed no longer reaches revision {}: reading everything",
+                     seen_revision_);
+        RunBlocking(
+            blocking_,
+            [this]() -> absl::StatusOr<std::pair<int64_t, std::vector<std::string>>> {
+              ASSIGN_OR_RETURN(int64_t revision, store_.CurrentRevision());
+              ASSIGN_OR_RETURN(auto records, store_.ListEndpoints());
+              std::vector<std::string> names;
+              for (const auto& r : records) names.push_back(r.name);
+              return std::make_pair(revision, std::move(names));
+            },
+            [this](absl::StatusOr<std::pair<int64_t, std::vector<std::string>>> all) {
+              absl::MutexLock lock(&mu_);
+              following_ = false;
+              if (!all.ok()) return;  // the feed is asked again on the next tick
+              // Every endpoint, stored or known, is read again (gone ones are forgotten).
+              for (const auto& name : all->second) refresh_.insert({name, ""});
+              for (const auto& [name, e] : endpoints_) refresh_.insert({name, ""});
+              seen_revision_ = all->first;
+            });
+      });
 }
 
 void Supervisor::Shutdown() {
@@ -272,6 +326,7 @@ void Supervisor::ForgetDeployment(const std::string& key) {
 
 void Supervisor::Tick() {
   SteadyTime now = clock_.Now();
+  FollowChanges();
   StartRefreshes();
   ObserveExits(now);
   DriveStops(now);

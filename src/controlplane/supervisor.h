@@ -96,6 +96,10 @@ class Supervisor final : public InstanceObserver {
   void RefreshLater(const std::string& endpoint, const std::string& deployment)
       ABSL_LOCKS_EXCLUDED(mu_);
   void StartRefreshes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Follows the store's change feed: what another writer changed (another berthd sharing the
+  // database) is read again like a Notify. When the feed no longer reaches back to what was
+  // seen (OUT_OF_RANGE), every endpoint is read again.
+  void FollowChanges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Apply(DeclaredChange change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyDeployment(DeclaredDeployment declared) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetDeployment(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -124,6 +128,7 @@ class Supervisor final : public InstanceObserver {
 
   http::asio::any_io_executor control_;
   http::asio::any_io_executor blocking_;
+  state::StateStore& store_;
   // Outcome writes, folder removal and log appends, in the order they were asked for.
   http::asio::strand<http::asio::any_io_executor> ordered_;
   DeclaredStateReader reader_;
@@ -145,6 +150,8 @@ class Supervisor final : public InstanceObserver {
   uint64_t next_incarnation_ ABSL_GUARDED_BY(mu_) = 1;
   // (endpoint, deployment or "") to read again (RefreshLater).
   std::set<std::pair<std::string, std::string>> refresh_ ABSL_GUARDED_BY(mu_);
+  int64_t seen_revision_ ABSL_GUARDED_BY(mu_) = 0;  // the change feed is read from here
+  bool following_ ABSL_GUARDED_BY(mu_) = false;     // a feed read is under way
   RoutePublisher publisher_ ABSL_GUARDED_BY(mu_);
   gateway::RoutingSink& routes_;
   std::unique_ptr<http::asio::steady_timer> timer_;

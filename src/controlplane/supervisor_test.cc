@@ -275,3 +275,29 @@ TEST_F(SupervisorTest, LivenessFailuresRestartTheInstance) {
 
 }  // namespace
 }  // namespace berth::controlplane
+
+namespace berth::controlplane {
+namespace {
+
+// Another berthd sharing the database writes without telling this supervisor: it learns of
+// the write from the store's change feed.
+TEST_F(SupervisorTest, WritesByAnotherWriterArriveThroughTheChangeFeed) {
+  StartBlue();
+  ManagementService other(store_, secrets_, artifacts_, clock_, {},
+                          [](const std::string&, const std::string&) {});
+  ASSERT_TRUE(other.CreateDeployment("ep1", DeploymentDoc("green")).ok());
+  size_t published = sink_.PublishCount();
+  Run();
+  ASSERT_EQ(driver_.starts().size(), 2u);  // blue's, then green's
+  Advance(seconds(1));
+  EXPECT_THAT(ReadyIds("green"), ::testing::ElementsAre(1));
+  EXPECT_GT(sink_.PublishCount(), published);
+  ASSERT_TRUE(other.DeleteEndpoint("ep1").ok());
+  for (int i = 0; i < 5 && sink_.Last()->FindEndpoint("ep1") != nullptr; ++i) {
+    Advance(seconds(1));
+  }
+  EXPECT_EQ(sink_.Last()->FindEndpoint("ep1"), nullptr);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
