@@ -269,9 +269,13 @@ class Bench:
         """Starts a berthd (data dir <tmp>/<name>-data, port 0) -> (process, url, admin token)."""
         data = self.tmp / f"{name}-data"
         data.mkdir(exist_ok=True)
-        p = self.procs.start(name, [str(self.build / "src" / "berthd"), "--data-dir", str(data),
-                                    "--port", "0", "--log-level", "warn",
-                                    "--data-plane-threads", str(self.s.data_plane_threads)],
+        berthd = str(self.build / "src" / "berthd")
+        argv = [berthd, "--data-dir", str(data), "--port", "0", "--log-level", "warn"]
+        # A berthd from before --data-plane-threads (a baseline build) runs one loop anyway.
+        if "--data-plane-threads" in subprocess.run([berthd, "--help"], capture_output=True,
+                                                    text=True).stdout:
+            argv += ["--data-plane-threads", str(self.s.data_plane_threads)]
+        p = self.procs.start(name, argv,
                              cpus=self.s.server_cpus, logdir=self.tmp)
         out = self.tmp / f"{name}.out"
         url = []
@@ -1006,7 +1010,7 @@ def cmd_version(argv):
         return "?"
 
 
-def machine_lines():
+def machine_lines(build_dir):
     cpu = "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -1018,12 +1022,21 @@ def machine_lines():
     commit = cmd_version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
+    # The binaries measured may come from another tree (a baseline build).
+    source = ROOT
+    cache = Path(build_dir) / "CMakeCache.txt"
+    if cache.exists():
+        m = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", cache.read_text(), re.M)
+        if m:
+            source = Path(m.group(1))
+    built = cmd_version(["git", "-C", str(source), "rev-parse", "--short", "HEAD"])
     torch_v = cmd_version([PYTHON, "-c", "import torch, fastapi, uvicorn; print('torch', "
                            "torch.__version__, '· fastapi', fastapi.__version__, '· uvicorn', "
                            "uvicorn.__version__)"])
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- git commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
+        f"- git commit: `{commit}`" + (" (with uncommitted changes)" if dirty else "")
+        + (f"; berthd measured built from `{built}` ({build_dir})" if built != commit else ""),
         f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; load average at "
         f"the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         f"- {cmd_version([NGINX, '-v'])} · {cmd_version(['wrk', '-v'])} · {torch_v}",
@@ -1078,7 +1091,7 @@ def main():
     report = "\n\n".join([
         f"## Run {when} UTC ({', '.join(names)})" + (" — quick smoke run, not a measurement"
                                                      if settings.quick else ""),
-        "\n".join(machine_lines()),
+        "\n".join(machine_lines(build_dir)),
         f"Rerun: `{rerun}`. Load: wrk -t1 pinned to cores {settings.client_cpus}; systems "
         f"pinned to cores {settings.server_cpus}; warm-up {settings.warmup}, then {RUNS} × "
         f"{settings.duration}, medians; spread = (max − min) / median of throughput.",
