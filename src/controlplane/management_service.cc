@@ -172,7 +172,8 @@ absl::StatusOr<DeploymentRecord> ManagementService::FindDeployment(const std::st
 
 absl::Status ManagementService::ResolveTrafficTargets(const std::string& endpoint,
                                                       std::map<std::string, int>* traffic,
-                                                      std::map<std::string, int>* mirror) {
+                                                      std::map<std::string, int>* mirror,
+                                                      std::vector<DeploymentRecord>* targets) {
   ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(endpoint));
   auto find = [&](const std::string& name) -> const DeploymentRecord* {
     for (const auto& d : deployments) {
@@ -191,6 +192,7 @@ absl::Status ManagementService::ResolveTrafficTargets(const std::string& endpoin
       return InvalidField("traffic." + name, "deployment '" + d->name + "' is being deleted");
     }
     resolved_traffic[d->name] = percent;
+    if (percent > 0 && targets) targets->push_back(*d);
   }
   for (const auto& [name, percent] : *mirror) {
     const DeploymentRecord* d = find(name);
@@ -200,6 +202,7 @@ absl::Status ManagementService::ResolveTrafficTargets(const std::string& endpoin
           "deployment '" + name + "' does not exist in endpoint '" + endpoint + "'");
     }
     resolved_mirror[d->name] = percent;
+    if (percent > 0 && targets) targets->push_back(*d);
   }
   *traffic = std::move(resolved_traffic);
   *mirror = std::move(resolved_mirror);
@@ -236,7 +239,9 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   json merged = existing.ok() ? core::MergeSpec(existing->spec, doc) : doc;
   merged["name"] = stored_name;
   ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(merged));
-  RETURN_IF_ERROR(ResolveTrafficTargets(name, &parsed.spec.traffic, &parsed.spec.mirror_traffic));
+  std::vector<DeploymentRecord> targets;
+  RETURN_IF_ERROR(
+      ResolveTrafficTargets(name, &parsed.spec.traffic, &parsed.spec.mirror_traffic, &targets));
   // Stored under the deployments' own names: `GREEN: 100` routes to `Green`.
   if (merged.contains("traffic")) merged["traffic"] = parsed.spec.traffic;
   if (merged.contains("mirror_traffic")) merged["mirror_traffic"] = parsed.spec.mirror_traffic;
@@ -247,14 +252,21 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
   record.state = ProvisioningState::kSucceeded;  // nothing to provision beyond the record
   record.reason.clear();
   record.updated_at_ms = NowMs();
+  state::WriteBatch batch;
   if (!existing.ok()) {
     record.created_at_ms = record.updated_at_ms;
     RETURN_IF_ERROR(SealNewKeys(record, true, true));
     ASSIGN_OR_RETURN(record.token_secret_sealed, secrets_.Seal(auth::NewSecret(32)));
-    RETURN_IF_ERROR(store_.CreateEndpoint(record));
+    batch.CreateEndpoint(record);
   } else {
-    RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+    batch.UpdateEndpoint(record);  // conditional on the revision read above
   }
+  // The deployments given traffic must still be as read (not deleted or being deleted by
+  // another writer sharing the store): rewritten unchanged, on their revisions, in the same
+  // commit.
+  for (const DeploymentRecord& target : targets) batch.UpdateDeployment(target);
+  ASSIGN_OR_RETURN(int64_t revision, store_.Commit(batch));
+  (void)revision;
   ASSIGN_OR_RETURN(json view, EndpointView(record, &parsed));
   return Written{std::move(view), !existing.ok()};
 }
@@ -262,25 +274,32 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteEndpointLocke
 absl::StatusOr<json> ManagementService::DeleteEndpoint(const std::string& name) {
   absl::StatusOr<json> view;
   bool changed = false;
+  std::string stored_name = name;
   {
     absl::MutexLock lock(&write_mu_);
     ASSIGN_OR_RETURN(EndpointRecord record, store_.GetEndpoint(name));
+    stored_name = record.name;
     if (record.state != ProvisioningState::kDeleting) {
+      // All or none, each on the revision read: a deployment another writer creates or changes
+      // meanwhile makes the delete fail (409) rather than leave it behind.
+      state::WriteBatch batch;
       ASSIGN_OR_RETURN(auto deployments, store_.ListDeployments(name));
       for (auto& d : deployments) {
         if (d.state == ProvisioningState::kDeleting) continue;
         d.state = ProvisioningState::kDeleting;
         d.updated_at_ms = NowMs();
-        RETURN_IF_ERROR(store_.UpdateDeployment(d));
+        batch.UpdateDeployment(d);
       }
       record.state = ProvisioningState::kDeleting;
       record.updated_at_ms = NowMs();
-      RETURN_IF_ERROR(store_.UpdateEndpoint(record));
+      batch.UpdateEndpoint(record);
+      ASSIGN_OR_RETURN(int64_t revision, store_.Commit(batch));
+      (void)revision;
       changed = true;
     }
     view = EndpointView(record);
   }
-  if (changed) on_change_(name, "");
+  if (changed) on_change_(stored_name, "");
   return view;
 }
 
@@ -581,10 +600,12 @@ absl::StatusOr<DeploymentRecord> ManagementService::CommitDeploymentLocked(
 absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endpoint,
                                                          const std::string& name) {
   DeploymentRecord record;
+  std::string endpoint_record_name;
   bool changed = false;
   {
     absl::MutexLock lock(&write_mu_);
     ASSIGN_OR_RETURN(EndpointRecord endpoint_record, store_.GetEndpoint(endpoint));
+    endpoint_record_name = endpoint_record.name;
     ASSIGN_OR_RETURN(record, FindDeployment(endpoint, name));
     if (record.state != ProvisioningState::kDeleting) {
       ASSIGN_OR_RETURN(auto parsed, core::ParseEndpointSpec(endpoint_record.spec));
@@ -609,11 +630,18 @@ absl::StatusOr<json> ManagementService::DeleteDeployment(const std::string& endp
       }
       record.state = ProvisioningState::kDeleting;
       record.updated_at_ms = NowMs();
-      RETURN_IF_ERROR(store_.UpdateDeployment(record));
+      // The endpoint's traffic checked above must still hold (another writer may give this
+      // deployment traffic meanwhile): the endpoint is rewritten unchanged on its revision, in
+      // the same commit.
+      state::WriteBatch batch;
+      batch.UpdateEndpoint(endpoint_record);
+      batch.UpdateDeployment(record);
+      ASSIGN_OR_RETURN(int64_t revision, store_.Commit(batch));
+      (void)revision;
       changed = true;
     }
   }
-  if (changed) on_change_(endpoint, name);
+  if (changed) on_change_(endpoint_record_name, record.name);
   return DeploymentView(record);
 }
 

@@ -157,10 +157,12 @@ class ManagementService final : public OutcomeRecorder {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status CheckArtifacts(const core::DeploymentSpec& spec);
   // Each key of `traffic` and `mirror` must name a deployment of `endpoint`, ignoring case; the
-  // keys are replaced by the deployments' names as written, so routing finds them.
+  // keys are replaced by the deployments' names as written, so routing finds them. `targets`
+  // gets the records (with their revisions) of the deployments given a positive share.
   absl::Status ResolveTrafficTargets(const std::string& endpoint,
                                      std::map<std::string, int>* traffic,
-                                     std::map<std::string, int>* mirror);
+                                     std::map<std::string, int>* mirror,
+                                     std::vector<state::DeploymentRecord>* targets = nullptr);
   // The deployment named `name` ignoring case (names are unique that way); NOT_FOUND otherwise.
   absl::StatusOr<state::DeploymentRecord> FindDeployment(const std::string& endpoint,
                                                          const std::string& name);

@@ -184,3 +184,132 @@ TEST_F(ManagementServiceTest, RecordChangedDuringTheCheckIsCheckedAgain) {
 
 }  // namespace
 }  // namespace berth::controlplane
+
+namespace berth::controlplane {
+namespace {
+
+// A store shared with another writer (another berthd on the same database): after the next
+// read of the named kind it runs `interleave` — the other writer's write — before the reader
+// sees its (now stale) result.
+class InterleavingStore final : public state::StateStore {
+ public:
+  explicit InterleavingStore(state::StateStore& inner) : inner_(inner) {}
+  std::function<void()> after_list_deployments;
+  std::function<void()> after_get_endpoint;
+
+  absl::StatusOr<state::EndpointRecord> GetEndpoint(const std::string& name) override {
+    auto r = inner_.GetEndpoint(name);
+    Run(after_get_endpoint);
+    return r;
+  }
+  absl::StatusOr<std::vector<state::EndpointRecord>> ListEndpoints() override {
+    return inner_.ListEndpoints();
+  }
+  absl::Status CreateEndpoint(const state::EndpointRecord& r) override {
+    return inner_.CreateEndpoint(r);
+  }
+  absl::Status UpdateEndpoint(const state::EndpointRecord& r) override {
+    return inner_.UpdateEndpoint(r);
+  }
+  absl::Status DeleteEndpoint(const std::string& name) override {
+    return inner_.DeleteEndpoint(name);
+  }
+  absl::StatusOr<state::DeploymentRecord> GetDeployment(const std::string& e,
+                                                        const std::string& n) override {
+    return inner_.GetDeployment(e, n);
+  }
+  absl::StatusOr<std::vector<state::DeploymentRecord>> ListDeployments(
+      const std::string& endpoint) override {
+    auto r = inner_.ListDeployments(endpoint);
+    Run(after_list_deployments);
+    return r;
+  }
+  absl::Status CreateDeployment(const state::DeploymentRecord& r) override {
+    return inner_.CreateDeployment(r);
+  }
+  absl::Status UpdateDeployment(const state::DeploymentRecord& r) override {
+    return inner_.UpdateDeployment(r);
+  }
+  absl::Status DeleteDeployment(const std::string& e, const std::string& n) override {
+    return inner_.DeleteDeployment(e, n);
+  }
+  absl::StatusOr<int64_t> Commit(const state::WriteBatch& batch) override {
+    return inner_.Commit(batch);
+  }
+  absl::StatusOr<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
+  absl::StatusOr<state::ChangeBatch> ChangesSince(int64_t revision, size_t limit) override {
+    return inner_.ChangesSince(revision, limit);
+  }
+  absl::StatusOr<state::ModelRecord> GetModel(const std::string& n, const std::string& v) override {
+    return inner_.GetModel(n, v);
+  }
+  absl::StatusOr<std::vector<state::ModelRecord>> ListModels(const std::string& n) override {
+    return inner_.ListModels(n);
+  }
+  absl::Status CreateModel(const state::ModelRecord& r) override { return inner_.CreateModel(r); }
+  absl::Status DeleteModel(const std::string& n, const std::string& v) override {
+    return inner_.DeleteModel(n, v);
+  }
+  absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& k) override {
+    return inner_.GetSetting(k);
+  }
+  absl::Status PutSetting(const std::string& k, const std::string& v) override {
+    return inner_.PutSetting(k, v);
+  }
+
+ private:
+  static void Run(std::function<void()>& once) {
+    if (!once) return;
+    auto f = std::move(once);
+    once = nullptr;
+    f();
+  }
+  state::StateStore& inner_;
+};
+
+// Two services on one store, as two berthd sharing a database: the cross-record rules hold
+// through the store's conditional writes, not through either service's lock.
+class SharedStoreTest : public ManagementServiceTest {
+ protected:
+  SharedStoreTest() {
+    EXPECT_TRUE(mine_.CreateEndpoint({{"name", "ep1"}}).ok());
+    EXPECT_TRUE(mine_.CreateDeployment("ep1", CommandDeployment("blue")).ok());
+    EXPECT_TRUE(mine_.CreateDeployment("ep1", CommandDeployment("green")).ok());
+    Succeed("blue");
+    Succeed("green");
+    EXPECT_TRUE(mine_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 100}}}}, false).ok());
+  }
+  InterleavingStore shared_{store_};
+  ManagementService mine_{shared_, secrets_,  artifacts_,
+                          clock_,  Options(), [](const std::string&, const std::string&) {}};
+  ManagementService theirs_{store_, secrets_,  artifacts_,
+                            clock_, Options(), [](const std::string&, const std::string&) {}};
+};
+
+TEST_F(SharedStoreTest, TrafficToADeploymentDeletedMeanwhileIsRefused) {
+  // We check that green exists; meanwhile the other writer deletes it (it has no traffic yet).
+  shared_.after_list_deployments = [&] {
+    ASSERT_TRUE(theirs_.DeleteDeployment("ep1", "green").ok());
+  };
+  auto written = mine_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 50}, {"green", 50}}}}, false);
+  EXPECT_TRUE(absl::IsAborted(written.status())) << written.status();
+  auto endpoint = store_.GetEndpoint("ep1");
+  ASSERT_TRUE(endpoint.ok());
+  EXPECT_EQ(endpoint->spec["traffic"], (json{{"blue", 100}}));  // nothing changed
+}
+
+TEST_F(SharedStoreTest, DeletingADeploymentGivenTrafficMeanwhileIsRefused) {
+  // We check that green has no traffic; meanwhile the other writer gives it some.
+  shared_.after_get_endpoint = [&] {
+    ASSERT_TRUE(
+        theirs_.ApplyEndpoint("ep1", {{"traffic", {{"blue", 50}, {"green", 50}}}}, false).ok());
+  };
+  auto deleted = mine_.DeleteDeployment("ep1", "green");
+  EXPECT_TRUE(absl::IsAborted(deleted.status())) << deleted.status();
+  auto green = store_.GetDeployment("ep1", "green");
+  ASSERT_TRUE(green.ok());
+  EXPECT_EQ(green->state, ProvisioningState::kSucceeded);  // not being deleted
+}
+
+}  // namespace
+}  // namespace berth::controlplane

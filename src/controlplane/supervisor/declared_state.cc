@@ -94,7 +94,10 @@ absl::StatusOr<DeclaredChange> DeclaredStateReader::Read(const std::string& endp
     change.endpoint_read = true;
     auto record = store_.GetEndpoint(endpoint);
     if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
-    if (record.ok()) change.declared = Endpoint(*std::move(record));
+    if (record.ok()) {
+      change.endpoint = record->name;  // as stored, whatever case the caller used
+      change.declared = Endpoint(*std::move(record));
+    }
     if (change.declared) {
       RETURN_IF_ERROR(ReadDeployments(change));
     } else {
@@ -105,7 +108,10 @@ absl::StatusOr<DeclaredChange> DeclaredStateReader::Read(const std::string& endp
   auto record = store_.GetDeployment(endpoint, deployment);
   if (!record.ok() && !absl::IsNotFound(record.status())) return record.status();
   std::optional<DeclaredDeployment> d;
-  if (record.ok()) d = Deployment(*std::move(record));
+  if (record.ok()) {
+    change.endpoint = record->endpoint;  // as stored
+    d = Deployment(*std::move(record));
+  }
   if (d) {
     change.deployments.push_back(*std::move(d));
   } else {
