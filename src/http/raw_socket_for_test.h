@@ -47,6 +47,18 @@ class RawSocket {
     return RawSocket(fd);
   }
 
+  // A socket not connected yet: its descriptor exists before ConnectTo() (which needs none).
+  static RawSocket Unconnected() {
+    return RawSocket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
+  bool ConnectTo(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+
   bool valid() const { return fd_ >= 0; }
   int fd() const { return fd_; }
   void Close() {

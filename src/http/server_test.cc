@@ -333,17 +333,18 @@ TEST_F(ServerTest, RunningOutOfDescriptorsNeitherSpinsNorFloodsTheLog) {
   auto previous_logger = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("counting", sink));
   StartServer({});
-  // Clients connect first (into the listen backlog); then the process gets only a few more
-  // descriptors, so the server runs out while connections wait.
+  // The clients' descriptors exist first; then the process may open no more, and only then
+  // do the clients connect: every accept fails, whatever the threads' timing.
   std::vector<RawSocket> clients;
-  for (int i = 0; i < 16; ++i) clients.push_back(RawSocket::Connect(port_));
+  for (int i = 0; i < 16; ++i) clients.push_back(RawSocket::Unconnected());
   rlimit original{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
   auto open_now = std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
                                 std::filesystem::directory_iterator());
   rlimit low = original;
-  low.rlim_cur = static_cast<rlim_t>(open_now + 2);
+  low.rlim_cur = static_cast<rlim_t>(open_now - 1);  // the iterator's own descriptor is gone
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (auto& client : clients) ASSERT_TRUE(client.ConnectTo(port_));
   WaitFor([&] { return sink->messages > 0; });  // the first "accept failed"
   double cpu_before = ThreadCpuSeconds(thread_);
   int messages_before = sink->messages;
