@@ -2,6 +2,7 @@
 // Randomness is injected wherever chance decides behaviour (traffic split, mirroring, backoff
 // jitter).
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -29,6 +30,13 @@ class DefaultRandom final : public RandomSource {
  private:
   std::mutex mu_;
   std::mt19937_64 engine_;
+};
+
+// A source that returns what a test sets, so a test chooses the split and the mirror draw.
+class FixedRandom final : public RandomSource {
+ public:
+  uint64_t Next() override { return value; }
+  std::atomic<uint64_t> value{0};
 };
 
 // Returns a random RFC 4122 version-4 GUID in lowercase text form.

@@ -13,12 +13,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace asio = http::asio;
 
-class FixedRandom final : public RandomSource {
- public:
-  uint64_t Next() override { return value; }
-  uint64_t value = 0;
-};
-
 std::shared_ptr<DeploymentRouting> Deployment(const std::string& name,
                                               std::vector<InstanceAddress> ready,
                                               int max_concurrent = 10, bool oip = false) {

@@ -17,12 +17,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace asio = http::asio;
 
-class FixedRandom final : public RandomSource {
- public:
-  uint64_t Next() override { return value; }
-  std::atomic<uint64_t> value{0};
-};
-
 class GrpcGatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
