@@ -177,18 +177,22 @@ absl::StatusOr<int> HttpServer::Start() {
   return port;
 }
 
-void HttpServer::StopAccepting() {
+void HttpServer::CloseListenerAndPost(std::function<void(Connection&)> on_each) {
   draining_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
   accept_backoff_.cancel();
   std::lock_guard lock(mu_);
   for (const auto& connection : connections_) {
-    // A connection waiting for its next request has nothing to finish.
-    asio::post(connection->stream.get_executor(), [connection] {
-      if (!connection->busy) connection->stream.cancel();
-    });
+    asio::post(connection->stream.get_executor(), [connection, on_each] { on_each(*connection); });
   }
+}
+
+void HttpServer::StopAccepting() {
+  // A connection waiting for its next request has nothing to finish.
+  CloseListenerAndPost([](Connection& connection) {
+    if (!connection.busy) connection.stream.cancel();
+  });
 }
 
 void HttpServer::Drain(SteadyTime deadline, std::function<void()> done) {
@@ -220,18 +224,11 @@ void HttpServer::FinishDrain() {
 }
 
 void HttpServer::Stop() {
-  draining_ = true;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-  accept_backoff_.cancel();
-  std::lock_guard lock(mu_);
-  for (const auto& connection : connections_) {
-    asio::post(connection->stream.get_executor(), [connection] {
-      boost::system::error_code ignored;
-      connection->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      connection->stream.cancel();
-    });
-  }
+  CloseListenerAndPost([](Connection& connection) {
+    boost::system::error_code ignored;
+    connection.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    connection.stream.cancel();
+  });
 }
 
 size_t HttpServer::open_connections() const {

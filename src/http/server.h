@@ -11,8 +11,8 @@
 // Lifecycle: construct, Start() (binds, returns the port); to shut down gracefully Drain()
 // (stops accepting, lets requests in flight finish), then Stop() (closes the listener and every
 // open connection). Threading: Start, StopAccepting, Drain and Stop are called from the thread
-// that runs the io_context (berthd runs it on one thread); Handle() and on_headers are called
-// concurrently from connection strands.
+// that runs the accepting io_context (berthd posts them there); Handle() and on_headers are
+// called concurrently from connection strands, which may be on other io_contexts.
 
 #include <atomic>
 #include <functional>
@@ -101,6 +101,8 @@ class HttpServer {
   void BeginRequest(Connection& connection);
   void EndRequest(Connection& connection);
   void FinishDrain();
+  // Closes the listener and runs `on_each` on every open connection, on its strand.
+  void CloseListenerAndPost(std::function<void(Connection&)> on_each);
 
   asio::io_context& io_;
   ServerOptions options_;
