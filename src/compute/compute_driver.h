@@ -22,19 +22,56 @@ namespace berth::compute {
 
 using InstanceId = uint64_t;
 
+// A host folder or file made visible inside an instance's sandbox.
+struct BindMount {
+  std::filesystem::path source;  // on the host
+  std::string target;            // absolute path inside the sandbox
+  bool writable = false;
+};
+
+enum class SandboxNetwork {
+  kNone,      // its own network namespace with only `lo`: no route, no DNS
+  kUserMode,  // its own network namespace with outbound access through user-mode networking
+              // (slirp4netns); nothing inbound; the host's loopback is 10.0.2.2. Needs a
+              // privileged (root) berthd.
+  kHost,      // the host's network (an unprivileged berthd's instances with egress enabled)
+};
+
+// How an instance is isolated (docs/architecture.md, "Instance sandbox"). The instance sees
+// the system read-only (/usr, /etc, /opt, ...), a private /proc, /dev and IPC and PID
+// namespaces, and of everything else only `binds`. Paths in LaunchSpec (argv, working_dir,
+// env values) are then paths inside the sandbox.
+struct SandboxSpec {
+  std::vector<BindMount> binds;
+  SandboxNetwork network = SandboxNetwork::kNone;
+};
+
+// Per-instance limits (`resources.limits`); 0 = none.
+struct InstanceLimits {
+  uint64_t memory_bytes = 0;
+  int cpu_millis = 0;
+};
+
 struct LaunchSpec {
-  std::string instance_key;                // "<endpoint>/<deployment>/<n>", for messages
-  std::vector<std::string> argv;           // argv[0] is looked up on PATH when it has no '/'
-  std::map<std::string, std::string> env;  // added to berthd's environment, overriding it
-  std::filesystem::path working_dir;       // must exist
-  std::filesystem::path log_file;          // stdout and stderr, appended
-  uint64_t max_log_bytes = 10ull << 20;    // past this the file rotates to "<log_file>.1"
+  std::string instance_key;       // "<endpoint>/<deployment>/<n>", for messages
+  std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no '/'
+  // The whole environment besides PATH (/usr/local/bin:/usr/bin:/bin), LANG and HOME, which
+  // these override: berthd's own environment is never passed on.
+  std::map<std::string, std::string> env;
+  std::filesystem::path working_dir;     // must exist (inside the sandbox when sandboxed)
+  std::filesystem::path log_file;        // stdout and stderr, appended
+  uint64_t max_log_bytes = 10ull << 20;  // past this the file rotates to "<log_file>.1"
+  std::optional<SandboxSpec> sandbox;    // nullopt: a plain child process (--sandbox=none)
+  InstanceLimits limits;
 };
 
 struct ExitInfo {
   InstanceId id = 0;
   int exit_code = -1;  // when it exited normally, else -1
   int signal = 0;      // the signal that ended it, else 0
+  // The limit that ended it, when the driver knows: "memory limit (cgroup)" or
+  // "memory limit (RLIMIT_AS)"; else "".
+  std::string limit;
 };
 
 class ComputeDriver {

@@ -398,6 +398,72 @@ absl::Status ReadScaleSettings(const Reader& reader, const ObjectView& top) {
   return absl::OkStatus();
 }
 
+// A Kubernetes quantity ("512Mi", "1G", "0.5Gi", "128974848") as bytes.
+absl::StatusOr<uint64_t> ParseMemoryQuantity(const std::string& text, const std::string& path) {
+  static const std::vector<std::pair<std::string, double>> kSuffixes = {
+      {"Ki", 1024.0},
+      {"Mi", 1024.0 * 1024},
+      {"Gi", 1024.0 * 1024 * 1024},
+      {"Ti", 1024.0 * 1024 * 1024 * 1024},
+      {"k", 1e3},
+      {"K", 1e3},
+      {"M", 1e6},
+      {"G", 1e9},
+      {"T", 1e12},
+      {"", 1.0}};
+  for (const auto& [suffix, factor] : kSuffixes) {
+    if (text.size() <= suffix.size() || !text.ends_with(suffix)) continue;
+    std::string number = text.substr(0, text.size() - suffix.size());
+    char* end = nullptr;
+    double value = std::strtod(number.c_str(), &end);
+    if (end == number.c_str() || *end != '\0' || !(value > 0) || value * factor > 1e18) break;
+    return static_cast<uint64_t>(value * factor);
+  }
+  return InvalidField(path,
+                      absl::StrCat("'", text, "' is not a memory quantity (e.g. 512Mi, 2Gi, 1G)"));
+}
+
+// A Kubernetes CPU quantity ("500m", "0.5", "2") in thousandths of a core.
+absl::StatusOr<int> ParseCpuQuantity(const std::string& text, const std::string& path) {
+  bool millis = !text.empty() && text.back() == 'm';
+  std::string number = millis ? text.substr(0, text.size() - 1) : text;
+  char* end = nullptr;
+  double value = std::strtod(number.c_str(), &end);
+  double result = millis ? value : value * 1000;
+  if (number.empty() || end == number.c_str() || *end != '\0' || !(result >= 1) || result > 1e6) {
+    return InvalidField(path,
+                        absl::StrCat("'", text, "' is not a CPU quantity (e.g. 500m, 0.5, 2)"));
+  }
+  return static_cast<int>(result);
+}
+
+// `resources: {requests: {...}, limits: {cpu, memory}}`: limits are enforced per instance
+// (docs/yaml.md, "Resource limits"); requests only reserve capacity on Kubernetes, so they are
+// checked and otherwise ignored.
+absl::Status ReadResources(const ObjectView& top, ResourceLimits* out) {
+  ASSIGN_OR_RETURN(auto view, top.ReadObject("resources", {"requests", "limits"}));
+  if (!view.has_value()) return absl::OkStatus();
+  for (const char* part : {"requests", "limits"}) {
+    ASSIGN_OR_RETURN(auto quantities,
+                     view->ReadObject(part, {"cpu", "memory"}, {"nvidia.com/gpu"}));
+    if (!quantities.has_value()) continue;
+    ResourceLimits parsed;
+    if (quantities->Has("memory")) {
+      ASSIGN_OR_RETURN(std::string text, internal::ScalarToString(quantities->Get("memory"),
+                                                                  quantities->PathOf("memory")));
+      ASSIGN_OR_RETURN(parsed.memory_bytes,
+                       ParseMemoryQuantity(text, quantities->PathOf("memory")));
+    }
+    if (quantities->Has("cpu")) {
+      ASSIGN_OR_RETURN(std::string text,
+                       internal::ScalarToString(quantities->Get("cpu"), quantities->PathOf("cpu")));
+      ASSIGN_OR_RETURN(parsed.cpu_millis, ParseCpuQuantity(text, quantities->PathOf("cpu")));
+    }
+    if (std::string(part) == "limits") *out = parsed;
+  }
+  return absl::OkStatus();
+}
+
 // Known fields berth accepts without honouring them.
 absl::Status ReadUnhonouredFields(const Reader& reader, const ObjectView& top,
                                   const DeploymentSpec& spec) {
@@ -423,17 +489,8 @@ absl::Status ReadUnhonouredFields(const Reader& reader, const ObjectView& top,
                 "ignored; berth exports Prometheus metrics at /metrics instead");
   }
   RETURN_IF_ERROR(ReadScaleSettings(reader, top));
-  text.clear();
-  RETURN_IF_ERROR(top.ReadChoice("egress_public_network_access", {"enabled", "disabled"}, &text));
-  if (text == "disabled") {
-    reader.Warn("egress_public_network_access",
-                "'disabled' is not enforced; instances reach whatever the host can reach");
-  }
   if (top.Has("data_collector")) {
     reader.Warn("data_collector", "ignored; berth does not collect request data yet");
-  }
-  if (top.Has("resources")) {
-    reader.Warn("resources", "ignored; berth sets no CPU or memory limits from it");
   }
   if (top.Has("identity")) {
     reader.Warn("identity", "ignored; instances run as the berthd user");
@@ -534,6 +591,10 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
   }
   RETURN_IF_ERROR(ReadProbe(top, "liveness_probe", /*liveness=*/true, &spec.liveness_probe));
   RETURN_IF_ERROR(ReadProbe(top, "readiness_probe", /*liveness=*/false, &spec.readiness_probe));
+  std::string egress = "enabled";
+  RETURN_IF_ERROR(top.ReadChoice("egress_public_network_access", {"enabled", "disabled"}, &egress));
+  spec.egress_public_network_access = egress == "enabled";
+  RETURN_IF_ERROR(ReadResources(top, &spec.resource_limits));
   RETURN_IF_ERROR(ReadUnhonouredFields(reader, top, spec));
   RETURN_IF_ERROR(CheckServable(spec));
   return out;
@@ -564,21 +625,30 @@ absl::Status CheckServable(const DeploymentSpec& spec) {
 }
 
 json ToJson(const DeploymentSpec& spec) {
-  json doc = {{"name", spec.name},
-              {"endpoint_name", spec.endpoint_name},
-              {"description", spec.description},
-              {"tags", json(spec.tags)},
-              {"environment_variables", json(spec.environment_variables)},
-              {"instance_type", spec.instance_type},
-              {"instance_count", spec.instance_count},
-              {"request_settings",
-               {{"request_timeout_ms", spec.request_settings.request_timeout_ms},
-                {"max_concurrent_requests_per_instance",
-                 EffectiveRequestSettings(spec, ServingKindOf(spec) == ServingKind::kTritonModel)
-                     .max_concurrent_requests_per_instance},
-                {"max_queue_wait_ms", spec.request_settings.max_queue_wait_ms}}},
-              {"liveness_probe", ProbeJson(spec.liveness_probe)},
-              {"readiness_probe", ProbeJson(spec.readiness_probe)}};
+  json doc = {
+      {"name", spec.name},
+      {"endpoint_name", spec.endpoint_name},
+      {"description", spec.description},
+      {"tags", json(spec.tags)},
+      {"environment_variables", json(spec.environment_variables)},
+      {"instance_type", spec.instance_type},
+      {"instance_count", spec.instance_count},
+      {"request_settings",
+       {{"request_timeout_ms", spec.request_settings.request_timeout_ms},
+        {"max_concurrent_requests_per_instance",
+         EffectiveRequestSettings(spec, ServingKindOf(spec) == ServingKind::kTritonModel)
+             .max_concurrent_requests_per_instance},
+        {"max_queue_wait_ms", spec.request_settings.max_queue_wait_ms}}},
+      {"liveness_probe", ProbeJson(spec.liveness_probe)},
+      {"readiness_probe", ProbeJson(spec.readiness_probe)},
+      {"egress_public_network_access", spec.egress_public_network_access ? "enabled" : "disabled"}};
+  const ResourceLimits& limits = spec.resource_limits;
+  if (limits.memory_bytes != 0 || limits.cpu_millis != 0) {
+    json limits_json = json::object();
+    if (limits.memory_bytes != 0) limits_json["memory"] = std::to_string(limits.memory_bytes);
+    if (limits.cpu_millis != 0) limits_json["cpu"] = std::to_string(limits.cpu_millis) + "m";
+    doc["resources"] = {{"limits", std::move(limits_json)}};
+  }
   if (spec.model.has_value()) {
     const ModelSpec& model = *spec.model;
     if (!model.reference.empty()) {

@@ -1,5 +1,7 @@
 #include "core/launch_plan.h"
 
+#include <charconv>
+
 namespace berth::core {
 
 bool ServedByWorker(const DeploymentSpec& spec, bool native_mlflow) {
@@ -7,18 +9,32 @@ bool ServedByWorker(const DeploymentSpec& spec, bool native_mlflow) {
   return kind == ServingKind::kTritonModel || (kind == ServingKind::kMlflow && native_mlflow);
 }
 
+std::string RunnerWorkerSocketName(int index) {
+  return "worker-" + std::to_string(index) + ".sock";
+}
+
+int RunnerWorkerCount(const DeploymentSpec& spec) {
+  auto it = spec.environment_variables.find("WORKER_COUNT");
+  if (it == spec.environment_variables.end()) return 1;
+  int count = 0;
+  auto [end, error] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), count);
+  if (error != std::errc() || end != it->second.data() + it->second.size() || count < 1) return 1;
+  return count;
+}
+
 LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   LaunchPlan plan;
   const std::string port = std::to_string(in.port);
   const ServingKind kind = ServingKindOf(spec);
+  const std::string sockets = in.socket_dir.empty() ? "" : in.socket_dir + "/";
   if (ServedByWorker(spec, in.native_mlflow)) {
-    plan.argv = {in.worker,
-                 "--host",
-                 "127.0.0.1",
-                 "--http-port",
-                 port,
-                 "--grpc-port",
-                 std::to_string(in.grpc_port)};
+    if (sockets.empty()) {
+      plan.argv = {in.worker,    "--host", "127.0.0.1", "--http-port",
+                   port,         "--grpc-port", std::to_string(in.grpc_port)};
+    } else {
+      plan.argv = {in.worker, "--http-socket", sockets + kHttpSocketName, "--grpc-socket",
+                   sockets + kGrpcSocketName};
+    }
     if (kind == ServingKind::kTritonModel) {
       plan.argv.insert(plan.argv.end(), {"--model-repository", in.model_dir});
     } else {
@@ -31,6 +47,14 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
       plan.argv.insert(plan.argv.end(), {"--intra-op-threads", threads->second});
     }
   } else if (kind == ServingKind::kCustomCommand) {
+    if (in.relay_command_port) {
+      // The shell starts the relay and then becomes the command, so the command stays the
+      // instance's main process; the relay dies with the sandbox.
+      plan.argv = {"/bin/sh", "-c",
+                   "socat UNIX-LISTEN:" + sockets + kHttpSocketName +
+                       ",fork,mode=600 TCP:127.0.0.1:" + port + " &\nexec \"$@\"",
+                   "sh"};
+    }
     for (std::string arg : spec.environment.command) {
       for (size_t pos; (pos = arg.find("{port}")) != std::string::npos;) arg.replace(pos, 6, port);
       plan.argv.push_back(std::move(arg));
@@ -38,7 +62,12 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   } else {
     const std::string& python =
         spec.environment.python.empty() ? in.python : spec.environment.python;
-    plan.argv = {python, "-m", "berth_runner", "--port", port};
+    plan.argv = {python, "-m", "berth_runner"};
+    if (sockets.empty()) {
+      plan.argv.insert(plan.argv.end(), {"--port", port});
+    } else {
+      plan.argv.insert(plan.argv.end(), {"--socket-dir", in.socket_dir});
+    }
     plan.env["PYTHONUNBUFFERED"] = "1";
     plan.env["AML_APP_ROOT"] = in.app_dir;
     if (kind == ServingKind::kScoringScript) {
@@ -59,6 +88,7 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   }
   if (!in.model_dir.empty()) plan.env["AZUREML_MODEL_DIR"] = in.model_dir;
   plan.env["PORT"] = port;
+  if (!in.socket_dir.empty()) plan.env["BERTH_SOCKET_DIR"] = in.socket_dir;
   plan.env["BERTH_ENDPOINT"] = in.endpoint;
   plan.env["BERTH_DEPLOYMENT"] = in.deployment;
   plan.env["BERTH_INSTANCE"] = in.instance;

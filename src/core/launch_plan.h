@@ -25,7 +25,23 @@ struct LaunchInputs {
   std::string worker;          // the berth-worker executable
   int grpc_port = 0;           // its OIP gRPC port
   bool native_mlflow = false;  // an MLflow model whose flavor berth-worker serves (xgboost)
+  // Private transport (docs/architecture.md, "Instance sandbox"): the folder where berth's own
+  // servers (the runner, berth-worker) listen on Unix sockets instead of ports. "" = ports.
+  std::string socket_dir;
+  // A custom command in its own network namespace: socat relays <socket_dir>/http.sock to the
+  // command's port, so berthd reaches it without any port on the host.
+  bool relay_command_port = false;
 };
+
+// Unix socket names in LaunchInputs::socket_dir (docs/runner-protocol.md for the runner's).
+inline constexpr char kHttpSocketName[] = "http.sock";
+inline constexpr char kGrpcSocketName[] = "grpc.sock";
+inline constexpr char kRunnerControlSocketName[] = "control.sock";
+std::string RunnerWorkerSocketName(int index);  // "worker-<index>.sock"
+
+// The runner's worker processes: WORKER_COUNT as the runner reads it (1 when absent or not a
+// positive number; the runner then refuses to start and says why).
+int RunnerWorkerCount(const DeploymentSpec& spec);
 
 // Whether berth-worker serves the deployment (given what the model's files say for MLflow).
 bool ServedByWorker(const DeploymentSpec& spec, bool native_mlflow);

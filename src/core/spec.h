@@ -3,6 +3,7 @@
 // Field names and defaults follow Azure ML's managedOnlineEndpoint / managedOnlineDeployment
 // YAML (see docs/yaml.md). These are plain values: no I/O, copyable, comparable.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,9 @@ struct EndpointSpec {
   std::map<std::string, int> traffic;
   // At most one entry, value in 1..50.
   std::map<std::string, int> mirror_traffic;
+  // `public_network_access: disabled`: scoring answers only on berthd's private listener
+  // (--private-listen); the public one answers 403.
+  bool public_network_access = true;
   bool operator==(const EndpointSpec&) const = default;
 };
 
@@ -123,6 +127,13 @@ struct EnvironmentSpec {
   bool operator==(const EnvironmentSpec&) const = default;
 };
 
+// `resources.limits` (Kubernetes deployments): what one instance may use; 0 = no limit.
+struct ResourceLimits {
+  uint64_t memory_bytes = 0;
+  int cpu_millis = 0;  // 1000 = one core
+  bool operator==(const ResourceLimits&) const = default;
+};
+
 struct DeploymentSpec {
   std::string name;
   std::string endpoint_name;
@@ -137,6 +148,10 @@ struct DeploymentSpec {
   RequestSettings request_settings;
   ProbeSettings liveness_probe;
   ProbeSettings readiness_probe;
+  // `egress_public_network_access: disabled`: the instance has no network but its socket to
+  // berthd (docs/yaml.md, "Network isolation").
+  bool egress_public_network_access = true;
+  ResourceLimits resource_limits;
   bool operator==(const DeploymentSpec&) const = default;
 };
 

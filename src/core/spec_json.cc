@@ -205,11 +205,7 @@ absl::StatusOr<Parsed<EndpointSpec>> ParseEndpointSpec(const json& doc) {
   std::string network_access;
   RETURN_IF_ERROR(
       view.ReadChoice("public_network_access", {"enabled", "disabled"}, &network_access));
-  if (network_access == "disabled") {
-    warnings.push_back(
-        "public_network_access: 'disabled' is not enforced; the endpoint is reachable wherever "
-        "berthd listens (bind berthd to a private address instead)");
-  }
+  spec.public_network_access = network_access != "disabled";
   if (view.Has("compute")) {
     warnings.push_back(
         "compute: ignored; berth runs deployments as local processes, not on Kubernetes");
@@ -227,7 +223,8 @@ json ToJson(const EndpointSpec& spec) {
               {"tags", json(spec.tags)},
               {"auth_mode", AuthModeName(spec.auth_mode)},
               {"traffic", json(spec.traffic)},
-              {"mirror_traffic", json(spec.mirror_traffic)}};
+              {"mirror_traffic", json(spec.mirror_traffic)},
+              {"public_network_access", spec.public_network_access ? "enabled" : "disabled"}};
 }
 
 }  // namespace berth::core

@@ -405,7 +405,11 @@ TEST(EndpointSpecTest, EchoedOutputFieldsAreIgnoredAndUnhonouredFieldsWarn) {
   doc["location"] = "westeurope";
   auto warned = ParseEndpointSpec(doc);
   ASSERT_TRUE(warned.ok()) << warned.status();
-  EXPECT_EQ(warned->warnings.size(), 5u);
+  // public_network_access is enforced (the private listener), so it is no warning.
+  EXPECT_EQ(warned->warnings.size(), 4u);
+  EXPECT_FALSE(warned->spec.public_network_access);
+  EXPECT_TRUE(enabled->spec.public_network_access);
+  EXPECT_EQ(ToJson(warned->spec)["public_network_access"], "disabled");
   doc["public_network_access"] = "private";
   EXPECT_EQ(ErrorTarget(ParseEndpointSpec(doc).status()), "public_network_access");
 }
@@ -452,7 +456,8 @@ TEST(EndpointSpecTest, ToJsonRoundTrips) {
                             {"tags", json::object()},
                             {"auth_mode", "key"},
                             {"traffic", json::object()},
-                            {"mirror_traffic", json::object()}}));
+                            {"mirror_traffic", json::object()},
+                            {"public_network_access", "enabled"}}));
 }
 
 TEST(DeploymentSpecTest, ToJsonRoundTripsAFullSpec) {

@@ -558,8 +558,10 @@ model_mount_path: /var/tfserving-model-mount
 properties: {anything: goes}
 )");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->warnings.size(), 7u);
+  // egress_public_network_access and resources are enforced, so they are no warnings.
+  EXPECT_EQ(parsed->warnings.size(), 5u);
   EXPECT_THAT(parsed->warnings, Contains(HasSubstr("autoscale is not supported yet")));
+  EXPECT_FALSE(parsed->spec.egress_public_network_access);
 
   auto quiet = LoadDeployment(std::string(kMinimalCommand) + R"(
 app_insights_enabled: false
@@ -570,6 +572,36 @@ egress_public_network_access: enabled
   EXPECT_THAT(quiet->warnings, IsEmpty());
   auto bad_scale = LoadDeployment(std::string(kMinimalCommand) + "scale_settings: {type: auto}\n");
   EXPECT_EQ(ErrorTarget(bad_scale.status()), "scale_settings.type");
+}
+
+TEST(YamlLoaderTest, ResourceLimitsAreRead) {
+  auto parsed = LoadDeployment(std::string(kMinimalCommand) + R"(
+resources:
+  requests: {cpu: "250m", memory: 64Mi}
+  limits: {cpu: "1.5", memory: 512Mi}
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->spec.resource_limits.memory_bytes, 512ull << 20);
+  EXPECT_EQ(parsed->spec.resource_limits.cpu_millis, 1500);
+  EXPECT_TRUE(parsed->spec.egress_public_network_access);
+  auto echoed = ToJson(parsed->spec);
+  EXPECT_EQ(echoed["resources"]["limits"]["memory"], std::to_string(512ull << 20));
+  EXPECT_EQ(echoed["resources"]["limits"]["cpu"], "1500m");
+
+  auto plain = LoadDeployment(std::string(kMinimalCommand) +
+                              "resources: {limits: {memory: 1G, cpu: 500m}}\n");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->spec.resource_limits.memory_bytes, 1000000000ull);
+  EXPECT_EQ(plain->spec.resource_limits.cpu_millis, 500);
+
+  auto bad_memory =
+      LoadDeployment(std::string(kMinimalCommand) + "resources: {limits: {memory: lots}}\n");
+  EXPECT_EQ(ErrorTarget(bad_memory.status()), "resources.limits.memory");
+  auto bad_cpu = LoadDeployment(std::string(kMinimalCommand) + "resources: {limits: {cpu: -1}}\n");
+  EXPECT_EQ(ErrorTarget(bad_cpu.status()), "resources.limits.cpu");
+  auto bad_key =
+      LoadDeployment(std::string(kMinimalCommand) + "resources: {limits: {disk: 1Gi}}\n");
+  EXPECT_FALSE(bad_key.ok());
 }
 
 TEST(YamlLoaderTest, EchoedDeploymentOutputIsAccepted) {

@@ -1,5 +1,6 @@
 #include "compute/local/child_exec.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -46,12 +47,33 @@ ChildExecFailure ExecInChild(const ChildExec& exec) {
       ::dup2(exec.output_fd, STDERR_FILENO) < 0) {
     ::_exit(127);
   }
+  // Joining the cgroups first puts everything the program starts under the limits too; a
+  // failure leaves the instance without them, which the driver notices when it reads them.
+  for (int i = 0; i < exec.cgroup_count; ++i) {
+    int fd = ::open(exec.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t ignored = ::write(fd, "0", 1);
+      (void)ignored;
+      ::close(fd);
+    }
+  }
+  if (exec.address_space_limit > 0) {
+    struct rlimit limit {
+      exec.address_space_limit, exec.address_space_limit
+    };
+    ::setrlimit(RLIMIT_AS, &limit);
+  }
   if (::chdir(exec.working_dir) != 0) return Fail(exec, true, errno);
+  int first_closed = 3;
+  for (int i = 0; i < exec.pass_fd_count; ++i) {
+    if (::dup2(exec.pass_fds[i], 3 + i) < 0) ::_exit(127);  // dup2 clears CLOEXEC
+    first_closed = 4 + i;
+  }
   int keep = exec.keep_fd;
-  bool closed =
-      (keep == 3 || ::close_range(3, keep - 1, 0) == 0) && ::close_range(keep + 1, ~0U, 0) == 0;
+  bool closed = (keep == first_closed || ::close_range(first_closed, keep - 1, 0) == 0) &&
+                ::close_range(keep + 1, ~0U, 0) == 0;
   if (!closed) {
-    for (int fd = 3; fd < exec.max_fd; ++fd) {
+    for (int fd = first_closed; fd < exec.max_fd; ++fd) {
       if (fd != keep) ::close(fd);
     }
   }

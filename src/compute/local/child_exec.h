@@ -16,7 +16,19 @@ struct ChildExec {
   int output_fd;  // becomes stdout and stderr
   int keep_fd;    // stays open (a CLOEXEC report pipe); every other descriptor above 2 closes
   int max_fd;     // for the close loop when close_range is unavailable (MaxFdForChild)
+  // Descriptors handed to the program as 3, 4, ... (in order); -1 ends the list. The sources
+  // must be above kFirstFreeFd + the list's size.
+  const int* pass_fds = nullptr;
+  int pass_fd_count = 0;
+  // Files the child writes "0" to before exec, to join the instance's cgroups.
+  const char* const* cgroup_procs = nullptr;
+  int cgroup_count = 0;
+  // RLIMIT_AS for the program when > 0.
+  unsigned long long address_space_limit = 0;
 };
+
+// Where ForkExec moves its own descriptors so pass_fds can land on 3, 4, ...
+inline constexpr int kFirstFreeFd = 10;
 
 struct ChildExecFailure {
   bool at_chdir;  // else at exec

@@ -8,10 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -38,17 +44,73 @@ constexpr size_t kDrainBytes = 4 * 1024 * 1024;
 // Debian 12's <sys/pidfd.h> lacks extern "C", so the wrapper cannot be linked from C++.
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// How long bwrap and slirp4netns may take to report that the sandbox is set up.
+constexpr milliseconds kSandboxSetupTimeout(10'000);
+
+// Reads from a blocking pipe until `done(text)` or end of stream or the deadline.
+std::string ReadPipeUntil(int fd, const std::function<bool(const std::string&)>& done,
+                          milliseconds timeout) {
+  std::string text;
+  auto deadline = steady_clock::now() + timeout;
+  while (!done(text)) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    char buffer[512];
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Drains what a non-blocking pipe holds now.
+std::string DrainNow(int fd) {
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+// A cgroup folder name for an instance: unique per berthd process and launch.
+std::string GroupName() {
+  static std::atomic<uint64_t> next{1};
+  return "i" + std::to_string(::getpid()) + "-" + std::to_string(next++);
+}
+
 }  // namespace
 
 struct LocalProcessDriver::SpawnRequest {
   local::SpawnPlan plan;
   std::string instance_key;
+  std::filesystem::path log_file;
   std::unique_ptr<local::RotatingLogFile> log;
+  bool user_mode_network = false;
+  std::optional<local::InstanceGroup> group;
+  bool address_space_limited = false;
   std::promise<absl::StatusOr<InstanceId>> result;
 };
 
 LocalProcessDriver::LocalProcessDriver(Options options)
-    : options_(std::move(options)), registry_(options_.registry_dir) {
+    : options_(std::move(options)),
+      cgroups_(options_.use_cgroups ? local::InstanceCgroups::Detect() : local::InstanceCgroups()),
+      registry_(options_.registry_dir) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   pump_ = std::thread([this] { PumpLoop(); });
 }
@@ -72,9 +134,33 @@ LocalProcessDriver::~LocalProcessDriver() {
 
 absl::StatusOr<InstanceId> LocalProcessDriver::Start(const LaunchSpec& spec) {
   auto request = std::make_shared<SpawnRequest>();
-  ASSIGN_OR_RETURN(request->plan, local::PrepareSpawn(spec));
+  ASSIGN_OR_RETURN(request->plan,
+                   local::PrepareSpawn(spec, options_.sandbox ? &*options_.sandbox : nullptr));
   ASSIGN_OR_RETURN(request->log, local::RotatingLogFile::Open(spec.log_file, spec.max_log_bytes));
   request->instance_key = spec.instance_key;
+  request->log_file = spec.log_file;
+  request->user_mode_network = spec.sandbox && spec.sandbox->network == SandboxNetwork::kUserMode;
+  const InstanceLimits& limits = spec.limits;
+  if (limits.memory_bytes > 0 || limits.cpu_millis > 0) {
+    auto group = cgroups_.Create(GroupName(), limits);
+    if (!group.ok()) {
+      request->log->Append("berth: " + std::string(group.status().message()) + "\n");
+    } else if (group->has_value()) {
+      request->group = **group;
+      request->plan.cgroup_procs = request->group->procs_files;
+    }
+    bool memory_grouped = request->group && !request->group->memory_dir.empty();
+    if (limits.memory_bytes > 0 && !memory_grouped) {
+      request->plan.address_space_limit = limits.memory_bytes;
+      request->address_space_limited = true;
+      request->log->Append(
+          "berth: no usable memory cgroup; the memory limit applies as RLIMIT_AS to each "
+          "process\n");
+    }
+    if (limits.cpu_millis > 0 && !cgroups_.cpu_available()) {
+      request->log->Append("berth: no usable cpu cgroup; the CPU limit is not applied\n");
+    }
+  }
   std::future<absl::StatusOr<InstanceId>> result = request->result.get_future();
   {
     std::lock_guard lock(mu_);
@@ -92,7 +178,9 @@ void LocalProcessDriver::Stop(InstanceId id, milliseconds grace) {
     if (it == instances_.end() || it->second.exited) return;
     Instance& instance = it->second;
     // The leader is not reaped yet, so its pid is still our group's id.
-    ::kill(-instance.pid, SIGTERM);
+    // A sandbox's leader is bwrap, which would die of SIGTERM and take the instance with it at
+    // once; its pid 1 (tini) forwards the signal to the program instead.
+    ::kill(instance.sandbox_pid > 0 ? instance.sandbox_pid : -instance.pid, SIGTERM);
     Deadline deadline = steady_clock::now() + std::max(grace, milliseconds(0));
     if (!instance.kill_at || deadline < *instance.kill_at) instance.kill_at = deadline;
   }
@@ -225,16 +313,34 @@ void LocalProcessDriver::RunSpawnRequests() {
     absl::StatusOr<local::SpawnedProcess> spawned = local::ForkExec(request->plan, &child_output);
     if (!spawned.ok()) {
       if (!child_output.empty()) request->log->Append(child_output);
+      if (request->group) local::InstanceCgroups::Remove(*request->group);
       request->result.set_value(spawned.status());
       continue;
     }
-    absl::Status recorded = registry_.Record(spawned->pid, request->instance_key);
-    if (!recorded.ok()) {
+    Instance started;
+    absl::Status ready = registry_.Record(spawned->pid, request->instance_key);
+    if (ready.ok() && request->plan.out_pipe) {
+      std::string note;
+      ready = FinishSandboxStart(*spawned, request->user_mode_network, started, &note);
+      if (!note.empty()) request->log->Append(note);
+    }
+    if (spawned->out_pipe >= 0) ::close(spawned->out_pipe);
+    if (spawned->in_pipe >= 0) ::close(spawned->in_pipe);
+    if (!ready.ok()) {
       ::kill(-spawned->pid, SIGKILL);
       while (::waitpid(spawned->pid, nullptr, 0) < 0 && errno == EINTR) {
       }
+      request->log->Append(DrainNow(spawned->output_fd));
       ::close(spawned->output_fd);
-      request->result.set_value(recorded);
+      if (started.network_pid > 0) {
+        ::kill(started.network_pid, SIGKILL);
+        while (::waitpid(started.network_pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      }
+      if (started.network_exit_fd >= 0) ::close(started.network_exit_fd);
+      registry_.Remove(spawned->pid);
+      if (request->group) local::InstanceCgroups::Remove(*request->group);
+      request->result.set_value(ready);
       continue;
     }
     InstanceId id;
@@ -242,11 +348,15 @@ void LocalProcessDriver::RunSpawnRequests() {
       std::lock_guard lock(mu_);
       id = next_id_++;
       Instance& instance = instances_[id];
+      instance = std::move(started);
       instance.id = id;
       instance.pid = spawned->pid;
       instance.pidfd = PidfdOpen(spawned->pid);
       instance.output_fd = spawned->output_fd;
       instance.log = std::move(request->log);
+      instance.log_file = request->log_file;
+      instance.group = std::move(request->group);
+      instance.address_space_limited = request->address_space_limited;
     }
     request->result.set_value(id);
   }
@@ -310,11 +420,26 @@ bool LocalProcessDriver::TryReapLocked(Instance& instance, bool block) {
     }
     if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) exit.signal = WTERMSIG(status);
+    // bwrap and tini pass a signal death on as exit code 128 + signal.
+    if (instance.sandbox_pid > 0 && exit.exit_code > 128 && exit.exit_code < 128 + 65) {
+      exit.signal = exit.exit_code - 128;
+      exit.exit_code = -1;
+    }
   } else if (errno != ECHILD) {
     return false;
   }
   // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN); its status is unknown.
   PumpOutputLocked(instance, kDrainBytes);
+  if (instance.network_pid > 0) {
+    ::kill(instance.network_pid, SIGKILL);
+    while (::waitpid(instance.network_pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    instance.network_pid = -1;
+  }
+  if (instance.network_exit_fd >= 0) ::close(instance.network_exit_fd);
+  instance.network_exit_fd = -1;
+  exit.limit = LimitThatEnded(instance, exit);
+  if (instance.group) local::InstanceCgroups::Remove(*instance.group);
   registry_.Remove(instance.pid);
   if (instance.pidfd >= 0) ::close(instance.pidfd);
   instance.pidfd = -1;
@@ -323,6 +448,92 @@ bool LocalProcessDriver::TryReapLocked(Instance& instance, bool block) {
   instance.close_output_at = steady_clock::now() + kOutputLinger;
   exits_.push_back(exit);
   return true;
+}
+
+absl::Status LocalProcessDriver::FinishSandboxStart(const local::SpawnedProcess& spawned,
+                                                    bool user_mode_network,
+                                                    LocalProcessDriver::Instance& instance,
+                                                    std::string* log_note) {
+  // bwrap writes {"child-pid": N, ...} once the sandbox's pid 1 exists.
+  std::string info = ReadPipeUntil(
+      spawned.out_pipe, [](const std::string& text) { return text.find('}') != std::string::npos; },
+      kSandboxSetupTimeout);
+  size_t key = info.find("\"child-pid\"");
+  size_t colon = key == std::string::npos ? key : info.find(':', key);
+  if (colon == std::string::npos) {
+    return absl::FailedPreconditionError(
+        "the sandbox (bubblewrap) did not start; its message is in the instance's log");
+  }
+  instance.sandbox_pid = static_cast<pid_t>(std::atoi(info.c_str() + colon + 1));
+  if (instance.sandbox_pid <= 0) {
+    return absl::InternalError("bubblewrap reported no child pid: " + info);
+  }
+  if (!user_mode_network) return absl::OkStatus();
+  // bwrap brings up the namespace's loopback after reporting the pid; slirp4netns configuring
+  // tap0 at the same time makes one of them fail, so wait for 127.0.0.1 to be there first.
+  std::string fib = "/proc/" + std::to_string(instance.sandbox_pid) + "/net/fib_trie";
+  auto loopback_deadline = steady_clock::now() + kSandboxSetupTimeout;
+  while (ReadWholeFile(fib).find("127.0.0.1") == std::string::npos) {
+    if (steady_clock::now() > loopback_deadline) {
+      return absl::FailedPreconditionError("the sandbox's loopback interface did not come up");
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+
+  // slirp4netns gives the sandbox's own network namespace outbound access (a tap device
+  // configured 10.0.2.100/24, gateway and DNS at 10.0.2.2/.3) and nothing inbound. It reports
+  // on fd 3 (--ready-fd) when the tap is up and exits when fd 4 (--exit-fd) closes.
+  local::SpawnPlan plan;
+  plan.program = options_.slirp4netns;
+  plan.argv0 = "slirp4netns";
+  plan.argv = {plan.program, "--configure", "--mtu=65520", "--ready-fd=3", "--exit-fd=4"};
+  if (!options_.sandbox->privileged) {
+    plan.argv.push_back("--userns-path=/proc/" + std::to_string(instance.sandbox_pid) + "/ns/user");
+  }
+  plan.argv.insert(plan.argv.end(), {std::to_string(instance.sandbox_pid), "tap0"});
+  plan.env = {"PATH=/usr/bin:/bin"};
+  plan.working_dir = "/";
+  plan.out_pipe = plan.in_pipe = true;
+  std::string helper_output;
+  auto helper = local::ForkExec(plan, &helper_output);
+  if (!helper.ok()) {
+    *log_note += helper_output;
+    return absl::FailedPreconditionError("cannot start slirp4netns for outbound network access: " +
+                                         std::string(helper.status().message()));
+  }
+  instance.network_pid = helper->pid;
+  instance.network_exit_fd = helper->in_pipe;
+  std::string ready = ReadPipeUntil(
+      helper->out_pipe, [](const std::string& text) { return !text.empty(); },
+      kSandboxSetupTimeout);
+  ::close(helper->out_pipe);
+  *log_note += DrainNow(helper->output_fd);
+  ::close(helper->output_fd);
+  if (ready.empty()) {
+    return absl::FailedPreconditionError(
+        "slirp4netns did not bring up the instance's network in time");
+  }
+  // The sandbox waits on --block-fd until now, so the program starts with its network up.
+  char go = '1';
+  if (::write(spawned.in_pipe, &go, 1) != 1) {
+    return absl::InternalError("cannot release the sandbox: " + std::string(std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::string LocalProcessDriver::LimitThatEnded(const Instance& instance, const ExitInfo& exit) {
+  if (instance.group && local::InstanceCgroups::OomKills(*instance.group) > 0) {
+    return "memory limit (cgroup)";
+  }
+  if (instance.address_space_limited && (exit.signal != 0 || exit.exit_code != 0)) {
+    // The allocation that failed is only visible in what the program printed as it died.
+    std::string tail = TailLog(instance.log_file, 30);
+    for (const char* sign :
+         {"MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "Out of memory"}) {
+      if (tail.find(sign) != std::string::npos) return "memory limit (RLIMIT_AS)";
+    }
+  }
+  return "";
 }
 
 void LocalProcessDriver::HandleDeadlinesLocked(Deadline now) {

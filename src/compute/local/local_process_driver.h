@@ -23,14 +23,22 @@
 
 #include "absl/status/statusor.h"
 #include "compute/compute_driver.h"
+#include "compute/local/cgroups.h"
 #include "compute/local/orphan_registry.h"
 #include "compute/local/rotating_log.h"
+#include "compute/local/sandbox_command.h"
+#include "compute/local/spawn.h"
 
 namespace berth::compute {
 
 struct LocalProcessDriverOptions {
   // Where running instances are recorded; created on first use. Empty disables the records.
   std::filesystem::path registry_dir;
+  // How to sandbox instances whose LaunchSpec asks for it; without it such a Start() fails.
+  std::optional<local::SandboxHost> sandbox;
+  std::string slirp4netns = "/usr/bin/slirp4netns";  // SandboxNetwork::kUserMode
+  // Whether to apply LaunchSpec::limits with cgroups (else RLIMIT_AS for memory).
+  bool use_cgroups = true;
 };
 
 class LocalProcessDriver final : public ComputeDriver {
@@ -71,7 +79,13 @@ class LocalProcessDriver final : public ComputeDriver {
 
   struct Instance {
     InstanceId id = 0;
-    pid_t pid = -1;
+    pid_t pid = -1;            // the leader: the program, or bwrap when sandboxed
+    pid_t sandbox_pid = -1;    // sandboxed: the sandbox's pid 1 (tini), which gets SIGTERM
+    pid_t network_pid = -1;    // slirp4netns serving the sandbox's network, if any
+    int network_exit_fd = -1;  // closing it stops slirp4netns
+    std::optional<local::InstanceGroup> group;
+    bool address_space_limited = false;  // RLIMIT_AS stands in for a memory limit
+    std::filesystem::path log_file;
     int pidfd = -1;      // readable once the leader exits; -1 without pidfd support
     int output_fd = -1;  // read end of stdout+stderr; -1 once closed
     std::unique_ptr<local::RotatingLogFile> log;
@@ -92,8 +106,16 @@ class LocalProcessDriver final : public ComputeDriver {
   bool TryReapLocked(Instance& instance, bool block);
   void HandleDeadlinesLocked(Deadline now);
   void CloseInstanceFdsLocked(Instance& instance);
+  // Sandboxed spawns: learns the sandbox's pid 1 from bwrap and, for user-mode networking,
+  // starts slirp4netns and lets the sandbox go on once its network is up. Blocking (spawn
+  // thread). On error the caller kills the sandbox.
+  absl::Status FinishSandboxStart(const local::SpawnedProcess& spawned, bool user_mode_network,
+                                  Instance& instance, std::string* log_note);
+  // Why the instance ended, when a limit ended it ("" otherwise).
+  static std::string LimitThatEnded(const Instance& instance, const ExitInfo& exit);
 
   const Options options_;
+  local::InstanceCgroups cgroups_;
   local::OrphanRegistry registry_;
   int wake_fd_ = -1;  // eventfd; -1 if it could not be created (the pump then ticks)
 

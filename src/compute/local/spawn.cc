@@ -11,13 +11,15 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "compute/local/child_exec.h"
-
-extern char** environ;
 
 namespace berth::compute::local {
 namespace {
@@ -63,11 +65,38 @@ absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const std::
   return CannotExecute(argv0, "not found on PATH");
 }
 
-// Returns `fd` itself if it is above stderr, else a CLOEXEC duplicate above it (closing the
-// original), so the child's dup2 onto 0-2 can never clobber it.
+// ResolveProgram for a program that runs in a sandbox: `argv0` is looked up as the instance will
+// (inside paths), each candidate checked where the host has it.
+absl::Status CheckSandboxedProgram(
+    const std::string& argv0, const std::string& path_env, const std::string& working_dir,
+    const std::function<std::optional<std::filesystem::path>(const std::filesystem::path&)>&
+        on_host) {
+  auto usable = [&](const std::filesystem::path& inside) -> std::string {
+    std::optional<std::filesystem::path> host_path = on_host(inside.lexically_normal());
+    if (!host_path) return "not visible in the instance's sandbox";
+    return ExecutableProblem(*host_path);
+  };
+  if (argv0.find('/') != std::string::npos) {
+    std::filesystem::path program(argv0);
+    if (program.is_relative()) program = std::filesystem::path(working_dir) / program;
+    std::string problem = usable(program);
+    if (!problem.empty()) return CannotExecute(argv0, problem);
+    return absl::OkStatus();
+  }
+  for (absl::string_view entry : absl::StrSplit(path_env, ':')) {
+    std::filesystem::path dir =
+        entry.empty() ? std::filesystem::path(".") : std::filesystem::path(std::string(entry));
+    if (dir.is_relative()) dir = std::filesystem::path(working_dir) / dir;
+    if (usable(dir / argv0).empty()) return absl::OkStatus();
+  }
+  return CannotExecute(argv0, "not found on PATH");
+}
+
+// Returns `fd` itself if it is at or above kFirstFreeFd, else a CLOEXEC duplicate there (closing
+// the original), so the child's dup2 onto 0-4 can never clobber it.
 int AboveStdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0 || fd >= kFirstFreeFd) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);
   ::close(fd);
   return moved;
 }
@@ -106,29 +135,36 @@ struct ChildArgs {
 
 }  // namespace
 
-absl::StatusOr<SpawnPlan> PrepareSpawn(const LaunchSpec& spec) {
+absl::StatusOr<SpawnPlan> PrepareSpawn(const LaunchSpec& spec, const SandboxHost* host) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("instance '", spec.instance_key, "' has no program to run"));
   }
+  const SandboxSpec* sandbox = spec.sandbox ? &*spec.sandbox : nullptr;
+  if (sandbox != nullptr && host == nullptr) {
+    return absl::FailedPreconditionError("instances cannot be sandboxed on this host");
+  }
+  // The working directory and the program are checked where the host has them.
+  auto on_host = [&](const std::filesystem::path& path) -> std::optional<std::filesystem::path> {
+    if (sandbox == nullptr) return path;
+    return HostPathOf(path.string(), *sandbox, *host);
+  };
   std::error_code ec;
-  if (spec.working_dir.empty() || !std::filesystem::is_directory(spec.working_dir, ec)) {
+  std::optional<std::filesystem::path> host_working_dir =
+      spec.working_dir.empty() ? std::nullopt : on_host(spec.working_dir);
+  if (!host_working_dir || !std::filesystem::is_directory(*host_working_dir, ec)) {
     return absl::FailedPreconditionError(
         absl::StrCat("working directory '", spec.working_dir.string(), "' does not exist"));
   }
   SpawnPlan plan;
   plan.argv0 = spec.argv[0];
   plan.argv = spec.argv;
-  plan.working_dir = std::filesystem::absolute(spec.working_dir, ec).string();
-  if (ec) plan.working_dir = spec.working_dir.string();
+  plan.working_dir = std::filesystem::absolute(*host_working_dir, ec).string();
+  if (ec) plan.working_dir = host_working_dir->string();
 
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string_view text(*entry);
-    size_t eq = text.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    env[std::string(text.substr(0, eq))] = std::string(text.substr(eq + 1));
-  }
+  // A clean environment: berthd's own (which may hold BERTH_TOKEN) is never passed on.
+  std::map<std::string, std::string> env = {
+      {"PATH", kDefaultPath}, {"LANG", "C.UTF-8"}, {"HOME", "/tmp"}};
   for (const auto& [name, value] : spec.env) {
     if (name.empty() || name.find('=') != std::string::npos ||
         name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
@@ -144,11 +180,25 @@ absl::StatusOr<SpawnPlan> PrepareSpawn(const LaunchSpec& spec) {
     }
   }
 
-  auto path = env.find("PATH");
-  std::string path_env = path != env.end() ? path->second : kDefaultPath;
-  auto program = ResolveProgram(plan.argv0, path_env, plan.working_dir);
-  if (!program.ok()) return program.status();
-  plan.program = *std::move(program);
+  if (sandbox == nullptr) {
+    auto program = ResolveProgram(plan.argv0, env["PATH"], plan.working_dir);
+    if (!program.ok()) return program.status();
+    plan.program = *std::move(program);
+  } else {
+    RETURN_IF_ERROR(
+        CheckSandboxedProgram(plan.argv0, env["PATH"], spec.working_dir.string(), on_host));
+    if (sandbox->network == SandboxNetwork::kUserMode && !host->privileged) {
+      // slirp4netns cannot enter the network namespace of an unprivileged bwrap.
+      return absl::FailedPreconditionError(
+          "outbound network access from a sandbox needs berthd to run as root");
+    }
+    plan.out_pipe = true;
+    plan.in_pipe = sandbox->network == SandboxNetwork::kUserMode;
+    plan.argv = SandboxArgv(spec, *host, {.info_fd = 3, .block_fd = plan.in_pipe ? 4 : -1});
+    plan.program = host->bwrap;
+    std::string problem = ExecutableProblem(plan.program);
+    if (!problem.empty()) return CannotExecute(plan.program, problem);
+  }
   return plan;
 }
 
@@ -166,31 +216,36 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
 
   int output[2] = {-1, -1};
   int report[2] = {-1, -1};
-  if (::pipe2(output, O_CLOEXEC) != 0 || ::pipe2(report, O_CLOEXEC) != 0) {
-    int error = errno;
-    for (int fd : {output[0], output[1], report[0], report[1]}) {
-      if (fd >= 0) ::close(fd);
-    }
-    return absl::ResourceExhaustedError(absl::StrCat("pipe: ", std::strerror(error)));
-  }
-  int stdin_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  for (int* fd : {&output[0], &output[1], &report[0], &report[1], &stdin_fd}) {
-    *fd = AboveStdio(*fd);
-  }
+  int info[2] = {-1, -1};   // sandboxed: bwrap --info-fd
+  int block[2] = {-1, -1};  // blocked: bwrap --block-fd
+  bool piped = ::pipe2(output, O_CLOEXEC) == 0 && ::pipe2(report, O_CLOEXEC) == 0 &&
+               (!plan.out_pipe || ::pipe2(info, O_CLOEXEC) == 0) &&
+               (!plan.in_pipe || ::pipe2(block, O_CLOEXEC) == 0);
+  int stdin_fd = piped ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+  std::vector<int*> fds = {&output[0], &output[1], &report[0], &report[1], &info[0],
+                           &info[1],   &block[0],  &block[1],  &stdin_fd};
+  for (int* fd : fds) *fd = AboveStdio(*fd);
   auto close_all = [&] {
-    for (int* fd : {&output[0], &output[1], &report[0], &report[1], &stdin_fd}) CloseFd(*fd);
+    for (int* fd : fds) CloseFd(*fd);
   };
-  if (output[0] < 0 || output[1] < 0 || report[0] < 0 || report[1] < 0 || stdin_fd < 0) {
+  if (!piped || output[0] < 0 || output[1] < 0 || report[0] < 0 || report[1] < 0 || stdin_fd < 0 ||
+      (plan.out_pipe && (info[0] < 0 || info[1] < 0)) ||
+      (plan.in_pipe && (block[0] < 0 || block[1] < 0))) {
     int error = errno;
     close_all();
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot create the instance's pipes: ", std::strerror(error)));
   }
+  int pass_fds[2] = {info[1], block[0]};
+  std::vector<const char*> cgroup_procs;
+  for (const std::string& file : plan.cgroup_procs) cgroup_procs.push_back(file.c_str());
 
-  ChildArgs args{{plan.program.c_str(), argv.data(), envp.data(), plan.working_dir.c_str(),
-                  chdir_message.c_str(), exec_message.c_str(), stdin_fd, output[1], report[1],
-                  MaxFdForChild()},
-                 ::getpid()};
+  ChildArgs args{
+      {plan.program.c_str(), argv.data(), envp.data(), plan.working_dir.c_str(),
+       chdir_message.c_str(), exec_message.c_str(), stdin_fd, output[1], report[1], MaxFdForChild(),
+       pass_fds, plan.out_pipe ? (plan.in_pipe ? 2 : 1) : 0, cgroup_procs.data(),
+       static_cast<int>(cgroup_procs.size()), plan.address_space_limit},
+      ::getpid()};
 
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -203,6 +258,8 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
   CloseFd(output[1]);
   CloseFd(report[1]);
   CloseFd(stdin_fd);
+  CloseFd(info[1]);
+  CloseFd(block[0]);
   // The report pipe closes at a successful exec (CLOEXEC) or carries why it failed.
   ChildReport child_report{};
   size_t got = 0;
@@ -215,7 +272,9 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
   }
   CloseFd(report[0]);
   ::fcntl(output[0], F_SETFL, ::fcntl(output[0], F_GETFL) | O_NONBLOCK);
-  if (got < sizeof(child_report)) return SpawnedProcess{pid, output[0]};
+  if (got < sizeof(child_report)) return SpawnedProcess{pid, output[0], info[0], block[1]};
+  CloseFd(info[0]);
+  CloseFd(block[1]);
 
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
