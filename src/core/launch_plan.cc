@@ -17,7 +17,8 @@ int RunnerWorkerCount(const DeploymentSpec& spec) {
   auto it = spec.environment_variables.find("WORKER_COUNT");
   if (it == spec.environment_variables.end()) return 1;
   int count = 0;
-  auto [end, error] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), count);
+  auto [end, error] =
+      std::from_chars(it->second.data(), it->second.data() + it->second.size(), count);
   if (error != std::errc() || end != it->second.data() + it->second.size() || count < 1) return 1;
   return count;
 }
@@ -29,8 +30,13 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   const std::string sockets = in.socket_dir.empty() ? "" : in.socket_dir + "/";
   if (ServedByWorker(spec, in.native_mlflow)) {
     if (sockets.empty()) {
-      plan.argv = {in.worker,    "--host", "127.0.0.1", "--http-port",
-                   port,         "--grpc-port", std::to_string(in.grpc_port)};
+      plan.argv = {in.worker,
+                   "--host",
+                   "127.0.0.1",
+                   "--http-port",
+                   port,
+                   "--grpc-port",
+                   std::to_string(in.grpc_port)};
     } else {
       plan.argv = {in.worker, "--http-socket", sockets + kHttpSocketName, "--grpc-socket",
                    sockets + kGrpcSocketName};

@@ -98,6 +98,51 @@ TEST(PlanLaunchTest, XgboostMlflowModelRunsTheWorker) {
   EXPECT_EQ(PlanLaunch(spec, in).argv[1], "-m");  // other flavors: the Python runner
 }
 
+TEST(PlanLaunchTest, PrivateTransportUsesTheSocketFolder) {
+  LaunchInputs in = Inputs();
+  in.socket_dir = "/run/berth";
+
+  DeploymentSpec script;
+  script.code_configuration = CodeConfiguration{"./src", std::nullopt, "score.py"};
+  LaunchPlan runner = PlanLaunch(script, in);
+  EXPECT_EQ(runner.argv, (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner",
+                                                   "--socket-dir", "/run/berth"}));
+  EXPECT_EQ(runner.env["BERTH_SOCKET_DIR"], "/run/berth");
+
+  DeploymentSpec triton;
+  triton.model = ModelSpec{};
+  triton.model->type = "triton_model";
+  in.worker = "/var/lib/berth/bin/berth-worker";
+  LaunchPlan worker = PlanLaunch(triton, in);
+  EXPECT_EQ(
+      std::vector<std::string>(worker.argv.begin(), worker.argv.begin() + 5),
+      (std::vector<std::string>{"/var/lib/berth/bin/berth-worker", "--http-socket",
+                                "/run/berth/http.sock", "--grpc-socket", "/run/berth/grpc.sock"}));
+
+  DeploymentSpec custom;
+  custom.environment.command = {"serve", "--port={port}"};
+  in.relay_command_port = true;
+  LaunchPlan relayed = PlanLaunch(custom, in);
+  ASSERT_EQ(relayed.argv.size(), 6u);
+  EXPECT_EQ(relayed.argv[0], "/bin/sh");
+  EXPECT_NE(relayed.argv[2].find("socat UNIX-LISTEN:/run/berth/http.sock,fork,mode=600 "
+                                 "TCP:127.0.0.1:4321"),
+            std::string::npos);
+  EXPECT_EQ(relayed.argv[4], "serve");
+  EXPECT_EQ(relayed.argv[5], "--port=4321");
+}
+
+TEST(PlanLaunchTest, RunnerWorkerCountFollowsWorkerCount) {
+  DeploymentSpec spec;
+  EXPECT_EQ(RunnerWorkerCount(spec), 1);
+  spec.environment_variables["WORKER_COUNT"] = "3";
+  EXPECT_EQ(RunnerWorkerCount(spec), 3);
+  spec.environment_variables["WORKER_COUNT"] = "three";
+  EXPECT_EQ(RunnerWorkerCount(spec), 1);
+  spec.environment_variables["WORKER_COUNT"] = "0";
+  EXPECT_EQ(RunnerWorkerCount(spec), 1);
+}
+
 TEST(EffectiveRequestSettingsTest, WorkerDeploymentsDefaultToManyConcurrentRequests) {
   DeploymentSpec spec;
   EXPECT_EQ(EffectiveRequestSettings(spec, true).max_concurrent_requests_per_instance,
