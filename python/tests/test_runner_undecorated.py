@@ -243,4 +243,5 @@ def test_malformed_request_is_400(echo):
     with socket.create_connection(("127.0.0.1", echo.port), timeout=30) as sock:
         sock.sendall(b"GARBAGE\r\n\r\n")
         data = sock.recv(65536)
-    assert data.startswith(b"HTTP/1.1 400")
+    # The HTTP server (aiohttp) answers in HTTP/1.0 when it cannot read the request's version.
+    assert re.match(rb"HTTP/1\.[01] 400 ", data), data
