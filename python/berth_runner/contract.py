@@ -73,12 +73,17 @@ def answer(lookup: Dict[str, str], handler) -> Answer:
     return status, out, body
 
 
-def log_access(method: str, target: str, status: int, start: float, body_length: int) -> None:
-    """The access log line (INFO, logger berth_runner.access) of a request that began at
-    perf_counter() `start`. Made with makeRecord to skip logging's caller lookup (a stack walk):
-    the line format names no source location."""
-    if access_logger.isEnabledFor(logging.INFO):
-        duration_ms = (time.perf_counter() - start) * 1000
-        access_logger.handle(access_logger.makeRecord(
-            access_logger.name, logging.INFO, "", 0, _ACCESS_FORMAT,
-            (method, target, status, duration_ms, body_length), None))
+def access_entry(method: str, target: str, status: int, start: float, body_length: int):
+    """The access log line's arguments for a request that began at perf_counter() `start`, or
+    None when health probes (path "/") or a disabled logger mean no line."""
+    if split_target(target)[0] == "/" or not access_logger.isEnabledFor(logging.INFO):
+        return None
+    return method, target, status, (time.perf_counter() - start) * 1000, body_length
+
+
+def log_access(entry) -> None:
+    """Writes the access log line (INFO, logger berth_runner.access) of access_entry(). Made with
+    makeRecord to skip logging's caller lookup (a stack walk): the line names no source location.
+    """
+    access_logger.handle(access_logger.makeRecord(access_logger.name, logging.INFO, "", 0,
+                                                  _ACCESS_FORMAT, entry, None))

@@ -130,9 +130,29 @@ def encode_request(method: str, target, remote_addr: str, remote_port: int, head
     return _U32.pack(len(payload)) + payload
 
 
+# Encoded name fields of the response header names seen so far (a worker sends a few names over
+# and over); bounded in case a script makes up names.
+_NAME_FIELDS: dict = {}
+_MAX_NAME_FIELDS = 512
+
+
+def _name_field(name: str) -> bytes:
+    name_bytes = _encode_text(name)
+    field = _U16.pack(len(name_bytes)) + name_bytes
+    if len(_NAME_FIELDS) < _MAX_NAME_FIELDS:
+        _NAME_FIELDS[name] = field
+    return field
+
+
 def encode_response_head(status: int, headers: Sequence[Tuple[str, str]], body_length: int) -> bytes:
-    """Length prefix, status and headers of a response message; the body follows it on the wire."""
-    header_bytes = _encode_headers(headers)
+    """Length prefix, status and headers of a response message; the body follows it on the wire.
+    Header names and values are str."""
+    names, pack32 = _NAME_FIELDS, _U32.pack
+    try:
+        header_bytes = b"".join([(names.get(name) or _name_field(name)) + pack32(len(value))
+                                 + value.encode("latin-1") for name, value in headers])
+    except UnicodeEncodeError:
+        header_bytes = _encode_headers(headers)
     return _RESPONSE_START.pack(_RESPONSE_FIXED + len(header_bytes) + body_length, VERSION,
                                 status, len(headers)) + header_bytes
 
@@ -170,35 +190,49 @@ def _payload_length(prefix: bytes, limit: int) -> int:
     return length
 
 
-def recv_message(sock: socket.socket, limit: int = MAX_PAYLOAD) -> Optional[bytes]:
-    """Blocking read of one whole message (length prefix included); None when the peer closed
-    the connection between messages.
+class MessageReader:
+    """Blocking reads of whole messages from connections, through one reused buffer (a fresh
+    256 KiB bytes object per recv() costs the allocator mmap/mremap/munmap calls)."""
 
-    The peer must wait for the answer before sending its next message (one exchange at a time),
-    so bytes beyond the message are a ProtocolError, as is a connection closed inside one.
-    """
-    data = sock.recv(_RECV_SIZE)
-    if not data:
-        return None
-    while len(data) < LENGTH_SIZE:
-        more = sock.recv(_RECV_SIZE)
-        if not more:
-            raise ProtocolError("connection closed inside a message")
-        data += more
-    total = LENGTH_SIZE + _payload_length(data, limit)
-    have = len(data)
-    if have == total:
-        return data
-    if have > total:
-        raise ProtocolError("bytes after the message before its answer")
-    chunks = [data]
-    while have < total:
-        more = sock.recv(min(total - have, 1 << 20))
-        if not more:
-            raise ProtocolError("connection closed inside a message")
-        chunks.append(more)
-        have += len(more)
-    return b"".join(chunks)
+    def __init__(self, buffer_size: int = 64 * 1024, limit: int = MAX_PAYLOAD):
+        self._buffer = bytearray(buffer_size)
+        self._view = memoryview(self._buffer)
+        self._limit = limit
+
+    def recv(self, sock: socket.socket) -> Optional[bytes]:
+        """One whole message (length prefix included); None when the peer closed the connection
+        between messages.
+
+        The peer must wait for the answer before sending its next message (one exchange at a
+        time), so bytes beyond the message are a ProtocolError, as is a connection closed inside
+        one.
+        """
+        view = self._view
+        have = sock.recv_into(view)
+        if not have:
+            return None
+        while have < LENGTH_SIZE:
+            more = sock.recv_into(view[have:])
+            if not more:
+                raise ProtocolError("connection closed inside a message")
+            have += more
+        total = LENGTH_SIZE + _payload_length(self._buffer, self._limit)
+        if have == total:
+            return bytes(view[:have])
+        if have > total:
+            raise ProtocolError("bytes after the message before its answer")
+        if total <= len(view):
+            target = view
+        else:
+            large = bytearray(total)
+            large[:have] = view[:have]
+            target = memoryview(large)
+        while have < total:
+            more = sock.recv_into(target[have:total])
+            if not more:
+                raise ProtocolError("connection closed inside a message")
+            have += more
+        return bytes(target[:total])
 
 
 async def read_message(reader, limit: int = MAX_PAYLOAD) -> bytes:

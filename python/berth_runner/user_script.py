@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import _signal
 import sys
 import time
 import traceback
@@ -253,7 +254,7 @@ class UserScript:
         kwargs = dict(arguments)
         if self._has_request_headers:
             kwargs["request_headers"] = request_headers()
-        if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        if _signal.getsignal(signal.SIGALRM) is not _on_alarm:  # signal.getsignal maps enums
             signal.signal(signal.SIGALRM, _on_alarm)
         start = time.perf_counter()
         try:

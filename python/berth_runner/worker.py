@@ -82,6 +82,7 @@ class FrameServer:
         # otherwise resume the wait).
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         self._timeouts = struct.pack("ll", STALLED_PEER_TIMEOUT_S, 0)
+        self._reader = frames.MessageReader()
 
     def _on_term(self, signum, frame) -> None:
         self._stopping = True
@@ -140,13 +141,13 @@ class FrameServer:
         """Answers the request waiting on `connection`; False when the connection must close."""
         slots, index = self._slots, self._index
         try:
-            message = frames.recv_message(connection)
+            message = self._reader.recv(connection)
             if message is None:
                 return False
             start = time.perf_counter()
             slots[index] = time.monotonic_ns()
             try:
-                head, body = self._answer(message, start)
+                head, body, access = self._answer(message, start)
             finally:
                 slots[index] = 0
             if len(body) <= 65536:
@@ -154,6 +155,8 @@ class FrameServer:
             else:
                 connection.sendall(head)
                 connection.sendall(body)
+            if access is not None:  # once the answer is on its way
+                contract.log_access(access)
             return True
         except frames.ProtocolError as error:
             logger.warning("Closing a connection that broke the frame protocol: %s", error)
@@ -165,10 +168,8 @@ class FrameServer:
         request = frames.decode_request(message)
         lookup = contract.header_lookup(request.headers)
         status, headers, body = contract.answer(lookup, lambda: self._app.handle(request))
-        target = request.target
-        if target != "/" and contract.split_target(target)[0] != "/":  # not health probes
-            contract.log_access(request.method, target, status, start, len(body))
-        return frames.encode_response_head(status, headers, len(body)), body
+        access = contract.access_entry(request.method, request.target, status, start, len(body))
+        return frames.encode_response_head(status, headers, len(body)), body, access
 
 
 def main(config: Config, listen_fd: int, status_fd: int, slots_fd: int, index: int,
