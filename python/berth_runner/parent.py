@@ -350,7 +350,7 @@ class Parent:
                 message = await frames.read_message(reader, CONTROL_MAX_PAYLOAD)
                 request = frames.decode_request(message)
                 path, _ = contract.split_target(request.target)
-                if path == "/" and request.method in ("GET", "HEAD"):
+                if path == "/" and request.method == "GET":
                     ready = self._all_ready and not self._stopping
 
                     def handler(ready=ready):
