@@ -143,7 +143,7 @@ class HttpFront:
         if (request.version >= (1, 1)
                 and request.headers.get("Expect", "").lower() == "100-continue"):
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await request.read()
+        body = await request.content.read()  # request.read() would refuse bodies over 1 MiB
         peer = request.transport.get_extra_info("peername") if request.transport else None
         remote_addr, remote_port = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         frame = frames.encode_request(

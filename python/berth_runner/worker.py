@@ -30,6 +30,7 @@ import time
 from . import contract, frames
 from .app import ScoringApp
 from .config import Config
+from .messages import INTERNAL_ERROR_MESSAGE
 from .swagger import SwaggerDocs
 from .user_script import UserScript, UserScriptError, UserScriptException
 
@@ -148,6 +149,12 @@ class FrameServer:
             slots[index] = time.monotonic_ns()
             try:
                 head, body, access = self._answer(message, start)
+            except frames.ProtocolError:
+                raise
+            except Exception:  # a bug here must cost one request, not the worker
+                logger.exception("Unhandled error while answering a request")
+                status, headers, body = contract.json_error(500, INTERNAL_ERROR_MESSAGE)
+                head, access = frames.encode_response_head(status, headers, len(body)), None
             finally:
                 slots[index] = 0
             if len(body) <= 65536:

@@ -105,6 +105,16 @@ def test_scoring_through_frames(berth):
     assert "berth_runner.access" in stderr
 
 
+def test_large_bodies_cross_frames_both_ways(berth):
+    text = json.dumps({"blob": "0123456789abcdef" * (200 * 1024)})  # over the receive buffer
+    with berth.worker() as worker:
+        response = worker.request("POST", "/score", body=text.encode(),
+                                  headers=[("Content-Type", "text/plain")])
+        assert response.status == 200
+        assert response.json()["raw"] == text
+        assert worker.request("POST", "/score", {}).status == 200
+
+
 def test_routes_and_errors_through_frames(berth):
     with berth.worker() as worker:
         too_long = worker.request("POST", "/score", {}, headers=[("x-request-id", "a" * 101)])
