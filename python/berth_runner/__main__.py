@@ -17,8 +17,9 @@ $AZUREML_MODEL_DIR/$MLFLOW_MODEL_FOLDER with berth's own scoring script); berth'
 BERTH_RUNNER_WATCHDOG_GRACE_S (10: how long past the scoring timeout a stuck request may run
 before its worker is killed).
 
-Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be listened on, 2 for bad settings,
-3 when the scoring script cannot be started (import error, missing init()/run(), init() raised).
+Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be listened on (or aiohttp is missing
+in standalone mode), 2 for bad settings, 3 when the scoring script cannot be started (import
+error, missing init()/run(), init() raised).
 """
 
 import asyncio
@@ -57,6 +58,13 @@ def main(argv=None) -> int:
     from . import parent
 
     log = logging.getLogger("berth_runner")
+    if config.socket_dir is None:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError as error:
+            log.error("Standalone HTTP mode (--port) needs aiohttp (Debian: python3-aiohttp): %s",
+                      error)
+            return 1
     try:
         sockets = parent.Sockets(config)
     except OSError as error:
