@@ -90,7 +90,7 @@ class Sockets:
             self.control = self._listen(CONTROL_SOCKET)
             for index in range(config.worker_count):
                 self.workers.append(self._listen(worker_socket_name(index)))
-        except OSError:
+        except BaseException:
             self.close()
             raise
 

@@ -3,10 +3,10 @@ to worker-0.sock of `python -m berth_runner --socket-dir` and reports the round 
 worker's CPU time per request (from /proc). Not a pytest test; run by hand:
 
     /usr/bin/python3 python/tests/bench_worker.py [--requests 20000] [--score score.py]
-        [--profile out.prof]
+        [--model-dir DIR]
 
---score: the scoring script (default: a trivial run() returning {"ok": 1}; the body is a 2-row
-JSON document). --profile: run the worker under cProfile and write the stats file at exit.
+--score: the scoring script (default: a trivial run() returning {"ok": 1}); the body is a 2-row
+JSON document ({"data": [[1..10], [10..1]]}).
 """
 
 import argparse
@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--score")
-    parser.add_argument("--profile")
+    parser.add_argument("--model-dir", help="AZUREML_MODEL_DIR (default: the app folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as folder:
         app = Path(folder) / "app"
@@ -48,9 +48,7 @@ def main() -> None:
         sockets = Path(folder) / "s"
         sockets.mkdir()
         env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR), AML_APP_ROOT=str(app),
-                   AZUREML_ENTRY_SCRIPT="score.py", AZUREML_MODEL_DIR=str(app))
-        if args.profile:
-            env["BERTH_RUNNER_PROFILE"] = args.profile
+                   AZUREML_ENTRY_SCRIPT="score.py", AZUREML_MODEL_DIR=args.model_dir or str(app))
         parent = subprocess.Popen([sys.executable, "-m", "berth_runner", "--socket-dir",
                                    str(sockets)], env=env, stderr=subprocess.DEVNULL)
         try:
