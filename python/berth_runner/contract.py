@@ -1,8 +1,10 @@
 """The parts of the Azure ML inference server's contract that wrap every answer, whoever produces it
 (a worker, the parent's control socket, the standalone HTTP front): the request-id headers (431 for
-ids that are too long), `x-ms-server-version`, the `TraceId` echo, and the access log line.
+ids that are too long), `x-ms-server-version`, the `TraceId` echo, `Date`, and the access log
+line.
 """
 
+import email.utils
 import json
 import logging
 import time
@@ -26,6 +28,21 @@ _DROPPED = _REPLACED | HOP_BY_HOP
 
 access_logger = logging.getLogger("berth_runner.access")
 _ACCESS_FORMAT = "%s %s %d %.3fms %d"
+
+
+class _HttpDate:
+    """The Date header's value, formatted once per second."""
+
+    second = -1
+    text = ""
+
+
+def http_date() -> str:
+    now = int(time.time())
+    if now != _HttpDate.second:
+        _HttpDate.text = email.utils.formatdate(now, usegmt=True)
+        _HttpDate.second = now
+    return _HttpDate.text
 
 
 def header_lookup(headers: Headers) -> Dict[str, str]:
@@ -58,13 +75,22 @@ def health(ready: bool) -> Answer:
 def answer(lookup: Dict[str, str], handler) -> Answer:
     """Resolves the request ids of a request whose headers are `lookup` (header_lookup), calls
     `handler()` -> Answer unless they are refused (431), and returns the answer with the
-    contract's headers: the ids, the server version, TraceId; hop-by-hop headers are dropped."""
+    contract's headers: Date (unless the handler set one), the ids, the server version, TraceId;
+    hop-by-hop headers are dropped."""
     ids, id_error = request_ids.resolve(lookup.get)
     if id_error is not None:
         status, headers, body = json_error(431, id_error)
     else:
         status, headers, body = handler()
-    out = [header for header in headers if header[0].lower() not in _DROPPED]
+    out = []
+    has_date = False
+    for header in headers:
+        name = header[0].lower()
+        if name not in _DROPPED:
+            out.append(header)
+            has_date = has_date or name == "date"
+    if not has_date:
+        out.append(("Date", http_date()))
     out.extend(ids.headers())
     out.append(SERVER_VERSION_HEADER)
     trace_id = lookup.get("traceid")

@@ -94,6 +94,7 @@ def test_scoring_through_frames(berth):
         assert headers["x-ms-request-id"] == "client-1"
         assert headers["traceid"] == "trace-1"
         assert headers["x-ms-server-version"].startswith("berth-runner/")
+        assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT", headers["date"])
         assert not FORBIDDEN_RESPONSE_HEADERS & set(headers)
 
         # The same connection carries further exchanges; a new id is made when none is sent.
