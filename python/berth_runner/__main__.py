@@ -24,6 +24,7 @@ error, missing init()/run(), init() raised).
 
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import os
 import sys
@@ -58,13 +59,9 @@ def main(argv=None) -> int:
     from . import parent
 
     log = logging.getLogger("berth_runner")
-    if config.socket_dir is None:
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError as error:
-            log.error("Standalone HTTP mode (--port) needs aiohttp (Debian: python3-aiohttp): %s",
-                      error)
-            return 1
+    if config.socket_dir is None and importlib.util.find_spec("aiohttp") is None:
+        log.error("Standalone HTTP mode (--port) needs aiohttp (Debian: python3-aiohttp)")
+        return 1
     try:
         sockets = parent.Sockets(config)
     except OSError as error:

@@ -144,7 +144,8 @@ def _name_field(name: str) -> bytes:
     return field
 
 
-def encode_response_head(status: int, headers: Sequence[Tuple[str, str]], body_length: int) -> bytes:
+def encode_response_head(status: int, headers: Sequence[Tuple[str, str]],
+                         body_length: int) -> bytes:
     """Length prefix, status and headers of a response message; the body follows it on the wire.
     Header names and values are str."""
     names, pack32 = _NAME_FIELDS, _U32.pack

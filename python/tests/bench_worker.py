@@ -11,8 +11,6 @@ JSON document ({"data": [[1..10], [10..1]]}).
 
 import argparse
 import os
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
