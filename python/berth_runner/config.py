@@ -1,16 +1,21 @@
 """Runner settings: command line first, then the Azure ML inference server's environment
 variables (AML_APP_ROOT, AZUREML_ENTRY_SCRIPT, AZUREML_MODEL_DIR, WORKER_COUNT, SCORING_TIMEOUT_MS,
-SERVICE_NAME, SERVICE_VERSION, AZUREML_LOG_LEVEL, MLFLOW_MODEL_FOLDER)."""
+SERVICE_NAME, SERVICE_VERSION, AZUREML_LOG_LEVEL, MLFLOW_MODEL_FOLDER) and berth's
+(BERTH_SOCKET_DIR, BERTH_RUNNER_WATCHDOG_GRACE_S)."""
 
 import argparse
 import dataclasses
 import logging
 import os
 import sys
+import time
 from typing import Mapping, Optional, Sequence
 
 DEFAULT_PORT = 5001
 DEFAULT_SCORING_TIMEOUT_MS = 3_600_000
+# How long past the scoring timeout a request may run (stuck in native code, where SIGALRM cannot
+# interrupt it) before the parent kills its worker.
+DEFAULT_WATCHDOG_GRACE_S = 10.0
 # The scoring script berth supplies for MLflow models deployed without one.
 MLFLOW_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mlflow_score.py")
 
@@ -33,6 +38,9 @@ class Config:
     service_name: str
     service_version: str
     mlflow_model_folder: Optional[str]
+    # berth mode: the folder of control.sock and worker-<i>.sock; None: standalone HTTP on `port`.
+    socket_dir: Optional[str] = None
+    watchdog_grace_s: float = DEFAULT_WATCHDOG_GRACE_S
 
     def export_environment(self, environ) -> None:
         """Writes the resolved settings back to `environ`, so that worker processes read the same
@@ -48,14 +56,20 @@ class Config:
         environ["SERVICE_VERSION"] = self.service_version
         environ["SERVER_PORT"] = str(self.port)
         environ["BERTH_RUNNER_HOST"] = self.host
+        environ["BERTH_RUNNER_WATCHDOG_GRACE_S"] = repr(self.watchdog_grace_s)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m berth_runner",
-        description="Serve an Azure ML scoring script (init()/run()) over HTTP.")
+        description="Serve an Azure ML scoring script (init()/run()): to berthd over berth "
+                    "frames (--socket-dir) or over HTTP (--port).")
+    parser.add_argument("--socket-dir", dest="socket_dir",
+                        help="berth mode: serve berth frames on control.sock and "
+                             "worker-<i>.sock in this existing folder (env BERTH_SOCKET_DIR)")
     parser.add_argument("--port", type=int,
-                        help="port to listen on (env SERVER_PORT, default 5001)")
+                        help="standalone mode: HTTP port to listen on (env SERVER_PORT, "
+                             "default 5001)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--entry-script", "--entry_script", dest="entry_script",
                         help="scoring script, relative to the app root (env AZUREML_ENTRY_SCRIPT)")
@@ -64,11 +78,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         help="model folder (env AZUREML_MODEL_DIR)")
     parser.add_argument("--worker-count", "--worker_count", dest="worker_count", type=int,
                         help="worker processes (env WORKER_COUNT, default 1)")
-    # Internal: set by the supervisor when it starts a worker process.
+    # Internal: set by the parent when it starts a worker process (worker.main).
     parser.add_argument("--worker-fd", dest="worker_fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-index", dest="worker_index", type=int, default=0,
                         help=argparse.SUPPRESS)
-    parser.add_argument("--supervisor-pid", dest="supervisor_pid", type=int, default=0,
+    parser.add_argument("--status-fd", dest="status_fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--slots-fd", dest="slots_fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", dest="parent_pid", type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser
 
@@ -98,6 +114,24 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
         raise ConfigError("no scoring script: set AZUREML_ENTRY_SCRIPT (relative to AML_APP_ROOT) "
                           "or MLFLOW_MODEL_FOLDER")
 
+    socket_dir = getattr(args, "socket_dir", None)
+    if socket_dir and args.port is not None:
+        raise ConfigError("--socket-dir and --port cannot be used together")
+    if not socket_dir and args.port is None:
+        socket_dir = environ.get("BERTH_SOCKET_DIR") or None
+    if socket_dir:
+        socket_dir = os.path.abspath(socket_dir)
+        if not os.path.isdir(socket_dir):
+            raise ConfigError(f"the socket folder {socket_dir} does not exist")
+    grace_raw = environ.get("BERTH_RUNNER_WATCHDOG_GRACE_S", str(DEFAULT_WATCHDOG_GRACE_S))
+    try:
+        watchdog_grace_s = float(grace_raw)
+    except ValueError:
+        raise ConfigError(
+            f"BERTH_RUNNER_WATCHDOG_GRACE_S must be a number, got {grace_raw!r}") from None
+    if not watchdog_grace_s > 0:
+        raise ConfigError(f"BERTH_RUNNER_WATCHDOG_GRACE_S must be positive, got {grace_raw!r}")
+
     port_raw = args.port if args.port is not None else environ.get("SERVER_PORT", DEFAULT_PORT)
     port = _int_setting("port", port_raw, 0)
     if port > 65535:
@@ -123,6 +157,8 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
         service_name=environ.get("SERVICE_NAME") or "ML service",
         service_version=environ.get("SERVICE_VERSION") or "1.0",
         mlflow_model_folder=mlflow_folder,
+        socket_dir=socket_dir,
+        watchdog_grace_s=watchdog_grace_s,
     )
 
 
@@ -143,11 +179,25 @@ def make_streams_unbuffered() -> None:
             pass
 
 
+class _Formatter(logging.Formatter):
+    """logging.Formatter that formats the date and time once per second, not once per line (a
+    worker writes an access log line per request)."""
+
+    _second = None
+    _second_text = ""
+
+    def formatTime(self, record, datefmt=None):
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format,
+                                              self.converter(record.created))
+            self._second = second
+        return self.default_msec_format % (self._second_text, record.msecs)
+
+
 def configure_logging(level: str) -> None:
     """Root logging to stderr at `level`, in the inference server's line format."""
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname).1s [%(process)d] %(name)s - %(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(asctime)s %(levelname).1s [%(process)d] %(name)s - "
+                                    "%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -1,5 +1,5 @@
 """Error messages and header names of the Azure ML inference server's contract, shared by the
-supervisor and the workers."""
+parent process (control.sock, the HTTP front) and the workers."""
 
 RUN_FAILED_HEADER = "x-ms-run-function-failed"
 EXEC_TIME_HEADER = "x-ms-run-fn-exec-ms"

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import _signal
 import sys
 import time
 import traceback
@@ -240,17 +241,21 @@ class UserScript:
             arguments[parameter.name] = value
         return arguments
 
-    def invoke_run(self, arguments: Dict[str, Any], request_headers: Dict[str, str],
-                   timeout_ms: int):
+    def invoke_run(self, arguments: Dict[str, Any],
+                   request_headers: Callable[[], Dict[str, str]], timeout_ms: int):
         """Calls run(); returns (elapsed ms, output). Raises RunFailed or RunTimedOut.
 
-        The timeout is a SIGALRM raised into run() (as the Azure ML server does on Linux), so a
-        script that overruns is interrupted rather than left running next to the next request.
+        `request_headers()` gives the value of a `request_headers` parameter; it is called only
+        when run() has one. The timeout is a SIGALRM raised into run() (as the Azure ML server
+        does on Linux), so a script that overruns is interrupted rather than left running next to
+        the next request. The handler stays installed between calls (installing one costs more
+        than a request's other bookkeeping); it is put back if a script replaced it.
         """
         kwargs = dict(arguments)
         if self._has_request_headers:
-            kwargs["request_headers"] = request_headers
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
+            kwargs["request_headers"] = request_headers()
+        if _signal.getsignal(signal.SIGALRM) is not _on_alarm:  # signal.getsignal maps enums
+            signal.signal(signal.SIGALRM, _on_alarm)
         start = time.perf_counter()
         try:
             try:
@@ -262,6 +267,4 @@ class UserScript:
             raise RunTimedOut(timeout_ms, (time.perf_counter() - start) * 1000) from None
         except Exception as error:
             raise RunFailed(error, (time.perf_counter() - start) * 1000) from error
-        finally:
-            signal.signal(signal.SIGALRM, previous)
         return (time.perf_counter() - start) * 1000, output

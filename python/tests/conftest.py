@@ -1,5 +1,9 @@
-"""Fixtures for the runner tests: start `python -m berth_runner` on a free port with a scoring
-script written to a temporary folder, talk HTTP to it, and validate OpenAPI documents."""
+"""Fixtures for the runner tests: start `python -m berth_runner` on a free port (standalone HTTP
+mode) or in a socket folder (berth mode) with a scoring script written to a temporary folder, talk
+HTTP or berth frames to it, and validate OpenAPI documents.
+
+The frame client here is written from docs/runner-protocol.md, independently of the runner's own
+codec (berth_runner/frames.py), so that the tests check the wire format itself."""
 
 import atexit
 import contextlib
@@ -11,12 +15,14 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
+import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -172,6 +178,206 @@ def runner_factory(tmp_path):
     yield start
     for runner in runners:
         runner.stop()
+
+
+# ----- berth mode: frames over Unix sockets ------------------------------------------------------
+
+
+def encode_frame_request(method: str, target: str, headers: Sequence[Tuple[str, str]] = (),
+                         body: bytes = b"", remote_addr: str = "127.0.0.1",
+                         remote_port: int = 40000, version: int = 1) -> bytes:
+    """A whole request message: u32 payload length, then the v1 request payload."""
+    method_bytes, target_bytes = method.encode("ascii"), target.encode("latin-1")
+    addr_bytes = remote_addr.encode("ascii")
+    payload = (struct.pack(">BB", version, len(method_bytes)) + method_bytes
+               + struct.pack(">I", len(target_bytes)) + target_bytes
+               + struct.pack(">B", len(addr_bytes)) + addr_bytes
+               + struct.pack(">HH", remote_port, len(headers)))
+    for name, value in headers:
+        name_bytes, value_bytes = name.encode("latin-1"), value.encode("latin-1")
+        payload += (struct.pack(">H", len(name_bytes)) + name_bytes
+                    + struct.pack(">I", len(value_bytes)) + value_bytes)
+    payload += body
+    return struct.pack(">I", len(payload)) + payload
+
+
+@dataclasses.dataclass
+class FrameResponse:
+    status: int
+    header_list: List[Tuple[str, str]]
+    body: bytes
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """Lower-case names; repeated headers joined with ", " (like Response.headers)."""
+        joined: Dict[str, str] = {}
+        for name, value in self.header_list:
+            key = name.lower()
+            joined[key] = f"{joined[key]}, {value}" if key in joined else value
+        return joined
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def decode_frame_response(payload: bytes) -> FrameResponse:
+    version, status, count = struct.unpack_from(">BHH", payload)
+    assert version == 1, f"response frame version {version}"
+    offset, headers = 5, []
+    for _ in range(count):
+        (name_length,) = struct.unpack_from(">H", payload, offset)
+        name = payload[offset + 2:offset + 2 + name_length].decode("latin-1")
+        offset += 2 + name_length
+        (value_length,) = struct.unpack_from(">I", payload, offset)
+        value = payload[offset + 4:offset + 4 + value_length].decode("latin-1")
+        offset += 4 + value_length
+        assert offset <= len(payload), "a response header runs past the payload"
+        headers.append((name, value))
+    return FrameResponse(status, headers, payload[offset:])
+
+
+class FrameClient:
+    """One connection to a runner socket (control.sock or worker-<i>.sock)."""
+
+    def __init__(self, path, timeout: float = 30.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(str(path))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def _recv_exactly(self, size: int) -> Optional[bytes]:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                if not data:
+                    return None
+                raise AssertionError("connection closed inside a response frame")
+            data += chunk
+        return data
+
+    def send(self, message: bytes) -> None:
+        self.sock.sendall(message)
+
+    def read_response(self) -> Optional[FrameResponse]:
+        """The next response; None when the runner closed the connection instead."""
+        prefix = self._recv_exactly(4)
+        if prefix is None:
+            return None
+        (length,) = struct.unpack(">I", prefix)
+        return decode_frame_response(self._recv_exactly(length) or b"")
+
+    def request(self, method: str, target: str, body=b"", headers=(), **kwargs) -> FrameResponse:
+        headers = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode("utf-8")
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers.insert(0, ("Content-Type", "application/json"))
+        self.send(encode_frame_request(method, target, headers, body, **kwargs))
+        response = self.read_response()
+        assert response is not None, "the runner closed the connection without answering"
+        return response
+
+    def is_closed_by_peer(self) -> bool:
+        """True when the runner has closed its end (waits up to the socket timeout)."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class BerthRunner(Runner):
+    """`python -m berth_runner --socket-dir DIR`."""
+
+    def __init__(self, proc, socket_dir: Path, out_path: Path, err_path: Path):
+        super().__init__(proc, 0, out_path, err_path)
+        self.socket_dir = socket_dir
+
+    def worker_socket(self, index: int = 0) -> Path:
+        return self.socket_dir / f"worker-{index}.sock"
+
+    def control(self, timeout: float = 30.0) -> FrameClient:
+        return FrameClient(self.socket_dir / "control.sock", timeout)
+
+    def worker(self, index: int = 0, timeout: float = 30.0) -> FrameClient:
+        return FrameClient(self.worker_socket(index), timeout)
+
+    def health(self, timeout: float = 5.0) -> FrameResponse:
+        with self.control(timeout) as control:
+            return control.request("GET", "/")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"runner exited with code {self.proc.returncode}:\n"
+                                     f"{self.stderr()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"runner not ready after {timeout} s:\n{self.stderr()}")
+            try:
+                if self.health().status == 200:
+                    return
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass  # not listening yet
+            time.sleep(0.02)
+
+
+def start_berth_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
+                       env: Optional[dict] = None, wait: bool = True) -> BerthRunner:
+    # A short folder: a Unix socket path holds at most 107 bytes.
+    socket_dir = Path(tempfile.mkdtemp(prefix="berth-t-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / "runner.out", log_dir / "runner.err"
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(PYTHON_DIR),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AML_APP_ROOT": str(app_dir),
+        "AZUREML_ENTRY_SCRIPT": entry,
+        "AZUREML_MODEL_DIR": str(app_dir),
+    }
+    full_env.update(env or {})
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "berth_runner", "--socket-dir",
+                                 str(socket_dir)], cwd=app_dir, env=full_env, stdout=out,
+                                stderr=err)
+    runner = BerthRunner(proc, socket_dir, out_path, err_path)
+    if wait:
+        try:
+            runner.wait_ready()
+        except BaseException:
+            runner.stop()
+            raise
+    return runner
+
+
+@pytest.fixture
+def berth_runner_factory(tmp_path):
+    """start(app_dir, **kwargs) -> BerthRunner; every runner is stopped (and its socket folder
+    removed) at the end of the test."""
+    runners = []
+
+    def start(app_dir: Path, **kwargs) -> BerthRunner:
+        runner = start_berth_runner(app_dir, tmp_path / f"berth-logs{len(runners)}", **kwargs)
+        runners.append(runner)
+        return runner
+
+    yield start
+    for runner in runners:
+        runner.stop()
+        shutil.rmtree(runner.socket_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ BARRIER_SCORE = """
 MISC_SCORE = """
     import json
     import os
+    import signal
     import time
 
 
@@ -52,6 +53,9 @@ MISC_SCORE = """
 
     def run(raw_data):
         action = json.loads(raw_data).get("action")
+        if action == "stuck":  # like native code: SIGALRM cannot interrupt it
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+            time.sleep(60)
         if action == "sleep":
             time.sleep(60)
         if action == "swallow":
@@ -142,6 +146,19 @@ def test_worker_crash_is_500_then_replaced(misc):
     replacement = misc.request("POST", "/score", {})
     assert replacement.status == 200
     assert replacement.json()["pid"] != first_pid
+
+
+def test_watchdog_answers_500_and_replaces_a_stuck_worker(runner_factory, tmp_path):
+    runner = runner_factory(write_app(tmp_path / "app", MISC_SCORE),
+                            env={"SCORING_TIMEOUT_MS": "200",
+                                 "BERTH_RUNNER_WATCHDOG_GRACE_S": "0.3"})
+    first_pid = runner.request("POST", "/score", {}).json()["pid"]
+    stuck = runner.request("POST", "/score", {"action": "stuck"})
+    assert stuck.status == 500
+    assert stuck.json() == {"message": "Scoring timeout after 200 ms"}
+    assert stuck.headers["x-ms-run-function-failed"] == "True"
+    assert "x-request-id" in stuck.headers
+    assert runner.request("POST", "/score", {}).json()["pid"] != first_pid
 
 
 def test_sigterm_stops_runner_and_workers(misc):

@@ -49,6 +49,14 @@ def test_binary_body_query_and_custom_response(raw):
     assert "x-ms-run-fn-exec-ms" in response.headers
 
 
+def test_large_body_both_ways(raw):
+    payload = bytes(range(256)) * (12 * 1024)  # 3 MiB
+    response = raw.request("POST", "/score", body=payload,
+                           headers={"Content-Type": "application/octet-stream"})
+    assert response.status == 207
+    assert response.body == bytes(reversed(payload))
+
+
 def test_get_reaches_run(raw):
     response = raw.request("GET", "/score?a=1&b=two")
     assert response.status == 200

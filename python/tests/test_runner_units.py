@@ -3,6 +3,7 @@
 import argparse
 import datetime
 import os
+import struct
 import sys
 
 import pytest
@@ -22,7 +23,7 @@ from inference_schema.schema_util import (get_input_schema, get_output_schema,  
 
 def _load(environ, **args):
     namespace = argparse.Namespace(port=None, host=None, entry_script=None, app_root=None,
-                                   model_dir=None, worker_count=None)
+                                   model_dir=None, worker_count=None, socket_dir=None)
     for key, value in args.items():
         setattr(namespace, key, value)
     return config.load(namespace, environ)
@@ -53,6 +54,22 @@ def test_config_mlflow_mode(tmp_path):
 def test_config_errors(environ, message):
     with pytest.raises(config.ConfigError, match=message):
         _load(environ, port=1)
+
+
+def test_config_modes(tmp_path):
+    environ = {"AZUREML_ENTRY_SCRIPT": "s.py"}
+    assert _load(environ, port=1).socket_dir is None
+    assert _load(environ, socket_dir=str(tmp_path)).socket_dir == str(tmp_path)
+    # BERTH_SOCKET_DIR selects berth mode unless --port is given.
+    from_env = {**environ, "BERTH_SOCKET_DIR": str(tmp_path)}
+    assert _load(from_env).socket_dir == str(tmp_path)
+    assert _load(from_env, port=1).socket_dir is None
+    with pytest.raises(config.ConfigError, match="cannot be used together"):
+        _load(environ, port=1, socket_dir=str(tmp_path))
+    with pytest.raises(config.ConfigError, match="does not exist"):
+        _load(environ, socket_dir=str(tmp_path / "missing"))
+    with pytest.raises(config.ConfigError, match="BERTH_RUNNER_WATCHDOG_GRACE_S"):
+        _load({**environ, "BERTH_RUNNER_WATCHDOG_GRACE_S": "soon"}, port=1)
 
 
 def test_request_ids():
@@ -106,3 +123,87 @@ def test_mixed_list_needs_openapi3_and_bad_name_is_refused():
     assert "oneOf" in get_input_schema(run)["properties"]["items"]["items"]
     with pytest.raises(ValueError, match="not in the decorated function"):
         input_schema("missing", StandardPythonParameterType(1))(lambda data: data)
+
+
+HEADER_CASES = [
+    [],
+    [("Content-Type", "application/json"), ("X-Custom", "yes")],
+    [("x-ms-client-request-id", "a"), ("X-MS-CLIENT-REQUEST-ID", "b"), ("x_ms_client_request_id",
+                                                                        "c")],
+    [("content-type", "text/plain"), ("Accept", "*/*"), ("Content-Type", "application/json")],
+    [("Content-Type", ""), ("Host", "x"), ("Content-Length", "3"), ("Transfer-Encoding", "x")],
+    [("X-Empty", ""), ("x-b3-traceid", "1"), ("TraceId", "t")],
+]
+
+
+@pytest.mark.parametrize("headers", HEADER_CASES)
+def test_fast_request_matches_werkzeug(headers):
+    """The hot path's request view gives what AMLRequest gives for the same frame."""
+    from azureml_inference_server_http.api.aml_request import AMLRequest
+    from berth_runner.app import FastRequest, build_environ, werkzeug_headers
+    from berth_runner.frames import Request
+
+    request = Request("POST", "/score", "127.0.0.1", 1, headers, b'{"a": 1}')
+    reference = AMLRequest(build_environ(request, "127.0.0.1", 5001))
+    assert list(werkzeug_headers(request).items()) == list(dict(reference.headers).items())
+    assert FastRequest(request).is_json == reference.is_json
+    assert FastRequest(request).get_data() == reference.get_data()
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json", "Application/JSON; charset=utf-8", "application/vnd.api+json",
+    "application /json", "text/json", "application/json, text/plain", " application/json",
+    'application/json;q="x,y"', ""])
+def test_fast_request_is_json_matches_werkzeug(content_type):
+    from azureml_inference_server_http.api.aml_request import AMLRequest
+    from berth_runner.app import FastRequest, build_environ
+    from berth_runner.frames import Request
+
+    request = Request("POST", "/score", "", 0, [("Content-Type", content_type)], b"")
+    reference = AMLRequest(build_environ(request, "127.0.0.1", 5001))
+    assert FastRequest(request).is_json == reference.is_json
+
+
+def test_frames_round_trip_with_the_test_client_codec():
+    from berth_runner import frames
+    from conftest import decode_frame_response, encode_frame_request
+
+    message = encode_frame_request("PATCH", "/score?x=%41", [("X-A", "1"), ("x-b", "é")],
+                                   b"\x00body", remote_addr="::1", remote_port=65535)
+    request = frames.decode_request(message)
+    assert (request.method, request.target, request.remote_addr, request.remote_port) == (
+        "PATCH", "/score?x=%41", "::1", 65535)
+    assert request.headers == [("X-A", "1"), ("x-b", "é")]
+    assert request.body == b"\x00body"
+    assert frames.decode_request(frames.encode_request(
+        "PATCH", "/score?x=%41", "::1", 65535, request.headers, request.body)).headers == \
+        request.headers
+
+    body = b"payload"
+    head = frames.encode_response_head(207, [("X-One", "1"), ("X-Euro", "€")], len(body))
+    response = decode_frame_response((head + body)[4:])
+    assert (response.status, response.body) == (207, body)
+    assert response.header_list == [("X-One", "1"), ("X-Euro", "€".encode().decode("latin-1"))]
+    assert struct.unpack(">I", head[:4])[0] == len(head) - 4 + len(body)
+    assert frames.decode_response(head + body) == (207, response.header_list, body)
+
+
+@pytest.mark.parametrize("message", [
+    b"\x00\x00\x00\x02\x02\x00",  # version 2
+    b"\x00\x00\x00\x03\x01\x09P",  # method past the payload
+    b"\x00\x00\x00\x0e\x01\x01P\x00\x00\x00\x01/\x00\x00\x00\x00\x01",  # header count, no header
+])
+def test_frames_refuse_payloads_that_do_not_add_up(message):
+    from berth_runner import frames
+
+    with pytest.raises(frames.ProtocolError):
+        frames.decode_request(message)
+
+
+def test_new_request_ids_are_version_4_uuids():
+    import uuid
+
+    ids = {request_ids.new_request_id() for _ in range(600)}  # crosses the random pool's refill
+    assert len(ids) == 600
+    for text in ids:
+        assert str(uuid.UUID(text)) == text and uuid.UUID(text).version == 4
