@@ -1,7 +1,12 @@
 #!/usr/bin/python3
-"""berth's benchmarks B1-B3 and B6 (docs/benchmarks.md says what each measures). Stdlib only.
+"""berth's benchmarks B1-B4 and B6 (docs/benchmarks.md says what each measures). Stdlib only
+(B4's model is trained by a /usr/bin/python3 subprocess with scikit-learn).
 
-    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3,B6]
+    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3,B4,B6]
+
+B1 gateway hop vs nginx; B2 TorchScript MLP vs FastAPI and the raw model; B3 dynamic batching on
+vs off; B4 a scoring script (score.py) vs gunicorn + Flask and FastAPI + uvicorn; B6 management
+writes and lists as the fleet grows.
 
 `make bench` runs it (`make bench BENCH=B1` for one). Settings come from the environment:
 
@@ -13,7 +18,7 @@
                            reported as such
     BENCH_CLIENT_CPUS=0    cores of the load generator (taskset -c)
     BENCH_SERVER_CPUS=1    cores of every system under test (berthd and its instances, nginx,
-                           uvicorn, the raw ceiling)
+                           uvicorn, gunicorn, the raw ceiling)
     BENCH_DATA_PLANE_THREADS=N     berthd's --data-plane-threads (default: one per server core)
     BENCH_OUT=docs/benchmarks.md   where the results section is appended
     BENCH_KEEP=1           keep the temporary folder (logs, configs, berthd's data) for debugging
@@ -405,6 +410,14 @@ def table(header, rows):
 
 
 RESULT_COLS = ["req/s", "p50 µs", "p99 µs", "spread", "attempts", "non-2xx + errors"]
+
+
+class SectionFailed(RuntimeError):
+    """A benchmark that failed but has a results section to report (what it did measure)."""
+
+    def __init__(self, message, section):
+        super().__init__(message)
+        self.section = section
 
 
 def verdict(ok):
@@ -806,6 +819,269 @@ def b3(bench):
 
 
 # ---------------------------------------------------------------------------------------------
+# B4: a scoring script (score.py) end to end: berth vs gunicorn + Flask vs FastAPI + uvicorn.
+
+B4_SCORE = '''\
+# B4's scoring script (written by bench/run.py): Azure ML's score.py contract.
+import json
+import os
+
+import joblib
+import numpy as np
+
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "model.joblib"))
+
+
+def run(raw_data):
+    data = np.asarray(json.loads(raw_data)["data"], dtype=np.float64)
+    return model.predict(data).tolist()
+'''
+
+# Run by PYTHON with argv [model file, request file]: trains the model on synthetic data (fixed
+# seed), saves it, writes a 2-row request body and prints the model's answer to it.
+B4_TRAIN = '''\
+import json
+import sys
+
+import joblib
+import numpy as np
+from sklearn.linear_model import LinearRegression
+
+rng = np.random.default_rng(4)
+x = rng.normal(size=(1000, 10))
+y = x @ np.linspace(-2.0, 3.0, 10) + 0.25 + rng.normal(scale=0.1, size=1000)
+model = LinearRegression().fit(x, y)
+joblib.dump(model, sys.argv[1])
+rows = np.round(rng.normal(size=(2, 10)), 4).tolist()
+with open(sys.argv[2], "w") as f:
+    json.dump({"data": rows}, f)
+print(json.dumps(model.predict(np.asarray(rows)).tolist()))
+'''
+
+B4_CONNS = (1, 8)
+B4_MAX_CONCURRENT = 16  # berth's max_concurrent_requests_per_instance: c=8 is never refused
+
+
+def tree_pids(root):
+    """root and its descendants (by /proc/<pid>/stat's parent field)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo += children.get(pid, [])
+    return pids
+
+
+def tree_cpu_seconds(pids):
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            pass  # exited during the run: its time is lost, as its parent has not reaped it
+    return total
+
+
+def tree_names(pids):
+    """"berthd, python3 ×2"-style summary of the processes' names (/proc/<pid>/comm)."""
+    names = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        names[name] = names.get(name, 0) + 1
+    return ", ".join(n + (f" ×{k}" if k > 1 else "") for n, k in sorted(names.items()))
+
+
+def b4_diff(a, b):
+    """max |a_i - b_i| of two lists of numbers; inf when they are not such lists of one length."""
+    if (not isinstance(a, list) or not isinstance(b, list) or len(a) != len(b)
+            or not all(isinstance(x, (int, float)) for x in a + b)):
+        return float("inf")
+    return max(abs(x - y) for x, y in zip(a, b))
+
+
+def b4_load(bench, label, url, conns, lua, root_pid):
+    """bench.load() plus the CPU the server's process tree (root_pid and its descendants) used
+    per request, median of the runs (in r["cpu_us"]); r["procs"] names the processes counted."""
+    bench.commands.append(shlex.join(bench.wrk_argv(url, conns, bench.s.duration, lua)))
+    bench.wrk(url, conns, bench.s.warmup, lua)
+
+    counted = []
+
+    def once():
+        pids = tree_pids(root_pid)
+        counted[:] = [tree_names(pids)]
+        before = tree_cpu_seconds(pids)
+        r = bench.wrk(url, conns, bench.s.duration, lua)
+        r["cpu_us"] = (tree_cpu_seconds(pids) - before) * 1e6 / max(r["requests"], 1)
+        return r
+
+    r = bench.repeated(label, once)
+    r["cpu_us"] = statistics.median(run["cpu_us"] for run in r["runs"])
+    r["procs"] = counted[0]
+    return r
+
+
+def b4_peer(bench, name, argv, env, url, body):
+    """Starts a peer (pinned to the server cores), checks its answer, returns (process, answer)."""
+    p = bench.procs.start(name, argv, cpus=bench.s.server_cpus, env=env, logdir=bench.tmp)
+    base = url.rsplit("/", 1)[0]
+    wait_until(name, lambda: http("GET", base + "/")[0] == 200, 60, p)
+    return p, bench.wait_scoring(url, body, None)
+
+
+def b4(bench):
+    tmp = bench.tmp / "b4"
+    code, model_dir = tmp / "code", tmp / "model"
+    code.mkdir(parents=True)
+    model_dir.mkdir()
+    (code / "score.py").write_text(B4_SCORE)
+    body_file = tmp / "request.json"
+    expected = json.loads(subprocess.run(
+        [PYTHON, "-c", B4_TRAIN, str(model_dir / "model.joblib"), str(body_file)], check=True,
+        capture_output=True, text=True).stdout)
+    body = body_file.read_bytes()
+    lua_plain = write_lua(tmp, "plain", body_file)
+    # Azure's inference-server environment, as berth's runner gets it.
+    env = dict(os.environ, AML_APP_ROOT=str(code), AZUREML_ENTRY_SCRIPT="score.py",
+               AZUREML_MODEL_DIR=str(tmp), WORKER_COUNT="1", PYTHONDONTWRITEBYTECODE="1")
+    peers_dir = str(ROOT / "bench" / "peers")
+    results, answers = {}, {}
+
+    def check(name, answer):
+        answers[name] = answer
+        diff = b4_diff(answer, expected)
+        if not diff <= 1e-9:
+            raise RuntimeError(f"B4 {name} answers {answer!r}; the model predicts {expected!r}")
+
+    # (b) gunicorn + Flask, 1 sync worker: Azure's inference server's stack.
+    flask_name = "gunicorn + Flask"
+    port = free_port()
+    p, out = b4_peer(bench, "gunicorn", [
+        PYTHON, "-m", "gunicorn", "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}",
+        "--chdir", peers_dir, "--log-level", "warning", "flask_score:app"], env,
+        f"http://127.0.0.1:{port}/score", body)
+    check(flask_name, out)
+    for c in B4_CONNS:
+        results[(flask_name, c)] = b4_load(bench, f"B4 gunicorn c={c}",
+                                           f"http://127.0.0.1:{port}/score", c, lua_plain, p.pid)
+    bench.procs.stop(p)
+
+    # (c) FastAPI + uvicorn, 1 worker.
+    fastapi_name = "FastAPI + uvicorn"
+    port = free_port()
+    p, out = b4_peer(bench, "uvicorn-score", [
+        PYTHON, "-m", "uvicorn", "fastapi_score:app", "--app-dir", peers_dir, "--host",
+        "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log", "--log-level",
+        "warning"], env, f"http://127.0.0.1:{port}/score", body)
+    check(fastapi_name, out)
+    for c in B4_CONNS:
+        results[(fastapi_name, c)] = b4_load(bench, f"B4 fastapi c={c}",
+                                             f"http://127.0.0.1:{port}/score", c, lua_plain, p.pid)
+    bench.procs.stop(p)
+
+    # (a) berth end to end: a managed scoring-script deployment through the CLI, key auth.
+    berth_name = "berth"
+    berth_error = None
+    try:
+        key = bench.deploy("b4-script", {
+            "name": "blue",
+            "model": {"name": "b4-linear", "version": 1, "path": str(model_dir)},
+            "code_configuration": {"code": str(code), "scoring_script": "score.py"},
+            "environment": {"python": PYTHON},
+            "environment_variables": {"WORKER_COUNT": 1},
+            "request_settings": {"max_concurrent_requests_per_instance": B4_MAX_CONCURRENT,
+                                 "max_queue_wait_ms": 60000, "request_timeout_ms": 60000}})
+        url = f"{bench.berth_url}/endpoints/b4-script/score"
+        check(berth_name, bench.wait_scoring(url, body, key))
+        lua_berth = write_lua(tmp, "berth", body_file, key)
+        for c in B4_CONNS:
+            r = b4_load(bench, f"B4 berth c={c}", url, c, lua_berth, bench.berthd.pid)
+            if r["non2xx"] or r["errors"]:
+                raise RuntimeError(
+                    f"berth at c={c}: {r['non2xx']} non-2xx responses and {r['errors']} socket "
+                    f"errors in the measured runs (max_concurrent_requests_per_instance "
+                    f"{B4_MAX_CONCURRENT}); the measurement is void")
+            results[(berth_name, c)] = r
+    except (RuntimeError, OSError, subprocess.SubprocessError, KeyError, ValueError) as e:
+        berth_error = str(e).strip()[-2000:]
+        log(f"B4 berth failed: {berth_error}")
+    bench.delete_endpoint("b4-script")
+
+    systems = [berth_name, flask_name, fastapi_name]
+    rows = [[name, f"c={c}", *row_cells(results[(name, c)]), f"{results[(name, c)]['cpu_us']:.0f}"]
+            for c in B4_CONNS for name in systems if (name, c) in results]
+    versions = cmd_version([PYTHON, "-c", (
+        "import gunicorn, flask, fastapi, uvicorn, sklearn, numpy; "
+        "print('gunicorn', gunicorn.__version__, '· Flask', flask.__version__, '· fastapi', "
+        "fastapi.__version__, '· uvicorn', uvicorn.__version__, '· scikit-learn', "
+        "sklearn.__version__, '· numpy', numpy.__version__)")])
+    intro = (
+        "One `score.py` (Azure's contract: `init()` joblib-loads a scikit-learn LinearRegression "
+        "on 10 features, trained at bench time with a fixed seed; `run(raw_data)` does "
+        "`json.loads(raw_data)[\"data\"]`, predicts with numpy, returns a list), POST of a 2-row "
+        f"`{{\"data\": [[10 floats], [10 floats]]}}` ({len(body)} bytes). "
+        "berth: managed deployment with `code_configuration` + `environment.python: "
+        f"{PYTHON}`, WORKER_COUNT=1, max_concurrent_requests_per_instance {B4_MAX_CONCURRENT}, "
+        "key auth, `POST /endpoints/<e>/score`. gunicorn + Flask: `bench/peers/flask_score.py`, "
+        "`gunicorn -w 1 -k sync` (what azureml-inference-server-http runs: init() once per "
+        "worker, run(raw body)). FastAPI + uvicorn: `bench/peers/fastapi_score.py`, 1 worker. "
+        "Server CPU: utime + stime of the system's process tree (the server and all its "
+        "descendants, listed below) over a run ÷ the requests wrk completed, median of the runs. "
+        f"{versions}.")
+    notes = [f"- answers: {name} vs the model's own predict() max |diff| = "
+             f"{b4_diff(answers[name], expected):.2e}" for name in systems if name in answers]
+    notes += [f"- server CPU counted for {name}: {results[(name, 1)]['procs']}" for name in systems
+              if (name, 1) in results]
+    if berth_name in answers:
+        notes.append(f"- answers: berth vs gunicorn + Flask max |diff| = "
+                     f"{b4_diff(answers[berth_name], answers[flask_name]):.2e}")
+    title = "### B4: scoring script (score.py, scikit-learn) end to end"
+    if berth_error is not None:
+        # The peers' rows are kept, and the run fails.
+        raise SectionFailed("berth: " + (berth_error.splitlines() or ["?"])[-1], "\n\n".join([
+            title, intro,
+            table(["system", "conns", *RESULT_COLS, "server CPU µs / request"], rows),
+            "\n".join(notes),
+            f"**berth failed**:\n\n```\n{berth_error}\n```"]))
+    ratios = []
+    for c in B4_CONNS:
+        b, g, f = (results[(n, c)] for n in systems)
+        ratio = b["rps"] / g["rps"]
+        ratios.append([f"c={c}", f"{ratio:.2f}×", f"{b['rps'] / f['rps']:.2f}×",
+                       f"{b['p50_us'] / g['p50_us']:.2f}×", f"{b['p99_us'] / g['p99_us']:.2f}×",
+                       f"{b['cpu_us'] / g['cpu_us']:.2f}×"])
+        notes.append(f"- c={c}: berth throughput ≥ 2× gunicorn + Flask's: {fmt_rps(b['rps'])} vs "
+                     f"{fmt_rps(g['rps'])} req/s ({ratio:.2f}×): {verdict(ratio >= 2)}")
+    berth1, flask1 = results[(berth_name, 1)], results[(flask_name, 1)]
+    notes.append(f"- c=1: berth p50 ≤ 0.6× gunicorn + Flask's: {fmt_us(berth1['p50_us'])} vs "
+                 f"{fmt_us(flask1['p50_us'])} µs ({berth1['p50_us'] / flask1['p50_us']:.2f}×, "
+                 f"limit {0.6 * flask1['p50_us']:.0f} µs): "
+                 f"{verdict(berth1['p50_us'] <= 0.6 * flask1['p50_us'])}")
+    return "\n\n".join([
+        title, intro,
+        table(["system", "conns", *RESULT_COLS, "server CPU µs / request"], rows),
+        "berth ÷ peers:",
+        table(["conns", "req/s ÷ gunicorn", "req/s ÷ FastAPI", "p50 ÷ gunicorn",
+               "p99 ÷ gunicorn", "CPU/request ÷ gunicorn"], ratios),
+        "Notes and targets (reported, not asserted):\n" + "\n".join(notes),
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
 # B6: management writes and lists as the fleet grows.
 
 B6_SIZES = (10, 1000, 5000)
@@ -997,7 +1273,7 @@ def b6(bench):
 
 # ---------------------------------------------------------------------------------------------
 
-BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B6": b6}
+BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B6": b6}
 
 
 def cmd_version(argv):
@@ -1046,7 +1322,7 @@ def machine_lines(build_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3,B6 (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3,B4,B6 (default: all)")
     args = ap.parse_args()
     names = [n.strip().upper() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     for n in names:
@@ -1066,12 +1342,16 @@ def main():
     failed = []
     bench = Bench(settings, build_dir, tmp, procs)
     try:
-        # B1-B3 share one berthd; B6 starts its own.
+        # B1-B4 share one berthd; B6 starts its own.
         berthd = bench.start_berthd() if any(n != "B6" for n in names) else None
         for n in names:
             log(f"{n} ...")
             try:
                 sections.append(BENCHMARKS[n](bench))
+            except SectionFailed as e:
+                failed.append(n)
+                log(f"{n} failed: {e}")
+                sections.append(e.section)
             except (RuntimeError, OSError, subprocess.SubprocessError, KeyError,
                     json.JSONDecodeError) as e:
                 failed.append(n)
