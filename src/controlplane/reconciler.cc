@@ -32,6 +32,9 @@ std::chrono::milliseconds RestartBackoff(int restarts) {
 namespace {
 
 std::string ExitText(const ObservedInstance& i) {
+  if (!i.exit_limit.empty()) {
+    return "was stopped by its " + i.exit_limit + " (resources.limits)";
+  }
   if (i.exit_signal != 0) return "was killed by signal " + std::to_string(i.exit_signal);
   return "exited with code " + std::to_string(i.exit_code);
 }

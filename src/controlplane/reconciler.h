@@ -39,7 +39,8 @@ struct ObservedInstance {
   SteadyTime exited_at;  // when phase == kExited
   int exit_code = -1;
   int exit_signal = 0;
-  int restarts = 0;  // consecutive restarts since it was last ready
+  int restarts = 0;        // consecutive restarts since it was last ready
+  std::string exit_limit;  // the resource limit that ended it ("memory limit (cgroup)"), or ""
 };
 
 struct DesiredDeployment {

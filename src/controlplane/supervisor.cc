@@ -26,11 +26,11 @@ struct Supervisor::Instance {
   SteadyTime exited_at;
   int exit_code = -1;
   int exit_signal = 0;
+  std::string exit_limit;  // the resource limit that ended it, if the driver knows
   int restarts = 0;        // since last ready (drives backoff)
   int total_restarts = 0;  // shown to users
   std::optional<compute::InstanceId> process;
-  int port = 0;
-  int grpc_port = 0;  // berth-worker instances only
+  InstanceEndpoints endpoints;  // how berthd reaches it
   // Probes.
   SteadyTime next_readiness;
   SteadyTime next_liveness;
@@ -342,7 +342,7 @@ void Supervisor::Tick() {
     std::vector<ObservedInstance> observed;
     for (const auto& [id, i] : d.instances) {
       observed.push_back({i.id, i.template_hash, i.phase, i.ever_ready, i.started_at, i.exited_at,
-                          i.exit_code, i.exit_signal, i.restarts});
+                          i.exit_code, i.exit_signal, i.restarts, i.exit_limit});
     }
     ApplyActions(d, Reconcile(desired, observed, now), now);
   }
@@ -361,9 +361,10 @@ void Supervisor::ObserveExits(SteadyTime now) {
         i.exited_at = now;
         i.exit_code = exit.exit_code;
         i.exit_signal = exit.signal;
+        i.exit_limit = exit.limit;
         i.process.reset();
-        spdlog::info("instance {}/{} exited (code {}, signal {})", key, id, exit.exit_code,
-                     exit.signal);
+        spdlog::info("instance {}/{} exited (code {}, signal {}{}{})", key, id, exit.exit_code,
+                     exit.signal, exit.limit.empty() ? "" : ", ", exit.limit);
       }
     }
   }
@@ -387,7 +388,11 @@ void Supervisor::DriveStops(SteadyTime now) {
 void Supervisor::ScheduleProbes(SteadyTime now) {
   auto probe = [this](const std::string& key, const Instance& i, ProbeKind kind,
                       const std::string& path, const core::ProbeSettings& p) {
-    prober_.Probe(i.port, path, seconds(p.timeout_s),
+    ProbeTarget target;
+    target.port = i.endpoints.port;
+    target.http_socket = i.endpoints.http_socket;
+    target.runner_control_socket = i.endpoints.runner_control_socket;
+    prober_.Probe(target, path, seconds(p.timeout_s),
                   [this, key, id = i.id, incarnation = i.incarnation, kind](ProbeResult result) {
                     // Back on the control executor, whatever thread the prober answered on.
                     asio::post(control_,
@@ -480,7 +485,7 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   i.launching = true;
   i.started_at = now;
   i.process.reset();
-  i.port = i.grpc_port = 0;
+  i.endpoints = {};
   i.readiness_in_flight = i.liveness_in_flight = false;
   i.readiness_successes = i.readiness_failures = i.liveness_failures = 0;
   i.next_readiness = now + seconds(d.spec.readiness_probe.initial_delay_s);
@@ -523,11 +528,11 @@ void Supervisor::OnLaunched(const std::string& key, int64_t id, uint64_t incarna
     i->exited_at = clock_.Now();
     i->exit_code = -1;
     i->exit_signal = 0;
+    i->exit_limit.clear();
     return;
   }
   i->process = *result.process;
-  i->port = result.port;
-  i->grpc_port = result.grpc_port;
+  i->endpoints = std::move(result.endpoints);
   if (dit->second->native != result.native) {
     dit->second->native = result.native;
     publisher_.MarkChanged(dit->second->record.endpoint);
@@ -706,8 +711,11 @@ std::shared_ptr<const gateway::EndpointRouting> Supervisor::BuildRouting(
       gateway::InstanceAddress address;
       address.id = id;
       address.incarnation = i.incarnation;
-      address.port = i.port;
-      address.grpc_port = i.grpc_port;
+      address.port = i.endpoints.port;
+      address.grpc_port = i.endpoints.grpc_port;
+      address.http_socket = i.endpoints.http_socket;
+      address.grpc_socket = i.endpoints.grpc_socket;
+      address.runner_sockets = i.endpoints.runner_sockets;
       dr->ready.push_back(address);
     }
     routing->deployments[gateway::NameKey(dr->name)] = std::move(dr);
@@ -726,10 +734,17 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
   for (const auto& [id, i] : it->second->instances) {
     nlohmann::json view = {{"id", id},
                            {"state", InstancePhaseName(i.phase)},
-                           {"port", i.port},
-                           {"grpc_port", i.grpc_port},
+                           {"port", i.endpoints.port},
+                           {"grpc_port", i.endpoints.grpc_port},
                            {"restarts", i.total_restarts},
                            {"current", i.template_hash == it->second->template_hash}};
+    // Where berthd reaches it (admin view: only berthd's user may open these sockets).
+    if (!i.endpoints.http_socket.empty()) view["http_socket"] = i.endpoints.http_socket;
+    if (!i.endpoints.grpc_socket.empty()) view["grpc_socket"] = i.endpoints.grpc_socket;
+    if (!i.endpoints.runner_sockets.empty()) {
+      view["runner_sockets"] = i.endpoints.runner_sockets;
+      view["runner_control_socket"] = i.endpoints.runner_control_socket;
+    }
     std::optional<int> pid = i.process ? driver_.Pid(*i.process) : std::nullopt;
     view["pid"] = pid ? nlohmann::json(*pid) : nlohmann::json(nullptr);
     if (i.phase == InstancePhase::kExited) {

@@ -1,8 +1,10 @@
 // berthd: the berth server — management API, data plane, supervisor of instance processes.
 
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,6 +140,68 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Runs `command` (a shell line) and returns its exit status and combined output. Startup only.
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, std::strerror(errno)};
+  char buffer[512];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// The sandbox instances run in (docs/architecture.md, "Instance sandbox"), checked once: the
+// tools exist and this host lets bubblewrap create the namespaces. Under root, instances run as
+// `instance_user`, created as a system user when it is the default and missing.
+absl::StatusOr<compute::local::SandboxHost> SetUpSandbox(const std::string& instance_user,
+                                                         bool default_user) {
+  compute::local::SandboxHost host;
+  host.privileged = ::geteuid() == 0;
+  host.system = compute::local::SystemEntries();
+  for (const std::string* tool : {&host.bwrap, &host.tini, &host.setpriv}) {
+    if (::access(tool->c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(
+          *tool +
+          " is missing: instances run in a bubblewrap sandbox (Debian packages "
+          "bubblewrap, tini, util-linux; scripts/install-deps installs them), or start "
+          "berthd with --sandbox=none to run them unsandboxed");
+    }
+  }
+  auto [status, output] = RunCommand(
+      host.bwrap + (host.privileged ? "" : " --unshare-user") +
+      " --unshare-pid --unshare-ipc --unshare-net --ro-bind / / --proc /proc --dev /dev -- "
+      "/bin/true");
+  if (status != 0) {
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    return absl::FailedPreconditionError(
+        "this host does not let bubblewrap create the namespaces instances run in (" + output +
+        "); berthd refuses to run instances unsandboxed unless started with --sandbox=none");
+  }
+  if (!host.privileged) return host;
+  struct passwd* user = ::getpwnam(instance_user.c_str());
+  if (user == nullptr && default_user) {
+    auto [added, why] = RunCommand(
+        "useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " +
+        instance_user);
+    if (added != 0) {
+      return absl::FailedPreconditionError("cannot create the instance user '" + instance_user +
+                                           "': " + why);
+    }
+    spdlog::info("created the system user '{}' that instances run as", instance_user);
+    user = ::getpwnam(instance_user.c_str());
+  }
+  if (user == nullptr) {
+    return absl::InvalidArgumentError("--instance-user: no user '" + instance_user + "'");
+  }
+  if (user->pw_uid == 0) {
+    return absl::InvalidArgumentError("--instance-user: '" + instance_user +
+                                      "' is root; instances must run unprivileged");
+  }
+  host.user = compute::local::InstanceUser{user->pw_uid, user->pw_gid, instance_user};
+  return host;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -210,6 +274,23 @@ int main(int argc, char** argv) {
                  "The berth-worker executable, which serves triton_model and MLflow XGBoost "
                  "deployments")
       ->capture_default_str();
+  std::string sandbox_mode = "bwrap";
+  app.add_option("--sandbox", sandbox_mode,
+                 "How instances are isolated: bwrap (own mount, PID, IPC and network "
+                 "namespaces; berthd refuses to start instances where that fails) or none "
+                 "(plain child processes, warned)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bwrap", "none"}));
+  const std::string default_instance_user = "berth-instance";
+  std::string instance_user = default_instance_user;
+  app.add_option("--instance-user", instance_user,
+                 "When berthd runs as root: the unprivileged user instances run as (the default "
+                 "one is created as a system user if missing)")
+      ->capture_default_str();
+  std::string socket_dir;
+  app.add_option("--socket-dir", socket_dir,
+                 "Folder for the instances' Unix sockets, only berthd's user may open it "
+                 "(default: a new private folder under $TMPDIR, removed at exit)");
   bool no_scoring_auth = false;
   app.add_flag("--no-scoring-auth", no_scoring_auth,
                "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
@@ -249,7 +330,49 @@ int main(int argc, char** argv) {
   auto admin_hash = EnsureAdminToken(**store, dir);
   if (!admin_hash.ok()) return Fail(admin_hash.status().ToString());
 
-  compute::LocalProcessDriver driver({dir / "run"});
+  // Instances: sandboxed unless --sandbox=none, reached through Unix sockets in a folder only
+  // berthd's user may open.
+  std::optional<compute::local::SandboxHost> sandbox;
+  if (sandbox_mode == "bwrap") {
+    auto host_sandbox = SetUpSandbox(instance_user, instance_user == default_instance_user);
+    if (!host_sandbox.ok()) return Fail(std::string(host_sandbox.status().message()));
+    sandbox = *std::move(host_sandbox);
+    spdlog::info("instances run sandboxed (bubblewrap){}",
+                 sandbox->user ? " as user " + sandbox->user->name : "");
+    if (!sandbox->privileged) {
+      spdlog::warn(
+          "berthd is not root: instances with egress_public_network_access enabled share the "
+          "host's network (outbound access through a network namespace of their own needs "
+          "root)");
+    }
+  } else {
+    spdlog::warn(
+        "*** --sandbox=none: instances run unsandboxed as berthd's user and can read its data "
+        "dir ***");
+  }
+  bool own_socket_dir = socket_dir.empty();
+  if (own_socket_dir) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/berthd-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return Fail("cannot create a socket folder: " + std::string(strerror(errno)));
+    }
+    socket_dir = pattern;
+  } else {
+    fs::create_directories(socket_dir, ec);
+    if (ec) return Fail("cannot create --socket-dir " + socket_dir + ": " + ec.message());
+  }
+  ::chmod(socket_dir.c_str(), 0700);
+  struct RemoveSocketDir {
+    std::string path;
+    bool own;
+    ~RemoveSocketDir() {
+      std::error_code ignored;
+      if (own) fs::remove_all(path, ignored);
+    }
+  } remove_socket_dir{socket_dir, own_socket_dir};
+
+  compute::LocalProcessDriver driver({.registry_dir = dir / "run", .sandbox = sandbox});
   if (auto swept = driver.SweepOrphans(); !swept.ok()) {
     spdlog::warn("cannot clean up instances of an earlier berthd: {}", swept.status().ToString());
   } else if (*swept > 0) {
@@ -348,8 +471,14 @@ int main(int argc, char** argv) {
     grpc_port = *grpc_bound;
   }
 
-  controlplane::LocalLauncher launcher(
-      artifacts, &models, driver, {.python = python, .python_dir = python_dir, .worker = worker});
+  controlplane::LocalLauncherOptions launcher_options{
+      .python = python, .python_dir = python_dir, .worker = worker, .socket_root = socket_dir};
+  launcher_options.sandbox = sandbox.has_value();
+  launcher_options.user_mode_network = sandbox && sandbox->privileged;
+  if (sandbox && sandbox->user) {
+    launcher_options.instance_owner = std::make_pair(sandbox->user->uid, sandbox->user->gid);
+  }
+  controlplane::LocalLauncher launcher(artifacts, &models, driver, launcher_options);
   controlplane::HttpProber prober(control_io.get_executor());
   controlplane::SupervisorOptions supervisor_options;
   supervisor_options.data_dir = dir;

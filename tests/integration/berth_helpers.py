@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 import urllib.parse
@@ -217,18 +218,35 @@ def _proc_entries():
             yield int(entry)
 
 
+def _proc_identity(pid):
+    """(session id, pid-namespace link) of a live process; None when gone or a zombie."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read().decode(errors="replace")
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    try:
+        pid_ns = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        pid_ns = ""
+    return int(fields[3]), pid_ns  # fields: state ppid pgrp session ...
+
+
 def instance_pids(data_dir, exclude=()):
     """Live (non-zombie) processes that belong to `data_dir`: their working directory is inside
-    it or their command line names it. berthd itself is excluded by pid."""
+    it or their command line names it (an unsandboxed instance, or the bubblewrap process of a
+    sandboxed one), plus every process in such a process's session or sandbox (PID namespace),
+    which finds what a sandboxed instance started even after it called setsid. berthd itself is
+    excluded by pid."""
     data_dir = str(Path(data_dir).resolve())
-    found = []
+    own_ns = os.readlink("/proc/self/ns/pid")
+    roots, everyone = [], {}
     for pid in _proc_entries():
         if pid in exclude or pid == os.getpid():
             continue
         try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-            if stat[stat.rindex(")") + 2:].startswith("Z"):
+            identity = _proc_identity(pid)
+            if identity is None:
                 continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -236,13 +254,18 @@ def instance_pids(data_dir, exclude=()):
                 cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
                 cwd = ""
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
         if Path(cmdline.split(" ")[0]).name == "berthd":
             continue
+        everyone[pid] = identity
         if cwd == data_dir or cwd.startswith(data_dir + "/") or data_dir in cmdline:
-            found.append(pid)
-    return found
+            roots.append(pid)
+    # Only sessions an instance leads (berth starts each in its own).
+    sessions = {pid for pid in roots if everyone[pid][0] == pid}
+    namespaces = {everyone[pid][1] for pid in roots} - {own_ns, ""}
+    return sorted(pid for pid, (session, pid_ns) in everyone.items()
+                  if pid in roots or session in sessions or pid_ns in namespaces)
 
 
 def pid_cwd(pid):
@@ -351,18 +374,45 @@ def parse_metrics(text):
     return out
 
 
-def instance_url(instance, path):
-    return f"http://127.0.0.1:{instance['port']}{path}"
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (how berthd reaches sandboxed instances; tests run as root,
+    so they may open the sockets berthd's instance view lists)."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def instance_request(instance, path, method="GET", body=None, timeout=30):
+    """One request straight to an instance, bypassing berthd: over its relay socket when it
+    has one (sandboxed custom commands), else on its port."""
+    data, headers = encode_body(body)
+    if instance.get("http_socket"):
+        conn = UnixHTTPConnection(instance["http_socket"], timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", instance["port"], timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        payload = r.read()
+        return Resp(r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, payload)
+    finally:
+        conn.close()
 
 
 def release(instance, name):
     """Releases every current and future {"block": name} request on this instance."""
-    r = http_request(instance_url(instance, f"/release/{name}"), "POST", b"")
+    r = instance_request(instance, f"/release/{name}", "POST", b"")
     assert r.status == 200, r
 
 
 def blocked(instance, name):
     """How many requests wait on {"block": name} on this instance right now."""
-    r = http_request(instance_url(instance, f"/blocked/{name}"))
+    r = instance_request(instance, f"/blocked/{name}")
     assert r.status == 200, r
     return int(r.json())

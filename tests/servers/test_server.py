@@ -17,6 +17,11 @@ A /score body (JSON) may steer the answer:
   {"sleep_ms": N}          sleep N milliseconds first
   {"block": "<name>"}      wait until POST /release/<name>
   {"status": 500}          answer with that status and a JSON error body
+  {"inspect": {...}}       report what the instance can see and reach (sandbox tests), under
+                           "inspect": "read": [paths] -> {path: "ok" | error}, "connect":
+                           [[host, port]] -> {"host:port": "ok" | error}, "spawn": [argv]
+                           starts argv in a new session and does not wait, "environ": true ->
+                           the variable names, "network": true -> interfaces and route count
 
 Environment:
   TEST_EXIT_AT_START=<code>   print "failing at start on purpose" to stderr and exit at once
@@ -189,6 +194,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         gate = steer.get("block")
         if isinstance(gate, str):
             GATES.wait(gate)
+        inspect = steer.get("inspect")
+        if isinstance(inspect, dict):
+            self._send(200, {"inspect": _inspect(inspect), "port": os.environ.get("PORT")})
+            return
         status = steer.get("status")
         if isinstance(status, int) and status != 200:
             self._send(status, {"error": "status %d on request" % status})
@@ -202,6 +211,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "model_dir": os.environ.get("AZUREML_MODEL_DIR"),
             "env": {k: v for k, v in os.environ.items() if k.startswith("TEST_")},
         })
+
+
+def _inspect(what):
+    import socket
+    import subprocess
+    report = {}
+    if "read" in what:
+        report["read"] = {}
+        for path in what["read"]:
+            try:
+                if os.path.isdir(path):
+                    os.listdir(path)
+                else:
+                    with open(path, "rb") as f:
+                        f.read(1)
+                report["read"][path] = "ok"
+            except OSError as error:
+                report["read"][path] = "%s: %s" % (type(error).__name__, error.strerror)
+    if "connect" in what:
+        report["connect"] = {}
+        for host, port in what["connect"]:
+            try:
+                socket.create_connection((host, int(port)), timeout=3).close()
+                report["connect"]["%s:%s" % (host, port)] = "ok"
+            except OSError as error:
+                report["connect"]["%s:%s" % (host, port)] = str(error)
+    if what.get("spawn"):
+        subprocess.Popen(what["spawn"], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if what.get("environ"):
+        report["environ"] = sorted(os.environ)
+    if what.get("network"):
+        report["interfaces"] = sorted(os.listdir("/sys/class/net"))
+        with open("/proc/net/route") as f:
+            report["routes"] = len(f.read().splitlines()) - 1
+    return report
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -1,6 +1,9 @@
 #include "controlplane/supervisor/launcher.h"
 
+#include <unistd.h>
+
 #include <fstream>
+#include <mutex>
 
 #include "core/launch_plan.h"
 #include "core/mlflow_flavor.h"
@@ -19,6 +22,21 @@ absl::StatusOr<std::string> MlflowFolder(const fs::path& model_dir, const core::
   return absl::FailedPreconditionError(
       "the model has no MLmodel file at " + (model_dir / folder / "MLmodel").string() +
       ": a deployment without environment.command or code_configuration serves an MLflow model");
+}
+
+// Where the sandbox shows what an instance needs (docs/architecture.md, "Instance sandbox").
+constexpr char kAppInside[] = "/var/azureml-app";
+constexpr char kModelInside[] = "/var/azureml-model";
+constexpr char kPythonInside[] = "/var/lib/berth/python";
+constexpr char kWorkerInside[] = "/var/lib/berth/bin/berth-worker";
+constexpr char kSocketsInside[] = "/run/berth";
+
+// Folders every sandbox shows at the same path anyway.
+bool IsSystemPath(const fs::path& path) {
+  for (const char* root : {"/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/etc/"}) {
+    if (path.string().starts_with(root)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -53,6 +71,27 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
     fs::create_directories(app, ec);
   }
   if (!prepared.ok()) return fail("cannot prepare the code folder: " + prepared.ToString());
+
+  // What the instance sees, and where: host paths without a sandbox, else the binds below.
+  const bool sandboxed = options_.sandbox;
+  compute::SandboxSpec sandbox;
+  auto expose = [&](const fs::path& host, const char* inside, bool writable) -> std::string {
+    if (!sandboxed) return host.string();
+    sandbox.binds.push_back({host, inside, writable});
+    return inside;
+  };
+  auto owned_folder = [&](const fs::path& folder) -> absl::Status {
+    fs::remove_all(folder, ec);
+    fs::create_directories(folder, ec);
+    if (ec) return absl::InternalError("cannot create " + folder.string() + ": " + ec.message());
+    fs::permissions(folder, fs::perms::owner_all, ec);
+    if (options_.instance_owner && ::chown(folder.c_str(), options_.instance_owner->first,
+                                           options_.instance_owner->second) != 0) {
+      return absl::InternalError("cannot hand " + folder.string() + " to the instance user");
+    }
+    return absl::OkStatus();
+  };
+
   core::LaunchInputs inputs;
   if (spec.model) {
     // A registered model (`azureml:<name>:<version>`) brings its files from the registry.
@@ -61,7 +100,7 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
     if (!model.ok()) return fail("cannot prepare the model: " + model.status().ToString());
     auto model_dir = artifacts_.MaterializeModel(*model);
     if (!model_dir.ok()) return fail("cannot prepare the model: " + model_dir.status().ToString());
-    inputs.model_dir = model_dir->string() + "/";
+    inputs.model_dir = expose(*model_dir, kModelInside, false) + "/";
     if (core::ServingKindOf(spec) == core::ServingKind::kMlflow) {
       auto folder = MlflowFolder(*model_dir, *model);
       if (!folder.ok()) return fail(std::string(folder.status().message()));
@@ -71,33 +110,89 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   }
   auto port = compute::PickFreePort();
   if (!port.ok()) return fail("no free port: " + port.status().ToString());
-  result.port = *port;
-  inputs.port = result.port;
+  inputs.port = *port;
   result.native = core::ServedByWorker(spec, inputs.native_mlflow);
-  if (result.native) {
+  const bool custom = core::ServingKindOf(spec) == core::ServingKind::kCustomCommand;
+
+  compute::SandboxNetwork network = compute::SandboxNetwork::kNone;
+  if (spec.egress_public_network_access) {
+    network = options_.user_mode_network ? compute::SandboxNetwork::kUserMode
+                                         : compute::SandboxNetwork::kHost;
+  }
+  sandbox.network = network;
+  fs::path socket_folder;
+  if (!options_.socket_root.empty()) {
+    {
+      std::lock_guard lock(socket_folders_mu_);
+      auto [it, added] = socket_folders_.try_emplace(request.instance_dir.string(), 0);
+      if (added) it->second = next_socket_folder_++;
+      socket_folder = options_.socket_root / std::to_string(it->second);
+    }
+    absl::Status made = owned_folder(socket_folder);
+    if (!made.ok()) return fail(std::string(made.message()));
+    inputs.socket_dir = expose(socket_folder, kSocketsInside, true);
+  }
+  // A custom command keeps serving TCP; in a network namespace of its own a relay makes its port
+  // a socket. Sharing the host's network, it is reached on the port as before.
+  const bool relay =
+      custom && sandboxed && network != compute::SandboxNetwork::kHost && !socket_folder.empty();
+  inputs.relay_command_port = relay;
+  if (!custom && socket_folder.empty()) {
     auto grpc_port = compute::PickFreePort();
     if (!grpc_port.ok()) return fail("no free port: " + grpc_port.status().ToString());
-    result.grpc_port = *grpc_port;
-    inputs.grpc_port = result.grpc_port;
-    inputs.worker = options_.worker.string();
+    inputs.grpc_port = *grpc_port;
   }
-  inputs.app_dir = app.string();
+  if (result.native) inputs.worker = expose(options_.worker, kWorkerInside, false);
+  if (sandboxed) {
+    absl::Status made = owned_folder(request.instance_dir / "tmp");
+    if (!made.ok()) return fail(std::string(made.message()));
+    expose(request.instance_dir / "tmp", "/tmp", true);
+    // An interpreter outside the system folders (a virtualenv, a conda prefix) is shown
+    // read-only where it is, with its whole prefix.
+    const fs::path python(spec.environment.python);
+    if (python.is_absolute() && !IsSystemPath(python)) {
+      fs::path prefix = python.parent_path().parent_path();
+      sandbox.binds.push_back({prefix, prefix.string(), false});
+    }
+  }
+  inputs.app_dir = expose(app, kAppInside, false);
   inputs.python = options_.python;
-  inputs.python_dir = options_.python_dir.string();
+  inputs.python_dir =
+      options_.python_dir.empty() ? "" : expose(options_.python_dir, kPythonInside, false);
   inputs.endpoint = request.endpoint;
   inputs.deployment = request.deployment;
   inputs.instance = std::to_string(request.instance_id);
   core::LaunchPlan plan = core::PlanLaunch(spec, inputs);
+
+  InstanceEndpoints& reach = result.endpoints;
+  if (socket_folder.empty() || (custom && !relay)) {
+    reach.port = inputs.port;
+    reach.grpc_port = inputs.grpc_port;
+  } else if (custom || result.native) {
+    reach.http_socket = (socket_folder / core::kHttpSocketName).string();
+    if (result.native) reach.grpc_socket = (socket_folder / core::kGrpcSocketName).string();
+  } else {
+    for (int w = 0; w < core::RunnerWorkerCount(spec); ++w) {
+      reach.runner_sockets.push_back((socket_folder / core::RunnerWorkerSocketName(w)).string());
+    }
+    reach.runner_control_socket = (socket_folder / core::kRunnerControlSocketName).string();
+  }
+
   compute::LaunchSpec launch;
   launch.instance_key =
       request.endpoint + "/" + request.deployment + "/" + std::to_string(request.instance_id);
   launch.argv = std::move(plan.argv);
   launch.env = std::move(plan.env);
-  launch.working_dir = app;
+  launch.working_dir = inputs.app_dir;
   launch.log_file = result.log_file;
-  AppendInstanceLog(result.log_file, "berth: starting instance " +
-                                         std::to_string(request.instance_id) + " on port " +
-                                         std::to_string(result.port));
+  if (sandboxed) launch.sandbox = std::move(sandbox);
+  launch.limits = {spec.resource_limits.memory_bytes, spec.resource_limits.cpu_millis};
+  AppendInstanceLog(result.log_file,
+                    "berth: starting instance " + std::to_string(request.instance_id) +
+                        (socket_folder.empty() || (custom && !relay)
+                             ? " on port " + std::to_string(inputs.port)
+                             : " with its sockets in " + socket_folder.string()) +
+                        (sandboxed ? " (sandboxed)" : " (unsandboxed: --sandbox=none)"));
   auto process = driver_.Start(launch);
   if (!process.ok()) return fail(std::string(process.status().message()));
   result.process = *process;

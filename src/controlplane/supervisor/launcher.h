@@ -9,9 +9,16 @@
 // Errors: a launch that fails is a LaunchResult whose `process` holds the reason; the reason is
 // also appended to the instance's log ("berth: ..."), where users look.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "compute/compute_driver.h"
@@ -29,10 +36,21 @@ struct LaunchRequest {
   std::filesystem::path instance_dir;  // <data-dir>/instances/<endpoint>/<deployment>/<id>
 };
 
+// How berthd reaches an instance (docs/architecture.md, "Instance sandbox"): berth's own
+// servers always over Unix sockets in the instance's socket folder; a custom command through
+// its relay socket when it has a network namespace of its own, else on its TCP port.
+struct InstanceEndpoints {
+  int port = 0;                             // TCP on 127.0.0.1, when no socket is set
+  int grpc_port = 0;                        // berth-worker over TCP (unused with sockets)
+  std::string http_socket;                  // HTTP/1.1 (berth-worker, custom-command relay)
+  std::string grpc_socket;                  // OIP gRPC (berth-worker)
+  std::vector<std::string> runner_sockets;  // the runner's workers (berth runner frames)
+  std::string runner_control_socket;        // the runner's health
+};
+
 struct LaunchResult {
   absl::StatusOr<compute::InstanceId> process = absl::UnknownError("not launched");
-  int port = 0;
-  int grpc_port = 0;    // berth-worker instances only
+  InstanceEndpoints endpoints;
   bool native = false;  // served by berth-worker (speaks the Open Inference Protocol)
   std::filesystem::path log_file;
 };
@@ -47,6 +65,18 @@ struct LocalLauncherOptions {
   std::string python = "/usr/bin/python3";  // interpreter for scoring scripts and MLflow
   std::filesystem::path python_dir;         // berth's Python packages (berth_runner)
   std::filesystem::path worker;             // the berth-worker executable
+  // Where each instance gets a socket folder (<socket_root>/<n>, mode 0700); only berthd's
+  // user may open socket_root. Empty: berth's servers listen on TCP ports (tests of the
+  // launcher without sockets).
+  std::filesystem::path socket_root;
+  // Run instances in a sandbox (compute_driver.h, SandboxSpec); false is --sandbox=none.
+  bool sandbox = false;
+  // The sandbox may have its own network with outbound access (berthd runs as root); without
+  // it, instances with egress enabled share the host's network.
+  bool user_mode_network = true;
+  // The instance user, when berthd switches to one (root): owns the instance's writable
+  // folders (sockets, /tmp).
+  std::optional<std::pair<uid_t, gid_t>> instance_owner;
 };
 
 class LocalLauncher final : public Launcher {
@@ -61,6 +91,10 @@ class LocalLauncher final : public Launcher {
   ModelRegistry* models_;
   compute::ComputeDriver& driver_;
   LocalLauncherOptions options_;
+  // A restarted instance keeps its socket folder: instance folder -> number.
+  std::mutex socket_folders_mu_;
+  std::map<std::string, uint64_t> socket_folders_;
+  uint64_t next_socket_folder_ = 1;
 };
 
 // Appends one line to an instance's log (creating its folder). Blocking.
