@@ -55,7 +55,7 @@ struct Router::LiveDeployment {
 
   AdmissionLimits Limits(bool grpc_only) const {
     int instances = 0;
-    for (const auto& i : ready) instances += (!grpc_only || i.address.grpc_port != 0) ? 1 : 0;
+    for (const auto& i : ready) instances += (!grpc_only || i.address.serves_grpc()) ? 1 : 0;
     const core::RequestSettings& s = routing->request_settings;
     return {s.max_concurrent_requests_per_instance, instances, milliseconds(s.max_queue_wait_ms)};
   }
@@ -94,7 +94,7 @@ std::string InvalidCredential(std::string_view endpoint) {
 const LiveInstance* LeastLoaded(const std::vector<LiveInstance>& ready, bool grpc_only) {
   const LiveInstance* best = nullptr;
   for (const auto& instance : ready) {
-    if (grpc_only && instance.address.grpc_port == 0) continue;
+    if (grpc_only && !instance.address.serves_grpc()) continue;
     if (best == nullptr || instance.in_flight->load() < best->in_flight->load()) best = &instance;
   }
   return best;
