@@ -63,6 +63,10 @@ struct EndpointRouting {
   std::string primary_key;
   std::string secondary_key;
   std::string token_secret;
+  // false: scoring requests are served only when they come through berthd's private listener
+  // (--private-listen); on a public listener (the HTTP port, the gRPC port) a caller with a
+  // valid credential gets 403 / PERMISSION_DENIED. Azure's `public_network_access: disabled`.
+  bool public_network_access = true;
   // Deployment name (as written) -> percent, as declared.
   std::map<std::string, int> traffic;
   std::map<std::string, int> mirror_traffic;
