@@ -247,7 +247,7 @@ std::optional<Response> DataPlane::CheckHeaders(const Request& head,
   return refused;
 }
 
-Awaitable<Response> DataPlane::Handle(Request& req, const http::RequestContext& context) {
+Awaitable<Response> DataPlane::Handle(Request& req, http::RequestContext context) {
   const SteadyTime arrival = clock_.Now();
   DataPlaneRoute route = ParseRoute(req.target());
   RouteRequest request;
