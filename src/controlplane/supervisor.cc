@@ -387,7 +387,7 @@ void Supervisor::DriveStops(SteadyTime now) {
 void Supervisor::ScheduleProbes(SteadyTime now) {
   auto probe = [this](const std::string& key, const Instance& i, ProbeKind kind,
                       const std::string& path, const core::ProbeSettings& p) {
-    prober_.Probe(i.port, path, seconds(p.timeout_s),
+    prober_.Probe(ProbeTarget{.port = i.port}, path, seconds(p.timeout_s),
                   [this, key, id = i.id, incarnation = i.incarnation, kind](ProbeResult result) {
                     // Back on the control executor, whatever thread the prober answered on.
                     asio::post(control_,
