@@ -148,6 +148,8 @@ Response ToResponse(const Request& req, Wire wire, const RouteResult& result, Ht
       break;
     case Outcome::kUnauthenticated:
       return ErrorFor(req, wire, absl::UnauthenticatedError(result.message));
+    case Outcome::kForbidden:
+      return ErrorFor(req, wire, absl::PermissionDeniedError(result.message));
     case Outcome::kNotFound:
       return ErrorFor(req, wire, absl::NotFoundError(result.message));
     case Outcome::kUnavailable:
@@ -214,8 +216,8 @@ DataPlane::~DataPlane() {
 }
 
 void DataPlane::AddThread(asio::io_context& io) {
-  threads_.push_back(
-      {&io, std::make_unique<HttpInstanceClient>(io.get_executor(), options_.client)});
+  threads_.push_back({&io, std::make_unique<HttpInstanceClient>(io.get_executor(), options_.client,
+                                                                runner_load_)});
   router_.AddClient(threads_.back().client.get());
 }
 
@@ -231,9 +233,11 @@ HttpInstanceClient& DataPlane::ClientFor(const asio::any_io_executor& executor) 
 
 bool DataPlane::Matches(std::string_view target) { return target.starts_with(kPrefix); }
 
-std::optional<Response> DataPlane::CheckHeaders(const Request& head) const {
+std::optional<Response> DataPlane::CheckHeaders(const Request& head,
+                                                const http::RequestContext& context) const {
   DataPlaneRoute route = ParseRoute(head.target());
-  absl::Status access = router_.CheckAccess(route.endpoint, Header(head, "authorization"));
+  absl::Status access =
+      router_.CheckAccess(route.endpoint, Header(head, "authorization"), context.private_listener);
   std::optional<Response> refused =
       access.ok() ? CheckRoute(head, route) : ErrorFor(head, route.wire, access);
   if (refused) {
@@ -243,7 +247,7 @@ std::optional<Response> DataPlane::CheckHeaders(const Request& head) const {
   return refused;
 }
 
-Awaitable<Response> DataPlane::Handle(Request& req) {
+Awaitable<Response> DataPlane::Handle(Request& req, http::RequestContext context) {
   const SteadyTime arrival = clock_.Now();
   DataPlaneRoute route = ParseRoute(req.target());
   RouteRequest request;
@@ -251,10 +255,12 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
   request.authorization = Header(req, "authorization");
   request.deployment = Header(req, kDeploymentHeader);
   request.kind = route.kind;
+  request.private_listener = context.private_listener;
 
-  // Names, credentials, routes and methods, in that order: nothing about an endpoint is told
-  // to a caller without a valid credential for it.
-  absl::Status access = router_.CheckAccess(route.endpoint, request.authorization);
+  // Names, credentials, network access, routes and methods, in that order: nothing about an
+  // endpoint is told to a caller without a valid credential for it.
+  absl::Status access =
+      router_.CheckAccess(route.endpoint, request.authorization, request.private_listener);
   std::optional<Response> early;
   if (!access.ok()) {
     early = ErrorFor(req, route.wire, access);
@@ -276,6 +282,7 @@ Awaitable<Response> DataPlane::Handle(Request& req) {
   std::string path = route.target == HttpTarget::kAsGiven ? "/" + std::string(route.action) : "";
   HttpCall call(req.base(), std::make_shared<const std::string>(std::move(req.body())),
                 route.target, std::move(path), std::string(route.query));
+  call.set_client({context.remote_address, context.remote_port});
   HttpInstanceClient& client = ClientFor(co_await asio::this_coro::executor);
   RouteResult result = co_await router_.Route(request, call, client);
   Response res = ToResponse(req, route.wire, result, call, route.kind);

@@ -6,6 +6,12 @@
 // becomes 424; 401/404/408/429/502/503 from the gateway) and OIP's on /v2 (model statuses
 // pass through; the gateway's own errors are {"error": "..."}).
 //
+// Public network access: berthd may serve the data plane on two listeners, its public one and
+// a private one (--private-listen), both HttpServers sharing this DataPlane. A request's
+// http::RequestContext says which one it came through (ServerOptions::private_listener); an
+// endpoint with public_network_access false answers requests from the public one with 403
+// (after the credential check, like every other refusal that names an endpoint).
+//
 // Threading: one HttpInstanceClient per data-plane thread, registered with AddThread() before
 // serving. Handle() and CheckHeaders() run on data-plane threads.
 
@@ -17,7 +23,9 @@
 #include "common/clock.h"
 #include "gateway/http_instance_client.h"
 #include "gateway/router.h"
+#include "gateway/runner_pool.h"
 #include "http/asio.h"
+#include "http/server.h"
 
 namespace berth::gateway {
 
@@ -36,12 +44,16 @@ class DataPlane {
   // True when the target is a data-plane path (/endpoints/...).
   static bool Matches(std::string_view target);
 
-  // The check made from the headers alone, before any body byte is read: a response (401, 404,
-  // 405) when the request cannot succeed, nullopt to go on.
-  std::optional<http::Response> CheckHeaders(const http::Request& head) const;
+  // The check made from the headers alone, before any body byte is read: a response (401, 403,
+  // 404, 405) when the request cannot succeed, nullopt to go on. `context` is the server's
+  // (which listener, which client); the default is a public listener.
+  std::optional<http::Response> CheckHeaders(const http::Request& head,
+                                             const http::RequestContext& context = {}) const;
 
-  // `req` must carry the x-request-id the server assigned.
-  http::Awaitable<http::Response> Handle(http::Request& req);
+  // `req` must carry the x-request-id the server assigned, and outlive the returned awaitable.
+  // `context` as for CheckHeaders, taken by value: the coroutine starts when awaited, after a
+  // temporary argument would be gone. Its client address is passed on to runner instances.
+  http::Awaitable<http::Response> Handle(http::Request& req, http::RequestContext context = {});
 
  private:
   struct Thread {
@@ -53,6 +65,8 @@ class DataPlane {
   Router& router_;
   const Clock& clock_;
   DataPlaneOptions options_;
+  // Runner workers' requests in flight, shared by the threads' clients.
+  std::shared_ptr<runner::RunnerLoad> runner_load_ = std::make_shared<runner::RunnerLoad>();
   std::vector<Thread> threads_;  // fixed once serving starts
 };
 

@@ -59,37 +59,117 @@ std::unique_ptr<InstanceCall> HttpCall::CloneForMirror() const {
   copy->target_ = target_;
   copy->path_ = path_;
   copy->query_ = query_;
+  copy->client_ = client_;
   return copy;
 }
 
-HttpInstanceClient::HttpInstanceClient(asio::any_io_executor executor, HttpClientOptions options)
-    : executor_(std::move(executor)), options_(options) {}
+HttpInstanceClient::HttpInstanceClient(asio::any_io_executor executor, HttpClientOptions options,
+                                       std::shared_ptr<runner::RunnerLoad> runner_load)
+    : executor_(std::move(executor)),
+      options_(options),
+      runner_load_(runner_load ? std::move(runner_load) : std::make_shared<runner::RunnerLoad>()) {}
+
+HttpInstanceClient::Key HttpInstanceClient::KeyOf(const InstanceAddress& instance) {
+  if (!instance.runner_sockets.empty()) {
+    return {"runner:" + instance.runner_sockets.front(), instance.incarnation};
+  }
+  if (!instance.http_socket.empty()) return {"unix:" + instance.http_socket, instance.incarnation};
+  return {"tcp:" + instance.host + ":" + std::to_string(instance.port), instance.incarnation};
+}
 
 http::Awaitable<absl::Status> HttpInstanceClient::Send(const InstanceAddress& instance,
                                                        InstanceCall& call, SteadyTime deadline) {
   auto& http_call = static_cast<HttpCall&>(call);
-  std::shared_ptr<http::UpstreamPool>& pool =
-      pools_[{instance.host, instance.port, instance.incarnation}];
+  if (!instance.runner_sockets.empty()) {
+    co_return co_await SendFrames(instance, http_call, deadline);
+  }
+  std::shared_ptr<http::UpstreamPool>& pool = pools_[KeyOf(instance)];
   if (!pool) {
+    http::Origin origin = instance.http_socket.empty()
+                              ? http::Origin::Tcp(instance.host, instance.port)
+                              : http::Origin::Unix(instance.http_socket);
     pool = std::make_shared<http::UpstreamPool>(
-        executor_, instance.host, instance.port,
+        executor_, std::move(origin),
         http::UpstreamPoolOptions{.max_response_body_bytes = options_.max_response_bytes});
   }
   std::shared_ptr<http::UpstreamPool> keep = pool;  // Release() may drop it meanwhile
   http::RequestHead head = http_call.head();
-  head.set(bhttp::field::host, instance.host + ":" + std::to_string(instance.port));
+  head.set(bhttp::field::host, keep->origin().HostHeader());
   auto answer = co_await keep->Send(std::move(head), http_call.body(), deadline);
   if (!answer.ok()) co_return answer.status();
   http_call.set_answer(*std::move(answer));
   co_return absl::OkStatus();
 }
 
+size_t HttpInstanceClient::PickWorker(RunnerInstance& runner) {
+  const size_t count = runner.workers.size();
+  size_t best = 0;
+  int best_load = 0;
+  bool best_idle = false;
+  for (size_t k = 0; k < count; ++k) {
+    size_t i = (runner.next + k) % count;
+    int load = runner.load->in_flight[i].load(std::memory_order_relaxed);
+    bool idle = runner.workers[i]->has_idle();
+    if (k == 0 || load < best_load || (load == best_load && idle && !best_idle)) {
+      best = i;
+      best_load = load;
+      best_idle = idle;
+    }
+  }
+  runner.next = (best + 1) % count;
+  return best;
+}
+
+http::Awaitable<absl::Status> HttpInstanceClient::SendFrames(const InstanceAddress& instance,
+                                                             HttpCall& call, SteadyTime deadline) {
+  std::shared_ptr<RunnerInstance>& slot = runners_[KeyOf(instance)];
+  if (!slot) {
+    slot = std::make_shared<RunnerInstance>();
+    for (const std::string& socket : instance.runner_sockets) {
+      slot->workers.push_back(std::make_unique<runner::RunnerPool>(
+          executor_, socket,
+          runner::RunnerPoolOptions{.max_response_body_bytes = options_.max_response_bytes}));
+    }
+    slot->load = runner_load_->For(instance.runner_sockets.front(), instance.incarnation,
+                                   instance.runner_sockets.size());
+  }
+  std::shared_ptr<RunnerInstance> runner = slot;  // Release() may drop it meanwhile
+  const std::string& body = *call.body();
+  auto prefix = runner::EncodeRequestPrefix(call.head(), body.size(), call.client());
+  if (!prefix.ok()) {
+    co_return absl::UnavailableError("cannot frame the request for the runner: " +
+                                     std::string(prefix.status().message()));
+  }
+  const size_t worker = PickWorker(*runner);
+  std::atomic<int>& in_flight = runner->load->in_flight[worker];
+  in_flight.fetch_add(1, std::memory_order_relaxed);
+  auto answer = co_await runner->workers[worker]->Send(*prefix, body, deadline);
+  in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (!answer.ok()) co_return answer.status();
+  const int status = answer->result_int();
+  if (status < 200) {
+    // The frame's range allows it, but a 1xx is never a final answer in HTTP.
+    co_return absl::AbortedError("protocol error from the runner worker: status " +
+                                 std::to_string(status) + " is not a final response");
+  }
+  // HTTP gives these no body, whatever the worker sent.
+  if (call.head().method() == bhttp::verb::head || status == 204 || status == 304) {
+    answer->body().clear();
+  }
+  call.set_answer(*std::move(answer));
+  co_return absl::OkStatus();
+}
+
 void HttpInstanceClient::Release(const InstanceAddress& instance) {
-  asio::post(executor_, [this, key = Key{instance.host, instance.port, instance.incarnation}] {
-    auto it = pools_.find(key);
-    if (it == pools_.end()) return;
-    it->second->CloseIdle();
-    pools_.erase(it);
+  asio::post(executor_, [this, key = KeyOf(instance)] {
+    if (auto it = pools_.find(key); it != pools_.end()) {
+      it->second->CloseIdle();
+      pools_.erase(it);
+    }
+    if (auto it = runners_.find(key); it != runners_.end()) {
+      for (auto& worker : it->second->workers) worker->CloseIdle();
+      runners_.erase(it);
+    }
   });
 }
 

@@ -1,16 +1,24 @@
 #pragma once
-// HTTP/1.1 side of the InstanceClient seam: HttpCall carries a REST request to an instance and
-// its answer back; HttpInstanceClient sends it over keep-alive pools, one pool per instance.
+// HTTP side of the InstanceClient seam: HttpCall carries a REST request to an instance and its
+// answer back; HttpInstanceClient sends it the way the InstanceAddress says (route_snapshot.h):
+// berth runner frames to the least busy worker of a Python runner instance, HTTP/1.1 over a
+// Unix socket, or HTTP/1.1 over TCP. Every transport keeps connections alive in per-instance
+// pools, and every transport's answer comes back as the same http::Response, so the client
+// sees the same response whichever one served it.
 //
 // Threading: one HttpInstanceClient per data-plane thread; Send() runs on that thread (its
 // pools are not shared), Release() may be called from any thread and is carried out there.
+// The runner workers' in-flight counts (RunnerLoad) are shared by all the threads' clients.
 
 #include <map>
 #include <memory>
 #include <string>
-#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "gateway/instance_client.h"
+#include "gateway/runner_frames.h"
+#include "gateway/runner_pool.h"
 #include "http/upstream_pool.h"
 
 namespace berth::gateway {
@@ -32,6 +40,10 @@ class HttpCall final : public InstanceCall {
   void Bind(const DeploymentRouting& deployment) override;
   std::unique_ptr<InstanceCall> CloneForMirror() const override;
 
+  // The client's address, passed on to runner instances (their frames carry it).
+  void set_client(runner::ClientAddress client) { client_ = std::move(client); }
+  const runner::ClientAddress& client() const { return client_; }
+
   const http::RequestHead& head() const { return head_; }
   const std::shared_ptr<const std::string>& body() const { return body_; }
   http::Response& answer() { return answer_; }
@@ -44,6 +56,7 @@ class HttpCall final : public InstanceCall {
   HttpTarget target_ = HttpTarget::kAsGiven;
   std::string path_;
   std::string query_;
+  runner::ClientAddress client_;
   http::Response answer_;
 };
 
@@ -54,7 +67,10 @@ struct HttpClientOptions {
 
 class HttpInstanceClient final : public InstanceClient {
  public:
-  HttpInstanceClient(http::asio::any_io_executor executor, HttpClientOptions options = {});
+  // `runner_load` is shared by the clients of all data-plane threads (DataPlane does that); a
+  // client without one counts its own requests only.
+  HttpInstanceClient(http::asio::any_io_executor executor, HttpClientOptions options = {},
+                     std::shared_ptr<runner::RunnerLoad> runner_load = nullptr);
 
   // `call` must be an HttpCall.
   http::Awaitable<absl::Status> Send(const InstanceAddress& instance, InstanceCall& call,
@@ -62,13 +78,33 @@ class HttpInstanceClient final : public InstanceClient {
   http::asio::any_io_executor Executor() const override { return executor_; }
   void Release(const InstanceAddress& instance) override;
 
-  size_t PoolCountForTest() const { return pools_.size(); }
+  // Instances with pools open on this thread.
+  size_t PoolCountForTest() const { return pools_.size() + runners_.size(); }
 
  private:
-  using Key = std::tuple<std::string, int, uint64_t>;  // host, port, incarnation
+  // One runner instance as this thread sees it: a pool per worker socket, and the in-flight
+  // counts all threads share.
+  struct RunnerInstance {
+    std::vector<std::unique_ptr<runner::RunnerPool>> workers;
+    std::shared_ptr<runner::RunnerLoad::Workers> load;
+    size_t next = 0;  // where the search for the least busy worker starts (round robin on ties)
+  };
+  // The transport and its address ("tcp:host:port", "unix:path", "runner:first socket"), and
+  // the incarnation: a restarted instance gets new connections.
+  using Key = std::pair<std::string, uint64_t>;
+  static Key KeyOf(const InstanceAddress& instance);
+
+  http::Awaitable<absl::Status> SendFrames(const InstanceAddress& instance, HttpCall& call,
+                                           SteadyTime deadline);
+  // The least busy worker; among equals one with an idle connection here, then round robin.
+  static size_t PickWorker(RunnerInstance& runner);
+
   http::asio::any_io_executor executor_;
   HttpClientOptions options_;
-  std::map<Key, std::shared_ptr<http::UpstreamPool>> pools_;  // touched on executor_ only
+  std::shared_ptr<runner::RunnerLoad> runner_load_;
+  // Touched on executor_ only.
+  std::map<Key, std::shared_ptr<http::UpstreamPool>> pools_;
+  std::map<Key, std::shared_ptr<RunnerInstance>> runners_;
 };
 
 }  // namespace berth::gateway

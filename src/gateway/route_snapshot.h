@@ -25,12 +25,27 @@ namespace berth::gateway {
 
 // One ready instance of a deployment. `id` is unique within its deployment; a restarted
 // instance keeps its id but gets a new `incarnation`, so the data plane opens new connections.
+//
+// How the instance is reached, first match wins (InstanceClient implementations follow it):
+//   runner_sockets non-empty  berth runner frames (docs: the runner protocol), one Unix socket
+//                             per runner worker process; HTTP is not spoken, host/port unused
+//   http_socket non-empty     HTTP/1.1 over that Unix socket (berth-worker, the relay in front
+//                             of a custom command); host/port unused
+//   otherwise                 HTTP/1.1 over TCP to host:port
+// and for OIP gRPC: grpc_socket non-empty -> `unix:<grpc_socket>`, else host:grpc_port when
+// grpc_port != 0, else the instance serves no gRPC. Socket paths are absolute and private to
+// berthd (0600 files in a 0700 folder).
 struct InstanceAddress {
   int64_t id = 0;
   uint64_t incarnation = 0;
   std::string host = "127.0.0.1";
   int port = 0;       // HTTP/1.1
   int grpc_port = 0;  // OIP gRPC (berth-worker instances); 0 for other kinds
+  std::string http_socket;
+  std::string grpc_socket;
+  std::vector<std::string> runner_sockets;  // worker-0.sock ... worker-<n-1>.sock, in order
+
+  bool serves_grpc() const { return !grpc_socket.empty() || grpc_port != 0; }
   bool operator==(const InstanceAddress&) const = default;
 };
 
@@ -48,6 +63,10 @@ struct EndpointRouting {
   std::string primary_key;
   std::string secondary_key;
   std::string token_secret;
+  // false: scoring requests are served only when they come through berthd's private listener
+  // (--private-listen); on a public listener (the HTTP port, the gRPC port) a caller with a
+  // valid credential gets 403 / PERMISSION_DENIED. Azure's `public_network_access: disabled`.
+  bool public_network_access = true;
   // Deployment name (as written) -> percent, as declared.
   std::map<std::string, int> traffic;
   std::map<std::string, int> mirror_traffic;

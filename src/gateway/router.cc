@@ -55,7 +55,7 @@ struct Router::LiveDeployment {
 
   AdmissionLimits Limits(bool grpc_only) const {
     int instances = 0;
-    for (const auto& i : ready) instances += (!grpc_only || i.address.grpc_port != 0) ? 1 : 0;
+    for (const auto& i : ready) instances += (!grpc_only || i.address.serves_grpc()) ? 1 : 0;
     const core::RequestSettings& s = routing->request_settings;
     return {s.max_concurrent_requests_per_instance, instances, milliseconds(s.max_queue_wait_ms)};
   }
@@ -94,7 +94,7 @@ std::string InvalidCredential(std::string_view endpoint) {
 const LiveInstance* LeastLoaded(const std::vector<LiveInstance>& ready, bool grpc_only) {
   const LiveInstance* best = nullptr;
   for (const auto& instance : ready) {
-    if (grpc_only && instance.address.grpc_port == 0) continue;
+    if (grpc_only && !instance.address.serves_grpc()) continue;
     if (best == nullptr || instance.in_flight->load() < best->in_flight->load()) best = &instance;
   }
   return best;
@@ -208,6 +208,18 @@ int Router::InFlight(std::string_view endpoint, std::string_view deployment,
 }
 
 absl::StatusOr<std::shared_ptr<const Router::LiveEndpoint>> Router::Authenticate(
+    const Live& live, std::string_view name, const std::optional<std::string>& authorization,
+    bool private_listener) const {
+  auto endpoint = CheckCredential(live, name, authorization);
+  if (endpoint.ok() && !private_listener && !(*endpoint)->routing->public_network_access) {
+    return absl::PermissionDeniedError("public network access to endpoint '" +
+                                       (*endpoint)->routing->name +
+                                       "' is disabled; send requests to berthd's private listener");
+  }
+  return endpoint;
+}
+
+absl::StatusOr<std::shared_ptr<const Router::LiveEndpoint>> Router::CheckCredential(
     const Live& live, std::string_view name,
     const std::optional<std::string>& authorization) const {
   auto it = live.endpoints.find(NameKey(name));
@@ -241,8 +253,9 @@ absl::StatusOr<std::shared_ptr<const Router::LiveEndpoint>> Router::Authenticate
 }
 
 absl::Status Router::CheckAccess(std::string_view endpoint,
-                                 const std::optional<std::string>& authorization) const {
-  return Authenticate(*Current(), endpoint, authorization).status();
+                                 const std::optional<std::string>& authorization,
+                                 bool private_listener) const {
+  return Authenticate(*Current(), endpoint, authorization, private_listener).status();
 }
 
 http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, InstanceCall& call,
@@ -256,11 +269,14 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
     return result;
   };
 
-  auto authenticated = Authenticate(*live, request.endpoint, request.authorization);
+  auto authenticated =
+      Authenticate(*live, request.endpoint, request.authorization, request.private_listener);
   if (!authenticated.ok()) {
-    co_return fail(
-        absl::IsNotFound(authenticated.status()) ? Outcome::kNotFound : Outcome::kUnauthenticated,
-        std::string(authenticated.status().message()));
+    const absl::Status& refused = authenticated.status();
+    co_return fail(absl::IsNotFound(refused)           ? Outcome::kNotFound
+                   : absl::IsPermissionDenied(refused) ? Outcome::kForbidden
+                                                       : Outcome::kUnauthenticated,
+                   std::string(refused.message()));
   }
   const LiveEndpoint& endpoint = **authenticated;
   result.endpoint = endpoint.routing->name;

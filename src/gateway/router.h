@@ -48,12 +48,17 @@ struct RouteRequest {
   std::optional<std::string> deployment;     // the azureml-model-deployment header
   CallKind kind = CallKind::kScore;
   bool needs_grpc = false;  // only instances with a gRPC port will do
+  // The request came through berthd's private listener; see
+  // EndpointRouting::public_network_access.
+  bool private_listener = false;
 };
 
 // How a routed request ended. Each adapter maps these to its protocol in one place.
 enum class Outcome {
   kAnswered,          // the instance answered; the answer is in the call
   kUnauthenticated,   // no valid credential for the named endpoint (whether or not it exists)
+  kForbidden,         // valid credential, but the endpoint is closed to public network access
+                      // and the request came through a public listener
   kNotFound,          // no such deployment, no traffic, or a protocol the deployment lacks
   kUnavailable,       // the deployment has no ready instance (or is not serving yet)
   kRejected,          // admission: too many requests (429)
@@ -89,9 +94,12 @@ class Router final : public RoutingSink {
   // The header-time check, before a body is read: OK when the endpoint exists and the
   // credential is valid for it. UNAUTHENTICATED otherwise, with the same message whether or not
   // the endpoint exists (names cannot be probed); NOT_FOUND for an unknown endpoint when
-  // credentials are not required.
+  // credentials are not required. Then PERMISSION_DENIED when the endpoint is closed to public
+  // network access and the request did not come through the private listener: checked after
+  // the credential, so that it tells nothing to a caller who may not use the endpoint.
   absl::Status CheckAccess(std::string_view endpoint,
-                           const std::optional<std::string>& authorization) const;
+                           const std::optional<std::string>& authorization,
+                           bool private_listener = false) const;
 
   // Routes one request and sends `call` to an instance through `client`. `call` and `client`
   // must outlive the returned awaitable; mirrored copies are sent through `client` later, so a
@@ -130,6 +138,9 @@ class Router final : public RoutingSink {
   std::shared_ptr<const Live> Current() const;
   // Endpoint and credential, as CheckAccess; the live endpoint on success.
   absl::StatusOr<std::shared_ptr<const LiveEndpoint>> Authenticate(
+      const Live& live, std::string_view endpoint, const std::optional<std::string>& authorization,
+      bool private_listener) const;
+  absl::StatusOr<std::shared_ptr<const LiveEndpoint>> CheckCredential(
       const Live& live, std::string_view endpoint,
       const std::optional<std::string>& authorization) const;
   void Mirror(const LiveEndpoint& endpoint, std::shared_ptr<const LiveDeployment> target,

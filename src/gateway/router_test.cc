@@ -160,6 +160,39 @@ TEST_F(RouterTest, CredentialsAreCheckedAndNamesCannotBeProbed) {
   EXPECT_EQ(client_.sent.size(), 1u);
 }
 
+TEST_F(RouterTest, ClosedToPublicNetworkAccessServesOnlyThePrivateListener) {
+  Publish({{"Blue", 100}});
+  auto closed = std::make_shared<EndpointRouting>(*endpoint_);
+  closed->public_network_access = false;
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = closed;
+  router_.Publish(snapshot);
+
+  // After the credential: a caller who may not use the endpoint learns nothing new.
+  EXPECT_EQ(Route(Request(std::nullopt)).outcome, Outcome::kUnauthenticated);
+  EXPECT_EQ(Route(Request("nope")).outcome, Outcome::kUnauthenticated);
+  RouteResult refused = Route(Request("k1"));
+  EXPECT_EQ(refused.outcome, Outcome::kForbidden);
+  EXPECT_EQ(refused.message,
+            "public network access to endpoint 'ep' is disabled; send requests to berthd's "
+            "private listener");
+  EXPECT_TRUE(client_.sent.empty());
+
+  RouteRequest private_request = Request("k1");
+  private_request.private_listener = true;
+  EXPECT_EQ(Route(private_request).outcome, Outcome::kAnswered);
+  EXPECT_EQ(client_.sent.size(), 1u);
+
+  EXPECT_TRUE(absl::IsPermissionDenied(router_.CheckAccess("ep", std::string("Bearer k1"))));
+  EXPECT_TRUE(router_.CheckAccess("ep", std::string("Bearer k1"), /*private_listener=*/true).ok());
+  EXPECT_TRUE(absl::IsUnauthenticated(router_.CheckAccess("ep", std::string("Bearer nope"))));
+  EXPECT_TRUE(absl::IsUnauthenticated(router_.CheckAccess("ghost", std::string("Bearer k1"))));
+  // Open endpoints are served on both listeners.
+  Publish({{"Blue", 100}});
+  EXPECT_TRUE(router_.CheckAccess("ep", std::string("Bearer k1")).ok());
+  EXPECT_TRUE(router_.CheckAccess("ep", std::string("Bearer k1"), true).ok());
+}
+
 TEST_F(RouterTest, WithoutRequiredCredentialsUnknownEndpointsAreNotFound) {
   Router open(clock_, random_, metrics_, RouterOptions{.require_credentials = false});
   auto ep = std::make_shared<EndpointRouting>();

@@ -24,6 +24,11 @@ namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 using RequestHead = bhttp::request_header<>;
+// Connections over TCP and Unix sockets alike (asio's generic stream protocol), with Beast's
+// timeouts: a stream whose expiry passes is closed and its operation fails with
+// beast::error::timeout.
+using StreamProtocol = asio::generic::stream_protocol;
+using Stream = beast::basic_stream<StreamProtocol>;
 template <typename T>
 using Awaitable = asio::awaitable<T>;
 

@@ -1,17 +1,20 @@
 #pragma once
-// Blocking loopback sockets with timeouts for the http tests: a client that writes exact bytes
-// (malformed requests, headers without their body) and a one-connection fake origin. Every wait
-// is bounded, so a server that never answers fails the test instead of hanging it.
+// Blocking loopback and Unix sockets with timeouts for the http tests: a client that writes exact
+// bytes (malformed requests, headers without their body) and a one-connection fake origin. Every
+// wait is bounded, so a server that never answers fails the test instead of hanging it.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +48,24 @@ class RawSocket {
       return RawSocket();
     }
     return RawSocket(fd);
+  }
+
+  // Connects to the Unix socket at `path`; invalid() when refused or missing.
+  static RawSocket ConnectUnix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = UnixAddress(path);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return RawSocket();
+    }
+    return RawSocket(fd);
+  }
+
+  static sockaddr_un UnixAddress(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
+    return addr;
   }
 
   // A socket not connected yet: its descriptor exists before ConnectTo() (which needs none).
@@ -89,6 +110,16 @@ class RawSocket {
     std::string message = pending_.substr(0, head_end + length);
     pending_.erase(0, head_end + length);
     return message;
+  }
+
+  // Exactly `n` bytes, or std::nullopt on EOF or timeout.
+  std::optional<std::string> ReadExactly(size_t n) {
+    while (pending_.size() < n) {
+      if (!Fill()) return std::nullopt;
+    }
+    std::string out = pending_.substr(0, n);
+    pending_.erase(0, n);
+    return out;
   }
 
   // True when the peer closes (EOF or reset) within the wait; data that arrives is dropped.
@@ -144,7 +175,18 @@ class RawListener {
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
   }
-  ~RawListener() { ::close(fd_); }
+  // A listening Unix socket at `path` (replacing a file there).
+  explicit RawListener(const std::string& path) : path_(path) {
+    ::unlink(path.c_str());
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = RawSocket::UnixAddress(path);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+  }
+  ~RawListener() {
+    ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
   int port() const { return port_; }
 
   // The next connection, or an invalid socket after kSocketWait.
@@ -157,6 +199,25 @@ class RawListener {
  private:
   int fd_;
   int port_ = 0;
+  std::string path_;
+};
+
+// A fresh folder for socket files under /tmp (a socket path must stay under 108 bytes, which a
+// test's own temporary folder may not), removed with what is in it.
+class TempSocketDir {
+ public:
+  TempSocketDir() {
+    char templ[] = "/tmp/berth-sock-XXXXXX";
+    path_ = ::mkdtemp(templ) ? templ : "";
+  }
+  ~TempSocketDir() {
+    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
+  }
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
 };
 
 // "HTTP/1.1 401 Unauthorized\r\n..." -> 401; 0 when it is not a status line.

@@ -1,12 +1,17 @@
 #include "http/server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <limits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "http/errors.h"
+#include "http/origin.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::http {
@@ -16,8 +21,8 @@ using asio::ip::tcp;
 // A connection and whether it has a request in flight. `busy` is touched on the connection's
 // strand only.
 struct HttpServer::Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
+  explicit Connection(StreamProtocol::socket socket) : stream(std::move(socket)) {}
+  Stream stream;
   bool busy = false;
 };
 
@@ -115,9 +120,9 @@ bool WantsContinue(const Request& head) {
 // `linger` passes, then closes. Closing a socket with unread input sends a reset, which can
 // destroy the answer before the peer reads it (a client sending a refused body reads the answer
 // only once it has sent the body). Nothing is kept, so memory stays flat.
-Awaitable<void> DiscardInputAndClose(beast::tcp_stream& stream, std::chrono::seconds linger) {
+Awaitable<void> DiscardInputAndClose(Stream& stream, std::chrono::seconds linger) {
   boost::system::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
   SteadyTime give_up = std::chrono::steady_clock::now() + linger;
   std::array<char, 16 << 10> sink;
   while (!ec && std::chrono::steady_clock::now() < give_up) {
@@ -128,7 +133,7 @@ Awaitable<void> DiscardInputAndClose(beast::tcp_stream& stream, std::chrono::sec
 }
 
 // Answers `res` with `Connection: close`. Returns whether it was written.
-Awaitable<bool> SendRefusal(beast::tcp_stream& stream, Response res) {
+Awaitable<bool> SendRefusal(Stream& stream, Response res) {
   res.keep_alive(false);
   boost::system::error_code ec;
   stream.expires_after(kWriteTimeout);
@@ -160,27 +165,80 @@ HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler hand
 HttpServer::~HttpServer() { Stop(); }
 
 absl::StatusOr<int> HttpServer::Start() {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) return absl::InvalidArgumentError("--host: not an IP address: " + options_.host);
-  tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError("cannot listen on " + options_.host + ":" +
-                                  std::to_string(options_.port) + ": " + ec.message());
+  int port = 0;
+  if (!options_.unix_socket.empty()) {
+    if (absl::Status bound = BindUnixSocket(); !bound.ok()) return bound;
+  } else {
+    auto endpoint = EndpointOf(Origin::Tcp(options_.host, options_.port));
+    if (!endpoint.ok()) {
+      return absl::InvalidArgumentError("--host: not an IP address: " + options_.host);
+    }
+    boost::system::error_code ec;
+    acceptor_.open(endpoint->protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(*endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      acceptor_.close(ec);
+      return absl::UnavailableError("cannot listen on " + options_.host + ":" +
+                                    std::to_string(options_.port) + ": " + ec.message());
+    }
+    port = PeerOf(acceptor_.local_endpoint()).port;
   }
-  int port = acceptor_.local_endpoint().port();
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
   return port;
+}
+
+absl::Status HttpServer::BindUnixSocket() {
+  const std::string& path = options_.unix_socket;
+  auto endpoint = EndpointOf(Origin::Unix(path));
+  if (!endpoint.ok()) return endpoint.status();
+  if (absl::Status cleared = ClaimUnixSocketPath(path); !cleared.ok()) return cleared;
+  boost::system::error_code ec;
+  acceptor_.open(endpoint->protocol(), ec);
+  if (!ec) acceptor_.bind(*endpoint, ec);
+  std::string failed_step = "bind";
+  if (!ec) {
+    // The mode is set before listen(): until then every connect is refused, so nobody gets in
+    // through the umask's wider mode.
+    struct stat st;
+    if (::chmod(path.c_str(), 0600) != 0 || ::stat(path.c_str(), &st) != 0) {
+      ec.assign(errno, boost::system::system_category());
+      failed_step = "chmod";
+    } else {
+      unix_socket_id_.emplace(st.st_dev, st.st_ino);
+    }
+  }
+  if (!ec) {
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    failed_step = "listen";
+  }
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    RemoveUnixSocket();
+    return absl::UnavailableError("cannot listen on " + path + " (" + failed_step +
+                                  "): " + ec.message());
+  }
+  return absl::OkStatus();
+}
+
+void HttpServer::RemoveUnixSocket() {
+  if (!unix_socket_id_) return;
+  // Only the file this server made: another server may have taken the path since.
+  struct stat st;
+  if (::lstat(options_.unix_socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      std::pair<uint64_t, uint64_t>(st.st_dev, st.st_ino) == *unix_socket_id_) {
+    ::unlink(options_.unix_socket.c_str());
+  }
+  unix_socket_id_.reset();
 }
 
 void HttpServer::CloseListenerAndPost(std::function<void(Connection&)> on_each) {
   draining_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
+  RemoveUnixSocket();
   accept_backoff_.cancel();
   std::lock_guard lock(mu_);
   for (const auto& connection : connections_) {
@@ -226,7 +284,7 @@ void HttpServer::FinishDrain() {
 void HttpServer::Stop() {
   CloseListenerAndPost([](Connection& connection) {
     boost::system::error_code ignored;
-    connection.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    connection.stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
     connection.stream.cancel();
   });
 }
@@ -283,7 +341,7 @@ Awaitable<void> HttpServer::AcceptLoop() {
     // data-plane thread in turn.
     asio::io_context& context =
         *connection_contexts_[next_context_++ % connection_contexts_.size()];
-    tcp::socket socket(asio::make_strand(context));
+    StreamProtocol::socket socket(asio::make_strand(context));
     co_await acceptor_.async_accept(socket, Await(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
@@ -291,7 +349,7 @@ Awaitable<void> HttpServer::AcceptLoop() {
       continue;
     }
     backoff_delay_ = std::chrono::milliseconds(0);
-    socket.set_option(tcp::no_delay(true), ec);
+    if (options_.unix_socket.empty()) socket.set_option(tcp::no_delay(true), ec);
     auto executor = socket.get_executor();
     if (options_.max_connections > 0 && open_connections() >= options_.max_connections) {
       asio::co_spawn(executor, RefuseOverCapacity(std::move(socket)), asio::detached);
@@ -306,14 +364,14 @@ Awaitable<void> HttpServer::AcceptLoop() {
   }
 }
 
-Awaitable<void> HttpServer::RefuseOverCapacity(tcp::socket socket) {
+Awaitable<void> HttpServer::RefuseOverCapacity(StreamProtocol::socket socket) {
   if (refusing_.fetch_add(1) >= kMaxConcurrentRefusals) {
     --refusing_;
     boost::system::error_code ignored;
     socket.close(ignored);
     co_return;
   }
-  beast::tcp_stream stream(std::move(socket));
+  Stream stream(std::move(socket));
   Response res =
       Refusal(bhttp::status::service_unavailable, "ServiceUnavailable",
               "too many open connections (limit " + std::to_string(options_.max_connections) +
@@ -335,8 +393,7 @@ Response MakeResponse(const Request& req, bhttp::status status, std::string body
   return res;
 }
 
-Awaitable<HttpServer::After> HttpServer::Answer(beast::tcp_stream& stream,
-                                                beast::flat_buffer& buffer,
+Awaitable<HttpServer::After> HttpServer::Answer(Stream& stream, beast::flat_buffer& buffer,
                                                 bhttp::request_parser<bhttp::string_body>& parser,
                                                 const RequestContext& context) {
   boost::system::error_code ec;
@@ -394,13 +451,21 @@ Awaitable<HttpServer::After> HttpServer::Answer(beast::tcp_stream& stream,
 }
 
 Awaitable<void> HttpServer::Serve(std::shared_ptr<Connection> connection) {
-  beast::tcp_stream& stream = connection->stream;
+  Stream& stream = connection->stream;
   beast::flat_buffer buffer;
   RequestContext context;
-  {
+  context.private_listener = options_.private_listener;
+  if (!options_.unix_socket.empty()) {
+    context.peer = "unix";
+  } else {
     boost::system::error_code ec;
     auto remote = stream.socket().remote_endpoint(ec);
-    if (!ec) context.peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (!ec) {
+      PeerAddress peer = PeerOf(remote);
+      context.peer = peer.address + ":" + std::to_string(peer.port);
+      context.remote_address = std::move(peer.address);
+      context.remote_port = peer.port;
+    }
   }
   while (!draining_) {
     boost::system::error_code ec;
@@ -429,7 +494,7 @@ Awaitable<void> HttpServer::Serve(std::shared_ptr<Connection> connection) {
     if (after != After::kNextRequest) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
   std::lock_guard lock(mu_);
   connections_.erase(connection);
 }

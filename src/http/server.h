@@ -8,6 +8,9 @@
 // get 400 (431 for an oversized header, 501 for a transfer coding other than chunked) in berth's
 // error shape; connections over ServerOptions::max_connections get 503.
 //
+// It listens on TCP (host:port) or on a Unix socket (ServerOptions::unix_socket); connections are
+// handled the same way on both.
+//
 // Lifecycle: construct, Start() (binds, returns the port); to shut down gracefully Drain()
 // (stops accepting, lets requests in flight finish), then Stop() (closes the listener and every
 // open connection). Threading: Start, StopAccepting, Drain and Stop are called from the thread
@@ -31,7 +34,12 @@ namespace berth::http {
 
 // What a handler sees besides the request.
 struct RequestContext {
-  std::string peer;  // "ip:port"
+  std::string peer;            // "ip:port"; "unix" on a Unix socket
+  std::string remote_address;  // "127.0.0.1", "::1"; "" on a Unix socket
+  uint16_t remote_port = 0;    // 0 on a Unix socket
+  // The request came through a listener marked ServerOptions::private_listener. What that
+  // allows is the handler's business (berthd: endpoints closed to public network access).
+  bool private_listener = false;
 };
 
 // Answers one request. Exceptions must not escape (the server answers 500 if they do).
@@ -46,7 +54,14 @@ using HeaderCheck =
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                         // 0 picks a free port
+  int port = 8080;  // 0 picks a free port
+  // Non-empty: listen on this Unix socket path instead of host:port. Start() removes a stale
+  // socket file left there (refusing a path that is another kind of file or that a live server
+  // answers on), creates the socket with mode 0600 before it accepts anything, and the file is
+  // removed when the listener closes (StopAccepting, Drain, Stop).
+  std::string unix_socket;
+  // Marks every request this server accepts as RequestContext::private_listener.
+  bool private_listener = false;
   uint64_t max_body_bytes = 100ull << 20;  // larger bodies get 413
   uint32_t max_header_bytes = 16u << 10;   // request line and header fields; larger get 431
   std::chrono::seconds idle_timeout{75};   // keep-alive idle limit
@@ -65,7 +80,8 @@ class HttpServer {
              std::vector<asio::io_context*> connection_contexts = {});
   ~HttpServer();
 
-  // Binds and starts accepting. Returns the bound port.
+  // Binds and starts accepting. Returns the bound port (0 on a Unix socket). UNAVAILABLE when
+  // the address cannot be bound; INVALID_ARGUMENT for a bad host or socket path.
   absl::StatusOr<int> Start();
 
   // Closes the listener (new connections are refused by the kernel) and closes idle keep-alive
@@ -91,10 +107,13 @@ class HttpServer {
   enum class After { kNextRequest, kClose, kDiscardInputAndClose };
   // Checks a request whose header is read, reads its body and answers it. Returns what becomes
   // of the connection.
-  Awaitable<After> Answer(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+  Awaitable<After> Answer(Stream& stream, beast::flat_buffer& buffer,
                           bhttp::request_parser<bhttp::string_body>& parser,
                           const RequestContext& context);
-  Awaitable<void> RefuseOverCapacity(asio::ip::tcp::socket socket);
+  Awaitable<void> RefuseOverCapacity(StreamProtocol::socket socket);
+  absl::Status Listen(const StreamProtocol::endpoint& endpoint);
+  absl::Status BindUnixSocket();
+  void RemoveUnixSocket();
   // Waits after an accept error that a retry cannot fix at once (no file descriptors or memory
   // left), so the loop does not spin; logs at most once per interval.
   Awaitable<void> BackOffAfterAcceptError(const boost::system::error_code& ec);
@@ -107,7 +126,9 @@ class HttpServer {
   asio::io_context& io_;
   ServerOptions options_;
   Handler handler_;
-  asio::ip::tcp::acceptor acceptor_;
+  asio::basic_socket_acceptor<StreamProtocol> acceptor_;
+  // The socket file this server created (device, inode), removed with the listener.
+  std::optional<std::pair<uint64_t, uint64_t>> unix_socket_id_;
   std::vector<asio::io_context*> connection_contexts_;
   size_t next_context_ = 0;  // touched by the accept loop only
   asio::steady_timer accept_backoff_;

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <atomic>
@@ -20,8 +21,10 @@ namespace berth::http {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::RawListener;
 using testing::RawSocket;
 using testing::StatusOf;
+using testing::TempSocketDir;
 
 // A server on a loopback port, its io_context on a thread of its own.
 class ServerTest : public ::testing::Test {
@@ -34,6 +37,7 @@ class ServerTest : public ::testing::Test {
       };
     }
     options.port = 0;
+    unix_socket_ = options.unix_socket;
     server_ = std::make_unique<HttpServer>(io_, std::move(options), std::move(handler));
     auto port = server_->Start();
     ASSERT_TRUE(port.ok()) << port.status();
@@ -58,9 +62,14 @@ class ServerTest : public ::testing::Test {
     done.get_future().wait();
   }
 
+  // A fresh connection to the server, over its Unix socket when it has one.
+  RawSocket ConnectClient() {
+    return unix_socket_.empty() ? RawSocket::Connect(port_) : RawSocket::ConnectUnix(unix_socket_);
+  }
+
   // Sends `raw` on a fresh connection and returns the answer ("" when none came).
   std::string Exchange(std::string_view raw) {
-    RawSocket client = RawSocket::Connect(port_);
+    RawSocket client = ConnectClient();
     EXPECT_TRUE(client.valid());
     client.Send(raw);
     return client.ReadMessage().value_or("");
@@ -71,6 +80,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   int port_ = 0;
+  std::string unix_socket_;
   std::atomic<int> handled_{0};
 };
 
@@ -363,6 +373,140 @@ TEST_F(ServerTest, RunningOutOfDescriptorsNeitherSpinsNorFloodsTheLog) {
     return StatusOf(answer) == 200;
   });
   spdlog::set_default_logger(previous_logger);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+TEST_F(ServerTest, ServesOnAUnixSocketWithMode0600AndRemovesItWhenStopped) {
+  TempSocketDir dir;
+  ServerOptions options;
+  options.unix_socket = dir.File("http.sock");
+  options.private_listener = true;
+  std::atomic<bool> seen_private{false};
+  StartServer(options, [&](Request& req, const RequestContext& context) -> Awaitable<Response> {
+    seen_private = context.private_listener;
+    EXPECT_EQ(context.peer, "unix");
+    EXPECT_EQ(context.remote_address, "");
+    co_return MakeResponse(req, bhttp::status::ok, "got " + req.body(), "text/plain");
+  });
+  EXPECT_EQ(port_, 0);
+  struct stat st;
+  ASSERT_EQ(::stat(options.unix_socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // Keep-alive: two requests on one connection.
+  RawSocket client = ConnectClient();
+  ASSERT_TRUE(client.valid());
+  for (std::string body : {"one", "two"}) {
+    client.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n" + body);
+    auto answer = client.ReadMessage();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(StatusOf(*answer), 200);
+    EXPECT_THAT(*answer, HasSubstr("got " + body));
+  }
+  EXPECT_TRUE(seen_private);
+
+  OnIo([this] { server_->Stop(); });
+  EXPECT_FALSE(Exists(options.unix_socket));
+}
+
+TEST_F(ServerTest, RefusalsOnAUnixSocketComeFromTheHeader) {
+  TempSocketDir dir;
+  ServerOptions options;
+  options.unix_socket = dir.File("http.sock");
+  options.max_body_bytes = 1000;
+  options.on_headers = [](const Request& head,
+                          const RequestContext& context) -> std::optional<Response> {
+    // Not marked private: the listener was not.
+    if (!context.private_listener && head.target() == "/private") {
+      return ErrorResponse(head, absl::PermissionDeniedError("private only"));
+    }
+    return std::nullopt;
+  };
+  StartServer(options);
+  RawSocket client = ConnectClient();
+  client.Send("POST /private HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n");
+  auto answer = client.ReadMessage();
+  ASSERT_TRUE(answer) << "no answer before the body was sent";
+  ExpectRefusal(*answer, 403, "Forbidden");
+  ExpectRefusal(Exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"), 413,
+                "PayloadTooLarge");
+  ExpectRefusal(Exchange("GET /\x01 nonsense\r\n\r\n"), 400, "BadRequest");
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, DrainOnAUnixSocketRemovesTheSocketFile) {
+  TempSocketDir dir;
+  ServerOptions options;
+  options.unix_socket = dir.File("http.sock");
+  StartServer(options);
+  std::promise<void> drained;
+  OnIo([&] {
+    server_->Drain(std::chrono::steady_clock::now() + std::chrono::seconds(30),
+                   [&] { drained.set_value(); });
+  });
+  EXPECT_EQ(drained.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_FALSE(Exists(options.unix_socket));
+  EXPECT_FALSE(ConnectClient().valid());
+}
+
+TEST(ServerUnixSocketTest, AStaleSocketFileIsReplaced) {
+  TempSocketDir dir;
+  std::string path = dir.File("http.sock");
+  { RawListener stale(path); }  // closed, and its file removed: make one that stays
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr = RawSocket::UnixAddress(path);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);  // the file stays, nobody listens
+  ASSERT_TRUE(Exists(path));
+
+  asio::io_context io;
+  ServerOptions options;
+  options.unix_socket = path;
+  HttpServer server(io, options, [](Request& req, const RequestContext&) -> Awaitable<Response> {
+    co_return MakeResponse(req, bhttp::status::ok, "", "text/plain");
+  });
+  auto started = server.Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_TRUE(RawSocket::ConnectUnix(path).valid());
+  server.Stop();
+  EXPECT_FALSE(Exists(path));
+}
+
+TEST(ServerUnixSocketTest, ALiveServerOrAnotherFileIsLeftAlone) {
+  TempSocketDir dir;
+  asio::io_context io;
+  auto handler = [](Request& req, const RequestContext&) -> Awaitable<Response> {
+    co_return MakeResponse(req, bhttp::status::ok, "", "text/plain");
+  };
+
+  RawListener live(dir.File("live.sock"));
+  ServerOptions on_live;
+  on_live.unix_socket = dir.File("live.sock");
+  HttpServer second(io, on_live, handler);
+  auto refused = second.Start();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("another server listens there"));
+  EXPECT_TRUE(RawSocket::ConnectUnix(dir.File("live.sock")).valid());
+
+  std::string plain = dir.File("plain");
+  std::system(("echo data > '" + plain + "'").c_str());
+  ServerOptions on_file;
+  on_file.unix_socket = plain;
+  HttpServer third(io, on_file, handler);
+  auto not_a_socket = third.Start();
+  EXPECT_EQ(not_a_socket.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(not_a_socket.status().message(), HasSubstr("not a socket"));
+  EXPECT_TRUE(Exists(plain));
+
+  ServerOptions too_long;
+  too_long.unix_socket = "/tmp/" + std::string(200, 'x');
+  HttpServer fourth(io, too_long, handler);
+  EXPECT_EQ(fourth.Start().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

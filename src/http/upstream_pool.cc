@@ -2,11 +2,9 @@
 
 namespace berth::http {
 
-using asio::ip::tcp;
-
-UpstreamPool::UpstreamPool(asio::any_io_executor executor, std::string host, int port,
+UpstreamPool::UpstreamPool(asio::any_io_executor executor, Origin origin,
                            UpstreamPoolOptions options)
-    : executor_(std::move(executor)), host_(std::move(host)), port_(port), options_(options) {}
+    : executor_(std::move(executor)), origin_(std::move(origin)), options_(options) {}
 
 UpstreamPool::~UpstreamPool() { CloseIdle(); }
 
@@ -16,21 +14,6 @@ void UpstreamPool::CloseIdle() {
     stream->socket().close(ec);
   }
   idle_.clear();
-}
-
-Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> UpstreamPool::Connect(
-    SteadyTime deadline) {
-  auto stream = std::make_unique<beast::tcp_stream>(executor_);
-  boost::system::error_code ec;
-  tcp::endpoint endpoint(asio::ip::make_address(host_, ec), static_cast<unsigned short>(port_));
-  stream->expires_at(deadline);
-  co_await stream->async_connect(endpoint, Await(ec));
-  if (ec == beast::error::timeout) {
-    co_return absl::DeadlineExceededError("timed out connecting to the instance");
-  }
-  if (ec) co_return absl::UnavailableError("cannot connect to the instance: " + ec.message());
-  stream->socket().set_option(tcp::no_delay(true), ec);
-  co_return stream;
 }
 
 Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(Request req, SteadyTime deadline) {
@@ -55,14 +38,14 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
   // A pooled connection may have been closed by the instance while idle; such a failure before
   // any response byte is retried once on a fresh connection.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<beast::tcp_stream> stream;
+    std::unique_ptr<Stream> stream;
     bool reused = false;
     if (!idle_.empty() && attempt == 0) {
       stream = std::move(idle_.back());
       idle_.pop_back();
       reused = true;
     } else {
-      auto connected = co_await Connect(deadline);
+      auto connected = co_await Connect(executor_, origin_, deadline);
       if (!connected.ok()) co_return connected.status();
       stream = std::move(connected).value();
     }
@@ -110,18 +93,19 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
       stream->expires_never();
       idle_.push_back(std::move(stream));
     } else {
-      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream->socket().shutdown(StreamProtocol::socket::shutdown_both, ec);
     }
     co_return res;
   }
   co_return absl::UnavailableError("the instance closed the connection");
 }
 
-Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, std::string host, int port,
+Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, Origin origin,
                                         std::string path, std::chrono::milliseconds timeout) {
-  UpstreamPool pool(std::move(executor), std::move(host), port, {.max_idle = 0});
+  std::string host = origin.is_unix() ? origin.HostHeader() : origin.host;
+  UpstreamPool pool(std::move(executor), std::move(origin), {.max_idle = 0});
   Request req{bhttp::verb::get, path, 11};
-  req.set(bhttp::field::host, "127.0.0.1");
+  req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "berth-probe");
   req.keep_alive(false);
   auto res = co_await pool.Send(std::move(req), std::chrono::steady_clock::now() + timeout);

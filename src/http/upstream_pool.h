@@ -1,5 +1,6 @@
 #pragma once
-// UpstreamPool: keep-alive HTTP/1.1 connections to one origin (an instance on 127.0.0.1:port).
+// UpstreamPool: keep-alive HTTP/1.1 connections to one origin (an instance on 127.0.0.1:port or
+// on a Unix socket; see origin.h).
 //
 // Threading: a pool belongs to one io_context run by one thread (berthd's gateway worker);
 // Send() may be awaited by many coroutines at once on that thread. Connections are created
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "http/asio.h"
+#include "http/origin.h"
 
 namespace berth::http {
 
@@ -30,8 +32,7 @@ struct UpstreamPoolOptions {
 
 class UpstreamPool {
  public:
-  UpstreamPool(asio::any_io_executor executor, std::string host, int port,
-               UpstreamPoolOptions options = {});
+  UpstreamPool(asio::any_io_executor executor, Origin origin, UpstreamPoolOptions options = {});
   ~UpstreamPool();
 
   Awaitable<absl::StatusOr<Response>> Send(Request req, SteadyTime deadline);
@@ -43,23 +44,21 @@ class UpstreamPool {
 
   // Closes idle connections (the instance is going away).
   void CloseIdle();
-  int port() const { return port_; }
+  const Origin& origin() const { return origin_; }
   const asio::any_io_executor& executor() const { return executor_; }
 
  private:
-  Awaitable<absl::StatusOr<std::unique_ptr<beast::tcp_stream>>> Connect(SteadyTime deadline);
   template <typename Message>
   Awaitable<absl::StatusOr<Response>> SendMessage(Message& req, SteadyTime deadline);
 
   asio::any_io_executor executor_;
-  std::string host_;
-  int port_;
+  Origin origin_;
   UpstreamPoolOptions options_;
-  std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
+  std::vector<std::unique_ptr<Stream>> idle_;
 };
 
 // A one-shot GET with a timeout, for probes. Returns the status code.
-Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, std::string host, int port,
+Awaitable<absl::StatusOr<int>> ProbeGet(asio::any_io_executor executor, Origin origin,
                                         std::string path, std::chrono::milliseconds timeout);
 
 }  // namespace berth::http

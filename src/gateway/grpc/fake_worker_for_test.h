@@ -18,9 +18,12 @@ inline constexpr absl::Duration kPatience = absl::Seconds(20);
 // While blocked it holds ModelInfer calls until Unblock().
 class FakeWorker final : public inference::GRPCInferenceService::CallbackService {
  public:
-  explicit FakeWorker(std::string name) : name_(std::move(name)) {
+  // Listens on a loopback port, or on the Unix socket `unix_path` when given (port() is then
+  // not a TCP port).
+  explicit FakeWorker(std::string name, std::string unix_path = "") : name_(std::move(name)) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(unix_path.empty() ? "127.0.0.1:0" : "unix:" + unix_path,
+                             grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
   }

@@ -246,8 +246,7 @@ class GrpcChannels {
       args.SetMaxReceiveMessageSize(max_message_bytes_);
       args.SetMaxSendMessageSize(max_message_bytes_);
       stub = inference::GRPCInferenceService::NewStub(
-          grpc::CreateCustomChannel(instance.host + ":" + std::to_string(instance.grpc_port),
-                                    grpc::InsecureChannelCredentials(), args));
+          grpc::CreateCustomChannel(Target(instance), grpc::InsecureChannelCredentials(), args));
     }
     return stub;
   }
@@ -261,8 +260,14 @@ class GrpcChannels {
   }
 
  private:
-  using StubKey = std::tuple<std::string, int, uint64_t>;
-  static StubKey Key(const InstanceAddress& i) { return {i.host, i.grpc_port, i.incarnation}; }
+  // The channel target: the instance's Unix socket when it has one, else host:grpc_port.
+  static std::string Target(const InstanceAddress& i) {
+    if (!i.grpc_socket.empty()) return "unix:" + i.grpc_socket;
+    std::string host = i.host.find(':') != std::string::npos ? "[" + i.host + "]" : i.host;
+    return host + ":" + std::to_string(i.grpc_port);
+  }
+  using StubKey = std::pair<std::string, uint64_t>;
+  static StubKey Key(const InstanceAddress& i) { return {Target(i), i.incarnation}; }
   const int max_message_bytes_;
   absl::Mutex mu_;
   std::map<StubKey, std::shared_ptr<Stub>> stubs_ ABSL_GUARDED_BY(mu_);
@@ -292,6 +297,8 @@ grpc::Status ToGrpc(const RouteResult& result, const GrpcCall& call) {
       return call.answer();
     case Outcome::kUnauthenticated:
       return {StatusCode::UNAUTHENTICATED, result.message};
+    case Outcome::kForbidden:
+      return {StatusCode::PERMISSION_DENIED, result.message};
     case Outcome::kNotFound:
       return {StatusCode::NOT_FOUND, result.message};
     case Outcome::kUnavailable:

@@ -8,6 +8,7 @@
 #include "gateway/grpc/fake_worker_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/raw_socket_for_test.h"
 #include "oip/grpc_service.grpc.pb.h"
 
 namespace berth::gateway {
@@ -367,6 +368,50 @@ TEST_F(GrpcGatewayTest, MirrorCopyReachesTheMirrorButTheAnswerIsThePrimarys) {
   targeted.AddMetadata("azureml-model-deployment", "blue");
   ASSERT_TRUE(stub_->ModelInfer(&targeted, InferRequest(), &res).ok());
   EXPECT_EQ(green_.calls(), 1);
+}
+
+TEST_F(GrpcGatewayTest, EndpointClosedToPublicNetworkAccessIsPermissionDenied) {
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "ep";
+  ep->primary_key = "k1";
+  ep->traffic = {{"blue", 100}};
+  ep->deployments["blue"] = Deployment("blue", blue_.port());
+  ep->public_network_access = false;
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["ep"] = ep;
+  router_.Publish(snapshot);
+  inference::ModelInferResponse res;
+  {
+    grpc::ClientContext ctx;
+    Authorize(&ctx);
+    grpc::Status s = stub_->ModelInfer(&ctx, InferRequest(), &res);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(),
+              "public network access to endpoint 'ep' is disabled; send requests to berthd's "
+              "private listener");
+  }
+  {
+    grpc::ClientContext ctx;
+    Authorize(&ctx, "wrong");
+    EXPECT_EQ(stub_->ModelInfer(&ctx, InferRequest(), &res).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(blue_.calls(), 0);
+}
+
+TEST_F(GrpcGatewayTest, InstancesOnAUnixSocketAreReached) {
+  http::testing::TempSocketDir dir;
+  FakeWorker on_socket("socket", dir.File("grpc.sock"));
+  auto d = Deployment("blue", 0);
+  d->ready.front().grpc_socket = dir.File("grpc.sock");
+  Publish({{"blue", 100}}, {}, d);
+  grpc::ClientContext ctx;
+  Authorize(&ctx);
+  inference::ModelInferResponse res;
+  grpc::Status s = stub_->ModelInfer(&ctx, InferRequest(), &res);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(res.model_name(), "socket");
+  EXPECT_EQ(on_socket.calls(), 1);
 }
 
 }  // namespace

@@ -91,9 +91,14 @@ class ProtocolParityTest : public ::testing::TestWithParam<ParityCase> {
     auto quiet = std::make_shared<EndpointRouting>(*ep);
     quiet->name = "quiet";
     quiet->traffic.clear();
+    // Closed to public network access: both listeners here are public.
+    auto closed = std::make_shared<EndpointRouting>(*ep);
+    closed->name = "closed";
+    closed->public_network_access = false;
     auto snapshot = std::make_shared<RoutingSnapshot>();
     snapshot->endpoints["ep"] = ep;
     snapshot->endpoints["quiet"] = quiet;
+    snapshot->endpoints["closed"] = closed;
     router_.Publish(snapshot);
   }
 
@@ -211,6 +216,15 @@ INSTANTIATE_TEST_SUITE_P(
                                  .grpc_code = grpc::StatusCode::UNAUTHENTICATED},
                       ParityCase{.name = "unknown_endpoint",
                                  .endpoint = "ghost",
+                                 .http_status = 401,
+                                 .grpc_code = grpc::StatusCode::UNAUTHENTICATED},
+                      ParityCase{.name = "public_access_disabled",
+                                 .endpoint = "closed",
+                                 .http_status = 403,
+                                 .grpc_code = grpc::StatusCode::PERMISSION_DENIED},
+                      ParityCase{.name = "public_access_disabled_without_key",
+                                 .key = std::nullopt,
+                                 .endpoint = "closed",
                                  .http_status = 401,
                                  .grpc_code = grpc::StatusCode::UNAUTHENTICATED},
                       ParityCase{.name = "unknown_deployment",
