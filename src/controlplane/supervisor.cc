@@ -695,6 +695,7 @@ std::shared_ptr<const gateway::EndpointRouting> Supervisor::BuildRouting(
   routing->token_secret = e.token_secret;
   routing->traffic = e.spec.traffic;
   routing->mirror_traffic = e.spec.mirror_traffic;
+  routing->public_network_access = e.spec.public_network_access;
   std::string prefix = name + "/";
   for (auto it = deployments_.lower_bound(prefix);
        it != deployments_.end() && it->first.starts_with(prefix); ++it) {

@@ -23,6 +23,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "auth/secrets.h"
 #include "common/random.h"
 #include "compute/local/local_process_driver.h"
@@ -291,6 +292,11 @@ int main(int argc, char** argv) {
   app.add_option("--socket-dir", socket_dir,
                  "Folder for the instances' Unix sockets, only berthd's user may open it "
                  "(default: a new private folder under $TMPDIR, removed at exit)");
+  std::string private_listen;
+  app.add_option("--private-listen", private_listen,
+                 "A second listener for the same routes, marked private: a Unix socket path "
+                 "(created 0600) or host:port. Endpoints with public_network_access disabled "
+                 "score only here (403 on the public listener)");
   bool no_scoring_auth = false;
   app.add_flag("--no-scoring-auth", no_scoring_auth,
                "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
@@ -417,11 +423,11 @@ int main(int argc, char** argv) {
   server_options.max_connections = max_connections;
   // Scoring requests are refused from their headers (no valid credential, no such
   // route) before any body byte is read.
-  server_options.on_headers = [&data_plane](
-                                  const http::Request& head,
-                                  const http::RequestContext&) -> std::optional<http::Response> {
+  server_options.on_headers =
+      [&data_plane](const http::Request& head,
+                    const http::RequestContext& context) -> std::optional<http::Response> {
     if (!gateway::DataPlane::Matches(head.target())) return std::nullopt;
-    std::optional<http::Response> refused = data_plane.CheckHeaders(head);
+    std::optional<http::Response> refused = data_plane.CheckHeaders(head, context);
     if (refused) SetRequestIds(head, *refused, NewGuid());
     return refused;
   };
@@ -431,35 +437,64 @@ int main(int argc, char** argv) {
   // late.
   controlplane::ManagementService* service_ptr = nullptr;
   controlplane::ManagementApi* api_ptr = nullptr;
-  http::HttpServer server(
-      io, server_options,
-      [&](http::Request& req, const http::RequestContext&) -> http::Awaitable<http::Response> {
-        std::string request_id = NewGuid();
-        req.set("x-request-id", request_id);  // reserved for the server, as on Azure
-        std::string client_id;
-        if (auto it = req.find("x-ms-client-request-id"); it != req.end()) {
-          client_id = std::string(it->value()).substr(0, 100);
-        }
-        http::Response res;
-        std::string_view target = req.target();
-        if (gateway::DataPlane::Matches(target)) {
-          res = co_await data_plane.Handle(req);
-        } else if (controlplane::ManagementApi::Matches(target)) {
-          res = co_await api_ptr->Handle(req);
-        } else if (target == "/" || target == "/healthz") {
-          res =
-              http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n", "text/plain");
-        } else {
-          res = http::ErrorResponse(req, absl::NotFoundError("no route " + std::string(target) +
-                                                             "; see /api/v1/openapi.json"));
-        }
-        res.set("x-request-id", request_id);
-        if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);
-        co_return res;
-      },
-      data_plane_contexts);
+  http::Handler handler =
+      [&](http::Request& req,
+          const http::RequestContext& context) -> http::Awaitable<http::Response> {
+    std::string request_id = NewGuid();
+    req.set("x-request-id", request_id);  // reserved for the server, as on Azure
+    std::string client_id;
+    if (auto it = req.find("x-ms-client-request-id"); it != req.end()) {
+      client_id = std::string(it->value()).substr(0, 100);
+    }
+    http::Response res;
+    std::string_view target = req.target();
+    if (gateway::DataPlane::Matches(target)) {
+      res = co_await data_plane.Handle(req, context);
+    } else if (controlplane::ManagementApi::Matches(target)) {
+      res = co_await api_ptr->Handle(req);
+    } else if (target == "/" || target == "/healthz") {
+      res = http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n", "text/plain");
+    } else {
+      res = http::ErrorResponse(req, absl::NotFoundError("no route " + std::string(target) +
+                                                         "; see /api/v1/openapi.json"));
+    }
+    res.set("x-request-id", request_id);
+    if (!client_id.empty()) res.set("x-ms-client-request-id", client_id);
+    co_return res;
+  };
+  http::HttpServer server(io, server_options, handler, data_plane_contexts);
   auto bound = server.Start();
   if (!bound.ok()) return Fail(bound.status().ToString());
+  // The private listener serves the same routes; endpoints with public_network_access disabled
+  // answer only here.
+  std::optional<http::HttpServer> private_server;
+  if (!private_listen.empty()) {
+    http::ServerOptions private_options = server_options;
+    private_options.private_listener = true;
+    if (private_listen.find('/') != std::string::npos) {
+      private_options.unix_socket = private_listen;
+    } else {
+      size_t colon = private_listen.rfind(':');
+      int private_port = 0;
+      if (colon == std::string::npos || colon == 0 ||
+          !absl::SimpleAtoi(private_listen.substr(colon + 1), &private_port) || private_port < 0 ||
+          private_port > 65535) {
+        return Fail("--private-listen: '" + private_listen +
+                    "' is neither a Unix socket path nor host:port");
+      }
+      private_options.host = private_listen.substr(0, colon);
+      if (private_options.host.size() > 1 && private_options.host.front() == '[') {
+        private_options.host = private_options.host.substr(1, private_options.host.size() - 2);
+      }
+      private_options.port = private_port;
+    }
+    private_server.emplace(io, private_options, handler, data_plane_contexts);
+    auto private_bound = private_server->Start();
+    if (!private_bound.ok()) return Fail("--private-listen: " + private_bound.status().ToString());
+    if (private_options.unix_socket.empty()) {
+      private_listen = private_options.host + ":" + std::to_string(*private_bound);
+    }
+  }
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string base_url = "http://" + shown_host + ":" + std::to_string(*bound);
 
@@ -532,6 +567,7 @@ int main(int argc, char** argv) {
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
             << "berthd: listening on " << base_url << "\n";
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
+  if (private_server) std::cout << "berthd: private listener " << private_listen << "\n";
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
   {
@@ -540,13 +576,18 @@ int main(int argc, char** argv) {
   }
   spdlog::info("finishing requests in flight (at most {} s), then exiting", drain_timeout_s);
   http::asio::post(io, [&] {
-    server.Drain(std::chrono::steady_clock::now() + std::chrono::seconds(drain_timeout_s), [&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_timeout_s);
+    auto both_drained = std::make_shared<int>(private_server ? 2 : 1);
+    auto on_drained = [&, both_drained] {
+      if (--*both_drained > 0) return;
       {
         std::lock_guard lock(stop_mu);
         drained = true;
       }
       stop_cv.notify_all();
-    });
+    };
+    server.Drain(deadline, on_drained);
+    if (private_server) private_server->Drain(deadline, on_drained);
   });
   {
     std::unique_lock lock(stop_mu);
@@ -558,6 +599,7 @@ int main(int argc, char** argv) {
   std::promise<void> stopped;
   http::asio::post(io, [&] {
     server.Stop();
+    if (private_server) private_server->Stop();
     stopped.set_value();
   });
   stopped.get_future().wait();
