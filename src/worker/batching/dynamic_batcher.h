@@ -54,7 +54,7 @@ class DynamicBatcher {
 
   // Refuses new requests from now on, lets every instance finish its current batch, then fails
   // the requests still queued with UNAVAILABLE("model is unloading"). Returns when all that is
-  // done; later calls return at once.
+  // done; later calls return at once. Not from a `done` callback (it runs on an instance thread).
   void Stop();
 
   BatcherStats stats() const;
