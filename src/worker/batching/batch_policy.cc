@@ -8,13 +8,12 @@ bool DynamicBatchingOn(const ModelConfig& config) {
   return config.dynamic_batching_enabled && config.max_batch_size > 0;
 }
 
-BatchDecision DecideBatch(const ModelConfig& config, std::span<const QueuedRequest> queue,
-                          SteadyTime now) {
-  if (queue.empty()) return {};
-  if (!DynamicBatchingOn(config)) return {.run = 1};
+size_t BatchToRun(const ModelConfig& config, std::span<const QueuedRequest> queue, SteadyTime now) {
+  if (queue.empty()) return 0;
+  if (!DynamicBatchingOn(config)) return 1;
   const int64_t max_rows = config.max_batch_size;
   // A request as large as a batch (or larger: the backend rejects it) runs on its own.
-  if (queue[0].rows >= max_rows) return {.run = 1};
+  if (queue[0].rows >= max_rows) return 1;
 
   const std::vector<int>& preferred = config.dynamic_batching.preferred_batch_sizes;
   int64_t rows = 0;
@@ -22,19 +21,16 @@ BatchDecision DecideBatch(const ModelConfig& config, std::span<const QueuedReque
   size_t preferred_at = 0;  // the longest prefix whose rows are a preferred size
   for (; fit < queue.size() && rows + queue[fit].rows <= max_rows; ++fit) {
     rows += queue[fit].rows;
-    if (std::find(preferred.begin(), preferred.end(), rows) != preferred.end()) {
+    if (rows == max_rows ||
+        std::find(preferred.begin(), preferred.end(), rows) != preferred.end()) {
       preferred_at = fit + 1;
     }
   }
-  if (rows == max_rows) return {.run = fit};  // (a)
-  if (fit < queue.size()) {
-    // The next request would overflow: waiting cannot grow this batch.
-    return {.run = preferred_at > 0 ? preferred_at : fit};
-  }
-  if (preferred_at == fit) return {.run = fit};  // (b): a preferred size, nothing more queued
-  const SteadyTime deadline = queue[0].enqueued + config.dynamic_batching.max_queue_delay;
-  if (now >= deadline) return {.run = fit};  // (c)
-  return {.run = 0, .wake_at = deadline};
+  if (preferred_at == 0 || preferred_at == fit) return fit;  // (a)
+  // (b) would leave queue[preferred_at..fit) behind; the oldest of them is the first.
+  const bool left_behind_is_young =
+      now - queue[preferred_at].enqueued < config.dynamic_batching.max_queue_delay;
+  return left_behind_is_young ? preferred_at : fit;
 }
 
 }  // namespace berth::worker

@@ -1,16 +1,17 @@
 #pragma once
-// BatchPolicy: when the dynamic batcher runs a batch, and of which queued requests. A pure
-// function of the queue, the configuration and the time, so every rule is unit-tested without
-// threads or sleeps.
+// BatchPolicy: which queued requests a free model instance runs. A pure function of the queue,
+// the configuration and the time, so every rule is unit-tested without threads or sleeps.
 //
-// Rules (Triton's dynamic batcher): requests leave the queue in order and never split. With
-// dynamic batching on and max_batch_size > 0 a batch runs as soon as
-//   (a) it holds max_batch_size rows;
-//   (b) it holds one of preferred_batch_sizes and nothing more that would fit is queued (when
-//       the queue holds more than fits, the largest preferred size reachable wins);
-//   (c) the oldest request has waited max_queue_delay: then whatever fits runs.
-// A batch that cannot grow (the next request would overflow it) runs at once. Otherwise each
-// request runs alone, at once.
+// The batcher is work-conserving: an instance that is free and sees requests queued always runs
+// some of them at once; it never waits for more to arrive. Batches therefore form from what
+// queued while every instance was busy. Rules, with dynamic batching on and max_batch_size > 0:
+// requests leave the queue in order and never split; a free instance takes
+//   (a) the longest prefix of the queue that fits in max_batch_size rows, except that
+//   (b) when a shorter prefix is one of preferred_batch_sizes (max_batch_size counts as one),
+//       the largest such prefix runs instead, provided the requests it leaves behind have all
+//       waited less than max_queue_delay. A request is never held back past the delay for the
+//       sake of a preferred size; with delay 0, preferred sizes never hold anything back.
+// Otherwise (no dynamic batching, or no batch dimension) each request runs alone.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,19 +28,12 @@ struct QueuedRequest {
   SteadyTime enqueued;
 };
 
-struct BatchDecision {
-  // > 0: run the first `run` queued requests now.
-  size_t run = 0;
-  // run == 0: decide again at this time, or when the queue changes (max(): only then).
-  SteadyTime wake_at = SteadyTime::max();
-};
-
 // Whether `config` batches requests together at all.
 bool DynamicBatchingOn(const ModelConfig& config);
 
-// The decision for `queue` (oldest first) at `now`. The queue may be a prefix of the real one
-// as long as it holds more than max_batch_size rows when the real one does.
-BatchDecision DecideBatch(const ModelConfig& config, std::span<const QueuedRequest> queue,
-                          SteadyTime now);
+// How many requests from the head of `queue` (oldest first) a free instance runs at `now`;
+// 0 only when `queue` is empty. `queue` may be a prefix of the real one as long as it holds more
+// than max_batch_size rows when the real one does.
+size_t BatchToRun(const ModelConfig& config, std::span<const QueuedRequest> queue, SteadyTime now);
 
 }  // namespace berth::worker

@@ -1,7 +1,5 @@
 #include "worker/batching/dynamic_batcher.h"
 
-#include <sys/prctl.h>
-
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,27 +18,33 @@ uint64_t Nanos(SteadyTime from, SteadyTime to) {
 
 DynamicBatcher::DynamicBatcher(const ModelConfig& config,
                                std::vector<std::unique_ptr<ModelInstance>> instances,
-                               const Clock& clock, Waiter& waiter)
-    : config_(config), instances_(std::move(instances)), clock_(clock), waiter_(waiter) {
+                               const Clock& clock)
+    : config_(config), instances_(std::move(instances)), clock_(clock) {
   threads_.reserve(instances_.size());
   for (const auto& instance : instances_) {
-    threads_.emplace_back([this, raw = instance.get()] {
-      // Queue delays are tens to hundreds of microseconds; Linux's default 50 us timer slack
-      // would add most of that again to every timed wait.
-      ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-      Loop(raw);
-    });
+    threads_.emplace_back([this, raw = instance.get()] { Loop(raw); });
   }
 }
 
-DynamicBatcher::~DynamicBatcher() {
+DynamicBatcher::~DynamicBatcher() { Stop(); }
+
+void DynamicBatcher::Stop() {
+  std::lock_guard stop_lock(stop_mu_);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (std::thread& thread : threads_) thread.join();
-  for (Pending& pending : queue_) {
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  // The instance threads are gone and Enqueue refuses: nothing else touches the queue.
+  std::deque<Pending> queued;
+  {
+    std::lock_guard lock(mu_);
+    queued.swap(queue_);
+  }
+  for (Pending& pending : queued) {
     pending.done(absl::UnavailableError("model is unloading"));
   }
 }
@@ -55,7 +59,9 @@ void DynamicBatcher::Enqueue(InferRequest request, std::function<void(InferResul
   const int64_t rows = request.batch_rows(config_);
   queue_.push_back(Pending{std::move(request), std::move(done), rows, clock_.Now()});
   lock.unlock();
-  cv_.notify_all();
+  // One idle instance is enough: it takes everything that fits, and wakes another if it leaves
+  // requests behind. When no instance is idle this costs no system call.
+  cv_.notify_one();
 }
 
 BatcherStats DynamicBatcher::stats() const {
@@ -68,27 +74,24 @@ void DynamicBatcher::Loop(ModelInstance* instance) {
   const size_t view_limit =
       DynamicBatchingOn(config_) ? static_cast<size_t>(config_.max_batch_size) + 1 : 1;
   std::vector<QueuedRequest> view;
+  std::vector<Pending> batch;
   std::unique_lock lock(mu_);
-  while (!stopping_) {
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
     view.clear();
     for (size_t i = 0; i < queue_.size() && i < view_limit; ++i) {
       view.push_back({queue_[i].rows, queue_[i].enqueued});
     }
     const SteadyTime now = clock_.Now();
-    const BatchDecision decision = DecideBatch(config_, view, now);
-    if (decision.run == 0) {
-      waiter_.WaitUntil(lock, cv_, decision.wake_at);
-      continue;
-    }
-    std::vector<Pending> batch;
-    batch.reserve(decision.run);
-    for (size_t i = 0; i < decision.run; ++i) {
+    const size_t run = BatchToRun(config_, view, now);
+    for (size_t i = 0; i < run; ++i) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     const bool more = !queue_.empty();
     lock.unlock();
-    if (more) cv_.notify_all();  // another free instance may batch what remains
+    if (more) cv_.notify_one();  // another idle instance takes what this batch left behind
     RunBatch(instance, batch, now);
     batch.clear();
     lock.lock();

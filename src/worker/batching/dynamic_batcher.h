@@ -1,7 +1,10 @@
 #pragma once
 // DynamicBatcher: the scheduler in front of a model version's instances. Requests queue per
-// model in arrival order; each instance (instance_group copy) has a thread that forms batches
-// from the head of the queue by BatchPolicy's rules and runs them with ModelInstance::Execute.
+// model in arrival order; each instance (instance_group copy) has a thread that, whenever it is
+// free and requests are queued, takes a batch from the head of the queue by BatchPolicy's rules
+// at once and runs it with ModelInstance::Execute. Work-conserving: an idle instance never waits
+// for more requests, so a lone request costs one hand-off to an instance thread, batched or not;
+// batches form from what queued while every instance was busy.
 //
 // Failure isolation: when every request of a multi-request batch fails (a whole-batch error such
 // as a framework exception), each request runs again alone, so only the bad one fails.
@@ -18,7 +21,6 @@
 
 #include "common/clock.h"
 #include "worker/backend.h"
-#include "worker/batching/waiter.h"
 #include "worker/model_config.h"
 
 namespace berth::worker {
@@ -36,12 +38,11 @@ struct BatcherStats {
 
 class DynamicBatcher {
  public:
-  // One thread per instance. `config` must outlive the batcher. `waiter` sleeps by `clock`:
-  // SteadyWaiter for SystemClock, ManualWaiter for ManualClock.
+  // One thread per instance. `config` must outlive the batcher. `clock` times queueing (request
+  // ages for the policy, statistics); the batcher never sleeps on it.
   DynamicBatcher(const ModelConfig& config, std::vector<std::unique_ptr<ModelInstance>> instances,
-                 const Clock& clock, Waiter& waiter = SteadyWaiter::Get());
-  // Stops the threads once their current batch is done; requests still queued get
-  // UNAVAILABLE("model is unloading").
+                 const Clock& clock);
+  // Stop().
   ~DynamicBatcher();
 
   DynamicBatcher(const DynamicBatcher&) = delete;
@@ -50,6 +51,11 @@ class DynamicBatcher {
   // `done` is called exactly once: on an instance thread, or inline when the batcher is
   // stopping or has no instances.
   void Enqueue(InferRequest request, std::function<void(InferResult)> done);
+
+  // Refuses new requests from now on, lets every instance finish its current batch, then fails
+  // the requests still queued with UNAVAILABLE("model is unloading"). Returns when all that is
+  // done; later calls return at once. Not from a `done` callback (it runs on an instance thread).
+  void Stop();
 
   BatcherStats stats() const;
 
@@ -71,13 +77,15 @@ class DynamicBatcher {
   const ModelConfig& config_;
   std::vector<std::unique_ptr<ModelInstance>> instances_;
   const Clock& clock_;
-  Waiter& waiter_;
 
   std::mutex mu_;
-  std::condition_variable cv_;  // the queue changed or the batcher is stopping
+  // Idle instance threads wait here for a request (or for Stop). Each Enqueue wakes one; a thread
+  // that leaves requests queued after taking its batch wakes the next.
+  std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
 
+  std::mutex stop_mu_;  // serializes Stop() calls
   mutable std::mutex stats_mu_;
   BatcherStats stats_;
 
