@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from berth_helpers import Resp, UnixHTTPConnection, wait_until, write_deployment
+from berth_helpers import (TERMINAL_STATES, Resp, UnixHTTPConnection, wait_until,
+                           write_deployment)
 
 EP = "sbx-ep"
 OTHER_EP = "sbx-other"
@@ -172,7 +173,9 @@ def test_an_instance_over_its_memory_limit_is_stopped_and_named(d, setup, module
                                  "x = bytearray(512 << 20); import time; time.sleep(60)"]},
         resources={"limits": {"memory": "64Mi"}})
     d.cli("online-deployment", "create", "-f", path, "-n", "hog", "-e", EP, check=False)
-    dep = d.wait_deployment(EP, "hog")
+    dep = wait_until(lambda: (lambda x: x if x["provisioning_state"] in TERMINAL_STATES
+                              else None)(d.deployment(EP, "hog")),
+                     timeout=60, message="the deployment to fail")
     assert dep["provisioning_state"] == "Failed", dep
     assert "memory limit (cgroup)" in dep["reason"], dep["reason"]
 
@@ -180,8 +183,11 @@ def test_an_instance_over_its_memory_limit_is_stopped_and_named(d, setup, module
 def test_instances_run_as_the_unprivileged_instance_user(d, setup):
     if os.geteuid() != 0:
         pytest.skip("berthd switches users only when it runs as root")
+    # bwrap itself runs as root to build the sandbox; everything inside it must not.
+    cmdlines = dict(_proc_cmdlines())
     servers = [pid for pid in d.instance_pids()
-               if "test_server.py" in dict(_proc_cmdlines()).get(pid, "")]
+               if "test_server.py" in cmdlines.get(pid, "")
+               and not cmdlines[pid].startswith("/usr/bin/bwrap")]
     assert servers
     for pid in servers:
         with open(f"/proc/{pid}/status") as f:

@@ -243,7 +243,9 @@ def _inspect(what):
     if what.get("environ"):
         report["environ"] = sorted(os.environ)
     if what.get("network"):
-        report["interfaces"] = sorted(os.listdir("/sys/class/net"))
+        with open("/proc/net/dev") as f:
+            report["interfaces"] = sorted(line.split(":")[0].strip()
+                                          for line in f.read().splitlines()[2:])
         with open("/proc/net/route") as f:
             report["routes"] = len(f.read().splitlines()) - 1
     return report

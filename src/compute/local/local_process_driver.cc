@@ -494,6 +494,7 @@ absl::Status LocalProcessDriver::FinishSandboxStart(const local::SpawnedProcess&
   plan.env = {"PATH=/usr/bin:/bin"};
   plan.working_dir = "/";
   plan.out_pipe = plan.in_pipe = true;
+  plan.discard_output = true;  // it reports through --ready-fd; nothing to keep
   std::string helper_output;
   auto helper = local::ForkExec(plan, &helper_output);
   if (!helper.ok()) {
@@ -507,8 +508,6 @@ absl::Status LocalProcessDriver::FinishSandboxStart(const local::SpawnedProcess&
       helper->out_pipe, [](const std::string& text) { return !text.empty(); },
       kSandboxSetupTimeout);
   ::close(helper->out_pipe);
-  *log_note += DrainNow(helper->output_fd);
-  ::close(helper->output_fd);
   if (ready.empty()) {
     return absl::FailedPreconditionError(
         "slirp4netns did not bring up the instance's network in time");

@@ -18,8 +18,8 @@ bool Within(std::string_view path, std::string_view prefix) {
 
 std::vector<SystemEntry> SystemEntries() {
   std::vector<SystemEntry> entries;
-  for (const char* path :
-       {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys"}) {
+  for (const char* path : {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+                           "/opt", "/sys/devices/system"}) {
     struct stat st {};
     if (::lstat(path, &st) != 0) continue;
     SystemEntry entry{path, ""};

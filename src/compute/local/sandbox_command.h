@@ -38,7 +38,9 @@ struct SandboxHost {
   std::optional<InstanceUser> user;
 };
 
-// The host's system folders that exist: /usr, /bin, /sbin, /lib*, /etc, /opt, /sys.
+// The host's system folders that exist: /usr, /bin, /sbin, /lib*, /etc, /opt, and of /sys only
+// /sys/devices/system (CPU and NUMA topology, which numerical libraries read): the rest of the
+// host's sysfs describes the host's network interfaces, not the sandbox's.
 std::vector<SystemEntry> SystemEntries();
 
 // Descriptors the driver passes to bwrap: `info_fd` receives {"child-pid": N} (the instance's

@@ -222,6 +222,10 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
                (!plan.out_pipe || ::pipe2(info, O_CLOEXEC) == 0) &&
                (!plan.in_pipe || ::pipe2(block, O_CLOEXEC) == 0);
   int stdin_fd = piped ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+  if (piped && plan.discard_output) {
+    ::close(output[1]);
+    output[1] = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  }
   std::vector<int*> fds = {&output[0], &output[1], &report[0], &report[1], &info[0],
                            &info[1],   &block[0],  &block[1],  &stdin_fd};
   for (int* fd : fds) *fd = AboveStdio(*fd);
@@ -272,6 +276,7 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
   }
   CloseFd(report[0]);
   ::fcntl(output[0], F_SETFL, ::fcntl(output[0], F_GETFL) | O_NONBLOCK);
+  if (plan.discard_output) CloseFd(output[0]);
   if (got < sizeof(child_report)) return SpawnedProcess{pid, output[0], info[0], block[1]};
   CloseFd(info[0]);
   CloseFd(block[1]);

@@ -23,6 +23,7 @@ struct SpawnPlan {
   std::string argv0;             // as the user wrote it, for messages
   bool out_pipe = false;         // the child gets a pipe to write to as fd 3 (bwrap --info-fd)
   bool in_pipe = false;          // the child gets a pipe to read from as fd 4 (bwrap --block-fd)
+  bool discard_output = false;   // stdout and stderr go to /dev/null (output_fd is then -1)
   std::vector<std::string> cgroup_procs;  // cgroup.procs files the child joins
   uint64_t address_space_limit = 0;       // RLIMIT_AS when > 0
 };
