@@ -97,6 +97,7 @@ def init():
 
 def run(raw_data):
     folder = os.environ["TEST_BARRIER_DIR"]
+    os.makedirs(folder, exist_ok=True)
     open(os.path.join(folder, str(os.getpid())), "w").close()
     deadline = time.time() + 30
     while len(os.listdir(folder)) < 2 and time.time() < deadline:
@@ -228,11 +229,10 @@ def test_run_exception_is_424_with_500(berthd, setup):
 
 def test_worker_count_two_serves_in_parallel(berthd, setup):
     d = berthd
-    barrier = setup / "barrier"
-    barrier.mkdir()
+    # The instance's workers share its /tmp (the host's is not visible in the sandbox).
     path = write_script_deployment(
         setup, "workers", BARRIER_SCORE,
-        env={"WORKER_COUNT": "2", "TEST_BARRIER_DIR": str(barrier)},
+        env={"WORKER_COUNT": "2", "TEST_BARRIER_DIR": "/tmp/barrier"},
         request_settings={"max_concurrent_requests_per_instance": 2, "request_timeout_ms": 60000})
     deploy(d, path, "workers")
     key = d.primary_key(EP)

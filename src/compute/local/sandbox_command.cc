@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 namespace berth::compute::local {
 namespace {
@@ -56,8 +57,23 @@ std::vector<std::string> SandboxArgv(const LaunchSpec& spec, const SandboxHost& 
       add({"--symlink", entry.symlink_target, entry.path});
     }
   }
-  add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--dir", "/var", "--dir",
-       "/run"});
+  add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"});
+  // The folders leading to each bind, created 0755 (bwrap would make them 0700, which the
+  // instance user could not cross); those inside another bind exist there already.
+  std::set<std::string> folders = {"/var", "/run"};
+  for (const BindMount& bind : sandbox.binds) {
+    for (std::filesystem::path parent = std::filesystem::path(bind.target).parent_path();
+         parent.has_relative_path(); parent = parent.parent_path()) {
+      folders.insert(parent.string());
+    }
+  }
+  for (const std::string& folder : folders) {
+    bool inside_bind = std::any_of(sandbox.binds.begin(), sandbox.binds.end(),
+                                   [&](const auto& b) { return Within(folder, b.target); });
+    bool system = std::any_of(host.system.begin(), host.system.end(),
+                              [&](const SystemEntry& e) { return Within(folder, e.path); });
+    if (!inside_bind && !system) add({"--perms", "0755", "--dir", folder});
+  }
   // Parents before children, so a bind inside another lands on top of it.
   std::vector<const BindMount*> binds;
   for (const BindMount& bind : sandbox.binds) binds.push_back(&bind);
