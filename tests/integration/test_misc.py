@@ -111,9 +111,13 @@ def test_instance_environment(berthd, setup):
     assert body["echo"] == {"hello": "world"}
     assert body["env"] == {"TEST_FOO": "bar"}
     [inst] = d.deployment(EP, "plain")["instances"]
-    assert body["pid"] == inst["pid"]
+    # The view's pid is the instance's sandbox (bubblewrap); inside it the program has a pid of
+    # its own PID namespace.
+    with open(f"/proc/{inst['pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[0].endswith(b"bwrap")
+    assert body["pid"] < 10, body
     assert str(body["instance"]) != ""
-    # Its working directory is its own copy of the code, inside the data dir.
+    # The sandbox's working directory is its own copy of the code, inside the data dir.
     cwd = Path(pid_cwd(inst["pid"]))
     assert str(cwd).startswith(str(d.data_dir.resolve()) + "/"), cwd
     assert (cwd / "test_server.py").is_file()
@@ -122,17 +126,22 @@ def test_instance_environment(berthd, setup):
 
 def test_model_dir_layout(berthd, setup):
     d = berthd
-    body = d.score(EP, {}, key=d.primary_key(EP)).json()
-    model_dir = Path(body["model_dir"])
-    assert os.path.normpath(model_dir) == str(d.data_dir.resolve() / "models" / f"{EP}-plain" / "1")
-    assert (model_dir / "model" / "w.txt").read_text() == "weights v1\n"
-    assert (model_dir / "model" / "sub" / "x.bin").read_bytes() == b"\x00\x01"
 
-    body = d.score(SWAG_EP, {}, key=d.primary_key(SWAG_EP)).json()
-    model_dir = Path(body["model_dir"])
-    assert os.path.normpath(model_dir) == str(
-        d.data_dir.resolve() / "models" / f"{SWAG_EP}-swag" / "1")
-    assert (model_dir / "weights.bin").read_bytes() == b"single file model"
+    def model_files(endpoint, *relative):
+        """The model's files as the instance reads them under $AZUREML_MODEL_DIR."""
+        paths = [f"/var/azureml-model/{r}" for r in relative]
+        r = d.score(endpoint, {"inspect": {"cat": paths}}, key=d.primary_key(endpoint))
+        assert r.status == 200, r
+        return [r.json()["inspect"]["cat"][p] for p in paths]
+
+    # The registered copy (data dir models/<name>/<version>) is what the sandbox shows there.
+    body = d.score(EP, {}, key=d.primary_key(EP)).json()
+    assert os.path.normpath(body["model_dir"]) == "/var/azureml-model"
+    assert (d.data_dir / "models" / f"{EP}-plain" / "1" / "model" / "w.txt").is_file()
+    assert model_files(EP, "model/w.txt", "model/sub/x.bin") == ["weights v1\n", "\x00\x01"]
+
+    assert (d.data_dir / "models" / f"{SWAG_EP}-swag" / "1" / "weights.bin").is_file()
+    assert model_files(SWAG_EP, "weights.bin") == ["single file model"]
 
     dep = d.deployment(EP, "plain")
     assert dep["model"]["name"] == f"{EP}-plain"

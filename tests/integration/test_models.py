@@ -32,6 +32,14 @@ def score(d, deployment):
     return r.json()
 
 
+def model_file(d, deployment, relative):
+    """A file of the model as the deployment's instance reads it under $AZUREML_MODEL_DIR."""
+    path = f"/var/azureml-model/{relative}"
+    r = d.score(EP, {"inspect": {"cat": [path]}}, deployment=deployment)
+    assert r.status == 200, r
+    return r.json()["inspect"]["cat"][path]
+
+
 def test_versions_default_to_the_next_integer(berthd, setup):
     d = berthd
     first, second = setup["first"], setup["second"]
@@ -80,9 +88,9 @@ def test_deployment_sees_the_registered_version(berthd, setup):
     d = berthd
     d.create_deployment(setup["dir"], "one", EP, model="azureml:m:1")
     body = score(d, "one")
-    model_dir = Path(body["model_dir"])
-    assert os.path.normpath(model_dir) == str(d.data_dir.resolve() / "models" / "m" / "1")
-    assert (model_dir / "weights" / "w.txt").read_text() == "weights v1\n"
+    # The sandbox shows the registered version's folder at $AZUREML_MODEL_DIR.
+    assert os.path.normpath(body["model_dir"]) == "/var/azureml-model"
+    assert model_file(d, "one", "weights/w.txt") == "weights v1\n"
     assert d.deployment(EP, "one")["model"] == "azureml:m:1"
 
 
@@ -90,9 +98,8 @@ def test_latest_resolves_to_the_newest_version_and_is_pinned(berthd, setup):
     d = berthd
     d.create_deployment(setup["dir"], "two", EP, model="azureml:m@latest")
     body = score(d, "two")
-    model_dir = Path(body["model_dir"])
-    assert os.path.normpath(model_dir) == str(d.data_dir.resolve() / "models" / "m" / "2")
-    assert (model_dir / "weights" / "w.txt").read_text() == "weights v2\n"
+    assert os.path.normpath(body["model_dir"]) == "/var/azureml-model"
+    assert model_file(d, "two", "weights/w.txt") == "weights v2\n"
     # As on Azure, the deployment records the version @latest meant when it was written.
     assert d.deployment(EP, "two")["model"] == "azureml:m:2"
 
@@ -145,5 +152,4 @@ def test_registry_and_resolved_models_survive_a_restart(berthd, setup):
     assert [m["version"] for m in d.cli_json("model", "list", "--name", "m")] == ["2"]
     wait_until(lambda: d.ready_instances(EP, "two"), timeout=60,
                message="deployment two ready after the restart")
-    body = score(d, "two")
-    assert (Path(body["model_dir"]) / "weights" / "w.txt").read_text() == "weights v2\n"
+    assert model_file(d, "two", "weights/w.txt") == "weights v2\n"

@@ -16,7 +16,7 @@ EP = "nonblock-ep"
 # An interpreter that takes at least 3 s to start (and, the first time, until the test lets it
 # go), so berthd's interpreter check of a deployment naming it is slow.
 SLOW_PYTHON = """#!/bin/sh
-touch "{entered}"
+touch "{entered}" 2>/dev/null  # read-only inside the sandbox; only berthd's check needs it
 sleep 3
 while [ ! -e "{release}" ]; do sleep 0.05; done
 exec {python} "$@"
@@ -39,12 +39,18 @@ def test_scoring_is_answered_during_a_slow_interpreter_check(berthd, module_dir)
     d.create_deployment(folder, "fast", EP, all_traffic=True)
     assert d.score(EP, {"x": 1}).status == 200
 
-    entered = folder / "slow-python-entered"
-    release = folder / "slow-python-release"
-    slow_python = folder / "slow-python"
+    # Laid out as an environment prefix (<prefix>/bin/python): the sandbox shows a
+    # deployment's own interpreter with its prefix, read-only, to the instance user.
+    prefix = folder / "slowenv"
+    (prefix / "bin").mkdir(parents=True)
+    for part in (prefix, prefix / "bin"):
+        part.chmod(0o755)
+    entered = prefix / "entered"
+    release = prefix / "release"
+    slow_python = prefix / "bin" / "python"
     slow_python.write_text(SLOW_PYTHON.format(entered=entered, release=release,
                                               python=sys.executable))
-    slow_python.chmod(slow_python.stat().st_mode | stat.S_IXUSR)
+    slow_python.chmod(0o755)
     path = _write_script_deployment(folder / "slow", "slow", ECHO_SCORE, str(slow_python))
 
     slow_write = {}

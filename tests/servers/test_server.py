@@ -19,7 +19,8 @@ A /score body (JSON) may steer the answer:
   {"status": 500}          answer with that status and a JSON error body
   {"inspect": {...}}       report what the instance can see and reach (sandbox tests), under
                            "inspect": "read": [paths] -> {path: "ok" | error}, "connect":
-                           [[host, port]] -> {"host:port": "ok" | error}, "spawn": [argv]
+                           [[host, port]] -> {"host:port": "ok" | error}, "cat": [paths] ->
+                           {path: text | null}, "spawn": [argv]
                            starts argv in a new session and does not wait, "environ": true ->
                            the variable names, "network": true -> interfaces and route count
 
@@ -237,6 +238,14 @@ def _inspect(what):
                 report["connect"]["%s:%s" % (host, port)] = "ok"
             except OSError as error:
                 report["connect"]["%s:%s" % (host, port)] = str(error)
+    if "cat" in what:
+        report["cat"] = {}
+        for path in what["cat"]:
+            try:
+                with open(path, errors="replace") as f:
+                    report["cat"][path] = f.read()
+            except OSError as error:
+                report["cat"][path] = None
     if what.get("spawn"):
         subprocess.Popen(what["spawn"], start_new_session=True, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -58,8 +58,10 @@ std::vector<std::string> SandboxArgv(const LaunchSpec& spec, const SandboxHost& 
     }
   }
   add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"});
-  // The folders leading to each bind, created 0755 (bwrap would make them 0700, which the
-  // instance user could not cross); those inside another bind exist there already.
+  // The folders leading to each bind are created 0755 (bwrap would make them 0700, which the
+  // instance user could not cross), and everything goes parents first, so a bind or folder
+  // inside another bind lands in it. Inside a read-only bind a folder must exist already;
+  // inside a writable one (the instance's /tmp) bwrap creates it there.
   std::set<std::string> folders = {"/var", "/run"};
   for (const BindMount& bind : sandbox.binds) {
     for (std::filesystem::path parent = std::filesystem::path(bind.target).parent_path();
@@ -67,22 +69,31 @@ std::vector<std::string> SandboxArgv(const LaunchSpec& spec, const SandboxHost& 
       folders.insert(parent.string());
     }
   }
+  struct Step {
+    std::string path;
+    const BindMount* bind;  // nullptr: a folder
+  };
+  std::vector<Step> steps;
   for (const std::string& folder : folders) {
-    bool inside_bind = std::any_of(sandbox.binds.begin(), sandbox.binds.end(),
-                                   [&](const auto& b) { return Within(folder, b.target); });
+    bool in_read_only = std::any_of(sandbox.binds.begin(), sandbox.binds.end(), [&](const auto& b) {
+      return !b.writable && Within(folder, b.target);
+    });
     bool system = std::any_of(host.system.begin(), host.system.end(),
                               [&](const SystemEntry& e) { return Within(folder, e.path); });
-    if (!inside_bind && !system) add({"--perms", "0755", "--dir", folder});
+    bool is_bind = std::any_of(sandbox.binds.begin(), sandbox.binds.end(),
+                               [&](const auto& b) { return b.target == folder; });
+    if (!in_read_only && !system && !is_bind) steps.push_back({folder, nullptr});
   }
-  // Parents before children, so a bind inside another lands on top of it.
-  std::vector<const BindMount*> binds;
-  for (const BindMount& bind : sandbox.binds) binds.push_back(&bind);
-  std::stable_sort(binds.begin(), binds.end(), [](const BindMount* a, const BindMount* b) {
-    return std::count(a->target.begin(), a->target.end(), '/') <
-           std::count(b->target.begin(), b->target.end(), '/');
-  });
-  for (const BindMount* bind : binds) {
-    add({bind->writable ? "--bind" : "--ro-bind", bind->source.string(), bind->target});
+  for (const BindMount& bind : sandbox.binds) steps.push_back({bind.target, &bind});
+  auto depth = [](const std::string& path) { return std::count(path.begin(), path.end(), '/'); };
+  std::stable_sort(steps.begin(), steps.end(),
+                   [&](const Step& a, const Step& b) { return depth(a.path) < depth(b.path); });
+  for (const Step& step : steps) {
+    if (step.bind == nullptr) {
+      add({"--perms", "0755", "--dir", step.path});
+    } else {
+      add({step.bind->writable ? "--bind" : "--ro-bind", step.bind->source.string(), step.path});
+    }
   }
   add({"--chdir", spec.working_dir.string()});
   if (fds.info_fd >= 0) add({"--info-fd", std::to_string(fds.info_fd)});
