@@ -130,8 +130,7 @@ absl::Status GrpcInferenceServer::StartOnUnixSocket(const std::string& path) {
   }
   unix_socket_ = path;
   if (::chmod(path.c_str(), 0600) != 0) {
-    return absl::UnavailableError("cannot set the mode of " + path + ": " +
-                                  std::strerror(errno));
+    return absl::UnavailableError("cannot set the mode of " + path + ": " + std::strerror(errno));
   }
   return absl::OkStatus();
 }
