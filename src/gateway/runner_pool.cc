@@ -56,8 +56,8 @@ http::Awaitable<absl::StatusOr<http::Response>> RunnerPool::Send(std::string_vie
       idle_.pop_back();
       reused = true;
     } else {
-      auto connected =
-          co_await http::Connect(executor_, http::Origin::Unix(socket_path_), deadline);
+      http::Origin origin = http::Origin::Unix(socket_path_);
+      auto connected = co_await http::Connect(executor_, origin, deadline);
       if (!connected.ok()) co_return connected.status();
       stream = std::move(connected).value();
     }
