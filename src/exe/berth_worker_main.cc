@@ -1,6 +1,7 @@
 // berth-worker: the native model host. berthd starts it as the instances of deployments whose
 // model is a Triton model repository (model.type: triton_model) or an MLflow XGBoost model;
-// it serves the Open Inference Protocol over REST (--http-port) and gRPC (--grpc-port).
+// it serves the Open Inference Protocol over REST (--http-port or --http-socket) and gRPC
+// (--grpc-port or --grpc-socket).
 // docs/worker.md describes it.
 
 #include <csignal>
@@ -12,6 +13,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/clock.h"
+#include "http/origin.h"
 #include "http/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -94,6 +96,8 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   int http_port = 8000;
   int grpc_port = -1;
+  std::string http_socket;
+  std::string grpc_socket;
   int intra_op_threads = 1;
   std::string log_level = "info";
   uint64_t max_body = 100ull << 20;
@@ -105,12 +109,22 @@ int main(int argc, char** argv) {
                      "An MLflow model folder with an xgboost flavor");
   source->require_option(1);
   app.add_option("--host", host, "Address to listen on")->capture_default_str();
-  app.add_option("--http-port", http_port, "REST port; 0 picks a free one and prints it")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
-  app.add_option("--grpc-port", grpc_port, "gRPC port; 0 picks a free one, -1 turns gRPC off")
-      ->capture_default_str()
-      ->check(CLI::Range(-1, 65535));
+  auto* http_port_option =
+      app.add_option("--http-port", http_port, "REST port; 0 picks a free one and prints it")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 65535));
+  auto* grpc_port_option =
+      app.add_option("--grpc-port", grpc_port, "gRPC port; 0 picks a free one, -1 turns gRPC off")
+          ->capture_default_str()
+          ->check(CLI::Range(-1, 65535));
+  app.add_option("--http-socket", http_socket,
+                 "Serve REST on this Unix socket (created with mode 0600) instead of "
+                 "--host/--http-port")
+      ->excludes(http_port_option);
+  app.add_option("--grpc-socket", grpc_socket,
+                 "Serve gRPC on this Unix socket (unix:PATH, mode 0600) instead of "
+                 "--host/--grpc-port")
+      ->excludes(grpc_port_option);
   app.add_option("--intra-op-threads", intra_op_threads,
                  "Threads one model execution may use (a config.pbtxt parameter "
                  "INTRA_OP_THREAD_COUNT overrides it per model)")
@@ -148,6 +162,7 @@ int main(int argc, char** argv) {
   http::ServerOptions server_options;
   server_options.host = host;
   server_options.port = http_port;
+  server_options.unix_socket = http_socket;
   server_options.max_body_bytes = max_body;
   http::HttpServer server(io, server_options, [&](http::Request& req, const http::RequestContext&) {
     return rest.Handle(req);
@@ -156,14 +171,30 @@ int main(int argc, char** argv) {
   if (!bound.ok()) return Fail(bound.status().ToString());
   std::unique_ptr<worker::GrpcInferenceServer> grpc;
   int grpc_bound = -1;
-  if (grpc_port >= 0) {
+  if (!grpc_socket.empty()) {
+    if (absl::Status claimed = http::ClaimUnixSocketPath(grpc_socket); !claimed.ok()) {
+      return Fail(claimed.ToString());
+    }
+    grpc = std::make_unique<worker::GrpcInferenceServer>(host_service);
+    if (absl::Status started = grpc->StartOnUnixSocket(grpc_socket); !started.ok()) {
+      return Fail(started.ToString());
+    }
+  } else if (grpc_port >= 0) {
     grpc = std::make_unique<worker::GrpcInferenceServer>(host_service);
     auto started = grpc->Start(host, grpc_port);
     if (!started.ok()) return Fail(started.status().ToString());
     grpc_bound = *started;
   }
-  std::cout << "berth-worker: http port " << *bound;
-  if (grpc_bound >= 0) std::cout << ", grpc port " << grpc_bound;
+  if (http_socket.empty()) {
+    std::cout << "berth-worker: http port " << *bound;
+  } else {
+    std::cout << "berth-worker: http socket " << http_socket;
+  }
+  if (!grpc_socket.empty()) {
+    std::cout << ", grpc socket " << grpc_socket;
+  } else if (grpc_bound >= 0) {
+    std::cout << ", grpc port " << grpc_bound;
+  }
   std::cout << std::endl;
 
   // Models load while the ports already answer (live, not ready), so probes see progress.

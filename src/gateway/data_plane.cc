@@ -247,7 +247,14 @@ std::optional<Response> DataPlane::CheckHeaders(const Request& head,
   return refused;
 }
 
-Awaitable<Response> DataPlane::Handle(Request& req, http::RequestContext context) {
+Awaitable<Response> DataPlane::Handle(Request& req) {
+  // Not a coroutine: the context is a static rather than a temporary, because GCC 12 destroys a
+  // coroutine's by-value parameter twice when it comes from a default argument.
+  static const http::RequestContext kPublicListener;
+  return Handle(req, kPublicListener);
+}
+
+Awaitable<Response> DataPlane::Handle(Request& req, const http::RequestContext& context) {
   const SteadyTime arrival = clock_.Now();
   DataPlaneRoute route = ParseRoute(req.target());
   RouteRequest request;

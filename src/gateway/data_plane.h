@@ -50,10 +50,12 @@ class DataPlane {
   std::optional<http::Response> CheckHeaders(const http::Request& head,
                                              const http::RequestContext& context = {}) const;
 
-  // `req` must carry the x-request-id the server assigned, and outlive the returned awaitable.
-  // `context` as for CheckHeaders, taken by value: the coroutine starts when awaited, after a
-  // temporary argument would be gone. Its client address is passed on to runner instances.
-  http::Awaitable<http::Response> Handle(http::Request& req, http::RequestContext context = {});
+  // `req` must carry the x-request-id the server assigned. `req` and `context` (as for
+  // CheckHeaders; the server's own, which lives as long as the request) must outlive the
+  // returned awaitable. The context's client address is passed on to runner instances.
+  http::Awaitable<http::Response> Handle(http::Request& req, const http::RequestContext& context);
+  // The same as from a public listener with no client address.
+  http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
   struct Thread {

@@ -265,5 +265,26 @@ TEST_F(DataPlaneTest, RunnersSeeTheClientAddressAndProtocolErrorsAre502) {
   EXPECT_THAT(broken, HasSubstr("protocol error"));
 }
 
+// berthd's handler awaits Handle(req) inside its own coroutine; the one-argument form is a
+// public listener without a client address.
+TEST_F(DataPlaneTest, HandleWithoutContextIsAPublicRequest) {
+  auto handle = [this](std::string endpoint) {
+    auto result = asio::co_spawn(
+        io_,
+        [this, endpoint]() -> http::Awaitable<int> {
+          http::Request req{bhttp::verb::post, "/endpoints/" + endpoint + "/score", 11};
+          req.set(bhttp::field::authorization, "Bearer k1");
+          req.body() = "ok";
+          http::Response res = co_await data_plane_.Handle(req);
+          co_return res.result_int();
+        },
+        asio::use_future);
+    return result.get();
+  };
+  EXPECT_EQ(handle("open"), 200);
+  EXPECT_EQ(handle("closed"), 403);
+  EXPECT_EQ(worker_.received().back().client.address, "");
+}
+
 }  // namespace
 }  // namespace berth::gateway

@@ -59,6 +59,11 @@ class FakeRunnerWorker {
   }
 
   int connections() const { return connections_; }
+  // Connections accepted and not closed yet.
+  int open_connections() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(open_fds_.size());
+  }
   int requests() const { return requests_; }
   // Connections the client closed while the worker held a request (hold = true).
   int closed_while_held() const { return closed_while_held_; }

@@ -44,7 +44,10 @@ http::Awaitable<absl::StatusOr<http::Response>> RunnerPool::Send(std::string_vie
                                                                  SteadyTime deadline) {
   const std::string where = "runner worker " + socket_path_;
   // A pooled connection may have been closed by the worker while idle (either side may close
-  // between exchanges); such a failure before any answer byte is retried once on a fresh one.
+  // between exchanges): on a Unix socket the write then fails at once, and the request, which
+  // nobody read, is sent again on a fresh connection. A connection that closes after the
+  // request was written is not retried: the worker may have died running it (a crash, or the
+  // runner's watchdog), and running it again could do the same to another worker.
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<http::Stream> stream;
     bool reused = false;
@@ -53,8 +56,8 @@ http::Awaitable<absl::StatusOr<http::Response>> RunnerPool::Send(std::string_vie
       idle_.pop_back();
       reused = true;
     } else {
-      auto connected =
-          co_await http::Connect(executor_, http::Origin::Unix(socket_path_), deadline);
+      http::Origin origin = http::Origin::Unix(socket_path_);
+      auto connected = co_await http::Connect(executor_, origin, deadline);
       if (!connected.ok()) co_return connected.status();
       stream = std::move(connected).value();
     }
@@ -77,8 +80,10 @@ http::Awaitable<absl::StatusOr<http::Response>> RunnerPool::Send(std::string_vie
       co_return absl::DeadlineExceededError("the " + where + " did not answer in time");
     }
     if (ec) {
-      if (reused && got == 0 && ClosedBeforeAnswering(ec)) continue;
-      co_return absl::AbortedError("the " + where + " failed during the request: " + ec.message());
+      std::string what = got == 0 && ClosedBeforeAnswering(ec)
+                             ? "closed the connection without answering"
+                             : "failed during the request: " + ec.message();
+      co_return absl::AbortedError("the " + where + " " + what);
     }
     const uint32_t length = ReadLengthPrefix(length_bytes.data());
     if (length > kMaxPayloadBytes) {

@@ -11,8 +11,9 @@
 //   DEADLINE_EXCEEDED  no answer before the deadline; the connection is closed, which the
 //                      worker sees as the cancel
 //   UNAVAILABLE        could not connect, or the worker closed before reading the request
-//   ABORTED            the worker failed after the request was sent (reset, closed mid-answer)
-//                      or broke the protocol (the connection is closed; the client gets 502)
+//   ABORTED            the worker failed after the request was sent (closed without answering,
+//                      reset, closed mid-answer) or broke the protocol (the connection is
+//                      closed; the client gets 502). Never retried: the request may have run.
 //   RESOURCE_EXHAUSTED the answer's body is over `max_response_body_bytes`; a payload announced
 //                      larger is not read and the connection is closed
 

@@ -88,11 +88,41 @@ TEST_F(RunnerPoolTest, AConnectionTheWorkerClosedBetweenExchangesIsReplaced) {
     reply.close = true;  // either side may close between exchanges
     return reply;
   });
+  asio::io_context io;
+  RunnerPool pool(io.get_executor(), Socket());
+  auto send = [&](std::string body) {
+    http::RequestHead head;
+    head.method(bhttp::verb::post);
+    head.target("/score");
+    std::string prefix = *EncodeRequestPrefix(head, body.size(), {});
+    auto result = asio::co_spawn(
+        io, pool.Send(prefix, body, std::chrono::steady_clock::now() + std::chrono::seconds(5)),
+        asio::use_future);
+    io.restart();
+    io.run();
+    return result.get();
+  };
+  auto first = send("one");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(Eventually([&] { return worker.open_connections() == 0; }));
+  auto second = send("two");  // the pooled connection is closed: a fresh one takes it
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->body(), "two");
+  EXPECT_EQ(worker.connections(), 2);
+  EXPECT_EQ(worker.requests(), 2);
+}
+
+TEST_F(RunnerPoolTest, ARequestTheWorkerDiedOnIsNotSentAgain) {
+  // The second request kills the worker (it closes without answering, as a crashed or
+  // watchdog-killed worker does): it must not be run a second time elsewhere.
+  FakeRunnerWorker worker(Socket(), [](const FrameRequest& req) {
+    if (req.body == "body1") return Reply{.close = true};
+    return FakeRunnerWorker::Answer(200, {}, req.body);
+  });
   auto answers = SendMany(2);
   ASSERT_TRUE(answers[0].ok()) << answers[0].status();
-  ASSERT_TRUE(answers[1].ok()) << answers[1].status();
-  EXPECT_EQ(answers[1]->body(), "body1");
-  EXPECT_EQ(worker.connections(), 2);
+  EXPECT_EQ(answers[1].status().code(), absl::StatusCode::kAborted) << answers[1].status();
+  EXPECT_THAT(answers[1].status().message(), HasSubstr("closed the connection without answering"));
   EXPECT_EQ(worker.requests(), 2);
 }
 

@@ -111,7 +111,6 @@ class HttpServer {
                           bhttp::request_parser<bhttp::string_body>& parser,
                           const RequestContext& context);
   Awaitable<void> RefuseOverCapacity(StreamProtocol::socket socket);
-  absl::Status Listen(const StreamProtocol::endpoint& endpoint);
   absl::Status BindUnixSocket();
   void RemoveUnixSocket();
   // Waits after an accept error that a retry cannot fix at once (no file descriptors or memory

@@ -1,6 +1,11 @@
 #include "worker/grpc/grpc_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "oip/grpc_listen.h"
 #include "oip/grpc_service.grpc.pb.h"
@@ -107,11 +112,38 @@ absl::StatusOr<int> GrpcInferenceServer::Start(const std::string& host, int port
   return listening->port;
 }
 
+absl::Status GrpcInferenceServer::StartOnUnixSocket(const std::string& path) {
+  grpc::ServerBuilder builder;
+  int bound = 0;
+  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials(), &bound);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  builder.RegisterService(service_.get());
+  // gRPC binds and listens in one step: the umask makes the file 0600 from the start, so there
+  // is no moment when it is open to others; chmod says so explicitly afterwards.
+  mode_t previous = ::umask(0177);
+  server_ = builder.BuildAndStart();
+  ::umask(previous);
+  if (!server_ || bound == 0) {
+    server_.reset();
+    return absl::UnavailableError("cannot listen for gRPC on unix:" + path);
+  }
+  unix_socket_ = path;
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return absl::UnavailableError("cannot set the mode of " + path + ": " + std::strerror(errno));
+  }
+  return absl::OkStatus();
+}
+
 void GrpcInferenceServer::Shutdown() {
   if (!server_) return;
   server_->Shutdown();
   server_->Wait();
   server_.reset();
+  if (!unix_socket_.empty()) {
+    ::unlink(unix_socket_.c_str());
+    unix_socket_.clear();
+  }
 }
 
 }  // namespace berth::worker

@@ -30,6 +30,11 @@ class GrpcInferenceServer {
   // Listens on host:port (0 picks a free port) and returns the bound port; UNAVAILABLE when the
   // address cannot be bound.
   absl::StatusOr<int> Start(const std::string& host, int port);
+  // Listens on the Unix socket `path` (gRPC's `unix:<path>`) instead; the socket file is created
+  // with mode 0600 and removed by Shutdown(). A file already at `path` is replaced (the caller
+  // checks first that it is a stale socket: http::ClaimUnixSocketPath). The umask is narrowed
+  // while the socket is created, so call this before other threads create files.
+  absl::Status StartOnUnixSocket(const std::string& path);
   // Stops accepting calls and waits for those in flight (Infer callbacks must still arrive).
   void Shutdown();
 
@@ -38,6 +43,7 @@ class GrpcInferenceServer {
   std::unique_ptr<Service> service_;
   GrpcServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
+  std::string unix_socket_;  // removed at Shutdown
 };
 
 }  // namespace berth::worker

@@ -1,7 +1,9 @@
 #include "worker/grpc/grpc_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -301,6 +303,37 @@ TEST(GrpcServerStartTest, BusyPortIsUnavailable) {
   GrpcInferenceServer second(fake);
   auto again = second.Start("127.0.0.1", *port);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(GrpcServerUnixTest, ServesOnAUnixSocketWithMode0600AndRemovesItAtShutdown) {
+  char dir_template[] = "/tmp/berth-grpc-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  std::string dir = dir_template;
+  std::string path = dir + "/grpc.sock";
+  FakeService fake;
+  {
+    GrpcInferenceServer server(fake);
+    absl::Status started = server.StartOnUnixSocket(path);
+    ASSERT_TRUE(started.ok()) << started;
+    struct stat st;
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+    auto stub = inference::GRPCInferenceService::NewStub(
+        grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    inference::ModelReadyRequest req;
+    req.set_name("echo");
+    inference::ModelReadyResponse res;
+    grpc::Status status = stub->ModelReady(&ctx, req, &res);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(res.ready());
+    server.Shutdown();
+    EXPECT_NE(::stat(path.c_str(), &st), 0) << "the socket file is left behind";
+  }
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace
