@@ -170,8 +170,11 @@ def test_create_invoke_and_logs(local):
     assert answer["endpoint"] == ENDPOINT
     assert answer["echo"] == {"hello": "local"}
     assert answer["env"]["TEST_FOO"] == "bar"
-    # The model folder was uploaded to the daemon like any other deployment's.
-    assert (Path(answer["model_dir"]) / "model" / "weights.txt").read_text() == "0.5\n"
+    # The model folder was uploaded to the daemon like any other deployment's, and the
+    # instance reads it under $AZUREML_MODEL_DIR in its sandbox.
+    weights = answer["model_dir"].rstrip("/") + "/model/weights.txt"
+    seen = json.loads(local.invoke({"inspect": {"cat": [weights]}}).stdout)
+    assert seen["inspect"]["cat"][weights] == "0.5\n"
 
     # The local daemon's data plane needs no credential (auth_mode is key).
     r = http_request(endpoint["scoring_uri"], "POST", {"direct": True})
@@ -192,13 +195,14 @@ def test_update_is_a_rolling_update(local):
     assert updated["environment_variables"]["TEST_FOO"] == "baz"
     answer = json.loads(local.invoke({}).stdout)
     assert answer["env"]["TEST_FOO"] == "baz"
-    assert answer["pid"] != old["pid"]
+    assert local.current_instance()["pid"] != old["pid"]
     wait_until(lambda: not pid_alive(old["pid"]), timeout=30, message="the old instance to stop")
 
 
 def test_killed_instance_is_restarted(local):
     instance = wait_until(local.current_instance, timeout=30, message="a Ready instance")
-    os.kill(instance["pid"], signal.SIGKILL)
+    first_start = json.loads(local.invoke({}).stdout)["started_at"]
+    os.kill(instance["pid"], signal.SIGKILL)  # the instance's sandbox
 
     def restarted():
         # Right after the exit the instance may still read Ready with no pid.
@@ -208,7 +212,7 @@ def test_killed_instance_is_restarted(local):
     now = wait_until(restarted, timeout=60, step=0.2, message="the instance to be restarted")
     assert pid_alive(now["pid"])
     answer = json.loads(local.invoke({"again": 1}).stdout)
-    assert answer["pid"] == now["pid"]
+    assert answer["started_at"] != first_start  # answered by the restarted process
     assert answer["env"]["TEST_FOO"] == "baz"
 
 

@@ -207,6 +207,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "deployment": os.environ.get("BERTH_DEPLOYMENT"),
             "instance": os.environ.get("BERTH_INSTANCE"),
             "pid": os.getpid(),
+            "started_at": STARTED_AT,  # tells restarted processes apart (pids repeat in sandboxes)
             "endpoint": os.environ.get("BERTH_ENDPOINT"),
             "echo": echo,
             "model_dir": os.environ.get("AZUREML_MODEL_DIR"),
