@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "compute/local/orphan_registry.h"
+#include "compute/local/process_test_util_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -34,23 +35,8 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
-constexpr auto kDeadline = std::chrono::seconds(10);
-
-bool WaitUntil(const std::function<bool()>& condition) {
-  auto end = steady_clock::now() + kDeadline;
-  while (steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return condition();
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::ReadFile;
+using testing::WaitUntil;
 
 // Gone or a zombie nobody reaped yet: either way it runs no more.
 bool ProcessGone(pid_t pid) {

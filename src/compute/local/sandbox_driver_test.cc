@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "compute/local/local_process_driver.h"
+#include "compute/local/process_test_util_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -27,23 +28,8 @@ using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr auto kDeadline = std::chrono::seconds(20);
-
-bool WaitUntil(const std::function<bool()>& condition) {
-  auto end = steady_clock::now() + kDeadline;
-  while (steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return condition();
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::ReadFile;
+using testing::WaitUntil;
 
 // Whether a live process's command line contains `marker`.
 bool ProcessWithArgumentExists(const std::string& marker) {
