@@ -185,12 +185,14 @@ absl::StatusOr<compute::local::SandboxHost> SetUpSandbox(const std::string& inst
     auto [added, why] = RunCommand(
         "useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " +
         instance_user);
-    if (added != 0) {
+    user = ::getpwnam(instance_user.c_str());
+    // Another berthd starting at the same time may have created it first.
+    if (added != 0 && user == nullptr) {
       return absl::FailedPreconditionError("cannot create the instance user '" + instance_user +
                                            "': " + why);
     }
-    spdlog::info("created the system user '{}' that instances run as", instance_user);
-    user = ::getpwnam(instance_user.c_str());
+    if (added == 0)
+      spdlog::info("created the system user '{}' that instances run as", instance_user);
   }
   if (user == nullptr) {
     return absl::InvalidArgumentError("--instance-user: no user '" + instance_user + "'");
