@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from berth_helpers import http_request, wait_until
+from berth_helpers import http_request, instance_request, wait_until
 
 EP = "native-ep"
 XGB_EP = "xgb-ep"
@@ -170,8 +170,9 @@ def check_outputs(body, want):
 
 def test_torchscript_over_rest_direct_and_through_gateway(native):
     d, x, want = native["d"], native["x"], native["want"]
-    port = worker_instance(d, EP, "blue")["port"]
-    direct = http_request(f"http://127.0.0.1:{port}/v2/models/mlp/infer", "POST", infer_body(x))
+    # Straight to the instance, over the Unix socket berthd reaches it on.
+    direct = instance_request(worker_instance(d, EP, "blue"), "/v2/models/mlp/infer", "POST",
+                              infer_body(x))
     assert direct.status == 200, direct
     assert direct.json()["id"] == "req-1" and direct.json()["model_version"] == "1"
     check_outputs(direct.json(), want)
@@ -236,8 +237,8 @@ def test_torchscript_over_grpc_direct_and_through_berthd(native, tmp_path):
         assert list(out.shape) == list(want.shape)
         assert np.max(np.abs(got.reshape(want.shape) - want)) <= TOL
 
-    worker_port = worker_instance(d, EP, "green")["grpc_port"]
-    with grpc.insecure_channel(f"127.0.0.1:{worker_port}") as channel:
+    worker_socket = worker_instance(d, EP, "green")["grpc_socket"]
+    with grpc.insecure_channel(f"unix:{worker_socket}") as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerLive(pb.ServerLiveRequest()).live
         assert stub.ModelReady(pb.ModelReadyRequest(name="mlp")).ready
