@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from berth_helpers import http_request, instance_request, wait_until
+from berth_helpers import instance_request, wait_until
 
 EP = "native-ep"
 XGB_EP = "xgb-ep"
