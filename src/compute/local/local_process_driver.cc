@@ -37,6 +37,10 @@ constexpr milliseconds kReapTick(20);
 constexpr milliseconds kOutputLinger(2000);
 // Per instance per round, so one chatty instance cannot starve the others.
 constexpr size_t kRoundBytes = 256 * 1024;
+// After copying an instance's output, its pipe is left alone this long, so an instance that
+// writes a line per request (the runner's access log) costs this thread one wake-up per batch
+// rather than one per line. A single line still reaches the log at once.
+constexpr milliseconds kOutputBatch(20);
 // When reaping: what the leader wrote before exiting is all in the pipe (it cannot exit while
 // blocked on a full pipe), so this bound only matters for stragglers still writing.
 constexpr size_t kDrainBytes = 4 * 1024 * 1024;
@@ -248,8 +252,9 @@ void LocalProcessDriver::PumpLoop() {
       owners.clear();
       fds.push_back({wake_fd_, POLLIN, 0});
       owners.push_back(0);
+      Deadline now = steady_clock::now();
       for (const auto& [id, instance] : instances_) {
-        if (instance.output_fd >= 0) {
+        if (instance.output_fd >= 0 && now >= instance.output_quiet_until) {
           fds.push_back({instance.output_fd, POLLIN, 0});
           owners.push_back(id);
         }
@@ -258,7 +263,7 @@ void LocalProcessDriver::PumpLoop() {
           owners.push_back(id);
         }
       }
-      timeout_ms = PollTimeoutMsLocked(steady_clock::now());
+      timeout_ms = PollTimeoutMsLocked(now);
     }
     int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0 && errno != EINTR) ready = 0;
@@ -278,6 +283,7 @@ void LocalProcessDriver::PumpLoop() {
       Instance& instance = it->second;
       if (fds[i].fd == instance.output_fd) {
         PumpOutputLocked(instance, kRoundBytes);
+        instance.output_quiet_until = steady_clock::now() + kOutputBatch;
       } else if (fds[i].fd == instance.pidfd) {
         TryReapLocked(instance, /*block=*/false);
       }
@@ -369,6 +375,9 @@ int LocalProcessDriver::PollTimeoutMsLocked(Deadline now) const {
   };
   if (wake_fd_ < 0) consider(now + kReapTick);
   for (const auto& [id, instance] : instances_) {
+    if (instance.output_fd >= 0 && instance.output_quiet_until > now) {
+      consider(instance.output_quiet_until);
+    }
     if (!instance.exited) {
       if (instance.kill_at) consider(*instance.kill_at);
       if (instance.pidfd < 0) consider(now + kReapTick);

@@ -92,6 +92,7 @@ class LocalProcessDriver final : public ComputeDriver {
     bool exited = false;              // reaped and queued for PollExits
     std::optional<Deadline> kill_at;  // SIGKILL then, set by Stop
     Deadline close_output_at{};       // after the exit, stop waiting for EOF then
+    Deadline output_quiet_until{};    // the pipe is not polled before then (kOutputBatch)
   };
   struct SpawnRequest;
 

@@ -57,7 +57,9 @@ std::vector<std::string> SandboxArgv(const LaunchSpec& spec, const SandboxHost& 
       add({"--symlink", entry.symlink_target, entry.path});
     }
   }
-  add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"});
+  // /dev/shm is world-writable with the sticky bit, as on the host (POSIX semaphores and shared
+  // memory: Python's multiprocessing, joblib).
+  add({"--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"});
   // The folders leading to each bind are created 0755 (bwrap would make them 0700, which the
   // instance user could not cross), and everything goes parents first, so a bind or folder
   // inside another bind lands in it. Inside a read-only bind a folder must exist already;

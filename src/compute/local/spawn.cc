@@ -240,6 +240,9 @@ absl::StatusOr<SpawnedProcess> ForkExec(const SpawnPlan& plan, std::string* chil
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot create the instance's pipes: ", std::strerror(error)));
   }
+  // Room for what an instance writes between two of the driver's output rounds, so that
+  // logging does not block it (1 MiB is the unprivileged maximum; a failure keeps the default).
+  if (!plan.discard_output) ::fcntl(output[1], F_SETPIPE_SZ, 1 << 20);
   int pass_fds[2] = {info[1], block[0]};
   std::vector<const char*> cgroup_procs;
   for (const std::string& file : plan.cgroup_procs) cgroup_procs.push_back(file.c_str());
