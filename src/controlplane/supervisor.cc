@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "controlplane/supervisor/supervisor_records.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -15,61 +16,14 @@ using core::ProvisioningState;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-struct Supervisor::Instance {
-  int64_t id = 0;
-  uint64_t incarnation = 0;  // changes on every launch; stale results are ignored
-  std::string template_hash;
-  InstancePhase phase = InstancePhase::kStarting;
-  bool launching = false;  // the Launcher is preparing it on the blocking executor
-  bool ever_ready = false;
-  SteadyTime started_at;
-  SteadyTime exited_at;
-  int exit_code = -1;
-  int exit_signal = 0;
-  std::string exit_limit;  // the resource limit that ended it, if the driver knows
-  int restarts = 0;        // since last ready (drives backoff)
-  int total_restarts = 0;  // shown to users
-  std::optional<compute::InstanceId> process;
-  InstanceEndpoints endpoints;  // how berthd reaches it
-  // Probes.
-  SteadyTime next_readiness;
-  SteadyTime next_liveness;
-  bool readiness_in_flight = false;
-  bool liveness_in_flight = false;
-  int readiness_successes = 0;
-  int readiness_failures = 0;
-  int liveness_failures = 0;
-  // Stopping.
-  SteadyTime stop_requested;
-  bool stop_sent = false;
-  fs::path log_file;
-};
-
-struct Supervisor::Deployment {
-  std::string key;
-  state::DeploymentRecord record;
-  core::DeploymentSpec spec;
-  std::string launch_hash;    // of the fields that decide how instances are launched
-  std::string template_hash;  // launch_hash + the generation that introduced it
-  std::map<int64_t, Instance> instances;
-  int64_t next_instance_id = 1;
-  bool native = false;    // berth-worker serves it (known once an instance was launched)
-  bool removing = false;  // the Cleaner is finishing its delete
-};
-
-struct Supervisor::Endpoint {
-  DeclaredEndpoint declared;
-  bool removing = false;  // the Cleaner is finishing its delete
-};
-
 namespace {
 
 // What decides how an instance is launched: a change here means new instances.
 std::string TemplateHash(const core::DeploymentSpec& spec) {
   nlohmann::json full = core::ToJson(spec);
   nlohmann::json launch = nlohmann::json::object();
-  for (const char* field :
-       {"model", "code_configuration", "environment", "environment_variables"}) {
+  for (const char* field : {"model", "code_configuration", "environment", "environment_variables",
+                            "egress_public_network_access", "resources"}) {
     if (full.contains(field)) launch[field] = full[field];
   }
   return std::to_string(std::hash<std::string>{}(launch.dump()));
@@ -672,101 +626,6 @@ void Supervisor::AppendLogLater(fs::path log_file, std::string line) {
   asio::post(ordered_, [log_file = std::move(log_file), line = std::move(line)] {
     AppendInstanceLog(log_file, line);
   });
-}
-
-// ------------------------------------------------------------------------------- routing
-
-void Supervisor::Publish() {
-  publisher_.Publish([this](const std::string& name)
-                         ABSL_NO_THREAD_SAFETY_ANALYSIS { return BuildRouting(name); });
-}
-
-std::shared_ptr<const gateway::EndpointRouting> Supervisor::BuildRouting(
-    const std::string& name) const {
-  auto eit = endpoints_.find(name);
-  if (eit == endpoints_.end()) return nullptr;
-  const DeclaredEndpoint& e = eit->second->declared;
-  if (e.record.state == ProvisioningState::kDeleting) return nullptr;
-  auto routing = std::make_shared<gateway::EndpointRouting>();
-  routing->name = name;
-  routing->auth_mode = e.spec.auth_mode;
-  routing->primary_key = e.primary_key;
-  routing->secondary_key = e.secondary_key;
-  routing->token_secret = e.token_secret;
-  routing->traffic = e.spec.traffic;
-  routing->mirror_traffic = e.spec.mirror_traffic;
-  routing->public_network_access = e.spec.public_network_access;
-  std::string prefix = name + "/";
-  for (auto it = deployments_.lower_bound(prefix);
-       it != deployments_.end() && it->first.starts_with(prefix); ++it) {
-    const Deployment& d = *it->second;
-    if (d.record.state == ProvisioningState::kDeleting) continue;
-    auto dr = std::make_shared<gateway::DeploymentRouting>();
-    dr->name = d.record.name;
-    dr->request_settings = core::EffectiveRequestSettings(
-        d.spec, d.native || core::ServingKindOf(d.spec) == core::ServingKind::kTritonModel);
-    dr->routes = core::RoutesFor(d.spec);
-    dr->speaks_oip = d.native;
-    for (const auto& [id, i] : d.instances) {
-      if (i.phase != InstancePhase::kReady || !i.process) continue;
-      gateway::InstanceAddress address;
-      address.id = id;
-      address.incarnation = i.incarnation;
-      address.port = i.endpoints.port;
-      address.grpc_port = i.endpoints.grpc_port;
-      address.http_socket = i.endpoints.http_socket;
-      address.grpc_socket = i.endpoints.grpc_socket;
-      address.runner_sockets = i.endpoints.runner_sockets;
-      dr->ready.push_back(address);
-    }
-    routing->deployments[gateway::NameKey(dr->name)] = std::move(dr);
-  }
-  return routing;
-}
-
-// --------------------------------------------------------------------------------- views
-
-nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
-                                         const std::string& deployment) const {
-  absl::MutexLock lock(&mu_);
-  nlohmann::json list = nlohmann::json::array();
-  auto it = deployments_.find(endpoint + "/" + deployment);
-  if (it == deployments_.end()) return list;
-  for (const auto& [id, i] : it->second->instances) {
-    nlohmann::json view = {{"id", id},
-                           {"state", InstancePhaseName(i.phase)},
-                           {"port", i.endpoints.port},
-                           {"grpc_port", i.endpoints.grpc_port},
-                           {"restarts", i.total_restarts},
-                           {"current", i.template_hash == it->second->template_hash}};
-    // Where berthd reaches it (admin view: only berthd's user may open these sockets).
-    if (!i.endpoints.http_socket.empty()) view["http_socket"] = i.endpoints.http_socket;
-    if (!i.endpoints.grpc_socket.empty()) view["grpc_socket"] = i.endpoints.grpc_socket;
-    if (!i.endpoints.runner_sockets.empty()) {
-      view["runner_sockets"] = i.endpoints.runner_sockets;
-      view["runner_control_socket"] = i.endpoints.runner_control_socket;
-    }
-    std::optional<int> pid = i.process ? driver_.Pid(*i.process) : std::nullopt;
-    view["pid"] = pid ? nlohmann::json(*pid) : nlohmann::json(nullptr);
-    if (i.phase == InstancePhase::kExited) {
-      view["exit_code"] = i.exit_code;
-      view["exit_signal"] = i.exit_signal;
-    }
-    list.push_back(std::move(view));
-  }
-  return list;
-}
-
-std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,
-                                            const std::string& deployment, int64_t instance) const {
-  // Logs outlive instance records (a failed rollout, a restarted berthd): read them from disk.
-  fs::path dir = InstancesDir() / endpoint / deployment;
-  if (instance == 0) instance = HighestInstanceDir(dir);
-  if (instance <= 0) return std::nullopt;
-  fs::path file = dir / std::to_string(instance) / "logs" / "inference-server.log";
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  return file;
 }
 
 }  // namespace berth::controlplane

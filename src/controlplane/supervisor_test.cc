@@ -209,6 +209,24 @@ TEST_F(SupervisorTest, RollingUpdateDrainsTheOldInstanceAfterTheNewOneIsReady) {
   EXPECT_EQ(Record("blue").generation, 2);
 }
 
+// The network and the limits an instance runs with are part of how it is launched: changing
+// them rolls new instances, as a changed command does.
+TEST_F(SupervisorTest, ChangedEgressOrLimitsLaunchNewInstances) {
+  StartBlue();
+  json closed = DeploymentDoc("blue");
+  closed["egress_public_network_access"] = "disabled";
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", closed, false).ok());
+  Run();
+  ASSERT_EQ(driver_.starts().size(), 2u);
+  Advance(seconds(1));  // the update finishes once its instance is ready
+  json limited = closed;
+  limited["resources"] = {{"limits", {{"memory", "256Mi"}}}};
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", limited, false).ok());
+  Run();
+  ASSERT_EQ(driver_.starts().size(), 3u);
+  EXPECT_EQ(driver_.starts()[2].spec.limits.memory_bytes, 256ull << 20);
+}
+
 TEST_F(SupervisorTest, StartupTimeoutFailsTheDeploymentWithAReason) {
   prober_.SetDefaultHealthy(false);
   CreateEndpoint();

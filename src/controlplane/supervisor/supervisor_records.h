@@ -1,0 +1,64 @@
+#pragma once
+// The supervisor's own records of deployments, endpoints and instances (what it launched and
+// observed). Private to the supervisor: included by supervisor.cc and
+// supervisor/routing_and_views.cc only. Guarded by Supervisor::mu_.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "controlplane/supervisor.h"
+#include "controlplane/supervisor/launcher.h"
+
+namespace berth::controlplane {
+
+struct Supervisor::Instance {
+  int64_t id = 0;
+  uint64_t incarnation = 0;  // changes on every launch; stale results are ignored
+  std::string template_hash;
+  InstancePhase phase = InstancePhase::kStarting;
+  bool launching = false;  // the Launcher is preparing it on the blocking executor
+  bool ever_ready = false;
+  SteadyTime started_at;
+  SteadyTime exited_at;
+  int exit_code = -1;
+  int exit_signal = 0;
+  std::string exit_limit;  // the resource limit that ended it, if the driver knows
+  int restarts = 0;        // since last ready (drives backoff)
+  int total_restarts = 0;  // shown to users
+  std::optional<compute::InstanceId> process;
+  InstanceEndpoints endpoints;  // how berthd reaches it
+  // Probes.
+  SteadyTime next_readiness;
+  SteadyTime next_liveness;
+  bool readiness_in_flight = false;
+  bool liveness_in_flight = false;
+  int readiness_successes = 0;
+  int readiness_failures = 0;
+  int liveness_failures = 0;
+  // Stopping.
+  SteadyTime stop_requested;
+  bool stop_sent = false;
+  std::filesystem::path log_file;
+};
+
+struct Supervisor::Deployment {
+  std::string key;
+  state::DeploymentRecord record;
+  core::DeploymentSpec spec;
+  std::string launch_hash;    // of the fields that decide how instances are launched
+  std::string template_hash;  // launch_hash + the generation that introduced it
+  std::map<int64_t, Instance> instances;
+  int64_t next_instance_id = 1;
+  bool native = false;    // berth-worker serves it (known once an instance was launched)
+  bool removing = false;  // the Cleaner is finishing its delete
+};
+
+struct Supervisor::Endpoint {
+  DeclaredEndpoint declared;
+  bool removing = false;  // the Cleaner is finishing its delete
+};
+
+}  // namespace berth::controlplane
