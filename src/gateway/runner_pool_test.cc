@@ -159,6 +159,33 @@ TEST_F(RunnerPoolTest, AMalformedAnswerIsAProtocolErrorAndTheConnectionIsClosed)
   EXPECT_EQ(worker.connections(), 2);
 }
 
+TEST_F(RunnerPoolTest, BytesAfterTheAnswerAreAProtocolError) {
+  // One request, one answer: a worker that sends more broke the exchange.
+  std::atomic<int> n{0};
+  FakeRunnerWorker worker(Socket(), [&](const FrameRequest& req) {
+    Reply reply = FakeRunnerWorker::Answer(200, {}, req.body);
+    if (n++ == 0) reply.bytes += "extra";
+    return reply;
+  });
+  auto answers = SendMany(2);
+  EXPECT_EQ(answers[0].status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(answers[0].status().message(), HasSubstr("after the end of the answer"));
+  ASSERT_TRUE(answers[1].ok()) << answers[1].status();
+  EXPECT_EQ(worker.connections(), 2);
+}
+
+TEST_F(RunnerPoolTest, AnAnswerLargerThanTheFirstReadIsReadWhole) {
+  std::string big(100 * 1024, 'x');
+  FakeRunnerWorker worker(
+      Socket(), [&](const FrameRequest&) { return FakeRunnerWorker::Answer(200, {}, big); });
+  auto answers = SendMany(2);
+  for (const auto& answer : answers) {
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    EXPECT_EQ(answer->body(), big);
+  }
+  EXPECT_EQ(worker.connections(), 1);
+}
+
 TEST_F(RunnerPoolTest, AnAnswerCutShortAborts) {
   FakeRunnerWorker worker(Socket(), [](const FrameRequest&) {
     Reply reply = FakeRunnerWorker::Answer(200, {}, "0123456789");
