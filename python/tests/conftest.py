@@ -138,9 +138,10 @@ class Runner:
         return self.proc.wait()
 
 
-def start_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
-                 env: Optional[dict] = None, wait: bool = True) -> Runner:
-    port = free_port()
+def _launch(mode_args, app_dir: Path, log_dir: Path, entry: str, env: Optional[dict],
+            make_runner):
+    """Starts `python -m berth_runner <mode_args>` on a scoring script in `app_dir`, output into
+    `log_dir`; `make_runner(proc, out_path, err_path)` wraps the process."""
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / "runner.out", log_dir / "runner.err"
     full_env = {
@@ -153,9 +154,12 @@ def start_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
     }
     full_env.update(env or {})
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "berth_runner", "--port", str(port)],
-                                cwd=app_dir, env=full_env, stdout=out, stderr=err)
-    runner = Runner(proc, port, out_path, err_path)
+        proc = subprocess.Popen([sys.executable, "-m", "berth_runner", *mode_args], cwd=app_dir,
+                                env=full_env, stdout=out, stderr=err)
+    return make_runner(proc, out_path, err_path)
+
+
+def _ready(runner, wait: bool):
     if wait:
         try:
             runner.wait_ready()
@@ -163,6 +167,14 @@ def start_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
             runner.stop()
             raise
     return runner
+
+
+def start_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
+                 env: Optional[dict] = None, wait: bool = True) -> Runner:
+    port = free_port()
+    runner = _launch(["--port", str(port)], app_dir, log_dir, entry, env,
+                     lambda proc, out, err: Runner(proc, port, out, err))
+    return _ready(runner, wait)
 
 
 @pytest.fixture
@@ -338,29 +350,9 @@ def start_berth_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
                        env: Optional[dict] = None, wait: bool = True) -> BerthRunner:
     # A short folder: a Unix socket path holds at most 107 bytes.
     socket_dir = Path(tempfile.mkdtemp(prefix="berth-t-"))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = log_dir / "runner.out", log_dir / "runner.err"
-    full_env = {
-        **os.environ,
-        "PYTHONPATH": str(PYTHON_DIR),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "AML_APP_ROOT": str(app_dir),
-        "AZUREML_ENTRY_SCRIPT": entry,
-        "AZUREML_MODEL_DIR": str(app_dir),
-    }
-    full_env.update(env or {})
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "berth_runner", "--socket-dir",
-                                 str(socket_dir)], cwd=app_dir, env=full_env, stdout=out,
-                                stderr=err)
-    runner = BerthRunner(proc, socket_dir, out_path, err_path)
-    if wait:
-        try:
-            runner.wait_ready()
-        except BaseException:
-            runner.stop()
-            raise
-    return runner
+    runner = _launch(["--socket-dir", str(socket_dir)], app_dir, log_dir, entry, env,
+                     lambda proc, out, err: BerthRunner(proc, socket_dir, out, err))
+    return _ready(runner, wait)
 
 
 @pytest.fixture
