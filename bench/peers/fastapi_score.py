@@ -7,23 +7,13 @@ init() once when the worker imports the app; POST /score hands run() the raw bod
 answers its result as JSON; GET / answers 200. The route is `async def`: FastAPI then calls run()
 on the event loop instead of its thread pool, the faster choice for a sub-millisecond run().
 """
-import importlib.util
 import json
-import os
 
+from entry_script import load_entry_script
 from fastapi import FastAPI, Request, Response
 
 
-def load_entry_script():
-    path = os.path.join(os.environ["AML_APP_ROOT"], os.environ["AZUREML_ENTRY_SCRIPT"])
-    spec = importlib.util.spec_from_file_location("entry_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 SCRIPT = load_entry_script()
-SCRIPT.init()
 app = FastAPI()
 
 

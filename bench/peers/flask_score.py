@@ -9,23 +9,13 @@ each worker: no --preload); POST /score hands run() the raw body as text and ans
 JSON, as Azure's server does for a run() without inference-schema decorators. GET / answers 200
 (Azure's liveness route).
 """
-import importlib.util
 import json
-import os
 
+from entry_script import load_entry_script
 from flask import Flask, Response, request
 
 
-def load_entry_script():
-    path = os.path.join(os.environ["AML_APP_ROOT"], os.environ["AZUREML_ENTRY_SCRIPT"])
-    spec = importlib.util.spec_from_file_location("entry_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 SCRIPT = load_entry_script()
-SCRIPT.init()
 app = Flask(__name__)
 
 

@@ -177,19 +177,26 @@ def start_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
     return _ready(runner, wait)
 
 
-@pytest.fixture
-def runner_factory(tmp_path):
-    """start(app_dir, **kwargs) -> Runner; every runner is stopped at the end of the test."""
+def _runner_fixture(start_one, log_prefix, tmp_path, cleanup=lambda runner: None):
+    """Starts runners with `start_one(app_dir, log_dir, **kwargs)` and stops each (then
+    `cleanup(runner)`) at the end of the test."""
     runners = []
 
-    def start(app_dir: Path, **kwargs) -> Runner:
-        runner = start_runner(app_dir, tmp_path / f"logs{len(runners)}", **kwargs)
+    def start(app_dir: Path, **kwargs):
+        runner = start_one(app_dir, tmp_path / f"{log_prefix}{len(runners)}", **kwargs)
         runners.append(runner)
         return runner
 
     yield start
     for runner in runners:
         runner.stop()
+        cleanup(runner)
+
+
+@pytest.fixture
+def runner_factory(tmp_path):
+    """start(app_dir, **kwargs) -> Runner; every runner is stopped at the end of the test."""
+    yield from _runner_fixture(start_runner, "logs", tmp_path)
 
 
 # ----- berth mode: frames over Unix sockets ------------------------------------------------------
@@ -359,17 +366,8 @@ def start_berth_runner(app_dir: Path, log_dir: Path, entry: str = "score.py",
 def berth_runner_factory(tmp_path):
     """start(app_dir, **kwargs) -> BerthRunner; every runner is stopped (and its socket folder
     removed) at the end of the test."""
-    runners = []
-
-    def start(app_dir: Path, **kwargs) -> BerthRunner:
-        runner = start_berth_runner(app_dir, tmp_path / f"berth-logs{len(runners)}", **kwargs)
-        runners.append(runner)
-        return runner
-
-    yield start
-    for runner in runners:
-        runner.stop()
-        shutil.rmtree(runner.socket_dir, ignore_errors=True)
+    yield from _runner_fixture(start_berth_runner, "berth-logs", tmp_path,
+                               lambda runner: shutil.rmtree(runner.socket_dir, ignore_errors=True))
 
 
 @contextlib.contextmanager
