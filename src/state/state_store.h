@@ -90,6 +90,41 @@ struct ModelRecord {
   bool operator==(const ModelRecord&) const = default;
 };
 
+// One record of the batch side (docs/batch.md): batch endpoints and deployments, compute
+// clusters, data assets, jobs and their mini-batches. They share one generic shape (a kind, a
+// key and a JSON document) because their rules live in the batch component, not in the store.
+//
+// `kind` is one of the kResource* names below. `key` is chosen by the caller and unique per
+// kind; it is compared byte-wise (callers fold case where names ignore it). Hierarchical keys
+// use '/' ("<endpoint>/<deployment>", "<job>/<mini-batch>"), so ListResources(kind, "job/")
+// lists one job's mini-batches. Resources are not part of the endpoint change feed.
+struct ResourceRecord {
+  std::string kind;
+  std::string key;
+  nlohmann::json doc = nlohmann::json::object();
+  int64_t created_at_ms = 0;  // Unix epoch ms; a replace keeps the stored one
+  int64_t updated_at_ms = 0;
+  // 1 on create, +1 on every write of this record. A write carrying a non-zero revision only
+  // applies while the stored record still has it (ABORTED otherwise), as for endpoints.
+  int64_t revision = 0;
+  bool operator==(const ResourceRecord&) const = default;
+};
+
+inline constexpr char kResourceBatchEndpoint[] = "batch-endpoint";
+inline constexpr char kResourceBatchDeployment[] = "batch-deployment";
+inline constexpr char kResourceCompute[] = "compute";
+inline constexpr char kResourceData[] = "data";
+inline constexpr char kResourceJob[] = "job";
+inline constexpr char kResourceMiniBatch[] = "mini-batch";
+
+// Several resource writes applied all or none, in order (each sees the ones before).
+struct ResourceWrite {
+  enum class Action { kCreate, kUpdate, kPut, kDelete };
+  Action action = Action::kPut;
+  // kDelete reads kind, key and revision (the expected one; 0 = unconditional).
+  ResourceRecord record;
+};
+
 // How many changes a store keeps for ChangesSince unless told otherwise. At a few writes a
 // second that is hours of history; a follower further behind reloads everything.
 inline constexpr int64_t kDefaultChangeRetention = 100'000;
@@ -200,6 +235,26 @@ class StateStore {
   virtual absl::StatusOr<std::vector<ModelRecord>> ListModels(const std::string& name) = 0;
   virtual absl::Status CreateModel(const ModelRecord& record) = 0;
   virtual absl::Status DeleteModel(const std::string& name, const std::string& version) = 0;
+
+  // Batch-side resources (ResourceRecord). NOT_FOUND naming kind and key when absent.
+  virtual absl::StatusOr<ResourceRecord> GetResource(const std::string& kind,
+                                                     const std::string& key) = 0;
+  // The records of `kind` whose key starts with `key_prefix` ("" = all), sorted by key
+  // byte-wise.
+  virtual absl::StatusOr<std::vector<ResourceRecord>> ListResources(
+      const std::string& kind, const std::string& key_prefix) = 0;
+  // Applies every write or none; the first failure is returned and nothing changes:
+  // kCreate: ALREADY_EXISTS when present. kUpdate: NOT_FOUND when absent, ABORTED on a stale
+  // non-zero revision. kPut: creates or replaces (a non-zero revision makes it an update).
+  // kDelete: NOT_FOUND when absent, ABORTED on a stale non-zero revision.
+  // The caller sets the times; the store sets the revision and, on replace, keeps the stored
+  // created_at_ms. Returns the records as written (deleted ones as they were), in order.
+  virtual absl::StatusOr<std::vector<ResourceRecord>> CommitResources(
+      const std::vector<ResourceWrite>& writes) = 0;
+  // Deletes every record of `kind` whose key starts with `key_prefix` (not "": refuses
+  // INVALID_ARGUMENT). Returns how many went.
+  virtual absl::StatusOr<int64_t> DeleteResources(const std::string& kind,
+                                                  const std::string& key_prefix) = 0;
 
   // Small named values (admin token hash, schema version). nullopt when unset.
   virtual absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) = 0;
