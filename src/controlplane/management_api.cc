@@ -94,7 +94,15 @@ ManagementApi::ManagementApi(ManagementService& service, ArtifactStore& artifact
       admin_token_sha256_(std::move(admin_token_sha256)),
       blocking_pool_(blocking_pool) {}
 
+const std::vector<std::string>& ManagementApi::PublicPrefixes() {
+  static const std::vector<std::string> prefixes = {"/batch-endpoints/"};
+  return prefixes;
+}
+
 bool ManagementApi::Matches(std::string_view target) {
+  for (const std::string& prefix : PublicPrefixes()) {
+    if (target.starts_with(prefix)) return true;
+  }
   return target.starts_with("/api/v1/") || target == "/api/v1" || target == "/metrics" ||
          target.starts_with("/metrics?");
 }
@@ -141,13 +149,21 @@ Response ManagementApi::HandleBlocking(const Request& req) {
     return http::MakeResponse(req, bhttp::status::ok, metrics_.RenderPrometheus(),
                               "text/plain; version=0.0.4");
   }
+  const bool public_path = !target.starts_with("/api/v1");
   std::vector<std::string> parts;
-  std::vector<std::string> pieces = absl::StrSplit(
-      std::string(target.substr(std::string_view("/api/v1").size())), '/', absl::SkipEmpty());
+  std::vector<std::string> pieces =
+      absl::StrSplit(std::string(target.substr(public_path ? 0 : std::string_view("/api/v1").size())),
+                     '/', absl::SkipEmpty());
   for (const std::string& part : pieces) {
     parts.push_back(UrlDecode(part));
   }
   try {
+    for (ApiRoutes* routes : extra_routes_) {
+      if (routes->Owns(parts, public_path)) return routes->Route(req, parts, query, public_path);
+    }
+    if (public_path) {
+      return ErrorResponse(req, absl::NotFoundError("no route " + std::string(req.target())));
+    }
     return Route(req, parts, query);
   } catch (const std::exception& e) {
     return ErrorResponse(req, absl::InternalError(e.what()));

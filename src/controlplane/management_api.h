@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
@@ -15,13 +16,33 @@
 
 namespace berth::controlplane {
 
+// More routes served like the management API's own: after the admin credential check, on the
+// blocking pool, with errors mapped by http/errors.h. The batch component adds its routes
+// (batch/batch_api.h) this way, so the control plane does not depend on it.
+class ApiRoutes {
+ public:
+  virtual ~ApiRoutes() = default;
+  // Whether these routes serve `parts`: the decoded path segments after /api/v1, or, for a
+  // public path (`public_path`: below PublicPrefixes), all of its segments.
+  virtual bool Owns(const std::vector<std::string>& parts, bool public_path) const = 0;
+  virtual http::Response Route(const http::Request& req, const std::vector<std::string>& parts,
+                               const std::map<std::string, std::string>& query,
+                               bool public_path) = 0;
+};
+
 class ManagementApi {
  public:
   // `admin_token_sha256`: hex SHA-256 of the admin token.
   ManagementApi(ManagementService& service, ArtifactStore& artifacts, gateway::Metrics& metrics,
                 std::string admin_token_sha256, http::asio::thread_pool& blocking_pool);
 
+  // /api/v1, /metrics and the public paths of added routes (PublicPrefixes).
   static bool Matches(std::string_view target);
+  // Public paths answered here with the admin credential: Azure's batch invocation URL
+  // (`/batch-endpoints/{e}/jobs`).
+  static const std::vector<std::string>& PublicPrefixes();
+  // Routes tried, in the order added, before "no API route". Set before serving; not owned.
+  void AddRoutes(ApiRoutes* routes) { extra_routes_.push_back(routes); }
   http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
@@ -34,6 +55,7 @@ class ManagementApi {
   gateway::Metrics& metrics_;
   std::string admin_token_sha256_;
   http::asio::thread_pool& blocking_pool_;
+  std::vector<ApiRoutes*> extra_routes_;
 };
 
 // The answer to a list GET: reads `$top`/`$skiptoken` from `query` (400 naming a bad one),
