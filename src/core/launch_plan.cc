@@ -1,5 +1,6 @@
 #include "core/launch_plan.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace berth::core {
@@ -28,7 +29,31 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   const std::string port = std::to_string(in.port);
   const ServingKind kind = ServingKindOf(spec);
   const std::string sockets = in.socket_dir.empty() ? "" : in.socket_dir + "/";
-  if (ServedByWorker(spec, in.native_mlflow)) {
+  if (in.batch) {
+    const std::string& python =
+        spec.environment.python.empty() ? in.python : spec.environment.python;
+    std::string level = in.batch->logging_level;
+    for (char& c : level) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    plan.argv = {python,
+                 "-m",
+                 "berth_runner.batch",
+                 "--socket",
+                 sockets + kBatchSocketName,
+                 "--logging_level",
+                 level,
+                 "--node",
+                 std::to_string(in.batch->node),
+                 "--process",
+                 std::to_string(in.batch->process)};
+    plan.env["PYTHONUNBUFFERED"] = "1";
+    if (kind == ServingKind::kScoringScript) {
+      plan.env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration->scoring_script;
+    } else {
+      plan.env["BERTH_MLFLOW_MODEL_FOLDER"] = in.mlflow_folder;
+    }
+    plan.env["AZUREML_BI_OUTPUT_PATH"] = in.batch->output_dir;
+    plan.env["BERTH_BATCH_OUTPUT_ACTION"] = in.batch->output_action;
+  } else if (ServedByWorker(spec, in.native_mlflow)) {
     if (sockets.empty()) {
       plan.argv = {in.worker,
                    "--host",
@@ -85,7 +110,7 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
   // The deployment's variables (WORKER_COUNT, ...) override defaults; the variables berth
   // uses to wire the instance are set last and win.
   for (const auto& [key, value] : spec.environment_variables) plan.env[key] = value;
-  if (kind == ServingKind::kScoringScript || kind == ServingKind::kMlflow) {
+  if (in.batch || kind == ServingKind::kScoringScript || kind == ServingKind::kMlflow) {
     auto user_path = spec.environment_variables.find("PYTHONPATH");
     plan.env["PYTHONPATH"] = user_path == spec.environment_variables.end()
                                  ? in.python_dir

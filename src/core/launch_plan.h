@@ -4,6 +4,7 @@
 // supervisor uses it (also for `--local`, which runs on a berthd of its own).
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,23 @@ struct LaunchInputs {
   // A custom command in its own network namespace: socat relays <socket_dir>/http.sock to the
   // command's port, so berthd reaches it without any port on the host.
   bool relay_command_port = false;
+  // A batch worker (docs/batch.md, "Worker protocol"): berth_runner.batch calls the scoring
+  // script's run() for mini-batches sent over <socket_dir>/batch.sock instead of serving HTTP.
+  struct BatchWorker {
+    std::string output_dir;      // AZUREML_BI_OUTPUT_PATH
+    std::string output_action;   // append_row | summary_only
+    std::string logging_level;   // warning | info | debug
+    int node = 0;
+    int process = 0;
+  };
+  std::optional<BatchWorker> batch;
 };
 
 // Unix socket names in LaunchInputs::socket_dir (docs/runner-protocol.md for the runner's).
 inline constexpr char kHttpSocketName[] = "http.sock";
 inline constexpr char kGrpcSocketName[] = "grpc.sock";
 inline constexpr char kRunnerControlSocketName[] = "control.sock";
+inline constexpr char kBatchSocketName[] = "batch.sock";
 std::string RunnerWorkerSocketName(int index);  // "worker-<index>.sock"
 
 // The runner's worker processes: WORKER_COUNT as the runner reads it (1 when absent or not a

@@ -30,6 +30,8 @@ constexpr char kModelInside[] = "/var/azureml-model";
 constexpr char kPythonInside[] = "/var/lib/berth/python";
 constexpr char kWorkerInside[] = "/var/lib/berth/bin/berth-worker";
 constexpr char kSocketsInside[] = "/run/berth";
+constexpr char kBatchInputInside[] = "/var/azureml-input";
+constexpr char kBatchOutputInside[] = "/var/azureml-output";
 
 // Folders every sandbox shows at the same path anyway.
 bool IsSystemPath(const fs::path& path) {
@@ -55,7 +57,9 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   const core::DeploymentSpec& spec = request.spec;
   LaunchResult result;
   fs::path app = request.instance_dir / "app";
-  result.log_file = request.instance_dir / "logs" / "inference-server.log";
+  result.log_file = request.batch && !request.batch->log_file.empty()
+                        ? request.batch->log_file
+                        : request.instance_dir / "logs" / "inference-server.log";
   auto fail = [&](const std::string& message) {
     AppendInstanceLog(result.log_file, "berth: " + message);
     result.process = absl::FailedPreconditionError(message);
@@ -111,8 +115,10 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   auto port = compute::PickFreePort();
   if (!port.ok()) return fail("no free port: " + port.status().ToString());
   inputs.port = *port;
-  result.native = core::ServedByWorker(spec, inputs.native_mlflow);
-  const bool custom = core::ServingKindOf(spec) == core::ServingKind::kCustomCommand;
+  // A batch worker is berth's Python batch runner, whatever the model's flavor.
+  result.native = !request.batch && core::ServedByWorker(spec, inputs.native_mlflow);
+  const bool custom =
+      !request.batch && core::ServingKindOf(spec) == core::ServingKind::kCustomCommand;
 
   compute::SandboxNetwork network = compute::SandboxNetwork::kNone;
   if (spec.egress_public_network_access) {
@@ -155,6 +161,29 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
       sandbox.binds.push_back({prefix, prefix.string(), false});
     }
   }
+  if (request.batch) {
+    const BatchWorkerRequest& batch = *request.batch;
+    if (socket_folder.empty()) return fail("a batch worker needs a socket folder");
+    if (batch.input_is_file) {
+      const std::string name = batch.input.filename().string();
+      result.endpoints.batch_input_root =
+          sandboxed ? kBatchInputInside : batch.input.parent_path().string();
+      if (sandboxed) {
+        sandbox.binds.push_back(
+            {batch.input, std::string(kBatchInputInside) + "/" + name, false});
+      }
+    } else {
+      result.endpoints.batch_input_root = expose(batch.input, kBatchInputInside, false);
+    }
+    // The instance user writes the output folder (scripts of summary_only deployments do).
+    if (options_.instance_owner && ::chown(batch.output.c_str(), options_.instance_owner->first,
+                                           options_.instance_owner->second) != 0) {
+      return fail("cannot hand " + batch.output.string() + " to the instance user");
+    }
+    inputs.batch = core::LaunchInputs::BatchWorker{
+        expose(batch.output, kBatchOutputInside, true), batch.output_action, batch.logging_level,
+        batch.node, batch.process};
+  }
   inputs.app_dir = expose(app, kAppInside, false);
   inputs.python = options_.python;
   inputs.python_dir =
@@ -165,7 +194,9 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   core::LaunchPlan plan = core::PlanLaunch(spec, inputs);
 
   InstanceEndpoints& reach = result.endpoints;
-  if (socket_folder.empty() || (custom && !relay)) {
+  if (request.batch) {
+    reach.batch_socket = (socket_folder / core::kBatchSocketName).string();
+  } else if (socket_folder.empty() || (custom && !relay)) {
     reach.port = inputs.port;
     reach.grpc_port = inputs.grpc_port;
   } else if (custom || result.native) {
@@ -180,7 +211,10 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
 
   compute::LaunchSpec launch;
   launch.instance_key =
-      request.endpoint + "/" + request.deployment + "/" + std::to_string(request.instance_id);
+      request.batch ? request.endpoint + "/" + request.deployment + "/worker-" +
+                          std::to_string(request.instance_id)
+                    : request.endpoint + "/" + request.deployment + "/" +
+                          std::to_string(request.instance_id);
   launch.argv = std::move(plan.argv);
   launch.env = std::move(plan.env);
   launch.working_dir = inputs.app_dir;

@@ -28,12 +28,27 @@
 
 namespace berth::controlplane {
 
+// A batch job's worker (docs/batch.md, "Worker protocol"): the instance runs the scoring
+// script's run() for mini-batches sent over its socket, with the job's input shown read-only
+// and its output folder writable.
+struct BatchWorkerRequest {
+  std::filesystem::path input;  // a folder, or one file (uri_file)
+  bool input_is_file = false;
+  std::filesystem::path output;  // AZUREML_BI_OUTPUT_PATH
+  std::string output_action;     // append_row | summary_only
+  std::string logging_level;
+  int node = 0;
+  int process = 0;
+  std::filesystem::path log_file;  // instead of <instance_dir>/logs/inference-server.log
+};
+
 struct LaunchRequest {
   std::string endpoint;
   std::string deployment;
   int64_t instance_id = 0;
   core::DeploymentSpec spec;
   std::filesystem::path instance_dir;  // <data-dir>/instances/<endpoint>/<deployment>/<id>
+  std::optional<BatchWorkerRequest> batch;
 };
 
 // How berthd reaches an instance (docs/architecture.md, "Instance sandbox"): berth's own
@@ -46,6 +61,10 @@ struct InstanceEndpoints {
   std::string grpc_socket;                  // OIP gRPC (berth-worker)
   std::vector<std::string> runner_sockets;  // the runner's workers (berth runner frames)
   std::string runner_control_socket;        // the runner's health
+  std::string batch_socket;                 // a batch worker (berth batch frames)
+  // A batch worker: the folder its run() sees the input in (inside the sandbox, or on the
+  // host with --sandbox=none); a uri_file input is the one file in it.
+  std::string batch_input_root;
 };
 
 struct LaunchResult {
