@@ -195,9 +195,11 @@ class _Formatter(logging.Formatter):
         return self.default_msec_format % (self._second_text, record.msecs)
 
 
-def configure_logging(level: str) -> None:
-    """Root logging to stderr at `level`, in the inference server's line format."""
+def configure_logging(level, prefix: str = "") -> None:
+    """Root logging to stderr at `level` (a name or a number), in the inference server's line
+    format; `prefix` goes before the logger's name (the batch worker's node and process)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("%(asctime)s %(levelname).1s [%(process)d] %(name)s - "
-                                    "%(message)s"))
+    handler.setLevel(level)
+    handler.setFormatter(_Formatter("%(asctime)s %(levelname).1s [%(process)d] "
+                                    + prefix.replace("%", "%%") + "%(name)s - %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -7,6 +7,9 @@ Served flavors:
     with joblib, since models trained with Azure's samples are often saved with `joblib.dump`.
   * `python_function` with `loader_module: mlflow.sklearn`: the same, with the file from `data`
     (or the older `model_path`).
+  * `xgboost` (or `python_function` with `loader_module: mlflow.xgboost`): `model_class` (default
+    `xgboost.core.Booster`) built and `load_model(<data>)` called, as mlflow.xgboost does; a
+    Booster predicts on an `xgboost.DMatrix` of the input, as MLflow's pyfunc wrapper does.
   * `python_function` with a custom loader module (not under `mlflow.`), shipped in the flavor's
     `code` folder: `<module>._load_pyfunc(<model dir>/<data>)` as MLflow calls it. This needs no
     mlflow; loader modules of other MLflow flavors do, and are refused with an error naming them.
@@ -31,6 +34,7 @@ logger = logging.getLogger("berth.mlflow")
 
 MLMODEL_FILE = "MLmodel"
 _SKLEARN_LOADER = "mlflow.sklearn"
+_XGBOOST_LOADER = "mlflow.xgboost"
 
 
 class MlflowModelError(RuntimeError):
@@ -40,7 +44,7 @@ class MlflowModelError(RuntimeError):
 @dataclasses.dataclass
 class MlflowModel:
     path: str
-    flavor: str  # "sklearn", or "python_function" for a custom loader module
+    flavor: str  # "sklearn", "xgboost", or "python_function" for a custom loader module
     loader_module: Optional[str]
     implementation: Any
     predict_fn: str
@@ -139,6 +143,45 @@ def load_pickled_model(path: str, serialization_format: str = "pickle"):
         return model
 
 
+class _BoosterPredictor:
+    """A bare xgboost Booster with predict(data) on a DMatrix, as MLflow's pyfunc wrapper."""
+
+    def __init__(self, booster, xgboost_module):
+        self.booster = booster
+        self._dmatrix = xgboost_module.DMatrix
+
+    def predict(self, data):
+        return self.booster.predict(self._dmatrix(data))
+
+
+def _load_xgboost(model_dir: str, conf: dict):
+    file_name = conf.get("data")
+    if not file_name:
+        raise MlflowModelError(f"{MLMODEL_FILE} names no model file (flavors.xgboost.data)")
+    path = os.path.join(model_dir, file_name)
+    if not os.path.isfile(path):
+        raise MlflowModelError(f"model file {path} named in {MLMODEL_FILE} does not exist")
+    class_path = conf.get("model_class") or "xgboost.core.Booster"
+    module_name, _, class_name = class_path.rpartition(".")
+    if module_name != "xgboost" and not module_name.startswith("xgboost."):
+        raise MlflowModelError(f"{MLMODEL_FILE}: flavors.xgboost.model_class '{class_path}' is "
+                               "not an xgboost class")
+    try:
+        xgboost = importlib.import_module("xgboost")
+        model_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise MlflowModelError(f"cannot load {class_path} (the xgboost package for "
+                               f"{sys.executable}): {e}") from None
+    model = model_class()
+    try:
+        model.load_model(path)
+    except Exception as e:  # xgboost.core.XGBoostError and friends
+        raise MlflowModelError(f"cannot load the XGBoost model {path}: {e}") from None
+    if isinstance(model, xgboost.Booster):
+        return _BoosterPredictor(model, xgboost)
+    return model
+
+
 def _load_custom_pyfunc(model_dir: str, loader_module: str, conf: dict):
     _add_code_path(model_dir, conf)
     try:
@@ -191,6 +234,7 @@ def load_model(model_dir: str) -> MlflowModel:
     pyfunc = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) \
         else None
     sklearn = flavors.get("sklearn") if isinstance(flavors.get("sklearn"), dict) else None
+    xgboost = flavors.get("xgboost") if isinstance(flavors.get("xgboost"), dict) else None
     loader_module = pyfunc.get("loader_module") if pyfunc else None
     try:
         signature = parse_signature(document.get("signature"))
@@ -211,6 +255,11 @@ def load_model(model_dir: str) -> MlflowModel:
         # MLflow's sklearn pyfunc calls the method named by predict_fn (predict_proba, ...).
         name = pyfunc.get("predict_fn") if pyfunc and loader_module == _SKLEARN_LOADER else None
         flavor, predict_fn = "sklearn", _predict_fn_for(implementation, name or "predict")
+    elif xgboost is not None or loader_module == _XGBOOST_LOADER:
+        conf = xgboost if xgboost is not None else {"data": pyfunc.get("data")}
+        _add_code_path(model_dir, conf)
+        implementation = _load_xgboost(model_dir, conf)
+        flavor, predict_fn = "xgboost", _predict_fn_for(implementation, "predict")
     elif pyfunc is not None:
         if not isinstance(loader_module, str) or not loader_module:
             raise MlflowModelError(f"{MLMODEL_FILE}: flavors.python_function has no loader_module")
@@ -218,14 +267,14 @@ def load_model(model_dir: str) -> MlflowModel:
             raise MlflowModelError(
                 f"{MLMODEL_FILE}: flavor python_function uses loader_module '{loader_module}', "
                 "which needs the mlflow package; berth serves MLflow models without it: the "
-                "sklearn flavor (or loader_module mlflow.sklearn) and python_function models "
-                "with a custom loader module in their code folder")
+                "sklearn and xgboost flavors (or loader_module mlflow.sklearn, mlflow.xgboost) "
+                "and python_function models with a custom loader module in their code folder")
         implementation = _load_custom_pyfunc(model_dir, loader_module, pyfunc)
         flavor, predict_fn = "python_function", _predict_fn_for(implementation, "predict")
     else:
-        raise MlflowModelError(f"{MLMODEL_FILE} has no sklearn or python_function flavor (found: "
-                               f"{', '.join(sorted(flavors)) or 'none'}); berth serves those two "
-                               "without mlflow")
+        raise MlflowModelError(f"{MLMODEL_FILE} has no sklearn, xgboost or python_function "
+                               f"flavor (found: {', '.join(sorted(flavors)) or 'none'}); berth "
+                               "serves those without mlflow")
 
     example = _read_input_example(model_dir, document.get("saved_input_example_info"))
     return MlflowModel(path=model_dir, flavor=flavor, loader_module=loader_module,

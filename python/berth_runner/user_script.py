@@ -42,13 +42,70 @@ class UserScriptException(UserScriptError):
 
     def format_user_traceback(self) -> str:
         """The user's traceback, without the loader's own frames."""
-        error = self.user_exception
-        tb = error.__traceback__
-        here = os.path.abspath(__file__)
-        while tb is not None and (tb.tb_frame.f_code.co_filename.startswith("<frozen")
-                                  or os.path.abspath(tb.tb_frame.f_code.co_filename) == here):
-            tb = tb.tb_next
-        return "".join(traceback.format_exception(type(error), error, tb))
+        return format_user_traceback(self.user_exception)
+
+
+def format_user_traceback(error: BaseException, *own_files: str) -> str:
+    """`error`'s traceback without the leading frames of the runner: this module, `own_files`
+    (the caller's __file__) and importlib's frozen frames."""
+    tb = error.__traceback__
+    skipped = {os.path.abspath(__file__), *(os.path.abspath(f) for f in own_files)}
+    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith("<frozen")
+                              or os.path.abspath(tb.tb_frame.f_code.co_filename) in skipped):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def print_boot_failure(who: str, error: UserScriptError) -> None:
+    """Writes why the script cannot be served (and the user's traceback) to stderr."""
+    lines = [f"berth-runner: {who} cannot serve the scoring script: {error}\n"]
+    if isinstance(error, UserScriptException):
+        lines.append(error.format_user_traceback())
+    sys.stderr.write("".join(lines))
+    sys.stderr.flush()
+
+
+def import_script(path: str, search_paths: List[str]) -> ModuleType:
+    """Imports the scoring script at `path` as MODULE_NAME, with `search_paths` first on sys.path,
+    and checks that it defines init() and run(). Raises UserScriptError (UserScriptException when
+    the script itself raised)."""
+    for folder in reversed(search_paths):
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path.insert(0, folder)
+    if not os.path.isfile(path):
+        raise UserScriptError(f"Scoring script {path} does not exist.")
+
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    if spec is None or spec.loader is None:
+        raise UserScriptError(f"Scoring script {path} cannot be loaded as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before running it so that dataclasses, pickle and typing can resolve it.
+    sys.modules[MODULE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as error:
+        sys.modules.pop(MODULE_NAME, None)
+        raise UserScriptException(
+            f"Failed to import the scoring script {path}: it raised an exception.",
+            error) from error
+
+    for name in ("init", "run"):
+        if not callable(getattr(module, name, None)):
+            raise UserScriptError(f"User script at {path} does not have a {name}() function "
+                                  "defined.")
+    return module
+
+
+def invoke_init(init_function: Callable[[], Any]) -> None:
+    """Calls the script's init(); raises UserScriptException when it raises."""
+    logger.info("Invoking user's init function")
+    try:
+        init_function()
+    except BaseException as error:
+        raise UserScriptException("The scoring script's init() raised an exception.",
+                                  error) from error
+    logger.info("User's init has completed successfully")
 
 
 class BadInput(Exception):
@@ -124,32 +181,7 @@ class UserScript:
         self._has_request_headers = False
 
     def load(self) -> None:
-        for folder in reversed(self.search_paths):
-            if folder in sys.path:
-                sys.path.remove(folder)
-            sys.path.insert(0, folder)
-        if not os.path.isfile(self.path):
-            raise UserScriptError(f"Scoring script {self.path} does not exist.")
-
-        spec = importlib.util.spec_from_file_location(MODULE_NAME, self.path)
-        if spec is None or spec.loader is None:
-            raise UserScriptError(
-                f"Scoring script {self.path} cannot be loaded as a Python module.")
-        module = importlib.util.module_from_spec(spec)
-        # Registered before running it so that dataclasses, pickle and typing can resolve it.
-        sys.modules[MODULE_NAME] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException as error:
-            sys.modules.pop(MODULE_NAME, None)
-            raise UserScriptException(
-                f"Failed to import the scoring script {self.path}: it raised an exception.",
-                error) from error
-
-        for name in ("init", "run"):
-            if not callable(getattr(module, name, None)):
-                raise UserScriptError(
-                    f"User script at {self.path} does not have a {name}() function defined.")
+        module = import_script(self.path, self.search_paths)
         self.module = module
         self._init_function = module.init
         # Some Azure SDK tools generate a driver module that forwards run() to the real script,
@@ -187,13 +219,7 @@ class UserScript:
         self.mode = RAW if raw else OBJECT if decorated else JSON_STRING
 
     def invoke_init(self) -> None:
-        logger.info("Invoking user's init function")
-        try:
-            self._init_function()
-        except BaseException as error:
-            raise UserScriptException("The scoring script's init() raised an exception.",
-                                      error) from error
-        logger.info("User's init has completed successfully")
+        invoke_init(self._init_function)
 
     @property
     def raw_http(self) -> bool:

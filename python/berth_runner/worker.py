@@ -24,7 +24,6 @@ import selectors
 import signal
 import socket
 import struct
-import sys
 import time
 
 from . import contract, frames
@@ -32,7 +31,7 @@ from .app import ScoringApp
 from .config import Config
 from .messages import INTERNAL_ERROR_MESSAGE
 from .swagger import SwaggerDocs
-from .user_script import UserScript, UserScriptError, UserScriptException
+from .user_script import UserScript, UserScriptError, print_boot_failure
 
 logger = logging.getLogger("berth_runner.worker")
 
@@ -54,14 +53,6 @@ def _die_with_parent(parent_pid: int) -> None:
         pass
     if parent_pid and os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
-
-
-def _print_boot_failure(error: UserScriptError) -> None:
-    lines = [f"berth-runner: worker {os.getpid()} cannot serve the scoring script: {error}\n"]
-    if isinstance(error, UserScriptException):
-        lines.append(error.format_user_traceback())
-    sys.stderr.write("".join(lines))
-    sys.stderr.flush()
 
 
 class FrameServer:
@@ -198,7 +189,7 @@ def main(config: Config, listen_fd: int, status_fd: int, slots_fd: int, index: i
         script.load()
         script.invoke_init()
     except UserScriptError as error:
-        _print_boot_failure(error)
+        print_boot_failure(f"worker {os.getpid()}", error)
         return EXIT_BOOT_FAILURE
 
     app = ScoringApp(script,

@@ -7,7 +7,6 @@ Run: /usr/bin/python3 -m pytest python/tests/test_mlflow_score.py
 
 import json
 import os
-import pickle
 import shutil
 import socket
 import subprocess
@@ -29,54 +28,9 @@ if PYTHON_DIR not in sys.path:
     sys.path.insert(0, PYTHON_DIR)
 
 from berth_runner import mlflow_model, mlflow_swagger  # noqa: E402
+from mlflow_folders import COLSPEC, COLUMNS, TENSOR_OUT, training_frame, write_mlflow  # noqa: E402
 from berth_runner.mlflow_io import RequestError, parse_request, to_json  # noqa: E402
 from berth_runner.mlflow_model import MlflowModelError, load_model, predict  # noqa: E402
-
-COLUMNS = ["age", "bmi", "bp", "s1"]
-COLSPEC = json.dumps([{"name": c, "type": "double"} for c in COLUMNS])
-TENSOR_OUT = json.dumps([{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1]}}])
-
-
-def training_frame(rows=40, seed=7):
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(rng.normal(size=(rows, len(COLUMNS))), columns=COLUMNS)
-    target = 3.0 * frame["age"] - 2.0 * frame["bmi"] + 0.5 * frame["bp"] + rng.normal(size=rows)
-    return frame, target
-
-
-def write_mlflow(folder, model, fmt="pickle", signature=None, flavors=None, example=None,
-                 file_name="model.pkl"):
-    """Writes an MLflow model folder the way mlflow.sklearn.save_model lays it out."""
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, file_name)
-    if model is not None:
-        if fmt == "joblib":
-            joblib.dump(model, path)
-        else:
-            with open(path, "wb") as f:
-                pickle.dump(model, f)
-    document = {
-        "artifact_path": "model",
-        "flavors": flavors if flavors is not None else {
-            "python_function": {"env": {"conda": "conda.yaml"}, "loader_module": "mlflow.sklearn",
-                                "model_path": file_name, "predict_fn": "predict",
-                                "python_version": "3.11.2"},
-            "sklearn": {"code": None, "pickled_model": file_name, "serialization_format": fmt,
-                        "sklearn_version": "1.2.1"},
-        },
-        "mlflow_version": "2.9.2",
-    }
-    if signature is not None:
-        document["signature"] = signature
-    if example is not None:
-        with open(os.path.join(folder, "input_example.json"), "w") as f:
-            json.dump(example, f)
-        document["saved_input_example_info"] = {"artifact_path": "input_example.json",
-                                                "pandas_orient": "split", "type": "dataframe"}
-    with open(os.path.join(folder, "MLmodel"), "w") as f:
-        yaml.safe_dump(document, f)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def data():
@@ -168,6 +122,33 @@ def test_predict_fn_from_python_function_flavor(tmp_path, data):
         frame.head(2)).tolist()
 
 
+@pytest.mark.parametrize("model_class", ["xgboost.sklearn.XGBRegressor", "xgboost.core.Booster",
+                                         None])
+def test_xgboost_flavor(tmp_path, data, model_class):
+    xgboost = pytest.importorskip("xgboost")
+    frame, target = data
+    regressor = xgboost.XGBRegressor(n_estimators=5, max_depth=2).fit(frame, target)
+    folder = str(tmp_path / "model")
+    os.makedirs(folder)
+    regressor.save_model(os.path.join(folder, "model.xgb"))
+    flavors = {"python_function": {"loader_module": "mlflow.xgboost", "data": "model.xgb"}}
+    if model_class is not None:  # else only python_function, as older MLflow versions wrote
+        flavors["xgboost"] = {"data": "model.xgb", "model_class": model_class,
+                              "model_format": "xgb", "xgb_version": xgboost.__version__}
+    model = load_model(write_mlflow(folder, None, flavors=flavors))
+    assert model.flavor == "xgboost"
+    np.testing.assert_allclose(predict(model, frame), regressor.predict(frame), rtol=1e-6)
+
+
+def test_xgboost_model_class_must_be_xgboost(tmp_path):
+    folder = str(tmp_path / "model")
+    os.makedirs(folder)
+    open(os.path.join(folder, "model.xgb"), "w").close()
+    flavors = {"xgboost": {"data": "model.xgb", "model_class": "os.system"}}
+    with pytest.raises(MlflowModelError, match="'os.system' is not an xgboost class"):
+        load_model(write_mlflow(folder, None, flavors=flavors))
+
+
 def test_unsupported_loader_module_is_named(tmp_path):
     flavors = {"python_function": {"loader_module": "mlflow.pyfunc.model",
                                    "python_model": "python_model.pkl"}}
@@ -187,7 +168,8 @@ def test_folder_problems_are_explained(tmp_path, regression):
     with pytest.raises(MlflowModelError, match="does not exist"):
         load_model(nested)
     write_mlflow(str(tmp_path / "onnx"), None, flavors={"onnx": {"onnx_model": "model.onnx"}})
-    with pytest.raises(MlflowModelError, match="no sklearn or python_function flavor.*onnx"):
+    with pytest.raises(MlflowModelError,
+                       match="no sklearn, xgboost or python_function flavor.*onnx"):
         load_model(str(tmp_path / "onnx"))
     write_mlflow(str(tmp_path / "fmt"), regression, fmt="pickle5")
     with pytest.raises(MlflowModelError, match="unsupported serialization_format 'pickle5'"):
