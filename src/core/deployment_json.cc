@@ -223,7 +223,8 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
       context, top, absl::StrCat(spec.endpoint_name, "-", spec.name), &spec.model));
   RETURN_IF_ERROR(internal::ReadCodeConfiguration(context, top, &spec.code_configuration));
   RETURN_IF_ERROR(internal::ReadEnvironment(context, top, &spec.environment));
-  RETURN_IF_ERROR(internal::ReadEnvironmentVariables(top, &spec.environment_variables));
+  RETURN_IF_ERROR(internal::ReadEnvironmentVariables(top, "environment_variables",
+                                                     &spec.environment_variables));
   RETURN_IF_ERROR(top.ReadString("instance_type", &spec.instance_type));
   RETURN_IF_ERROR(top.ReadInt("instance_count", 1, kMaxInstanceCount, &spec.instance_count));
 

@@ -325,19 +325,18 @@ absl::Status ReadEnvironment(const ReadContext& context, const ObjectView& top,
   return absl::OkStatus();
 }
 
-absl::Status ReadEnvironmentVariables(const ObjectView& top,
+absl::Status ReadEnvironmentVariables(const ObjectView& top, const std::string& key,
                                       std::map<std::string, std::string>* out) {
-  RETURN_IF_ERROR(top.ReadStringMap("environment_variables", out));
+  RETURN_IF_ERROR(top.ReadStringMap(key, out));
   for (const auto& [name, value] : *out) {
     if (name.empty() || name.find('=') != std::string::npos ||
         name.find('\0') != std::string::npos) {
-      return InvalidField(top.PathOf("environment_variables"),
+      return InvalidField(top.PathOf(key),
                           absl::StrCat("'", name, "' is not a valid variable name"));
     }
     // The environment of a process is C strings: a NUL byte would cut the value short.
     if (value.find('\0') != std::string::npos) {
-      return InvalidField(JoinPath(top.PathOf("environment_variables"), name),
-                          "the value contains a NUL byte");
+      return InvalidField(JoinPath(top.PathOf(key), name), "the value contains a NUL byte");
     }
   }
   return absl::OkStatus();

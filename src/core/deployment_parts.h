@@ -52,8 +52,9 @@ absl::Status ReadCodeConfiguration(const ReadContext& context, const ObjectView&
 // `environment`: a reference (warned about: berth has no environment registry) or inline.
 absl::Status ReadEnvironment(const ReadContext& context, const ObjectView& top,
                              EnvironmentSpec* out);
-// `environment_variables` of `view`: names without '=' or NUL, values without NUL.
-absl::Status ReadEnvironmentVariables(const ObjectView& view,
+// Environment variables at `key` of `view` (`environment_variables`, or Azure's REST
+// `environmentVariables`): names without '=' or NUL, values without NUL. Untouched when absent.
+absl::Status ReadEnvironmentVariables(const ObjectView& view, const std::string& key,
                                       std::map<std::string, std::string>* out);
 
 // The inverse of the readers above: what they read back to an equal value.
