@@ -31,7 +31,7 @@ integration-test: build
 demo: build
 	@scripts/demo $(BUILD_DIR)
 
-# Benchmarks B1-B4 and B6 (docs/benchmarks.md); results are appended there. `make bench BENCH=B1` runs
+# Benchmarks B1-B6 (docs/benchmarks.md); results are appended there. `make bench BENCH=B1` runs
 # one; BENCH_DURATION, BENCH_QUICK=1 and the other settings of bench/run.py come from the env.
 BENCH ?=
 bench-deps:

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""berth's benchmarks B1-B4 and B6 (docs/benchmarks.md says what each measures). Stdlib only
+"""berth's benchmarks B1-B6 (docs/benchmarks.md says what each measures). Stdlib only
 (B4's model is trained by a /usr/bin/python3 subprocess with scikit-learn).
 
-    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3,B4,B6]
+    /usr/bin/python3 bench/run.py [--build-dir build] [--only B1,B2,B3,B4,B5,B6]
 
 B1 gateway hop vs nginx; B2 TorchScript MLP vs FastAPI and the raw model; B3 dynamic batching on
-vs off; B4 a scoring script (score.py) vs gunicorn + Flask and FastAPI + uvicorn; B6 management
-writes and lists as the fleet grows.
+vs off; B4 a scoring script (score.py) vs gunicorn + Flask and FastAPI + uvicorn; B5 a batch job
+over 10,000 files vs a plain Python loop; B6 management writes and lists as the fleet grows.
 
 `make bench` runs it (`make bench BENCH=B1` for one). Settings come from the environment:
 
@@ -1287,7 +1287,121 @@ def b6(bench):
 
 # ---------------------------------------------------------------------------------------------
 
-BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B6": b6}
+
+# ---------------------------------------------------------------------------------------------
+# B5: batch scheduling overhead.
+
+B5_FILES = 10_000
+B5_MINI_BATCH = 10
+B5_WORKERS = 2
+B5_RUNS = 3
+B5_DRIVER = """\
+import os
+
+
+def init():
+    pass
+
+
+def run(mini_batch):
+    return [os.path.basename(path) for path in mini_batch]
+"""
+
+
+def b5(bench):
+    """B5: 10,000 small files through a driver that does almost nothing, on 2 workers
+    (instance_count 1 x max_concurrency_per_instance 2, mini_batch_size 10: 1,000 mini-batches),
+    against the same run() over the same mini-batches in a plain Python loop in 2 processes
+    (bench/peers/batch_loop.py). berth's time runs from the invoke call to the job being seen
+    Completed (polled every 10 ms); the loop's from its start to its exit. Target: berth >= 0.9x
+    the loop's files/s (scheduler overhead <= 10 %)."""
+    p, url, token = bench.launch_berthd("berthd-b5", ["--batch-max-workers", str(B5_WORKERS)])
+    data = bench.tmp / "berthd-b5-data"
+    env = dict(os.environ, BERTH_URL=url, BERTH_TOKEN=token)
+
+    def cli(*args, cwd=None):
+        out = subprocess.run([str(bench.build / "src" / "berth"), *args], capture_output=True,
+                             text=True, env=env, cwd=cwd, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"berth {' '.join(args)}: {out.stderr}{out.stdout}")
+        return out.stdout
+
+    work = bench.tmp / "b5"
+    (work / "code").mkdir(parents=True, exist_ok=True)
+    (work / "code" / "driver.py").write_text(B5_DRIVER)
+    (work / "model").mkdir(exist_ok=True)
+    (work / "model" / "weights.txt").write_text("none\n")
+    inputs = data / "datastores" / "workspaceblobstore" / "b5-input"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for i in range(B5_FILES):
+        (inputs / f"file-{i:05d}.txt").write_text(f"{i}\n")
+    (work / "endpoint.yml").write_text(json.dumps({"name": "b5"}))
+    (work / "deployment.yml").write_text(json.dumps({
+        "name": "noop", "endpoint_name": "b5", "type": "model",
+        "model": {"name": "b5-model", "path": "model"},
+        "code_configuration": {"code": "code", "scoring_script": "driver.py"},
+        "resources": {"instance_count": 1},
+        "settings": {"max_concurrency_per_instance": B5_WORKERS,
+                     "mini_batch_size": B5_MINI_BATCH, "output_action": "append_row",
+                     "retry_settings": {"max_retries": 0, "timeout": 300}}}))
+    cli("batch-endpoint", "create", "-f", "endpoint.yml", cwd=work)
+    cli("batch-deployment", "create", "-f", "deployment.yml", "--set-default", cwd=work)
+
+    def berth_run(n):
+        began = time.monotonic()
+        job = cli("batch-endpoint", "invoke", "-n", "b5", "--input",
+                  "azureml://datastores/workspaceblobstore/paths/b5-input",
+                  "--output-path", f"azureml://datastores/workspaceblobstore/paths/b5-out-{n}",
+                  "--job-name", f"b5-run-{n}").strip()
+        view = {}
+        while time.monotonic() - began < 600:
+            status, body = http("GET", f"{url}/api/v1/jobs/{job}",
+                                headers={"Authorization": f"Bearer {token}"})
+            view = json.loads(body)
+            if view.get("status") in ("Completed", "Failed", "Canceled"):
+                break
+            time.sleep(0.01)
+        took = time.monotonic() - began
+        if view.get("status") != "Completed":
+            raise RuntimeError(f"B5 job {job} ended {view.get('status')}: {view.get('error')}")
+        out = data / "datastores" / "workspaceblobstore" / f"b5-out-{n}" / "predictions.csv"
+        lines = out.read_text().splitlines()
+        if len(lines) != B5_FILES:
+            raise RuntimeError(f"B5: {len(lines)} output lines, expected {B5_FILES}")
+        return took
+
+    def loop_run(n):
+        out = work / f"loop-{n}.csv"
+        began = time.monotonic()
+        subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "peers" / "batch_loop.py"),
+                        str(work / "code" / "driver.py"), str(inputs), str(out),
+                        "--mini-batch-size", str(B5_MINI_BATCH),
+                        "--processes", str(B5_WORKERS)], check=True, timeout=600)
+        took = time.monotonic() - began
+        if len(out.read_text().splitlines()) != B5_FILES:
+            raise RuntimeError("B5: the loop's output is incomplete")
+        return took
+
+    berth_times, loop_times = [], []
+    for n in range(B5_RUNS):  # alternated, so drift hits both alike
+        loop_times.append(loop_run(n))
+        berth_times.append(berth_run(n))
+    bench.procs.stop(p)
+    berth_s = statistics.median(berth_times)
+    loop_s = statistics.median(loop_times)
+    ratio = loop_s / berth_s
+    rows = [["berth (batch endpoint job, sandboxed workers)", f"{B5_FILES / berth_s:,.0f}",
+             f"{berth_s:.2f}", " / ".join(f"{t:.2f}" for t in berth_times)],
+            ["plain Python loop, 2 processes", f"{B5_FILES / loop_s:,.0f}", f"{loop_s:.2f}",
+             " / ".join(f"{t:.2f}" for t in loop_times)]]
+    return "\n\n".join([
+        "### B5: batch scheduling overhead",
+        b5.__doc__.strip().replace("\n    ", "\n"),
+        table(["system", "files/s (median)", "seconds (median)", "runs (s)"], rows),
+        f"berth / loop throughput: **{ratio:.2f}×** (target ≥ 0.9×: {verdict(ratio >= 0.9)})."])
+
+
+BENCHMARKS = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "B5": b5, "B6": b6}
 
 
 def cmd_version(argv):
@@ -1336,7 +1450,7 @@ def machine_lines(build_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--only", default="", help="comma-separated: B1,B2,B3,B4,B6 (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated: B1,...,B6 (default: all)")
     args = ap.parse_args()
     names = [n.strip().upper() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     for n in names:
@@ -1357,7 +1471,7 @@ def main():
     bench = Bench(settings, build_dir, tmp, procs)
     try:
         # B1-B4 share one berthd; B6 starts its own.
-        berthd = bench.start_berthd() if any(n != "B6" for n in names) else None
+        berthd = bench.start_berthd() if any(n not in ("B5", "B6") for n in names) else None
         for n in names:
             log(f"{n} ...")
             try:

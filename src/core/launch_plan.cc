@@ -51,8 +51,6 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
     } else {
       plan.env["BERTH_MLFLOW_MODEL_FOLDER"] = in.mlflow_folder;
     }
-    plan.env["AZUREML_BI_OUTPUT_PATH"] = in.batch->output_dir;
-    plan.env["BERTH_BATCH_OUTPUT_ACTION"] = in.batch->output_action;
   } else if (ServedByWorker(spec, in.native_mlflow)) {
     if (sockets.empty()) {
       plan.argv = {in.worker,
@@ -118,6 +116,10 @@ LaunchPlan PlanLaunch(const DeploymentSpec& spec, const LaunchInputs& in) {
     plan.env["AML_APP_ROOT"] = in.app_dir;
   }
   if (!in.model_dir.empty()) plan.env["AZUREML_MODEL_DIR"] = in.model_dir;
+  if (in.batch) {
+    plan.env["AZUREML_BI_OUTPUT_PATH"] = in.batch->output_dir;
+    plan.env["BERTH_BATCH_OUTPUT_ACTION"] = in.batch->output_action;
+  }
   plan.env["PORT"] = port;
   if (!in.socket_dir.empty()) plan.env["BERTH_SOCKET_DIR"] = in.socket_dir;
   plan.env["BERTH_ENDPOINT"] = in.endpoint;

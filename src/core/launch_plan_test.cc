@@ -155,3 +155,43 @@ TEST(EffectiveRequestSettingsTest, WorkerDeploymentsDefaultToManyConcurrentReque
 
 }  // namespace
 }  // namespace berth::core
+
+namespace berth::core {
+namespace {
+
+TEST(PlanLaunchTest, BatchWorkerRunsTheBatchRunnerOnItsSocket) {
+  DeploymentSpec spec;
+  spec.code_configuration = CodeConfiguration{"./code", std::nullopt, "batch_driver.py"};
+  spec.environment_variables = {{"AZUREML_BI_OUTPUT_PATH", "/elsewhere"}, {"K", "V"}};
+  LaunchInputs in = Inputs();
+  in.socket_dir = "/run/berth";
+  in.batch = LaunchInputs::BatchWorker{"/var/azureml-output", "append_row", "debug", 1, 2};
+  LaunchPlan plan = PlanLaunch(spec, in);
+  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner.batch",
+                                                 "--socket", "/run/berth/batch.sock",
+                                                 "--logging_level", "DEBUG", "--node", "1",
+                                                 "--process", "2"}));
+  EXPECT_EQ(plan.env["AZUREML_ENTRY_SCRIPT"], "batch_driver.py");
+  EXPECT_EQ(plan.env["AZUREML_BI_OUTPUT_PATH"], "/var/azureml-output");  // berth's wiring wins
+  EXPECT_EQ(plan.env["BERTH_BATCH_OUTPUT_ACTION"], "append_row");
+  EXPECT_EQ(plan.env["AZUREML_MODEL_DIR"], "/data/models/m/1/");
+  EXPECT_EQ(plan.env["PYTHONPATH"], "/opt/berth/python");
+  EXPECT_EQ(plan.env["K"], "V");
+}
+
+TEST(PlanLaunchTest, BatchWorkerOfAnMlflowModelNamesItsFolder) {
+  DeploymentSpec spec;  // no script: an MLflow model
+  LaunchInputs in = Inputs();
+  in.socket_dir = "/run/berth";
+  in.mlflow_folder = "heart-classifier";
+  in.native_mlflow = true;  // xgboost: still the Python batch runner
+  in.batch = LaunchInputs::BatchWorker{"/out", "summary_only", "info", 0, 0};
+  LaunchPlan plan = PlanLaunch(spec, in);
+  EXPECT_EQ(plan.argv[2], "berth_runner.batch");
+  EXPECT_EQ(plan.env["BERTH_MLFLOW_MODEL_FOLDER"], "heart-classifier");
+  EXPECT_EQ(plan.env["BERTH_BATCH_OUTPUT_ACTION"], "summary_only");
+  EXPECT_EQ(plan.env.count("AZUREML_ENTRY_SCRIPT"), 0u);
+}
+
+}  // namespace
+}  // namespace berth::core

@@ -25,6 +25,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "auth/secrets.h"
+#include "batch/batch_api.h"
+#include "batch/batch_service.h"
+#include "batch/local/local_worker_launcher.h"
+#include "batch/scheduler.h"
 #include "common/random.h"
 #include "compute/local/local_process_driver.h"
 #include "controlplane/artifact_store.h"
@@ -299,6 +303,12 @@ int main(int argc, char** argv) {
                  "A second listener for the same routes, marked private: a Unix socket path "
                  "(created 0600) or host:port. Endpoints with public_network_access disabled "
                  "score only here (403 on the public listener)");
+  int batch_max_workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--batch-max-workers", batch_max_workers,
+                 "Batch worker processes at most, over all jobs (default: the number of cores); "
+                 "jobs beyond it wait Queued, normal priority before low")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   bool no_scoring_auth = false;
   app.add_flag("--no-scoring-auth", no_scoring_auth,
                "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
@@ -385,6 +395,17 @@ int main(int argc, char** argv) {
     spdlog::warn("cannot clean up instances of an earlier berthd: {}", swept.status().ToString());
   } else if (*swept > 0) {
     spdlog::info("stopped {} instance(s) left behind by an earlier berthd", *swept);
+  }
+
+  // Batch workers have a driver of their own: their exits are collected by the batch launcher,
+  // not the supervisor.
+  compute::LocalProcessDriver batch_driver(
+      {.registry_dir = dir / "run-batch", .sandbox = sandbox});
+  if (auto swept = batch_driver.SweepOrphans(); !swept.ok()) {
+    spdlog::warn("cannot clean up batch workers of an earlier berthd: {}",
+                 swept.status().ToString());
+  } else if (*swept > 0) {
+    spdlog::info("stopped {} batch worker(s) left behind by an earlier berthd", *swept);
   }
 
   // Data-plane threads: one event loop each (Envoy-style); connections are spread
@@ -535,9 +556,35 @@ int main(int argc, char** argv) {
   supervisor.SetRecorder(&service);
   service.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
+
+  // Batch: jobs run on workers started for them (docs/batch.md), sandboxed like instances, with
+  // socket folders of their own under <socket-dir>/batch.
+  controlplane::LocalLauncherOptions batch_launcher_options = launcher_options;
+  batch_launcher_options.socket_root = fs::path(socket_dir) / "batch";
+  fs::create_directories(batch_launcher_options.socket_root, ec);
+  ::chmod(batch_launcher_options.socket_root.c_str(), 0700);
+  controlplane::LocalLauncher batch_launcher(artifacts, &models, batch_driver,
+                                             batch_launcher_options);
+  batch::LocalWorkerLauncher worker_launcher(batch_launcher, batch_driver);
+  batch::JobRepository jobs(**store);
+  batch::SchedulerOptions scheduler_options;
+  scheduler_options.max_workers = batch_max_workers;
+  scheduler_options.jobs_root = dir / "jobs";
+  batch::Scheduler scheduler(jobs, worker_launcher, SystemClock::Get(), scheduler_options);
+  batch::BatchServiceOptions batch_options;
+  batch_options.data_dir = dir;
+  batch_options.base_url = base_url;
+  batch::BatchService batch_service(**store, artifacts, &models, SystemClock::Get(), random,
+                                    scheduler, batch_options);
+  if (absl::Status ready = batch_service.Init(); !ready.ok()) return Fail(ready.ToString());
+  batch::BatchApi batch_api(batch_service);
+  api.AddRoutes(&batch_api);
   service_ptr = &service;
   api_ptr = &api;
   supervisor.Start();
+  if (absl::Status resumed = scheduler.Start(); !resumed.ok()) {
+    return Fail("cannot resume batch jobs: " + resumed.ToString());
+  }
 
   // Signals arrive on the control thread; the stop sequence runs on this (main)
   // thread, which serves nothing, so it may wait for the data-plane and control
@@ -606,6 +653,7 @@ int main(int argc, char** argv) {
   });
   stopped.get_future().wait();
   router.StopMirroring();
+  scheduler.Stop();  // unfinished jobs resume at the next start
   supervisor.Shutdown();
   data_plane_work.clear();
   for (auto& context : data_plane_io) context->stop();

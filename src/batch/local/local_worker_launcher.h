@@ -8,6 +8,7 @@
 // Threading: as WorkerLauncher. One background thread collects process exits from the driver
 // (which must not be shared with another consumer of PollExits).
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
