@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/model_asset.h"
 #include "core/spec.h"
 #include "core/spec_json.h"
 #include "nlohmann/json.hpp"
