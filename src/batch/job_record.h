@@ -95,8 +95,8 @@ absl::StatusOr<MiniBatch> MiniBatchFromRecord(const state::ResourceRecord& recor
 struct JobPaths {
   std::filesystem::path root;  // the job's folder
   std::filesystem::path driver_log() const { return root / "azureml-logs" / "70_driver_log.txt"; }
-  std::filesystem::path logs() const { return root / "logs"; }        // Azure's logs/ layout
-  std::filesystem::path parts() const { return root / "parts"; }      // committed mini-batch output
+  std::filesystem::path logs() const { return root / "logs"; }    // Azure's logs/ layout
+  std::filesystem::path parts() const { return root / "parts"; }  // committed mini-batch output
   std::filesystem::path workers() const { return root / "workers"; }  // instance folders
 };
 inline JobPaths PathsOf(const std::filesystem::path& jobs_root, const std::string& job) {
