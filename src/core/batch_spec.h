@@ -58,8 +58,8 @@ struct BatchSettings {
   OutputAction output_action = OutputAction::kAppendRow;
   std::string output_file_name = "predictions.csv";  // a plain file name (no '/', no "..")
   BatchRetrySettings retry_settings;
-  int error_threshold = -1;              // failed files tolerated over the job; -1 = no limit
-  std::string logging_level = "info";    // warning | info | debug (case-insensitive on input)
+  int error_threshold = -1;            // failed files tolerated over the job; -1 = no limit
+  std::string logging_level = "info";  // warning | info | debug (case-insensitive on input)
   std::map<std::string, std::string> environment_variables;
   bool operator==(const BatchSettings&) const = default;
 };
@@ -69,10 +69,10 @@ struct BatchDeploymentSpec {
   std::string endpoint_name;
   std::string description;
   std::map<std::string, std::string> tags;
-  std::optional<ModelSpec> model;  // required
+  std::optional<ModelSpec> model;                       // required
   std::optional<CodeConfiguration> code_configuration;  // absent: an MLflow model, no script
   EnvironmentSpec environment;
-  std::string compute;  // cluster name from `azureml:<name>` ("" = berthd's own workers)
+  std::string compute;     // cluster name from `azureml:<name>` ("" = berthd's own workers)
   int instance_count = 1;  // `resources.instance_count`, >= 1
   BatchSettings settings;
   bool operator==(const BatchDeploymentSpec&) const = default;
@@ -102,16 +102,16 @@ enum class ComputeTier { kDedicated, kLowPriority };
 const char* ComputeTierName(ComputeTier tier);  // "dedicated" / "low_priority"
 
 struct ComputeSpec {
-  std::string name;  // Azure: 2-16 chars, letter first, letters, digits, '-'
+  std::string name;                 // Azure: 2-16 chars, letter first, letters, digits, '-'
   std::string type = "amlcompute";  // the only type
   std::string description;
   std::map<std::string, std::string> tags;
   std::string size = "Standard_DS3_v2";  // accepted, informational
   int min_instances = 0;
-  int max_instances = 4;  // >= max(1, min_instances)
-  int idle_time_before_scale_down = 120;  // seconds, informational (workers stop with the job)
+  int max_instances = 4;                       // >= max(1, min_instances)
+  int idle_time_before_scale_down = 120;       // seconds, informational (workers stop with the job)
   ComputeTier tier = ComputeTier::kDedicated;  // input also accepts "LowPriority"/"Dedicated"
-  std::string location;  // accepted, informational
+  std::string location;                        // accepted, informational
   bool operator==(const ComputeSpec&) const = default;
 };
 
@@ -133,7 +133,7 @@ struct DataAsset {
   std::map<std::string, std::string> tags;
   std::string path;  // as written (a local path, or a datastore path azureml://datastores/...)
   std::optional<ArtifactRef> artifact;  // the uploaded folder or file (local paths)
-  bool archived = false;  // read-only for writers; set by `data archive`
+  bool archived = false;                // read-only for writers; set by `data archive`
   bool operator==(const DataAsset&) const = default;
 };
 
@@ -158,8 +158,9 @@ struct DatastorePath {
   bool operator==(const DatastorePath&) const = default;
 };
 bool IsDatastoreUri(std::string_view text);  // starts with "azureml://datastores/"
-// INVALID_ARGUMENT on `field` for a malformed URI, an empty or unsafe store name, an absolute
-// path, or a path that climbs out of the datastore (".." segments).
+// INVALID_ARGUMENT on `field` for a malformed URI, an empty or unsafe store name (Azure's rule:
+// lowercase letters, digits, '_'), or a path that climbs out of the datastore (".." segments).
+// The path is normalised: empty and "." segments dropped (so a leading '/' is just relative).
 absl::StatusOr<DatastorePath> ParseDatastorePath(std::string_view text, std::string_view field);
 std::string DatastoreUri(const DatastorePath& path);
 

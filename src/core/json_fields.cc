@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
+#include "core/model_asset.h"
 #include "core/spec_json.h"
 
 namespace berth::core::internal {
@@ -253,6 +254,36 @@ absl::StatusOr<std::optional<ArtifactRef>> ReadArtifact(const ObjectView& parent
   }
   RETURN_IF_ERROR(view->ReadBool("is_file", &artifact.is_file));
   return std::optional<ArtifactRef>(std::move(artifact));
+}
+
+json ArtifactJson(const ArtifactRef& artifact) {
+  return json{{"digest", artifact.digest},
+              {"base_name", artifact.base_name},
+              {"is_file", artifact.is_file}};
+}
+
+absl::Status CheckUploaded(bool allow_local_paths, std::string_view field,
+                           std::string_view local_path,
+                           const std::optional<ArtifactRef>& artifact) {
+  if (artifact.has_value() || allow_local_paths) return absl::OkStatus();
+  return InvalidField(
+      field, absl::StrCat("local path '", absl::string_view(local_path.data(), local_path.size()),
+                          "' must be uploaded; use the berth CLI, which uploads "
+                          "it"));
+}
+
+absl::Status ReadAssetVersion(const ObjectView& view, std::string* out) {
+  std::string version;
+  RETURN_IF_ERROR(ReadVersion(view, &version));
+  if (version.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(ValidateAssetName(view.PathOf("version"), version));
+  if (AsciiLower(version) == "latest") {
+    return InvalidField(view.PathOf("version"),
+                        "'latest' is a label, not a version; give another version "
+                        "or leave it out to get the next integer");
+  }
+  *out = std::move(version);
+  return absl::OkStatus();
 }
 
 }  // namespace berth::core::internal

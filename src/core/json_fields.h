@@ -88,5 +88,18 @@ absl::Status ReadVersion(const ObjectView& view, std::string* out);
 // The `artifact` object the CLI adds next to a local path: {digest: "sha256:<64 hex>",
 // base_name, is_file}. std::nullopt when absent.
 absl::StatusOr<std::optional<ArtifactRef>> ReadArtifact(const ObjectView& parent);
+// The `artifact` object ReadArtifact reads.
+nlohmann::json ArtifactJson(const ArtifactRef& artifact);
+
+// A field naming client files (`path`, `code`) is usable on the server only once the CLI has
+// uploaded them (`artifact` set); `allow_local_paths` is the CLI's own check before it uploads.
+// INVALID_ARGUMENT on `field` otherwise.
+absl::Status CheckUploaded(bool allow_local_paths, std::string_view field,
+                           std::string_view local_path, const std::optional<ArtifactRef>& artifact);
+
+// The `version` of a registered asset (a model or data version): ReadVersion, then
+// ValidateAssetName; `latest` is refused, being the label of the newest version. Left
+// untouched when absent.
+absl::Status ReadAssetVersion(const ObjectView& view, std::string* out);
 
 }  // namespace berth::core::internal

@@ -18,12 +18,6 @@ using nlohmann::json;
 constexpr size_t kMaxAssetNameLength = 255;
 constexpr size_t kMaxShownLength = 60;
 
-json ArtifactJson(const ArtifactRef& artifact) {
-  return {{"digest", artifact.digest},
-          {"base_name", artifact.base_name},
-          {"is_file", artifact.is_file}};
-}
-
 }  // namespace
 
 absl::Status ValidateAssetName(std::string_view field, std::string_view value) {
@@ -54,16 +48,7 @@ absl::StatusOr<ModelAsset> ParseModelDocument(const json& doc, const ModelParseO
   if (!view.Has("name")) return InvalidField("name", "a model needs a name");
   RETURN_IF_ERROR(view.ReadString("name", &model.name));
   RETURN_IF_ERROR(ValidateAssetName("name", model.name));
-  RETURN_IF_ERROR(internal::ReadVersion(view, &model.version));
-  if (!model.version.empty()) {
-    RETURN_IF_ERROR(ValidateAssetName("version", model.version));
-    // `latest` is the label of the newest version (`azureml:<name>@latest`, `--label latest`).
-    if (absl::AsciiStrToLower(model.version) == "latest") {
-      return InvalidField("version",
-                          "'latest' is a label, not a version; give another version "
-                          "or leave it out to get the next integer");
-    }
-  }
+  RETURN_IF_ERROR(internal::ReadAssetVersion(view, &model.version));
   RETURN_IF_ERROR(
       view.ReadChoice("type", {"custom_model", "mlflow_model", "triton_model"}, &model.type));
   RETURN_IF_ERROR(view.ReadString("description", &model.description));
@@ -74,11 +59,8 @@ absl::StatusOr<ModelAsset> ParseModelDocument(const json& doc, const ModelParseO
   if (model.path.empty() && !model.artifact.has_value()) {
     return InvalidField("path", "a model needs a path: the local folder or file to register");
   }
-  if (!model.artifact.has_value() && !options.allow_local_paths) {
-    return InvalidField("path", absl::StrCat("local path '", model.path,
-                                             "' must be uploaded; use the berth CLI, which "
-                                             "uploads it"));
-  }
+  RETURN_IF_ERROR(
+      internal::CheckUploaded(options.allow_local_paths, "path", model.path, model.artifact));
   return model;
 }
 
@@ -90,7 +72,7 @@ json ToJson(const ModelAsset& model) {
               {"properties", json(model.properties)}};
   if (!model.version.empty()) doc["version"] = model.version;
   if (!model.path.empty()) doc["path"] = model.path;
-  if (model.artifact.has_value()) doc["artifact"] = ArtifactJson(*model.artifact);
+  if (model.artifact.has_value()) doc["artifact"] = internal::ArtifactJson(*model.artifact);
   return doc;
 }
 
