@@ -4,6 +4,7 @@
 
 #include "archive/tar_extract.h"
 #include "auth/secrets.h"
+#include "common/errors.h"
 #include "common/random.h"
 
 namespace berth::controlplane {
@@ -36,6 +37,23 @@ absl::StatusOr<std::string> DigestHex(const std::string& digest) {
     }
   }
   return hex;
+}
+
+absl::Status CheckDeploymentArtifacts(const ArtifactStore& artifacts,
+                                      const core::DeploymentSpec& spec) {
+  if (spec.model && spec.model->artifact && !artifacts.Has(spec.model->artifact->digest)) {
+    return WithTarget(absl::NotFoundError("model.artifact: " + spec.model->artifact->digest +
+                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
+                      "model.artifact");
+  }
+  if (spec.code_configuration && spec.code_configuration->artifact &&
+      !artifacts.Has(spec.code_configuration->artifact->digest)) {
+    return WithTarget(absl::NotFoundError("code_configuration.artifact: " +
+                                          spec.code_configuration->artifact->digest +
+                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
+                      "code_configuration.artifact");
+  }
+  return absl::OkStatus();
 }
 
 ArtifactStore::ArtifactStore(fs::path data_dir) : data_dir_(std::move(data_dir)) {}
