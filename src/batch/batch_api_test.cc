@@ -103,7 +103,7 @@ TEST_F(BatchApiTest, StatusCodesAndAzureInvocation) {
   EXPECT_EQ(Send(bhttp::verb::patch, "/api/v1/batch-endpoints/absent", json::object()).result(),
             bhttp::status::not_found);
   http::Response bad_flag =
-      Send(bhttp::verb::put, "/api/v1/batch-endpoints/ep1/deployments/d1?set_default=maybe",
+      Send(bhttp::verb::put, "/api/v1/batch-endpoints/ep1/deployments/blue?set_default=maybe",
            Deployment());
   EXPECT_EQ(bad_flag.result(), bhttp::status::bad_request);
   EXPECT_EQ(Body(bad_flag)["error"]["target"], "set_default");
@@ -113,7 +113,7 @@ TEST_F(BatchApiTest, StatusCodesAndAzureInvocation) {
                                    {{"input", {{"path", kStore + "inputs"}}}});
   EXPECT_EQ(no_default.result(), bhttp::status::bad_request) << no_default.body();
   EXPECT_EQ(Body(no_default)["error"]["target"], "deployment");
-  EXPECT_EQ(Send(bhttp::verb::put, "/api/v1/batch-endpoints/ep1/deployments/d1?set_default=true",
+  EXPECT_EQ(Send(bhttp::verb::put, "/api/v1/batch-endpoints/ep1/deployments/blue?set_default=true",
                  Deployment())
                 .result(),
             bhttp::status::created);
@@ -122,7 +122,7 @@ TEST_F(BatchApiTest, StatusCodesAndAzureInvocation) {
       {"properties",
        {{"InputData", {{"heart", {{"JobInputType", "UriFolder"}, {"Uri", kStore + "inputs"}}}}}}}};
   http::Response invoked = Send(bhttp::verb::post, "/batch-endpoints/ep1/jobs", azure_body,
-                                {{"azureml-model-deployment", "d1"}});
+                                {{"azureml-model-deployment", "blue"}});
   ASSERT_EQ(invoked.result(), bhttp::status::created) << invoked.body();
   json job = Body(invoked);
   const std::string name = job["name"];
@@ -140,7 +140,7 @@ TEST_F(BatchApiTest, StatusCodesAndAzureInvocation) {
 
   http::Response shown = Send(bhttp::verb::get, "/api/v1/jobs/" + name);
   ASSERT_EQ(shown.result(), bhttp::status::ok);
-  EXPECT_EQ(Body(shown)["deployment_name"], "d1");
+  EXPECT_EQ(Body(shown)["deployment_name"], "blue");
   http::Response list = Send(bhttp::verb::get, "/api/v1/jobs?endpoint=ep1");
   ASSERT_EQ(list.result(), bhttp::status::ok);
   EXPECT_EQ(Body(list)["value"].size(), 1u);

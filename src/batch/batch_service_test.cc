@@ -117,11 +117,11 @@ class BatchServiceTest : public ::testing::Test {
     ASSERT_TRUE(written.ok()) << written.status();
   }
 
-  // Endpoint ep1 with deployment d1 as its default, on compute cpu-cluster.
+  // Endpoint ep1 with deployment blue as its default, on compute cpu-cluster.
   void CreateEndpointWithDefault() {
     CreateCompute();
     ASSERT_TRUE(service_.ApplyEndpoint("ep1", {{"name", "ep1"}}, true).ok());
-    auto deployment = service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, true);
+    auto deployment = service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, true);
     ASSERT_TRUE(deployment.ok()) << deployment.status();
   }
 
@@ -224,17 +224,17 @@ TEST_F(BatchServiceTest, DeleteEndpointRemovesDeploymentsAndKeepsJobs) {
   EXPECT_TRUE(service_.GetJob((*job)["name"]).ok());
   // A new endpoint of the same name starts with no deployments.
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  EXPECT_ERROR(service_.GetDeployment("ep1", "d1"), kNotFound, "");
+  EXPECT_ERROR(service_.GetDeployment("ep1", "blue"), kNotFound, "");
 }
 
 // ---------------------------------------------------------------------------- deployments
 
 TEST_F(BatchServiceTest, DeploymentNeedsItsEndpointAndCompute) {
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false), kNotFound,
-               "endpoint_name");
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false),
+               kNotFound, "endpoint_name");
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false), kNotFound,
-               "compute");
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false),
+               kNotFound, "compute");
   auto stored = store_.ListResources(state::kResourceBatchDeployment, "");
   ASSERT_TRUE(stored.ok());
   EXPECT_THAT(*stored, IsEmpty());
@@ -243,12 +243,12 @@ TEST_F(BatchServiceTest, DeploymentNeedsItsEndpointAndCompute) {
 TEST_F(BatchServiceTest, DeploymentInstanceCountIsBoundByTheCompute) {
   CreateCompute(2);
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  json doc = DeploymentDoc("d1");
+  json doc = DeploymentDoc("blue");
   doc["resources"]["instance_count"] = 3;
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d1", doc, true, false), kInvalidArgument,
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", doc, true, false), kInvalidArgument,
                "resources.instance_count");
   doc["resources"]["instance_count"] = 2;
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d1", doc, true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", doc, true, false).ok());
   // The compute cannot shrink below what its deployments need, nor go while one names it.
   EXPECT_ERROR(service_.PutCompute("cpu-cluster", {{"max_instances", 1}}), kInvalidArgument,
                "max_instances");
@@ -258,22 +258,22 @@ TEST_F(BatchServiceTest, DeploymentInstanceCountIsBoundByTheCompute) {
 TEST_F(BatchServiceTest, DeploymentArtifactsAndModelsMustExist) {
   CreateCompute();
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  json doc = DeploymentDoc("d1");
+  json doc = DeploymentDoc("blue");
   doc["model"]["artifact"]["digest"] = "sha256:" + std::string(64, 'e');
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d1", doc, true, false), kNotFound,
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", doc, true, false), kNotFound,
                "model.artifact");
   doc["model"] = "azureml:heart@latest";
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d1", doc, true, false), kNotFound, "model");
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", doc, true, false), kNotFound, "model");
 
   core::ModelAsset model;
   model.name = "heart";
   model.path = "model";
   model.artifact = core::ArtifactRef{kModelDigest, "model", false};
   ASSERT_TRUE(models_.Create(model).ok());
-  auto written = service_.ApplyDeployment("ep1", "d1", doc, true, false);
+  auto written = service_.ApplyDeployment("ep1", "blue", doc, true, false);
   ASSERT_TRUE(written.ok()) << written.status();
   // `@latest` is pinned to the version it meant.
-  auto stored = store_.GetResource(state::kResourceBatchDeployment, "ep1/d1");
+  auto stored = store_.GetResource(state::kResourceBatchDeployment, "ep1/blue");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->doc["model"], "azureml:heart:1");
 }
@@ -281,50 +281,50 @@ TEST_F(BatchServiceTest, DeploymentArtifactsAndModelsMustExist) {
 TEST_F(BatchServiceTest, LegacyLayoutMergesIntoSettings) {
   CreateCompute();
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false).ok());
-  auto updated = service_.ApplyDeployment("ep1", "D1", {{"mini_batch_size", 7}}, false, false);
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false).ok());
+  auto updated = service_.ApplyDeployment("ep1", "BLUE", {{"mini_batch_size", 7}}, false, false);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_FALSE(updated->created);
-  EXPECT_EQ(updated->view["name"], "d1");
+  EXPECT_EQ(updated->view["name"], "blue");
   EXPECT_EQ(updated->view["settings"]["mini_batch_size"], 7);
   EXPECT_EQ(updated->view["provisioning_state"], "Succeeded");
-  EXPECT_ERROR(service_.ApplyDeployment("ep1", "d2", {{"mini_batch_size", 7}}, false, false),
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "green", {{"mini_batch_size", 7}}, false, false),
                kNotFound, "");
 }
 
 TEST_F(BatchServiceTest, FirstDeploymentIsNotDefaultUntilSetDefault) {
   CreateCompute();
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false).ok());
   auto endpoint = service_.GetEndpoint("ep1");
   ASSERT_TRUE(endpoint.ok());
   EXPECT_FALSE(endpoint->contains("defaults") &&
                (*endpoint)["defaults"].value("deployment_name", "") != "");
 
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d2", DeploymentDoc("d2"), true, true).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "green", DeploymentDoc("green"), true, true).ok());
   endpoint = service_.GetEndpoint("ep1");
   ASSERT_TRUE(endpoint.ok());
-  EXPECT_EQ((*endpoint)["defaults"]["deployment_name"], "d2");
+  EXPECT_EQ((*endpoint)["defaults"]["deployment_name"], "green");
 }
 
 TEST_F(BatchServiceTest, DeleteDeploymentRules) {
   CreateEndpointWithDefault();
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d2", DeploymentDoc("d2"), true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "green", DeploymentDoc("green"), true, false).ok());
   // The default goes last.
-  EXPECT_ERROR(service_.DeleteDeployment("ep1", "d1"), kFailedPrecondition,
+  EXPECT_ERROR(service_.DeleteDeployment("ep1", "blue"), kFailedPrecondition,
                "defaults.deployment_name");
   // Not while one of its jobs runs.
-  auto job = service_.Invoke("ep1", Request(kStore + "inputs/heart"), "d2");
+  auto job = service_.Invoke("ep1", Request(kStore + "inputs/heart"), "green");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_ERROR(service_.DeleteDeployment("ep1", "d2"), kFailedPrecondition, "");
+  EXPECT_ERROR(service_.DeleteDeployment("ep1", "green"), kFailedPrecondition, "");
   JobRepository jobs(store_);
   auto record = jobs.Get((*job)["name"]);
   ASSERT_TRUE(record.ok());
   record->status = core::JobStatus::kCompleted;
   ASSERT_TRUE(jobs.Update(*record).ok());
-  ASSERT_TRUE(service_.DeleteDeployment("ep1", "d2").ok());
+  ASSERT_TRUE(service_.DeleteDeployment("ep1", "green").ok());
   // The only deployment left may go, default or not; the endpoint is then without one.
-  ASSERT_TRUE(service_.DeleteDeployment("ep1", "D1").ok());
+  ASSERT_TRUE(service_.DeleteDeployment("ep1", "BLUE").ok());
   auto endpoint = service_.GetEndpoint("ep1");
   ASSERT_TRUE(endpoint.ok());
   EXPECT_EQ((*endpoint)["defaults"].value("deployment_name", ""), "");
@@ -411,7 +411,7 @@ TEST_F(BatchServiceTest, InvokeFromADatastorePath) {
   EXPECT_THAT(name, ::testing::StartsWith("batchjob-"));
   EXPECT_EQ((*view)["status"], "NotStarted");
   EXPECT_EQ((*view)["endpoint_name"], "ep1");
-  EXPECT_EQ((*view)["deployment_name"], "d1");
+  EXPECT_EQ((*view)["deployment_name"], "blue");
   EXPECT_EQ((*view)["experiment_name"], "ep1");
   EXPECT_EQ((*view)["priority"], "normal");
   EXPECT_EQ((*view)["outputs"]["score"]["path"], kStore + "azureml/" + name + "/score/");
@@ -475,13 +475,13 @@ TEST_F(BatchServiceTest, InvokeFromAnUploadedFolderOrFile) {
 TEST_F(BatchServiceTest, InvokeWithOverridesNameOutputAndPriority) {
   CreateCompute(4, "low_priority");
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false).ok());
   json request = Request(kStore + "inputs/heart");
   request["name"] = "run-7";
   request["output_path"] = kStore + "results/run-7";
   request["settings"] = {{"mini_batch_size", 5}, {"instance_count", 3}};
   request["experiment_name"] = "exp";
-  auto view = service_.Invoke("ep1", request, "d1");
+  auto view = service_.Invoke("ep1", request, "blue");
   ASSERT_TRUE(view.ok()) << view.status();
   EXPECT_EQ((*view)["name"], "run-7");
   EXPECT_EQ((*view)["priority"], "low");
@@ -497,7 +497,7 @@ TEST_F(BatchServiceTest, InvokeWithOverridesNameOutputAndPriority) {
   // The same name again: 409, and the first job's folder is untouched.
   Snapshot before = Take();
   request["output_path"] = kStore + "results/run-8";
-  EXPECT_ERROR(service_.Invoke("ep1", request, "d1"), kAlreadyExists, "name");
+  EXPECT_ERROR(service_.Invoke("ep1", request, "blue"), kAlreadyExists, "name");
   ExpectUnchanged(before);
 }
 
@@ -565,7 +565,7 @@ TEST_F(BatchServiceTest, RefusedInvocationsLeaveNothingBehind) {
 TEST_F(BatchServiceTest, NoDefaultDeploymentIsAzuresError) {
   CreateCompute();
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d1", DeploymentDoc("d1"), true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue"), true, false).ok());
   Snapshot before = Take();
   auto result = service_.Invoke("ep1", Request(kStore + "inputs/heart"), "");
   ASSERT_FALSE(result.ok());
@@ -577,7 +577,7 @@ TEST_F(BatchServiceTest, NoDefaultDeploymentIsAzuresError) {
                         "specific header to route."));
   ExpectUnchanged(before);
   // Naming the deployment routes without a default.
-  EXPECT_TRUE(service_.Invoke("ep1", Request(kStore + "inputs/heart"), "D1").ok());
+  EXPECT_TRUE(service_.Invoke("ep1", Request(kStore + "inputs/heart"), "BLUE").ok());
 }
 
 // ----------------------------------------------------------------------------------- jobs
@@ -615,9 +615,9 @@ TEST_F(BatchServiceTest, JobViewCountsPersistedAndLiveProgress) {
 
 TEST_F(BatchServiceTest, ListJobsNewestFirstFilteredAndPaged) {
   CreateEndpointWithDefault();
-  ASSERT_TRUE(service_.ApplyDeployment("ep1", "d2", DeploymentDoc("d2"), true, false).ok());
+  ASSERT_TRUE(service_.ApplyDeployment("ep1", "green", DeploymentDoc("green"), true, false).ok());
   std::vector<std::string> names;
-  for (const char* deployment : {"d1", "d2", "d1"}) {
+  for (const char* deployment : {"blue", "green", "blue"}) {
     auto view = service_.Invoke("ep1", Request(kStore + "inputs/heart"), deployment);
     ASSERT_TRUE(view.ok()) << view.status();
     names.push_back((*view)["name"]);
@@ -633,10 +633,10 @@ TEST_F(BatchServiceTest, ListJobsNewestFirstFilteredAndPaged) {
   ASSERT_EQ(page->value.size(), 1u);
   EXPECT_EQ(page->value[0]["name"], names[0]);
 
-  auto of_d1 = service_.ListEndpointJobs("EP1", "D1", {});
-  ASSERT_TRUE(of_d1.ok());
-  ASSERT_EQ(of_d1->value.size(), 2u);
-  EXPECT_EQ(of_d1->value[0]["name"], names[2]);
+  auto of_blue = service_.ListEndpointJobs("EP1", "BLUE", {});
+  ASSERT_TRUE(of_blue.ok());
+  ASSERT_EQ(of_blue->value.size(), 2u);
+  EXPECT_EQ(of_blue->value[0]["name"], names[2]);
   EXPECT_ERROR(service_.ListEndpointJobs("ep1", "nope", {}), kNotFound, "");
   EXPECT_ERROR(service_.ListEndpointJobs("nope", "", {}), kNotFound, "");
 }
