@@ -412,6 +412,10 @@ absl::StatusOr<nlohmann::json> ApiClient::Post(std::string_view path, const nloh
   return SendJson("POST", path, body.is_null() ? nullptr : &body, create);
 }
 
+absl::StatusOr<nlohmann::json> ApiClient::Put(std::string_view path, const nlohmann::json& body) {
+  return SendJson("PUT", path, &body, false);
+}
+
 absl::StatusOr<nlohmann::json> ApiClient::Patch(std::string_view path, const nlohmann::json& body) {
   return SendJson("PATCH", path, &body, false);
 }
@@ -421,7 +425,16 @@ absl::StatusOr<nlohmann::json> ApiClient::Delete(std::string_view path) {
 }
 
 absl::StatusOr<std::string> ApiClient::GetText(std::string_view path) {
-  absl::StatusOr<HttpResponse> response = Send("GET", path, "", "", "text/plain", kRequestTimeout);
+  return GetBody(path, "text/plain", kRequestTimeout);
+}
+
+absl::StatusOr<std::string> ApiClient::GetBytes(std::string_view path, std::string accept) {
+  return GetBody(path, std::move(accept), kUploadTimeout);
+}
+
+absl::StatusOr<std::string> ApiClient::GetBody(std::string_view path, std::string accept,
+                                               std::chrono::milliseconds timeout) {
+  absl::StatusOr<HttpResponse> response = Send("GET", path, "", "", std::move(accept), timeout);
   if (!response.ok()) return response.status();
   if (absl::Status status = StatusFromResponse(*response); !status.ok()) return status;
   return std::move(response->body);

@@ -95,10 +95,13 @@ class ApiClient {
   absl::StatusOr<nlohmann::json> Post(std::string_view path,
                                       const nlohmann::json& body = nlohmann::json(),
                                       bool create = false);
+  absl::StatusOr<nlohmann::json> Put(std::string_view path, const nlohmann::json& body);
   absl::StatusOr<nlohmann::json> Patch(std::string_view path, const nlohmann::json& body);
   absl::StatusOr<nlohmann::json> Delete(std::string_view path);
   // A text/plain answer (logs).
   absl::StatusOr<std::string> GetText(std::string_view path);
+  // An answer of any type, e.g. application/x-tar, read whole within kUploadTimeout.
+  absl::StatusOr<std::string> GetBytes(std::string_view path, std::string accept);
 
   // HEAD /api/v1/artifacts/<digest>: true for 200, false for 404.
   absl::StatusOr<bool> HasArtifact(std::string_view digest);
@@ -112,6 +115,8 @@ class ApiClient {
   absl::StatusOr<HttpResponse> Send(std::string method, std::string_view path, std::string body,
                                     std::string content_type, std::string accept,
                                     std::chrono::milliseconds timeout);
+  absl::StatusOr<std::string> GetBody(std::string_view path, std::string accept,
+                                      std::chrono::milliseconds timeout);
   absl::StatusOr<nlohmann::json> SendJson(std::string method, std::string_view path,
                                           const nlohmann::json* body, bool create);
 

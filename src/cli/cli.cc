@@ -26,8 +26,8 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   std::ostream& err = *env.err;
 
   CLI::App app(
-      "berth: manage berth online endpoints and deployments through berthd's "
-      "management API",
+      "berth: manage berth online and batch endpoints, their deployments, models, data, "
+      "computes and jobs through berthd's management API",
       "berth");
   app.require_subcommand(1);
   // Global options may follow the subcommands: `berth online-endpoint list --url ...`.
@@ -48,6 +48,11 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   AddEndpointCommands(app, &action);
   AddDeploymentCommands(app, &action);
   AddModelCommands(app, &action);
+  AddBatchEndpointCommands(app, &action);
+  AddBatchDeploymentCommands(app, &action);
+  AddComputeCommands(app, &action);
+  AddDataCommands(app, &action);
+  AddJobCommands(app, &action);
   AddLocalDaemonCommands(app, &action);
 
   std::vector<const char*> argv;

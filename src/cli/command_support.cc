@@ -106,11 +106,13 @@ void AddLocalFlag(CLI::App* command) {
   command->add_flag(kLocalFlag, description);
 }
 
-void OutputOptions::Add(CLI::App* command) {
-  command
-      ->add_option("-o,--output", format,
-                   "Output format: json (default), yaml, or table (aligned columns)")
+void OutputOptions::Add(CLI::App* command, const std::string& description) {
+  command->add_option("-o,--output", format, description)
       ->check(CLI::IsMember({"json", "yaml", "table"}));
+}
+
+void AddYesFlag(CLI::App* command, bool& yes) {
+  command->add_flag("-y,--yes", yes, "Do not ask for confirmation (required without a terminal)");
 }
 
 OutputFormat OutputOptions::Format() const {
@@ -140,6 +142,21 @@ void SpecOptions::Add(CLI::App* command, bool file_required, const std::string& 
                       "scalars or flow collections; applied over the file)");
 }
 
+namespace {
+
+absl::StatusOr<int> UploadWithProgress(Session& session,
+                                       const std::vector<DocumentArtifact>& artifacts) {
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  ApiArtifactStore store(*client);
+  return UploadArtifacts(artifacts, store, [&session](const DocumentArtifact& artifact) {
+    session.err() << "Uploading " << artifact.field << " " << artifact.packed.base_name << " ("
+                  << HumanSize(artifact.packed.tar.size()) << ")\n"
+                  << std::flush;
+  });
+}
+
+}  // namespace
+
 absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::string& spec_file,
                               const std::function<absl::Status()>& validate) {
   std::filesystem::path base = std::filesystem::path(spec_file).parent_path();
@@ -148,15 +165,150 @@ absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::
                    PackDocumentArtifacts(doc, base, spec_file));
   if (validate) RETURN_IF_ERROR(validate());
   if (artifacts.empty()) return absl::OkStatus();
+  return UploadWithProgress(session, artifacts).status();
+}
+
+absl::StatusOr<nlohmann::json> UploadLocalPath(Session& session, const std::string& written,
+                                               const std::string& spec_file,
+                                               const std::string& field) {
+  // As in Azure's YAML, a relative path is relative to the file; without one, to the working
+  // directory.
+  const std::filesystem::path base = std::filesystem::path(spec_file).parent_path();
+  const std::filesystem::path resolved =
+      std::filesystem::path(written).is_absolute() || base.empty() ? std::filesystem::path(written)
+                                                                   : base / written;
+  absl::StatusOr<PackedArtifact> packed = PackArtifact(resolved);
+  if (!packed.ok()) {
+    return InSpecFile(InvalidField(field, std::string(packed.status().message())), spec_file);
+  }
+  nlohmann::json reference = ArtifactJson(*packed);
+  RETURN_IF_ERROR(
+      UploadWithProgress(session, {DocumentArtifact{field, *std::move(packed)}}).status());
+  return reference;
+}
+
+absl::Status PrintResource(Session& session, const std::string& path, OutputFormat format,
+                           ResourceKind kind) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ApiArtifactStore store(*client);
-  absl::StatusOr<int> uploaded =
-      UploadArtifacts(artifacts, store, [&session](const DocumentArtifact& artifact) {
-        session.err() << "Uploading " << artifact.field << " " << artifact.packed.base_name << " ("
-                      << HumanSize(artifact.packed.tar.size()) << ")\n"
-                      << std::flush;
-      });
-  return uploaded.status();
+  ASSIGN_OR_RETURN(nlohmann::json resource, client->Get(path));
+  session.Print(resource, format, kind);
+  return absl::OkStatus();
+}
+
+absl::Status PrintList(Session& session, const std::string& path, OutputFormat format,
+                       ResourceKind kind) {
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  ASSIGN_OR_RETURN(nlohmann::json items, client->ListAll(path));
+  session.Print(items, format, kind);
+  return absl::OkStatus();
+}
+
+absl::Status ConfirmAndDelete(Session& session, const std::string& question,
+                              const std::string& path, const std::string& done, bool yes) {
+  RETURN_IF_ERROR(session.Confirm(question, yes));
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  RETURN_IF_ERROR(client->Delete(path).status());
+  session.err() << done << "\n" << std::flush;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(const std::string& name,
+                                                       const std::string& endpoint,
+                                                       const SpecOptions& spec, bool partial) {
+  SpecInput input;
+  input.set_assignments = spec.set;
+  if (!spec.file.empty()) input.file = spec.file;
+  // A partial update carries only what changes; a full document names itself.
+  if (!partial || input.file) {
+    if (!name.empty()) input.overrides.emplace_back("name", name);
+    if (!endpoint.empty()) input.overrides.emplace_back("endpoint_name", endpoint);
+  }
+  ASSIGN_OR_RETURN(nlohmann::json doc, BuildSpecDocument(input));
+  DeploymentTarget target{std::move(doc), name, endpoint};
+  if (target.name.empty()) target.name = StringField(target.doc, "name");
+  if (target.endpoint.empty()) target.endpoint = StringField(target.doc, "endpoint_name");
+  if (target.name.empty()) {
+    return UsageError("a deployment name is required: pass --name or set `name` in the file");
+  }
+  if (target.endpoint.empty()) {
+    return UsageError(
+        "an endpoint name is required: pass --endpoint-name or set `endpoint_name` in the file");
+  }
+  return target;
+}
+
+void AddDeploymentNames(CLI::App* command, std::string& name, std::string& endpoint,
+                        bool required) {
+  auto* n = command->add_option(
+      "-n,--name", name, required ? "Deployment name" : "Deployment name (wins over the file)");
+  auto* e = command->add_option(
+      "-e,--endpoint-name,--endpoint", endpoint,
+      required ? "Endpoint name" : "Endpoint name (wins over `endpoint_name` in the file)");
+  if (required) {
+    n->required();
+    e->required();
+  }
+}
+
+std::string AssetVersionPath(const std::string& collection, const std::string& name,
+                             const std::string& version) {
+  return absl::StrCat(collection, "/", EncodeComponent(name), "/versions/",
+                      EncodeComponent(version));
+}
+
+absl::Status RegisterAssetVersion(Session& session, const std::string& collection,
+                                  const nlohmann::json& doc, const std::string& asset,
+                                  const std::string& spec_file, OutputFormat format,
+                                  ResourceKind kind) {
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  absl::StatusOr<nlohmann::json> answer = client->Post(collection, doc, /*create=*/true);
+  const std::string version = StringField(doc, "version");
+  if (absl::IsAlreadyExists(answer.status()) && !version.empty()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(asset, " ", StringField(doc, "name"), " version ", version,
+                     " already exists; give another --version, or none to register the next one"));
+  }
+  if (!answer.ok()) return InSpecFile(answer.status(), spec_file);
+  session.Print(*answer, format, kind);
+  return absl::OkStatus();
+}
+
+absl::Status ListAssetVersions(Session& session, const std::string& collection,
+                               const std::string& name, OutputFormat format, ResourceKind kind) {
+  std::string path = collection;
+  if (!name.empty()) absl::StrAppend(&path, "?name=", EncodeComponent(name));
+  return PrintList(session, path, format, kind);
+}
+
+namespace {
+
+constexpr char kLatestLabel[] = "latest";
+
+absl::Status ShowAssetVersion(Session& session, const AssetShowOptions& o) {
+  if (o.version.empty() == o.label.empty()) {
+    return UsageError("give either --version or --label latest");
+  }
+  return PrintResource(
+      session, AssetVersionPath(o.collection, o.name, o.version.empty() ? kLatestLabel : o.version),
+      o.output.Format(), o.kind);
+}
+
+}  // namespace
+
+void AddAssetShowCommand(CLI::App* group, Action* action, const std::string& collection,
+                         ResourceKind kind, const std::string& asset) {
+  CLI::App* c = group->add_subcommand("show", "Show a " + asset + " version");
+  auto o = Bind(c, action, &ShowAssetVersion);
+  o->collection = collection;
+  o->kind = kind;
+  c->add_option("-n,--name", o->name, "Name of the " + asset)->required();
+  auto* version = c->add_option("-v,--version", o->version, "Version");
+  c->add_option("-l,--label", o->label,
+                "`latest`: the newest version (of data: the newest not archived)")
+      ->check(CLI::IsMember({kLatestLabel}))
+      ->excludes(version);
+  o->output.Add(c);
+  AddLocalFlag(c);
 }
 
 absl::StatusOr<nlohmann::json> FinishWrite(Session& session, const nlohmann::json& answer,
@@ -177,6 +329,28 @@ std::string EndpointPath(const std::string& endpoint) {
 
 std::string DeploymentPath(const std::string& endpoint, const std::string& deployment) {
   return EndpointPath(endpoint) + "/deployments/" + EncodeComponent(deployment);
+}
+
+std::string BatchEndpointPath(const std::string& endpoint) {
+  return "/batch-endpoints/" + EncodeComponent(endpoint);
+}
+
+std::string BatchDeploymentPath(const std::string& endpoint, const std::string& deployment) {
+  return BatchEndpointPath(endpoint) + "/deployments/" + EncodeComponent(deployment);
+}
+
+std::string JobPath(const std::string& job) { return "/jobs/" + EncodeComponent(job); }
+
+absl::Status SendDocument(Session& session, const std::string& method, const std::string& path,
+                          const nlohmann::json& doc, const std::string& spec_file,
+                          OutputFormat format, ResourceKind kind) {
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  absl::StatusOr<nlohmann::json> answer =
+      method == "PATCH" ? client->Patch(path, doc) : client->Put(path, doc);
+  if (!answer.ok()) return InSpecFile(answer.status(), spec_file);
+  PrintWarnings(*answer, session.err());
+  session.Print(*answer, format, kind);
+  return absl::OkStatus();
 }
 
 std::string StringField(const nlohmann::json& doc, const char* key) {

@@ -88,9 +88,14 @@ inline constexpr char kLocalFlag[] = "--local";
 // Options most commands share, bound to CLI11.
 struct OutputOptions {
   std::string format = "json";
-  void Add(CLI::App* command);
+  void Add(CLI::App* command,
+           const std::string& description =
+               "Output format: json (default), yaml, or table (aligned columns)");
   OutputFormat Format() const;
 };
+
+// -y/--yes for commands that ask for confirmation.
+void AddYesFlag(CLI::App* command, bool& yes);
 
 struct WaitOptions {
   bool no_wait = false;
@@ -125,6 +130,39 @@ class ApiArtifactStore final : public ArtifactStore {
 absl::Status PrepareArtifacts(Session& session, nlohmann::json& doc, const std::string& spec_file,
                               const std::function<absl::Status()>& validate);
 
+// Packs the local folder or file `written` (relative to `spec_file`'s folder, or to the working
+// directory without a file), uploads it unless berthd has it, and returns its reference
+// ({"digest", "base_name", "is_file"}). A path that cannot be packed is INVALID_ARGUMENT on
+// `field`, in the file.
+absl::StatusOr<nlohmann::json> UploadLocalPath(Session& session, const std::string& written,
+                                               const std::string& spec_file,
+                                               const std::string& field);
+
+// GETs `path` (one resource) or every page of a list, and prints it.
+absl::Status PrintResource(Session& session, const std::string& path, OutputFormat format,
+                           ResourceKind kind);
+absl::Status PrintList(Session& session, const std::string& path, OutputFormat format,
+                       ResourceKind kind);
+
+// Asks `question` (unless `yes`), DELETEs `path` and says `done` on stderr.
+absl::Status ConfirmAndDelete(Session& session, const std::string& question,
+                              const std::string& path, const std::string& done, bool yes);
+
+// A deployment's document (file, --set, -n/-e) and the names it goes under, for online and
+// batch deployments alike. A partial update without a file carries only what changes.
+struct DeploymentTarget {
+  nlohmann::json doc;
+  std::string name;
+  std::string endpoint;
+};
+absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(const std::string& name,
+                                                       const std::string& endpoint,
+                                                       const SpecOptions& spec, bool partial);
+
+// -n/--name and -e/--endpoint-name of a deployment command; `required` for those naming an
+// existing deployment, otherwise they win over the file.
+void AddDeploymentNames(CLI::App* command, std::string& name, std::string& endpoint, bool required);
+
 // Prints the answer's warnings (not for deletes), then, unless --no-wait, polls `item_path` until
 // the operation ends. Returns the resource to print: the final one, or the write's answer with
 // --no-wait.
@@ -136,6 +174,17 @@ absl::StatusOr<nlohmann::json> FinishWrite(Session& session, const nlohmann::jso
 std::string EndpointPath(const std::string& endpoint);
 std::string DeploymentPath(const std::string& endpoint, const std::string& deployment);
 
+// "/batch-endpoints/<e>", "/batch-endpoints/<e>/deployments/<d>" and "/jobs/<j>", encoded.
+std::string BatchEndpointPath(const std::string& endpoint);
+std::string BatchDeploymentPath(const std::string& endpoint, const std::string& deployment);
+std::string JobPath(const std::string& job);
+
+// PUTs or PATCHes `doc` at `path`, then prints the answer's warnings and the answer. A 400 is
+// reported against `spec_file` (see InSpecFile).
+absl::Status SendDocument(Session& session, const std::string& method, const std::string& path,
+                          const nlohmann::json& doc, const std::string& spec_file,
+                          OutputFormat format, ResourceKind kind);
+
 // The string at `doc[key]`, or "".
 std::string StringField(const nlohmann::json& doc, const char* key);
 
@@ -144,6 +193,37 @@ void AddEndpointCommands(CLI::App& app, Action* action);
 void AddDeploymentCommands(CLI::App& app, Action* action);
 void AddModelCommands(CLI::App& app, Action* action);
 void AddLocalDaemonCommands(CLI::App& app, Action* action);
+void AddBatchEndpointCommands(CLI::App& app, Action* action);
+void AddBatchDeploymentCommands(CLI::App& app, Action* action);
+void AddComputeCommands(CLI::App& app, Action* action);
+void AddDataCommands(CLI::App& app, Action* action);
+void AddJobCommands(CLI::App& app, Action* action);
+
+// `show` of a versioned asset (models, data): -n with -v or --label latest.
+struct AssetShowOptions {
+  std::string collection;  // "/models", "/data"
+  ResourceKind kind = ResourceKind::kOther;
+  std::string name;
+  std::string version;
+  std::string label;
+  OutputOptions output;
+};
+void AddAssetShowCommand(CLI::App* group, Action* action, const std::string& collection,
+                         ResourceKind kind, const std::string& asset);
+// POSTs a new version of an asset (`collection` "/models", "/data") and prints berthd's answer.
+// A version that exists is ALREADY_EXISTS saying how to pick another; a 400 is reported against
+// `spec_file`.
+absl::Status RegisterAssetVersion(Session& session, const std::string& collection,
+                                  const nlohmann::json& doc, const std::string& asset,
+                                  const std::string& spec_file, OutputFormat format,
+                                  ResourceKind kind);
+// Prints every version of the collection's assets, or of those named `name`.
+absl::Status ListAssetVersions(Session& session, const std::string& collection,
+                               const std::string& name, OutputFormat format, ResourceKind kind);
+
+// "<collection>/<name>/versions/<version>", encoded.
+std::string AssetVersionPath(const std::string& collection, const std::string& name,
+                             const std::string& version);
 
 // A server's verdict on a document read from `spec_file`: field errors (400) are prefixed
 // with the file name, as local validation errors are.

@@ -26,34 +26,10 @@ struct WriteOptions {
   OutputOptions output;
 };
 
-// Builds the document and resolves the deployment's and its endpoint's names.
-struct Target {
-  json doc;
-  std::string name;
-  std::string endpoint;
-};
+using Target = DeploymentTarget;
 
 absl::StatusOr<Target> BuildTarget(const WriteOptions& o, bool partial) {
-  SpecInput input;
-  input.set_assignments = o.spec.set;
-  if (!o.spec.file.empty()) input.file = o.spec.file;
-  // A partial update carries only what changes; a full document names itself.
-  if (!partial || input.file) {
-    if (!o.name.empty()) input.overrides.emplace_back("name", o.name);
-    if (!o.endpoint.empty()) input.overrides.emplace_back("endpoint_name", o.endpoint);
-  }
-  ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
-  Target target{std::move(doc), o.name, o.endpoint};
-  if (target.name.empty()) target.name = StringField(target.doc, "name");
-  if (target.endpoint.empty()) target.endpoint = StringField(target.doc, "endpoint_name");
-  if (target.name.empty()) {
-    return UsageError("a deployment name is required: pass --name or set `name` in the file");
-  }
-  if (target.endpoint.empty()) {
-    return UsageError(
-        "an endpoint name is required: pass --endpoint-name or set `endpoint_name` in the file");
-  }
-  return target;
+  return BuildDeploymentTarget(o.name, o.endpoint, o.spec, partial);
 }
 
 // --all-traffic: once the deployment is Succeeded, send all live traffic to it.
@@ -200,20 +176,8 @@ absl::Status GetLogs(Session& session, const LogsOptions& o) {
   return absl::OkStatus();
 }
 
-void AddNames(CLI::App* c, std::string& name, std::string& endpoint, bool required) {
-  auto* n = c->add_option("-n,--name", name,
-                          required ? "Deployment name" : "Deployment name (wins over the file)");
-  auto* e = c->add_option(
-      "-e,--endpoint-name,--endpoint", endpoint,
-      required ? "Endpoint name" : "Endpoint name (wins over `endpoint_name` in the file)");
-  if (required) {
-    n->required();
-    e->required();
-  }
-}
-
 void AddWriteOptions(CLI::App* c, WriteOptions& o, bool file_required) {
-  AddNames(c, o.name, o.endpoint, /*required=*/false);
+  AddDeploymentNames(c, o.name, o.endpoint, /*required=*/false);
   o.spec.Add(c, file_required, "deployment");
   c->add_flag("--all-traffic", o.all_traffic,
               "Once the deployment is Succeeded, route all live traffic of the endpoint to it "
@@ -245,7 +209,7 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
   {
     CLI::App* c = group->add_subcommand("show", "Show a deployment with its instances");
     auto o = Bind(c, action, &Show);
-    AddNames(c, o->name, o->endpoint, /*required=*/true);
+    AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
     o->output.Add(c);
     AddLocalFlag(c);
   }
@@ -260,8 +224,8 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
     CLI::App* c = group->add_subcommand(
         "delete", "Delete a deployment (asks for confirmation; refused while it has live traffic)");
     auto o = Bind(c, action, &Delete);
-    AddNames(c, o->name, o->endpoint, /*required=*/true);
-    c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
+    AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
+    AddYesFlag(c, o->yes);
     o->wait.Add(c, "the deployment is gone");
     AddLocalFlag(c);
   }
@@ -269,7 +233,7 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
     CLI::App* c = group->add_subcommand(
         "get-logs", "Print the last lines of an instance's log (default: the newest instance)");
     auto o = Bind(c, action, &GetLogs);
-    AddNames(c, o->name, o->endpoint, /*required=*/true);
+    AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
     c->add_option("-l,--lines", o->lines, "Number of lines from the end")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();

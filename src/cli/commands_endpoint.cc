@@ -285,7 +285,7 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
         "delete", "Delete an endpoint and all its deployments (asks for confirmation)");
     auto o = Bind(c, action, &Delete);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
-    c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
+    AddYesFlag(c, o->yes);
     o->wait.Add(c, "the endpoint is gone");
     AddLocalFlag(c);
   }

@@ -1,8 +1,6 @@
 // `berth model ...`: create, list, show, delete — the model registry (docs/api.md, "Models"),
 // shaped like `az ml model`.
 
-#include <filesystem>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
@@ -13,14 +11,9 @@
 namespace berth::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kLatestLabel[] = "latest";
-
-std::string VersionPath(const std::string& name, const std::string& version) {
-  return absl::StrCat("/models/", EncodeComponent(name), "/versions/", EncodeComponent(version));
-}
+constexpr char kModels[] = "/models";
 
 struct CreateOptions {
   std::string file;
@@ -69,35 +62,11 @@ absl::Status Create(Session& session, const CreateOptions& o) {
                                                         "files only; give a local path")),
                       o.file);
   }
-  // As in Azure's YAML, a relative path is relative to the file; without one, to the working
-  // directory.
-  fs::path base = fs::path(o.file).parent_path();
-  fs::path resolved =
-      fs::path(model.path).is_absolute() || base.empty() ? fs::path(model.path) : base / model.path;
-  absl::StatusOr<PackedArtifact> packed = PackArtifact(resolved);
-  if (!packed.ok()) {
-    return InSpecFile(InvalidField("path", std::string(packed.status().message())), o.file);
-  }
-  model.artifact = core::ArtifactRef{packed->digest, packed->base_name, packed->is_file};
-
-  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ApiArtifactStore store(*client);
-  RETURN_IF_ERROR(UploadArtifacts({DocumentArtifact{"path", *std::move(packed)}}, store,
-                                  [&session](const DocumentArtifact& artifact) {
-                                    session.err()
-                                        << "Uploading " << artifact.packed.base_name << "\n"
-                                        << std::flush;
-                                  })
-                      .status());
-  absl::StatusOr<json> answer = client->Post("/models", core::ToJson(model), /*create=*/true);
-  if (absl::IsAlreadyExists(answer.status()) && !model.version.empty()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("model ", model.name, " version ", model.version,
-                     " already exists; give another --version, or none to register the next one"));
-  }
-  if (!answer.ok()) return InSpecFile(answer.status(), o.file);
-  session.Print(*answer, o.output.Format(), ResourceKind::kModel);
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(json artifact, UploadLocalPath(session, model.path, o.file, "path"));
+  model.artifact =
+      core::ArtifactRef{artifact["digest"], artifact["base_name"], artifact["is_file"]};
+  return RegisterAssetVersion(session, kModels, core::ToJson(model), "model", o.file,
+                              o.output.Format(), ResourceKind::kModel);
 }
 
 struct ListOptions {
@@ -106,30 +75,7 @@ struct ListOptions {
 };
 
 absl::Status List(Session& session, const ListOptions& o) {
-  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  std::string path = "/models";
-  if (!o.name.empty()) absl::StrAppend(&path, "?name=", EncodeComponent(o.name));
-  ASSIGN_OR_RETURN(json value, client->ListAll(path));
-  session.Print(value, o.output.Format(), ResourceKind::kModel);
-  return absl::OkStatus();
-}
-
-struct ShowOptions {
-  std::string name;
-  std::string version;
-  std::string label;
-  OutputOptions output;
-};
-
-absl::Status Show(Session& session, const ShowOptions& o) {
-  if (o.version.empty() == o.label.empty()) {
-    return UsageError("give either --version or --label latest");
-  }
-  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(json model,
-                   client->Get(VersionPath(o.name, o.version.empty() ? kLatestLabel : o.version)));
-  session.Print(model, o.output.Format(), ResourceKind::kModel);
-  return absl::OkStatus();
+  return ListAssetVersions(session, kModels, o.name, o.output.Format(), ResourceKind::kModel);
 }
 
 struct DeleteOptions {
@@ -139,12 +85,10 @@ struct DeleteOptions {
 };
 
 absl::Status Delete(Session& session, const DeleteOptions& o) {
-  RETURN_IF_ERROR(session.Confirm(
-      absl::StrCat("Delete version ", o.version, " of model ", o.name, "?"), o.yes));
-  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  RETURN_IF_ERROR(client->Delete(VersionPath(o.name, o.version)).status());
-  session.err() << "Deleted version " << o.version << " of model " << o.name << "\n" << std::flush;
-  return absl::OkStatus();
+  return ConfirmAndDelete(session,
+                          absl::StrCat("Delete version ", o.version, " of model ", o.name, "?"),
+                          AssetVersionPath(kModels, o.name, o.version),
+                          absl::StrCat("Deleted version ", o.version, " of model ", o.name), o.yes);
 }
 
 }  // namespace
@@ -178,17 +122,7 @@ void AddModelCommands(CLI::App& app, Action* action) {
     o->output.Add(c);
     AddLocalFlag(c);
   }
-  {
-    CLI::App* c = group->add_subcommand("show", "Show a model version");
-    auto o = Bind(c, action, &Show);
-    c->add_option("-n,--name", o->name, "Model name")->required();
-    auto* version = c->add_option("-v,--version", o->version, "Version");
-    c->add_option("-l,--label", o->label, "`latest`: the most recently registered version")
-        ->check(CLI::IsMember({kLatestLabel}))
-        ->excludes(version);
-    o->output.Add(c);
-    AddLocalFlag(c);
-  }
+  AddAssetShowCommand(group, action, kModels, ResourceKind::kModel, "model");
   {
     CLI::App* c = group->add_subcommand(
         "delete",
@@ -196,7 +130,7 @@ void AddModelCommands(CLI::App& app, Action* action) {
     auto o = Bind(c, action, &Delete);
     c->add_option("-n,--name", o->name, "Model name")->required();
     c->add_option("-v,--version", o->version, "Version")->required();
-    c->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
+    AddYesFlag(c, o->yes);
     AddLocalFlag(c);
   }
 }

@@ -168,7 +168,7 @@ TEST_F(ModelCommandsTest, CreateFromFlagsUploadsThePathOnce) {
                    "--description", "first"}),
             0)
       << err_.str();
-  EXPECT_THAT(err_.str(), HasSubstr("Uploading model"));
+  EXPECT_THAT(err_.str(), HasSubstr("Uploading path model ("));
   ASSERT_EQ(registry_.requests("PUT").size(), 1u);
   RecordedRequest post = registry_.requests("POST").at(0);
   EXPECT_EQ(post.target, "/api/v1/models");

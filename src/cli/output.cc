@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "cli/job_progress.h"
 #include "cli/traffic.h"
 
 namespace berth::cli {
@@ -112,6 +113,46 @@ std::vector<std::string> ModelRow(const json& m) {
           Field(m, "description")};
 }
 
+std::vector<std::string> BatchEndpointRow(const json& e) {
+  const json defaults = e.is_object() ? e.value("defaults", json::object()) : json::object();
+  return {Field(e, "name"), Field(defaults, "deployment_name")};
+}
+
+// `model` is a reference ("azureml:m:1") or an inline model ({name, path}).
+std::string ModelCell(const json& model) {
+  if (!model.is_object()) return Cell(model);
+  std::string name = Field(model, "name");
+  return name.empty() ? Field(model, "path") : name;
+}
+
+std::vector<std::string> BatchDeploymentRow(const json& d) {
+  std::string instances;
+  if (d.is_object()) {
+    // The legacy layout keeps instance_count at the root.
+    const json resources = d.value("resources", json::object());
+    instances = resources.contains("instance_count") ? Field(resources, "instance_count")
+                                                     : Field(d, "instance_count");
+  }
+  return {Field(d, "name"), Field(d, "endpoint_name"),
+          ModelCell(d.is_object() ? d.value("model", json()) : json()), Field(d, "compute"),
+          instances};
+}
+
+std::vector<std::string> ComputeRow(const json& c) {
+  return {Field(c, "name"), Field(c, "type"), Field(c, "tier"), Field(c, "min_instances"),
+          Field(c, "max_instances")};
+}
+
+std::vector<std::string> DataRow(const json& d) {
+  return {Field(d, "name"), Field(d, "version"), Field(d, "type"), Field(d, "path")};
+}
+
+std::vector<std::string> JobRow(const json& j) {
+  return {Field(j, "name"),          Field(j, "status"),
+          Field(j, "endpoint_name"), Field(j, "deployment_name"),
+          FormatProgressCell(j),     Field(j, "created_at")};
+}
+
 std::string GenericTable(const json& value) {
   if (value.is_object()) {
     std::vector<std::vector<std::string>> rows;
@@ -206,6 +247,26 @@ std::string ToTableText(const json& value, ResourceKind kind) {
     case ResourceKind::kModel:
       headers = {"Name", "Version", "Type", "CreatedAt", "Description"};
       row = ModelRow;
+      break;
+    case ResourceKind::kBatchEndpoint:
+      headers = {"Name", "DefaultDeployment"};
+      row = BatchEndpointRow;
+      break;
+    case ResourceKind::kBatchDeployment:
+      headers = {"Name", "Endpoint", "Model", "Compute", "InstanceCount"};
+      row = BatchDeploymentRow;
+      break;
+    case ResourceKind::kCompute:
+      headers = {"Name", "Type", "Tier", "Min", "Max"};
+      row = ComputeRow;
+      break;
+    case ResourceKind::kData:
+      headers = {"Name", "Version", "Type", "Path"};
+      row = DataRow;
+      break;
+    case ResourceKind::kJob:
+      headers = {"Name", "Status", "Endpoint", "Deployment", "Progress", "Created"};
+      row = JobRow;
       break;
     case ResourceKind::kOther:
     default:

@@ -17,7 +17,17 @@ enum class OutputFormat { kJson, kYaml, kTable };
 absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view name);
 
 // What is printed, which decides the table's columns.
-enum class ResourceKind { kEndpoint, kDeployment, kModel, kOther };
+enum class ResourceKind {
+  kEndpoint,
+  kDeployment,
+  kModel,
+  kBatchEndpoint,
+  kBatchDeployment,
+  kCompute,
+  kData,
+  kJob,
+  kOther
+};
 
 // Two-space indented JSON and a final newline.
 std::string ToJsonText(const nlohmann::json& value);
@@ -33,6 +43,9 @@ std::string FormatTable(const std::vector<std::string>& headers,
 // A resource, or an array of them, as a table. Endpoints: Name, AuthMode, State, Traffic,
 // Mirror, ScoringUri. Deployments: Name, Endpoint, State, Instances (ready/count), InstanceType.
 // Models: Name, Version, Type, CreatedAt, Description.
+// Batch endpoints: Name, DefaultDeployment. Batch deployments: Name, Endpoint, Model, Compute,
+// InstanceCount. Computes: Name, Type, Tier, Min, Max. Data: Name, Version, Type, Path.
+// Jobs: Name, Status, Endpoint, Deployment, Progress (mini-batches), Created.
 // Anything else: an object as Key/Value rows; an array of objects with one column per key.
 std::string ToTableText(const nlohmann::json& value, ResourceKind kind);
 

@@ -21,15 +21,27 @@ struct LocalPathField {
 };
 constexpr LocalPathField kLocalPathFields[] = {{"model", "path"}, {"code_configuration", "code"}};
 
-bool IsRemoteReference(const std::string& path) {
-  return absl::StartsWith(path, "azureml:") || path.find("://") != std::string::npos;
-}
-
 absl::Status InFile(const absl::Status& status, std::string_view spec_file) {
   return spec_file.empty() ? status : Annotate(status, spec_file);
 }
 
 }  // namespace
+
+bool IsRemoteReference(const std::string& path) {
+  return absl::StartsWith(path, "azureml:") || path.find("://") != std::string::npos;
+}
+
+json ArtifactJson(const PackedArtifact& packed) {
+  return json{
+      {"digest", packed.digest}, {"base_name", packed.base_name}, {"is_file", packed.is_file}};
+}
+
+void OverrideGivenFields(SpecInput& input,
+                         std::initializer_list<std::pair<const char*, const std::string*>> flags) {
+  for (const auto& [field, value] : flags) {
+    if (!value->empty()) input.overrides.emplace_back(field, *value);
+  }
+}
 
 absl::StatusOr<json> LoadSpecFile(const fs::path& file) {
   ASSIGN_OR_RETURN(std::string text, ReadUserFile(file, kMaxSpecFileBytes));
@@ -111,8 +123,7 @@ absl::StatusOr<std::vector<DocumentArtifact>> PackDocumentArtifacts(json& doc,
     if (!packed.ok()) {
       return InFile(InvalidField(path_field, std::string(packed.status().message())), spec_file);
     }
-    (*section)["artifact"] = json{
-        {"digest", packed->digest}, {"base_name", packed->base_name}, {"is_file", packed->is_file}};
+    (*section)["artifact"] = ArtifactJson(*packed);
     out.push_back({path_field, *std::move(packed)});
   }
   RETURN_IF_ERROR(InlineCondaFile(doc, base_dir, spec_file));

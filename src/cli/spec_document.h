@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ struct SpecInput {
   std::vector<std::pair<std::string, std::string>> overrides;
 };
 
+// Adds the flags that were given (non-empty) as overrides of those top-level fields.
+void OverrideGivenFields(SpecInput& input,
+                         std::initializer_list<std::pair<const char*, const std::string*>> flags);
+
 // Reads a YAML file into a JSON object. Errors name the file.
 absl::StatusOr<nlohmann::json> LoadSpecFile(const std::filesystem::path& file);
 
@@ -41,6 +46,12 @@ struct DocumentArtifact {
   std::string field;  // "model.path" or "code_configuration.code"
   PackedArtifact packed;
 };
+
+// A reference to something berthd resolves itself (`azureml:...`, a URL) rather than a local path.
+bool IsRemoteReference(const std::string& path);
+
+// {"digest", "base_name", "is_file"}: how a document references an uploaded artifact.
+nlohmann::json ArtifactJson(const PackedArtifact& packed);
 
 // Packs the local folders the document names, resolving relative paths against `base_dir`
 // (the YAML file's folder), and sets `model.artifact` / `code_configuration.artifact`. The

@@ -41,6 +41,11 @@ class ArtifactStore {
   std::filesystem::path data_dir_;
 };
 
+// NOT_FOUND, with the field as its target (`model.artifact`, `code_configuration.artifact`),
+// when an artifact that `spec` names is not stored. Shared by online and batch deployments.
+absl::Status CheckDeploymentArtifacts(const ArtifactStore& artifacts,
+                                      const core::DeploymentSpec& spec);
+
 // Validates "sha256:<64 lowercase hex>" and returns the hex part.
 absl::StatusOr<std::string> DigestHex(const std::string& digest);
 

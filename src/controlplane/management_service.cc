@@ -415,19 +415,7 @@ absl::StatusOr<ManagementService::Written> ManagementService::WriteDeployment(
 }
 
 absl::Status ManagementService::CheckArtifacts(const core::DeploymentSpec& spec) {
-  if (spec.model && spec.model->artifact && !artifacts_.Has(spec.model->artifact->digest)) {
-    return WithTarget(absl::NotFoundError("model.artifact: " + spec.model->artifact->digest +
-                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
-                      "model.artifact");
-  }
-  if (spec.code_configuration && spec.code_configuration->artifact &&
-      !artifacts_.Has(spec.code_configuration->artifact->digest)) {
-    return WithTarget(absl::NotFoundError("code_configuration.artifact: " +
-                                          spec.code_configuration->artifact->digest +
-                                          " is not uploaded; PUT it to /api/v1/artifacts first"),
-                      "code_configuration.artifact");
-  }
-  return absl::OkStatus();
+  return CheckDeploymentArtifacts(artifacts_, spec);
 }
 
 absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,

@@ -75,6 +75,130 @@ json WithParams(json op, const json& params) {
   return op;
 }
 
+// The batch routes (docs/batch.md, "Management API"), served by batch/batch_api.cc.
+void AddBatchPaths(json& paths) {
+  json any = {{"type", "object"}};
+  auto body = [&] { return JsonBody(any); };
+  auto one = [&](const std::string& what) { return Answer(what, any); };
+  auto page = [&](const std::string& what) {
+    return Answer(
+        what,
+        {{"type", "object"},
+         {"properties",
+          {{"value", {{"type", "array"}, {"items", any}}}, {"nextLink", {{"type", "string"}}}}}});
+  };
+  auto query = [](const std::string& name, const std::string& description,
+                  const std::string& type = "string") {
+    return json{{"name", name},
+                {"in", "query"},
+                {"description", description},
+                {"schema", {{"type", type}}}};
+  };
+  json e = json::array({PathParam("endpoint", "batch endpoint name")});
+  json ed = json::array(
+      {PathParam("endpoint", "batch endpoint name"), PathParam("deployment", "deployment name")});
+  json written = {{"200", one("updated")}, {"201", one("created")}};
+  paths["/api/v1/batch-endpoints"] = {
+      {"get", WithParams(Op("List batch endpoints", "listBatchEndpoints",
+                            {{"200", page("batch endpoints")}}),
+                         PageParams())}};
+  paths["/api/v1/batch-endpoints/{endpoint}"] = {
+      {"parameters", e},
+      {"get", Op("Show a batch endpoint", "getBatchEndpoint", {{"200", one("batch endpoint")}})},
+      {"put", Op("Create or update (merge) a batch endpoint", "putBatchEndpoint", written, body())},
+      {"patch", Op("Update fields of a batch endpoint", "patchBatchEndpoint",
+                   {{"200", one("updated")}}, body())},
+      {"delete", Op("Delete a batch endpoint and its deployments (jobs stay)",
+                    "deleteBatchEndpoint", {{"200", one("deleted")}})}};
+  paths["/api/v1/batch-endpoints/{endpoint}/jobs"] = {
+      {"parameters", e},
+      {"get", WithParams(Op("List the endpoint's jobs, newest first", "listBatchEndpointJobs",
+                            {{"200", page("jobs")}}),
+                         PageParams())},
+      {"post", Op("Invoke: start a job (header azureml-model-deployment picks a deployment)",
+                  "invokeBatchEndpoint", {{"201", one("job")}}, body())}};
+  paths["/api/v1/batch-endpoints/{endpoint}/deployments"] = {
+      {"parameters", e},
+      {"get", WithParams(Op("List batch deployments", "listBatchDeployments",
+                            {{"200", page("batch deployments")}}),
+                         PageParams())}};
+  json put_deployment =
+      Op("Create or update (merge) a batch deployment; set_default=true also "
+         "makes it the endpoint's default",
+         "putBatchDeployment", written, body());
+  put_deployment["parameters"] =
+      json::array({query("set_default", "make it the endpoint's default deployment", "boolean")});
+  paths["/api/v1/batch-endpoints/{endpoint}/deployments/{deployment}"] = {
+      {"parameters", ed},
+      {"get",
+       Op("Show a batch deployment", "getBatchDeployment", {{"200", one("batch deployment")}})},
+      {"put", put_deployment},
+      {"patch", Op("Update fields of a batch deployment", "patchBatchDeployment",
+                   {{"200", one("updated")}}, body())},
+      {"delete", Op("Delete a batch deployment (409 while it is the default of others, or one "
+                    "of its jobs runs)",
+                    "deleteBatchDeployment", {{"200", one("deleted")}})}};
+  paths["/api/v1/batch-endpoints/{endpoint}/deployments/{deployment}/jobs"] = {
+      {"parameters", ed},
+      {"get", WithParams(Op("List the deployment's jobs, newest first", "listBatchDeploymentJobs",
+                            {{"200", page("jobs")}}),
+                         PageParams())}};
+  paths["/api/v1/computes"] = {
+      {"get", WithParams(Op("List compute clusters", "listComputes", {{"200", page("computes")}}),
+                         PageParams())}};
+  paths["/api/v1/computes/{compute}"] = {
+      {"parameters", json::array({PathParam("compute", "compute name")})},
+      {"get", Op("Show a compute cluster", "getCompute", {{"200", one("compute")}})},
+      {"put", Op("Create or replace a compute cluster", "putCompute", written, body())},
+      {"delete", Op("Delete a compute cluster (409 while a batch deployment names it)",
+                    "deleteCompute", {{"200", one("deleted")}})}};
+  json data_params = PageParams();
+  data_params.push_back(query("name", "only the versions of this data asset"));
+  paths["/api/v1/data"] = {
+      {"get", WithParams(Op("List data asset versions", "listData", {{"200", page("data")}}),
+                         data_params)},
+      {"post", Op("Create a data asset version (no version: the next integer)", "createData",
+                  {{"201", one("created")}}, body())}};
+  paths["/api/v1/data/{name}/versions"] = {
+      {"parameters", json::array({PathParam("name", "data asset name")})},
+      {"get", WithParams(Op("List the versions of a data asset", "listDataVersions",
+                            {{"200", page("data")}}),
+                         PageParams())}};
+  json data_version = json::array(
+      {PathParam("name", "data asset name"), PathParam("version", "version, or `latest`")});
+  paths["/api/v1/data/{name}/versions/{version}"] = {
+      {"parameters", data_version},
+      {"get", Op("Show a data asset version", "getData", {{"200", one("data asset")}})}};
+  paths["/api/v1/data/{name}/versions/{version}/archive"] = {
+      {"parameters", data_version},
+      {"post", Op("Archive a data asset version (hidden from latest)", "archiveData",
+                  {{"200", one("data asset")}})}};
+  json jobs_params = PageParams();
+  jobs_params.push_back(query("endpoint", "only this batch endpoint's jobs"));
+  jobs_params.push_back(query("deployment", "only this deployment's jobs"));
+  paths["/api/v1/jobs"] = {
+      {"get", WithParams(Op("List jobs, newest first", "listJobs", {{"200", page("jobs")}}),
+                         jobs_params)}};
+  json job = json::array({PathParam("job", "job name")});
+  paths["/api/v1/jobs/{job}"] = {{"parameters", job},
+                                 {"get", Op("Show a job", "getJob", {{"200", one("job")}})}};
+  paths["/api/v1/jobs/{job}/cancel"] = {
+      {"parameters", job}, {"post", Op("Cancel a job", "cancelJob", {{"200", one("job")}})}};
+  json log_op = Op("Read the driver log from an offset (at most 1 MiB)", "getJobLog",
+                   {{"200", one("{offset, text, job}")}});
+  log_op["parameters"] = json::array({query("offset", "byte offset to read from", "integer")});
+  paths["/api/v1/jobs/{job}/log"] = {{"parameters", job}, {"get", log_op}};
+  json download =
+      Op("Download the output (and with all=true the logs) as a tar", "downloadJob",
+         {{"200",
+           {{"description", "tar"},
+            {"content",
+             {{"application/x-tar", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}}}});
+  download["parameters"] =
+      json::array({query("output", "the output: score"), query("all", "also the logs", "boolean")});
+  paths["/api/v1/jobs/{job}/download"] = {{"parameters", job}, {"get", download}};
+}
+
 json Build() {
   json endpoint_params = json::array({PathParam("endpoint", "endpoint name")});
   json deployment_params = json::array(
@@ -179,6 +303,8 @@ json Build() {
       {"get", Op("Show a model version", "getModel", {{"200", Answer("model", Ref("Model"))}})},
       {"delete", Op("Delete a model version (409 while a deployment uses it)", "deleteModel",
                     {{"204", Answer("deleted")}})}};
+
+  AddBatchPaths(paths);
 
   json schemas;
   schemas["Error"] = {{"type", "object"},
