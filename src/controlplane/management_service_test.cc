@@ -250,6 +250,22 @@ class InterleavingStore final : public state::StateStore {
   absl::Status DeleteModel(const std::string& n, const std::string& v) override {
     return inner_.DeleteModel(n, v);
   }
+  absl::StatusOr<state::ResourceRecord> GetResource(const std::string& kind,
+                                                    const std::string& key) override {
+    return inner_.GetResource(kind, key);
+  }
+  absl::StatusOr<std::vector<state::ResourceRecord>> ListResources(
+      const std::string& kind, const std::string& key_prefix) override {
+    return inner_.ListResources(kind, key_prefix);
+  }
+  absl::StatusOr<std::vector<state::ResourceRecord>> CommitResources(
+      const std::vector<state::ResourceWrite>& writes) override {
+    return inner_.CommitResources(writes);
+  }
+  absl::StatusOr<int64_t> DeleteResources(const std::string& kind,
+                                          const std::string& key_prefix) override {
+    return inner_.DeleteResources(kind, key_prefix);
+  }
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& k) override {
     return inner_.GetSetting(k);
   }

@@ -95,6 +95,16 @@ absl::StatusOr<json> NormalizeSpec(const json& spec, absl::string_view row) {
   return parsed;
 }
 
+absl::StatusOr<StoredJson> EncodeStoredJson(const json& value, absl::string_view row,
+                                            absl::string_view field) {
+  absl::StatusOr<std::string> text = EncodeJson(value, row, field);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<json> parsed = DecodeJson(*text, row, field);
+  // As in NormalizeSpec: text just written always parses.
+  if (!parsed.ok()) return absl::InternalError(parsed.status().message());
+  return StoredJson{*std::move(text), *std::move(parsed)};
+}
+
 std::string EndpointRow(absl::string_view name) { return absl::StrCat("endpoint '", name, "'"); }
 
 std::string DeploymentRow(absl::string_view endpoint, absl::string_view name) {
@@ -160,6 +170,54 @@ std::string FoldName(absl::string_view name) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return folded;
+}
+
+std::string ResourceRow(absl::string_view kind, absl::string_view key) {
+  return absl::StrCat(kind, " '", key, "'");
+}
+
+absl::Status ResourceNotFound(absl::string_view kind, absl::string_view key) {
+  return absl::NotFoundError(absl::StrCat(ResourceRow(kind, key), " not found"));
+}
+
+absl::Status CheckResourceWrite(const ResourceWrite& write, bool exists, int64_t stored_revision) {
+  using Action = ResourceWrite::Action;
+  const ResourceRecord& record = write.record;
+  Action action = write.action;
+  // A Put carrying a revision was read from the store: it is an update.
+  if (action == Action::kPut) {
+    if (record.revision == 0) return absl::OkStatus();
+    action = Action::kUpdate;
+  }
+  if (action == Action::kCreate) {
+    if (!exists) return absl::OkStatus();
+    return absl::AlreadyExistsError(
+        absl::StrCat(ResourceRow(record.kind, record.key), " already exists"));
+  }
+  if (!exists) return ResourceNotFound(record.kind, record.key);
+  if (record.revision != 0 && record.revision != stored_revision) {
+    return absl::AbortedError(absl::StrCat("stale write: ", ResourceRow(record.kind, record.key),
+                                           " was changed by another writer (written at revision ",
+                                           record.revision, ", now at revision ", stored_revision,
+                                           ")"));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> PrefixSuccessor(absl::string_view prefix) {
+  std::string successor(prefix);
+  while (!successor.empty() && static_cast<unsigned char>(successor.back()) == 0xFF) {
+    successor.pop_back();
+  }
+  if (successor.empty()) return std::nullopt;
+  successor.back() = static_cast<char>(static_cast<unsigned char>(successor.back()) + 1);
+  return successor;
+}
+
+absl::Status CheckDeletePrefix(absl::string_view kind, absl::string_view key_prefix) {
+  if (!key_prefix.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("refusing to delete every ", kind,
+                                                 " record: DeleteResources needs a key prefix"));
 }
 
 absl::Status ModelNotFound(absl::string_view name, absl::string_view version) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,15 @@ absl::StatusOr<std::vector<std::string>> DecodeWarnings(const std::string& text,
 // text exactly as they do when stored in SQLite. The memory store applies it on every write.
 absl::StatusOr<nlohmann::json> NormalizeSpec(const nlohmann::json& spec, absl::string_view row);
 
+// A JSON value stored as text: the text, and the value as reading the text back gives it.
+struct StoredJson {
+  std::string text;
+  nlohmann::json value;
+};
+// INVALID_ARGUMENT naming `row` and `field` as EncodeJson.
+absl::StatusOr<StoredJson> EncodeStoredJson(const nlohmann::json& value, absl::string_view row,
+                                            absl::string_view field);
+
 // Row labels for messages: "endpoint 'e'", "deployment 'd' of endpoint 'e'" and
 // "model 'm' version '1'".
 std::string EndpointRow(absl::string_view name);
@@ -67,6 +77,21 @@ absl::Status CheckChangesSince(int64_t revision, size_t limit, int64_t pruned_th
 // Endpoint and deployment names compare by this key: ASCII letters folded to lower case,
 // every other byte as is (SQLite's NOCASE collation).
 std::string FoldName(absl::string_view name);
+
+// ---- Resources ----
+
+// "<kind> '<key>'", e.g. "job 'j1'".
+std::string ResourceRow(absl::string_view kind, absl::string_view key);
+absl::Status ResourceNotFound(absl::string_view kind, absl::string_view key);
+// Whether `write` may apply to the stored record (`exists`, with `stored_revision`), by the rules
+// of StateStore::CommitResources: ALREADY_EXISTS, NOT_FOUND or ABORTED naming the record, else OK.
+absl::Status CheckResourceWrite(const ResourceWrite& write, bool exists, int64_t stored_revision);
+// The least string greater than every string that starts with `prefix` (byte-wise), nullopt when
+// there is none ("" or all bytes 0xFF): keys with the prefix are exactly those in
+// [prefix, successor).
+std::optional<std::string> PrefixSuccessor(absl::string_view prefix);
+// INVALID_ARGUMENT for the "" prefix DeleteResources refuses.
+absl::Status CheckDeletePrefix(absl::string_view kind, absl::string_view key_prefix);
 
 absl::Status ModelNotFound(absl::string_view name, absl::string_view version);
 absl::Status ModelExists(absl::string_view name, absl::string_view version);

@@ -48,6 +48,11 @@ void PrintTo(const ModelRecord& r, std::ostream* os) {
       << ", artifact=" << r.artifact.digest << "/" << r.artifact.base_name << "/"
       << r.artifact.is_file << ", created=" << r.created_at_ms << "}";
 }
+void PrintTo(const ResourceRecord& r, std::ostream* os) {
+  *os << "ResourceRecord{" << r.kind << " " << r.key << ", doc=" << r.doc.dump()
+      << ", created=" << r.created_at_ms << ", updated=" << r.updated_at_ms
+      << ", rev=" << r.revision << "}";
+}
 
 namespace {
 
@@ -869,6 +874,364 @@ TEST_P(StateStoreContractTest, NamesAreUniqueAndFoundRegardlessOfCase) {
   EXPECT_EQ(store_->GetDeployment("Ep", "green").status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Names(*store_->ListEndpoints()),
               ElementsAre("\xc3\x89t\xc3\xa9", "\xc3\xa9t\xc3\xa9"));
+}
+
+// ---- Resources ----
+
+ResourceRecord Resource(const std::string& kind, const std::string& key) {
+  ResourceRecord r;
+  r.kind = kind;
+  r.key = key;
+  r.doc = {{"key", key}, {"progress", {{"done", 0}, {"of", 12}}}};
+  r.created_at_ms = 1700000000400;
+  r.updated_at_ms = 1700000000500;
+  return r;
+}
+
+ResourceWrite Write(ResourceWrite::Action action, ResourceRecord record) {
+  return ResourceWrite{action, std::move(record)};
+}
+ResourceWrite Create(ResourceRecord record) {
+  return Write(ResourceWrite::Action::kCreate, std::move(record));
+}
+ResourceWrite Update(ResourceRecord record) {
+  return Write(ResourceWrite::Action::kUpdate, std::move(record));
+}
+ResourceWrite Put(ResourceRecord record) {
+  return Write(ResourceWrite::Action::kPut, std::move(record));
+}
+ResourceWrite Delete(const std::string& kind, const std::string& key, int64_t revision = 0) {
+  ResourceRecord record;
+  record.kind = kind;
+  record.key = key;
+  record.revision = revision;
+  return Write(ResourceWrite::Action::kDelete, std::move(record));
+}
+
+template <typename Record>
+Record Revised(Record record, int64_t revision) {
+  record.revision = revision;
+  return record;
+}
+
+std::vector<std::string> Keys(const std::vector<ResourceRecord>& records) {
+  std::vector<std::string> keys;
+  for (const auto& r : records) keys.push_back(r.key);
+  return keys;
+}
+
+TEST_P(StateStoreContractTest, ResourceLifecycle) {
+  ResourceRecord job = Resource(kResourceJob, "j1");
+  job.doc["numbers"] = {1, -2, 3.5, 9007199254740993};
+  job.doc["text"] = "caf\xc3\xa9";
+  absl::StatusOr<std::vector<ResourceRecord>> written = store_->CommitResources({Create(job)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(*written, ElementsAre(Revised(job, 1)));
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "j1"), Revised(job, 1));
+
+  absl::Status again = store_->CommitResources({Create(Resource(kResourceJob, "j1"))}).status();
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
+  EXPECT_THAT(std::string(again.message()), HasSubstr("job 'j1'"));
+
+  // An update carrying the stored revision applies, keeping the stored creation time.
+  ResourceRecord changed = Revised(job, 1);
+  changed.doc["state"] = "Running";
+  changed.created_at_ms = 5;
+  changed.updated_at_ms = 1700000000900;
+  written = store_->CommitResources({Update(changed)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  ResourceRecord expected = changed;
+  expected.created_at_ms = job.created_at_ms;
+  expected.revision = 2;
+  EXPECT_THAT(*written, ElementsAre(expected));
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "j1"), expected);
+
+  // The same update again is stale: someone (here, we) wrote since revision 1.
+  ResourceRecord stale = changed;
+  stale.doc["state"] = "Failed";
+  absl::Status aborted = store_->CommitResources({Update(stale)}).status();
+  EXPECT_EQ(aborted.code(), absl::StatusCode::kAborted) << aborted;
+  EXPECT_THAT(std::string(aborted.message()), HasSubstr("job 'j1'"));
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "j1"), expected);
+  // Revision 0 writes unconditionally.
+  ASSERT_TRUE(store_->CommitResources({Update(Revised(stale, 0))}).ok());
+  EXPECT_EQ(store_->GetResource(kResourceJob, "j1")->doc["state"], "Failed");
+  EXPECT_EQ(store_->GetResource(kResourceJob, "j1")->revision, 3);
+
+  // A delete returns the record as it was.
+  const ResourceRecord before_delete = *store_->GetResource(kResourceJob, "j1");
+  written = store_->CommitResources({Delete(kResourceJob, "j1")});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(*written, ElementsAre(before_delete));
+  absl::Status missing = store_->GetResource(kResourceJob, "j1").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.message()), HasSubstr("job 'j1'"));
+  EXPECT_EQ(store_->CommitResources({Delete(kResourceJob, "j1")}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->CommitResources({Update(Resource(kResourceJob, "j1"))}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(*store_->ListResources(kResourceJob, ""), IsEmpty());
+
+  // Created again, it starts over at revision 1.
+  written = store_->CommitResources({Create(Resource(kResourceJob, "j1"))});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->front().revision, 1);
+}
+
+TEST_P(StateStoreContractTest, ResourcePutCreatesOrReplacesKeepingCreationTime) {
+  ResourceRecord data = Resource(kResourceData, "images:1");
+  absl::StatusOr<std::vector<ResourceRecord>> written = store_->CommitResources({Put(data)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(*written, ElementsAre(Revised(data, 1)));
+
+  ResourceRecord replacement = Resource(kResourceData, "images:1");
+  replacement.doc = {{"path", "azureml://datastores/x"}};
+  replacement.created_at_ms = 99;
+  replacement.updated_at_ms = 1700000009999;
+  written = store_->CommitResources({Put(replacement)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  ResourceRecord expected = Revised(replacement, 2);
+  expected.created_at_ms = data.created_at_ms;
+  EXPECT_THAT(*written, ElementsAre(expected));
+  EXPECT_EQ(*store_->GetResource(kResourceData, "images:1"), expected);
+
+  // A put carrying a revision is an update: checked, and NOT_FOUND when there is nothing.
+  EXPECT_EQ(store_->CommitResources({Put(Revised(replacement, 1))}).status().code(),
+            absl::StatusCode::kAborted);
+  ASSERT_TRUE(store_->CommitResources({Put(Revised(replacement, 2))}).ok());
+  EXPECT_EQ(store_->GetResource(kResourceData, "images:1")->revision, 3);
+  EXPECT_EQ(
+      store_->CommitResources({Put(Revised(Resource(kResourceData, "other"), 4))}).status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetResource(kResourceData, "other").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StateStoreContractTest, ConditionalResourceDeleteChecksTheRevision) {
+  ASSERT_TRUE(store_->CommitResources({Create(Resource(kResourceCompute, "cpu"))}).ok());
+  ASSERT_TRUE(store_->CommitResources({Put(Resource(kResourceCompute, "cpu"))}).ok());
+  absl::Status stale = store_->CommitResources({Delete(kResourceCompute, "cpu", 1)}).status();
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  EXPECT_EQ(store_->GetResource(kResourceCompute, "cpu")->revision, 2);
+  ASSERT_TRUE(store_->CommitResources({Delete(kResourceCompute, "cpu", 2)}).ok());
+  EXPECT_EQ(store_->GetResource(kResourceCompute, "cpu").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StateStoreContractTest, EveryResourceWriteBumpsItsRevision) {
+  ResourceRecord progress = Resource(kResourceMiniBatch, "j1/0");
+  for (int i = 1; i <= 10; ++i) {
+    progress.doc["progress"]["done"] = i;
+    absl::StatusOr<std::vector<ResourceRecord>> written =
+        store_->CommitResources({Put(Revised(progress, 0))});
+    ASSERT_TRUE(written.ok()) << written.status();
+    EXPECT_EQ(written->front().revision, i);
+  }
+  EXPECT_EQ(store_->GetResource(kResourceMiniBatch, "j1/0")->doc["progress"]["done"], 10);
+  EXPECT_EQ(store_->GetResource(kResourceMiniBatch, "j1/0")->revision, 10);
+  // Each record counts its own writes; endpoints' store-wide revision is untouched.
+  ASSERT_TRUE(store_->CommitResources({Put(Resource(kResourceMiniBatch, "j1/1"))}).ok());
+  EXPECT_EQ(store_->GetResource(kResourceMiniBatch, "j1/1")->revision, 1);
+  EXPECT_EQ(*store_->CurrentRevision(), 0);
+  EXPECT_THAT(store_->ChangesSince(0, 10)->changes, IsEmpty());
+}
+
+TEST_P(StateStoreContractTest, ListResourcesByPrefixIsSortedByteWise) {
+  std::vector<ResourceWrite> writes;
+  for (const char* key : {"j1/2", "j1/10", "j1/1", "j10/1", "j2/1", "j1", "i9/1"}) {
+    writes.push_back(Create(Resource(kResourceMiniBatch, key)));
+  }
+  writes.push_back(Create(Resource(kResourceJob, "j1/3")));  // another kind
+  ASSERT_TRUE(store_->CommitResources(writes).ok());
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceMiniBatch, "j1/")),
+              ElementsAre("j1/1", "j1/10", "j1/2"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceMiniBatch, "j1")),
+              ElementsAre("j1", "j1/1", "j1/10", "j1/2", "j10/1"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceMiniBatch, "")),
+              ElementsAre("i9/1", "j1", "j1/1", "j1/10", "j1/2", "j10/1", "j2/1"));
+  EXPECT_THAT(*store_->ListResources(kResourceMiniBatch, "j3"), IsEmpty());
+  EXPECT_THAT(*store_->ListResources(kResourceMiniBatch, "j1/10/"), IsEmpty());
+  EXPECT_THAT(*store_->ListResources(kResourceData, ""), IsEmpty());
+  std::vector<ResourceRecord> listed = *store_->ListResources(kResourceMiniBatch, "j1/1");
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0], *store_->GetResource(kResourceMiniBatch, "j1/1"));
+}
+
+TEST_P(StateStoreContractTest, ResourcePrefixesAreLiteralBytesAndCaseSensitive) {
+  const std::vector<std::string> keys = {
+      "Job/a", "job/a",       "job/b", "jobX", "a%b/1", "a%bc",     "a_b/1",   "axb/1",   "aXb/1",
+      "z\xff", "z\xff\xff/1", "z\xfe", "{",    "\xff",  "\xff\xff", "nul\0a"s, "nul\0b"s, "nulc"};
+  std::vector<ResourceWrite> writes;
+  for (const std::string& key : keys) {
+    ResourceRecord record = Resource(kResourceJob, key);
+    record.doc = json::object();  // some keys are not UTF-8, so no JSON string
+    writes.push_back(Create(std::move(record)));
+  }
+  absl::Status created = store_->CommitResources(writes).status();
+  ASSERT_TRUE(created.ok()) << created;
+
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "job/")), ElementsAre("job/a", "job/b"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "Job/")), ElementsAre("Job/a"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "JOB/")), IsEmpty());
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "a%")), ElementsAre("a%b/1", "a%bc"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "a_")), ElementsAre("a_b/1"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "%")), IsEmpty());
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "z\xff")),
+              ElementsAre("z\xff", "z\xff\xff/1"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "\xff")), ElementsAre("\xff", "\xff\xff"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "nul\0"s)),
+              ElementsAre("nul\0a"s, "nul\0b"s));
+  EXPECT_EQ(store_->GetResource(kResourceJob, "nul\0b"s)->key, "nul\0b"s);
+  // Byte-wise order: upper case before lower, bytes >= 0x80 last.
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(Keys(*store_->ListResources(kResourceJob, "")), sorted);
+
+  absl::StatusOr<int64_t> deleted = store_->DeleteResources(kResourceJob, "a_");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);
+  EXPECT_EQ(*store_->DeleteResources(kResourceJob, "job/"), 2);
+  EXPECT_EQ(*store_->DeleteResources(kResourceJob, "\xff"), 2);
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "a")),
+              ElementsAre("a%b/1", "a%bc", "aXb/1", "axb/1"));
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceJob, "J")), ElementsAre("Job/a"));
+  EXPECT_EQ(store_->ListResources(kResourceJob, "")->size(), keys.size() - 5);
+}
+
+TEST_P(StateStoreContractTest, DeleteResourcesByPrefix) {
+  std::vector<ResourceWrite> writes;
+  for (const char* key : {"j1/0", "j1/1", "j1/2", "j10/0", "j1"}) {
+    writes.push_back(Create(Resource(kResourceMiniBatch, key)));
+  }
+  writes.push_back(Create(Resource(kResourceJob, "j1/0")));
+  ASSERT_TRUE(store_->CommitResources(writes).ok());
+
+  absl::StatusOr<int64_t> refused = store_->DeleteResources(kResourceMiniBatch, "");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(store_->ListResources(kResourceMiniBatch, "")->size(), 5u);
+
+  absl::StatusOr<int64_t> deleted = store_->DeleteResources(kResourceMiniBatch, "j1/");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 3);
+  EXPECT_THAT(Keys(*store_->ListResources(kResourceMiniBatch, "")), ElementsAre("j1", "j10/0"));
+  EXPECT_TRUE(store_->GetResource(kResourceJob, "j1/0").ok());
+  EXPECT_EQ(*store_->DeleteResources(kResourceMiniBatch, "j1/"), 0);
+  EXPECT_EQ(*store_->DeleteResources(kResourceData, "j"), 0);
+}
+
+TEST_P(StateStoreContractTest, ResourcesOfDifferentKindsDoNotMix) {
+  ResourceRecord job = Resource(kResourceJob, "shared");
+  job.doc = {{"is", "job"}};
+  ResourceRecord data = Resource(kResourceData, "shared");
+  data.doc = {{"is", "data"}};
+  ASSERT_TRUE(store_->CommitResources({Create(job), Create(data), Put(data)}).ok());
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "shared"), Revised(job, 1));
+  EXPECT_EQ(store_->GetResource(kResourceData, "shared")->revision, 2);
+  EXPECT_EQ(store_->GetResource(kResourceCompute, "shared").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(*store_->ListResources(kResourceJob, ""), ElementsAre(Revised(job, 1)));
+  ASSERT_TRUE(store_->CommitResources({Delete(kResourceData, "shared")}).ok());
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "shared"), Revised(job, 1));
+  EXPECT_EQ(*store_->DeleteResources(kResourceData, "s"), 0);
+  EXPECT_EQ(*store_->DeleteResources(kResourceJob, "s"), 1);
+}
+
+TEST_P(StateStoreContractTest, ResourceBatchAppliesInOrder) {
+  ResourceRecord job = Resource(kResourceJob, "j1");
+  ResourceRecord running = Revised(job, 1);
+  running.doc["state"] = "Running";
+  absl::StatusOr<std::vector<ResourceRecord>> written = store_->CommitResources(
+      {Create(job), Update(running), Create(Resource(kResourceMiniBatch, "j1/0")),
+       Delete(kResourceMiniBatch, "j1/0", 1), Put(Resource(kResourceMiniBatch, "j1/0"))});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(*written, ElementsAre(Revised(job, 1), Revised(running, 2),
+                                    Revised(Resource(kResourceMiniBatch, "j1/0"), 1),
+                                    Revised(Resource(kResourceMiniBatch, "j1/0"), 1),
+                                    Revised(Resource(kResourceMiniBatch, "j1/0"), 1)));
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "j1"), Revised(running, 2));
+  EXPECT_EQ(store_->GetResource(kResourceMiniBatch, "j1/0")->revision, 1);
+  EXPECT_THAT(*store_->CommitResources({}), IsEmpty());
+}
+
+// Each batch's third write fails; the first two must not apply.
+TEST_P(StateStoreContractTest, FailedResourceBatchChangesNothing) {
+  ASSERT_TRUE(store_
+                  ->CommitResources({Create(Resource(kResourceJob, "j1")),
+                                     Create(Resource(kResourceMiniBatch, "j1/0"))})
+                  .ok());
+  const std::vector<ResourceRecord> jobs = *store_->ListResources(kResourceJob, "");
+  const std::vector<ResourceRecord> mini_batches = *store_->ListResources(kResourceMiniBatch, "");
+  ResourceRecord changed = jobs[0];
+  changed.doc["state"] = "Completed";
+  ResourceRecord unstorable = Resource(kResourceJob, "bad");
+  unstorable.doc["text"] = std::string("\xff");
+
+  struct Case {
+    std::string name;
+    std::vector<ResourceWrite> writes;
+    absl::StatusCode code;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"exists",
+                   {Update(changed), Create(Resource(kResourceJob, "j2")),
+                    Create(Resource(kResourceMiniBatch, "j1/0"))},
+                   absl::StatusCode::kAlreadyExists});
+  cases.push_back({"stale",
+                   {Delete(kResourceMiniBatch, "j1/0"), Put(Resource(kResourceJob, "j2")),
+                    Update(Revised(changed, 7))},
+                   absl::StatusCode::kAborted});
+  cases.push_back({"missing",
+                   {Put(changed), Create(Resource(kResourceMiniBatch, "j1/1")),
+                    Update(Resource(kResourceJob, "absent"))},
+                   absl::StatusCode::kNotFound});
+  cases.push_back(
+      {"deleted earlier in the batch",
+       {Delete(kResourceJob, "j1"), Put(Resource(kResourceJob, "j2")), Delete(kResourceJob, "j1")},
+       absl::StatusCode::kNotFound});
+  cases.push_back({"stale delete",
+                   {Put(Resource(kResourceMiniBatch, "j1/0")), Create(Resource(kResourceJob, "j2")),
+                    Delete(kResourceJob, "j1", 5)},
+                   absl::StatusCode::kAborted});
+  cases.push_back({"unstorable",
+                   {Put(changed), Delete(kResourceMiniBatch, "j1/0", 1), Create(unstorable)},
+                   absl::StatusCode::kInvalidArgument});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(store_->CommitResources(c.writes).status().code(), c.code);
+    EXPECT_EQ(*store_->ListResources(kResourceJob, ""), jobs);
+    EXPECT_EQ(*store_->ListResources(kResourceMiniBatch, ""), mini_batches);
+  }
+}
+
+TEST_P(StateStoreContractTest, NonFiniteNumbersInResourcesReadBackAsNull) {
+  ResourceRecord job = Resource(kResourceJob, "j1");
+  job.doc["loss"] = std::numeric_limits<double>::quiet_NaN();
+  absl::StatusOr<std::vector<ResourceRecord>> written = store_->CommitResources({Create(job)});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_TRUE(written->front().doc["loss"].is_null());
+  EXPECT_EQ(*store_->GetResource(kResourceJob, "j1"), written->front());
+}
+
+TEST_P(StateStoreContractTest, ConcurrentResourceWritersLoseNothing) {
+  constexpr int kThreads = 4;
+  constexpr int kWritesPerThread = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWritesPerThread; ++i) {
+        // Each thread its own record, and all of them one shared record.
+        EXPECT_TRUE(store_
+                        ->CommitResources({Put(Resource(kResourceMiniBatch, absl::StrCat("j/", t))),
+                                           Put(Resource(kResourceJob, "j"))})
+                        .ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(store_->GetResource(kResourceJob, "j")->revision, kThreads * kWritesPerThread);
+  std::vector<ResourceRecord> mini_batches = *store_->ListResources(kResourceMiniBatch, "j/");
+  ASSERT_EQ(mini_batches.size(), static_cast<size_t>(kThreads));
+  for (const ResourceRecord& r : mini_batches) EXPECT_EQ(r.revision, kWritesPerThread);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, StateStoreContractTest,

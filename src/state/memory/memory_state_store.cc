@@ -320,6 +320,95 @@ absl::Status MemoryStateStore::DeleteModel(const std::string& name, const std::s
   return absl::OkStatus();
 }
 
+// ---- Resources ----
+
+absl::StatusOr<ResourceRecord> MemoryStateStore::GetResource(const std::string& kind,
+                                                             const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = resources_.find(ResourceKey(kind, key));
+  if (it == resources_.end()) return internal::ResourceNotFound(kind, key);
+  return it->second;
+}
+
+absl::StatusOr<std::vector<ResourceRecord>> MemoryStateStore::ListResources(
+    const std::string& kind, const std::string& key_prefix) {
+  absl::MutexLock lock(&mu_);
+  std::vector<ResourceRecord> out;
+  for (auto it = resources_.lower_bound(ResourceKey(kind, key_prefix));
+       it != resources_.end() && it->first.first == kind &&
+       it->first.second.starts_with(key_prefix);
+       ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ResourceRecord>> MemoryStateStore::CommitResources(
+    const std::vector<ResourceWrite>& writes) {
+  absl::MutexLock lock(&mu_);
+  // Writes are staged (nullopt: deleted) and applied once all succeeded, so a failure leaves
+  // resources_ as it was; each write sees the staged ones before it.
+  std::map<ResourceKey, std::optional<ResourceRecord>> staged;
+  std::vector<ResourceRecord> out;
+  out.reserve(writes.size());
+  for (const ResourceWrite& write : writes) {
+    const ResourceRecord& record = write.record;
+    ResourceKey key(record.kind, record.key);
+    const ResourceRecord* stored = nullptr;
+    if (auto it = staged.find(key); it != staged.end()) {
+      if (it->second) stored = &*it->second;
+    } else if (auto it = resources_.find(key); it != resources_.end()) {
+      stored = &it->second;
+    }
+
+    if (write.action == ResourceWrite::Action::kDelete) {
+      RETURN_IF_ERROR(
+          internal::CheckResourceWrite(write, stored != nullptr, stored ? stored->revision : 0));
+      out.push_back(*stored);
+      staged.insert_or_assign(std::move(key), std::nullopt);
+      continue;
+    }
+    // Checked before NOT_FOUND & co, as the SQLite store binds before it looks.
+    ASSIGN_OR_RETURN(internal::StoredJson doc,
+                     internal::EncodeStoredJson(
+                         record.doc, internal::ResourceRow(record.kind, record.key), "doc"));
+    RETURN_IF_ERROR(
+        internal::CheckResourceWrite(write, stored != nullptr, stored ? stored->revision : 0));
+    ResourceRecord written = record;
+    written.doc = std::move(doc.value);
+    written.revision = stored != nullptr ? stored->revision + 1 : 1;
+    if (stored != nullptr) written.created_at_ms = stored->created_at_ms;
+    out.push_back(written);
+    staged.insert_or_assign(std::move(key), std::move(written));
+  }
+  for (auto& [key, record] : staged) {
+    if (record) {
+      resources_.insert_or_assign(key, *std::move(record));
+    } else {
+      resources_.erase(key);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> MemoryStateStore::DeleteResources(const std::string& kind,
+                                                          const std::string& key_prefix) {
+  RETURN_IF_ERROR(internal::CheckDeletePrefix(kind, key_prefix));
+  absl::MutexLock lock(&mu_);
+  auto first = resources_.lower_bound(ResourceKey(kind, key_prefix));
+  auto last = first;
+  int64_t count = 0;
+  while (last != resources_.end() && last->first.first == kind &&
+         last->first.second.starts_with(key_prefix)) {
+    ++last;
+    ++count;
+  }
+  resources_.erase(first, last);
+  return count;
+}
+
+// ---- Settings ----
+
 absl::StatusOr<std::optional<std::string>> MemoryStateStore::GetSetting(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = settings_.find(key);

@@ -47,6 +47,15 @@ class MemoryStateStore final : public StateStore {
   absl::Status CreateModel(const ModelRecord& record) override;
   absl::Status DeleteModel(const std::string& name, const std::string& version) override;
 
+  absl::StatusOr<ResourceRecord> GetResource(const std::string& kind,
+                                             const std::string& key) override;
+  absl::StatusOr<std::vector<ResourceRecord>> ListResources(const std::string& kind,
+                                                            const std::string& key_prefix) override;
+  absl::StatusOr<std::vector<ResourceRecord>> CommitResources(
+      const std::vector<ResourceWrite>& writes) override;
+  absl::StatusOr<int64_t> DeleteResources(const std::string& kind,
+                                          const std::string& key_prefix) override;
+
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) override;
   absl::Status PutSetting(const std::string& key, const std::string& value) override;
 
@@ -56,6 +65,8 @@ class MemoryStateStore final : public StateStore {
   // endpoint's deployments adjacent.
   using DeploymentKey = std::pair<std::string, std::string>;
   using ModelKey = std::pair<std::string, std::string>;  // (name, version), case-sensitive
+  // (kind, key), byte-wise: one kind's records are adjacent and sorted by key.
+  using ResourceKey = std::pair<std::string, std::string>;
 
   // A batch in progress: the changes it made so far and how to take each back.
   struct Undo {
@@ -92,6 +103,7 @@ class MemoryStateStore final : public StateStore {
   std::map<std::string, EndpointRecord> endpoints_ ABSL_GUARDED_BY(mu_);
   std::map<DeploymentKey, DeploymentRecord> deployments_ ABSL_GUARDED_BY(mu_);
   std::map<ModelKey, ModelRecord> models_ ABSL_GUARDED_BY(mu_);
+  std::map<ResourceKey, ResourceRecord> resources_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> settings_ ABSL_GUARDED_BY(mu_);
   // The change log: revisions pruned_through_ + 1 .. revision_, one entry each.
   std::deque<Change> changes_ ABSL_GUARDED_BY(mu_);

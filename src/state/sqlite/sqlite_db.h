@@ -30,6 +30,10 @@ class Statement {
   Statement& Bind(int index, absl::string_view text);
   Statement& Bind(int index, int64_t value);
 
+  // Rewinds for another run: bindings (and a kept bind error) are cleared, and a statement
+  // stopped midway releases what it holds. For one statement run many times in a loop.
+  Statement& Reset();
+
   // Advances: true when a row is ready, false when the statement is done.
   absl::StatusOr<bool> Step();
   // Steps to the end, ignoring rows (writes).

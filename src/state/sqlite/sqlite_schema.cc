@@ -133,6 +133,19 @@ INSERT INTO store_revision (id, current_revision, pruned_through)
                                   (SELECT coalesce(max(revision), 0) FROM deployments)) AS r);
 )sql",
      CheckNoNamesDifferOnlyInCase},
+    // 3 -> 4: the batch side's generic records (ResourceRecord). Keys compare byte-wise
+    // (BINARY), so prefix lists are key ranges on the primary key.
+    {R"sql(
+CREATE TABLE resources (
+  kind          TEXT    NOT NULL COLLATE BINARY,
+  key           TEXT    NOT NULL COLLATE BINARY,
+  doc           TEXT    NOT NULL DEFAULT '{}',
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  revision      INTEGER NOT NULL,
+  PRIMARY KEY (kind, key)
+);
+)sql"},
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 

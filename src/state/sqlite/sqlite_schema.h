@@ -11,7 +11,7 @@
 namespace berth::state::sqlite {
 
 // The schema version this build writes and reads.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Sets the connection's pragmas (WAL, synchronous=NORMAL, foreign keys, busy timeout) and
 // brings the schema to kSchemaVersion. FAILED_PRECONDITION when the file was written by a newer

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -26,6 +29,7 @@ constexpr char kDeploymentColumns[] =
     "revision";
 constexpr char kModelColumns[] =
     "name, version, spec, artifact_digest, artifact_base_name, artifact_is_file, created_at_ms";
+constexpr char kResourceColumns[] = "kind, key, doc, created_at_ms, updated_at_ms, revision";
 
 absl::StatusOr<EndpointRecord> ReadEndpoint(const Statement& row) {
   EndpointRecord record;
@@ -118,6 +122,32 @@ absl::Status BindModel(Statement& statement, const ModelRecord& record) {
       .Bind(6, int64_t{record.artifact.is_file ? 1 : 0})
       .Bind(7, record.created_at_ms);
   return absl::OkStatus();
+}
+
+absl::StatusOr<ResourceRecord> ReadResource(const Statement& row) {
+  ResourceRecord record;
+  record.kind = row.ColumnText(0);
+  record.key = row.ColumnText(1);
+  ASSIGN_OR_RETURN(record.doc,
+                   internal::DecodeJson(row.ColumnText(2),
+                                        internal::ResourceRow(record.kind, record.key), "doc"));
+  record.created_at_ms = row.ColumnInt64(3);
+  record.updated_at_ms = row.ColumnInt64(4);
+  record.revision = row.ColumnInt64(5);
+  return record;
+}
+
+// The records of one kind whose key starts with a prefix, as a key range the primary key index
+// serves (LIKE and GLOB would not: LIKE folds ASCII case, and both give '%', '_', '*' meanings).
+// `end` is internal::PrefixSuccessor(prefix); parameters ?1 kind, ?2 prefix, ?3 end.
+std::string KeyPrefixCondition(const std::optional<std::string>& end) {
+  return end.has_value() ? "kind = ?1 AND key >= ?2 AND key < ?3" : "kind = ?1 AND key >= ?2";
+}
+
+void BindKeyPrefix(Statement& statement, const std::string& kind, const std::string& prefix,
+                   const std::optional<std::string>& end) {
+  statement.Bind(1, kind).Bind(2, prefix);
+  if (end.has_value()) statement.Bind(3, *end);
 }
 
 const char* KindText(RecordKind kind) {
@@ -502,6 +532,120 @@ absl::Status SqliteStateStore::DeleteModel(const std::string& name, const std::s
   RETURN_IF_ERROR(remove.Bind(1, name).Bind(2, version).Run());
   if (db_.Changes() == 0) return internal::ModelNotFound(name, version);
   return absl::OkStatus();
+}
+
+// ---- Resources ----
+
+absl::StatusOr<ResourceRecord> SqliteStateStore::GetResource(const std::string& kind,
+                                                             const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat("SELECT ", kResourceColumns,
+                                            " FROM resources WHERE kind = ?1 AND key = ?2")));
+  ASSIGN_OR_RETURN(bool found, select.Bind(1, kind).Bind(2, key).Step());
+  if (!found) return internal::ResourceNotFound(kind, key);
+  return ReadResource(select);
+}
+
+absl::StatusOr<std::vector<ResourceRecord>> SqliteStateStore::ListResources(
+    const std::string& kind, const std::string& key_prefix) {
+  const std::optional<std::string> end = internal::PrefixSuccessor(key_prefix);
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat("SELECT ", kResourceColumns, " FROM resources WHERE ",
+                                            KeyPrefixCondition(end), " ORDER BY key")));
+  BindKeyPrefix(select, kind, key_prefix, end);
+  std::vector<ResourceRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool has_row, select.Step());
+    if (!has_row) break;
+    ASSIGN_OR_RETURN(ResourceRecord record, ReadResource(select));
+    out.push_back(std::move(record));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ResourceRecord>> SqliteStateStore::CommitResources(
+    const std::vector<ResourceWrite>& writes) {
+  if (writes.empty()) return std::vector<ResourceRecord>();
+  absl::MutexLock lock(&mu_);
+  // IMMEDIATE: the write lock is held from each revision read to the commit; an error return
+  // rolls every write back.
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(std::vector<ResourceRecord> written, ApplyResourcesLocked(writes));
+  RETURN_IF_ERROR(txn.Commit());
+  return written;
+}
+
+absl::StatusOr<std::vector<ResourceRecord>> SqliteStateStore::ApplyResourcesLocked(
+    const std::vector<ResourceWrite>& writes) {
+  // Each statement is prepared once per batch and rewound for every write (progress records
+  // come in batches of many); all are finalized before the caller commits.
+  ASSIGN_OR_RETURN(Statement select,
+                   db_.Prepare(absl::StrCat("SELECT ", kResourceColumns,
+                                            " FROM resources WHERE kind = ?1 AND key = ?2")));
+  // created_at_ms is not in the update: a replace keeps the stored one.
+  ASSIGN_OR_RETURN(Statement upsert,
+                   db_.Prepare(absl::StrCat("INSERT INTO resources (", kResourceColumns,
+                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                                            "ON CONFLICT(kind, key) DO UPDATE SET doc = ?3, "
+                                            "updated_at_ms = ?5, revision = ?6")));
+  std::optional<Statement> remove;  // prepared at the first delete
+  std::vector<ResourceRecord> out;
+  out.reserve(writes.size());
+  for (const ResourceWrite& write : writes) {
+    const ResourceRecord& record = write.record;
+    const bool is_delete = write.action == ResourceWrite::Action::kDelete;
+    // INVALID_ARGUMENT before NOT_FOUND & co, as for endpoints.
+    internal::StoredJson doc;
+    if (!is_delete) {
+      ASSIGN_OR_RETURN(doc, internal::EncodeStoredJson(
+                                record.doc, internal::ResourceRow(record.kind, record.key), "doc"));
+    }
+    ASSIGN_OR_RETURN(bool exists, select.Reset().Bind(1, record.kind).Bind(2, record.key).Step());
+    const int64_t stored_revision = exists ? select.ColumnInt64(5) : 0;
+    RETURN_IF_ERROR(internal::CheckResourceWrite(write, exists, stored_revision));
+
+    if (is_delete) {
+      // The doc is decoded only here: a delete returns the record as it was.
+      ASSIGN_OR_RETURN(ResourceRecord deleted, ReadResource(select));
+      select.Reset();
+      if (!remove.has_value()) {
+        ASSIGN_OR_RETURN(remove, db_.Prepare("DELETE FROM resources WHERE kind = ?1 AND key = ?2"));
+      }
+      RETURN_IF_ERROR(remove->Reset().Bind(1, record.kind).Bind(2, record.key).Run());
+      out.push_back(std::move(deleted));
+      continue;
+    }
+
+    ResourceRecord written = record;
+    written.doc = std::move(doc.value);
+    written.revision = stored_revision + 1;
+    if (exists) written.created_at_ms = select.ColumnInt64(3);
+    select.Reset();  // done reading before the table changes
+    RETURN_IF_ERROR(upsert.Reset()
+                        .Bind(1, written.kind)
+                        .Bind(2, written.key)
+                        .Bind(3, doc.text)
+                        .Bind(4, written.created_at_ms)
+                        .Bind(5, written.updated_at_ms)
+                        .Bind(6, written.revision)
+                        .Run());
+    out.push_back(std::move(written));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> SqliteStateStore::DeleteResources(const std::string& kind,
+                                                          const std::string& key_prefix) {
+  RETURN_IF_ERROR(internal::CheckDeletePrefix(kind, key_prefix));
+  const std::optional<std::string> end = internal::PrefixSuccessor(key_prefix);
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement remove, db_.Prepare(absl::StrCat("DELETE FROM resources WHERE ",
+                                                              KeyPrefixCondition(end))));
+  BindKeyPrefix(remove, kind, key_prefix, end);
+  RETURN_IF_ERROR(remove.Run());  // one statement: all or nothing
+  return db_.Changes();
 }
 
 // ---- Settings ----

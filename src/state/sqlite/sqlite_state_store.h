@@ -9,6 +9,10 @@
 // Revisions: table store_revision holds the counter; table changes logs one row per revision
 // (kind, endpoint, deployment, deleted), pruned in the writing transaction to the latest
 // `change_retention` rows. Endpoint and deployment name columns are COLLATE NOCASE.
+//
+// Resources live in table resources, keyed (kind, key) byte-wise; a key prefix is the key range
+// [prefix, PrefixSuccessor(prefix)), which the primary key index serves. They take no part in
+// the revision counter or the change log.
 
 #include <cstdint>
 #include <filesystem>
@@ -58,6 +62,15 @@ class SqliteStateStore final : public StateStore {
   absl::Status CreateModel(const ModelRecord& record) override;
   absl::Status DeleteModel(const std::string& name, const std::string& version) override;
 
+  absl::StatusOr<ResourceRecord> GetResource(const std::string& kind,
+                                             const std::string& key) override;
+  absl::StatusOr<std::vector<ResourceRecord>> ListResources(const std::string& kind,
+                                                            const std::string& key_prefix) override;
+  absl::StatusOr<std::vector<ResourceRecord>> CommitResources(
+      const std::vector<ResourceWrite>& writes) override;
+  absl::StatusOr<int64_t> DeleteResources(const std::string& kind,
+                                          const std::string& key_prefix) override;
+
   absl::StatusOr<std::optional<std::string>> GetSetting(const std::string& key) override;
   absl::Status PutSetting(const std::string& key, const std::string& value) override;
 
@@ -77,6 +90,9 @@ class SqliteStateStore final : public StateStore {
   absl::Status ApplyDeploymentLocked(WriteBatch::Action action, const DeploymentRecord& record,
                                      int64_t& revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AppendChangeLocked(const Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The body of CommitResources, inside its transaction.
+  absl::StatusOr<std::vector<ResourceRecord>> ApplyResourcesLocked(
+      const std::vector<ResourceWrite>& writes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t change_retention_;
   absl::Mutex mu_;

@@ -74,6 +74,22 @@ DeploymentRecord Deployment(const std::string& endpoint, const std::string& name
   return r;
 }
 
+ResourceRecord Resource(const std::string& kind, const std::string& key) {
+  ResourceRecord r;
+  r.kind = kind;
+  r.key = key;
+  r.doc = {{"done", 3}};
+  r.created_at_ms = 30;
+  r.updated_at_ms = 40;
+  return r;
+}
+
+std::vector<ResourceWrite> PutAll(const std::vector<ResourceRecord>& records) {
+  std::vector<ResourceWrite> writes;
+  for (const ResourceRecord& r : records) writes.push_back({ResourceWrite::Action::kPut, r});
+  return writes;
+}
+
 template <typename Record>
 Record Revised(Record record, int64_t revision) {
   record.revision = revision;
@@ -109,12 +125,32 @@ TEST_F(SqliteStateStoreTest, DataPersistsAcrossReopen) {
   EXPECT_EQ(store->ChangesSince(0, 10)->changes.size(), 2u);
 }
 
+TEST_F(SqliteStateStoreTest, ResourcesPersistAcrossReopen) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->CommitResources(
+                        PutAll({Resource(kResourceJob, "j1"), Resource(kResourceMiniBatch, "j1/0"),
+                                Resource(kResourceMiniBatch, "j1/1")}))
+                    .ok());
+    ASSERT_TRUE(store->CommitResources(PutAll({Resource(kResourceMiniBatch, "j1/1")})).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->GetResource(kResourceJob, "j1"), Revised(Resource(kResourceJob, "j1"), 1));
+  EXPECT_THAT(*store->ListResources(kResourceMiniBatch, "j1/"),
+              ElementsAre(Revised(Resource(kResourceMiniBatch, "j1/0"), 1),
+                          Revised(Resource(kResourceMiniBatch, "j1/1"), 2)));
+  EXPECT_EQ(*store->CurrentRevision(), 0);  // resources are not in the change feed
+}
+
 TEST_F(SqliteStateStoreTest, UsesWriteAheadLogAndRecordsSchemaVersion) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   RawDb raw(file_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
   // The version is kept apart from the callers' settings.
   EXPECT_EQ(*store->GetSetting("schema_version"), std::nullopt);
   ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
@@ -191,7 +227,7 @@ TEST_F(SqliteStateStoreTest, UpgradesVersionOneDatabaseKeepingItsData) {
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
   EXPECT_EQ(Revised(*store->GetEndpoint("ep"), 0), Endpoint("ep"));
   EXPECT_EQ(Revised(*store->GetDeployment("ep", "blue"), 0), Deployment("ep", "blue"));
   ModelRecord model;
@@ -211,7 +247,7 @@ TEST_F(SqliteStateStoreTest, UpgradesVersionTwoDatabaseToRevisionsAndCaseInsensi
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
 
   // Everything is kept, each record with its own revision; the old rows have no changes.
   auto endpoints = store->ListEndpoints();
@@ -246,6 +282,33 @@ TEST_F(SqliteStateStoreTest, UpgradesVersionTwoDatabaseToRevisionsAndCaseInsensi
   EXPECT_EQ(RawDb(file_).Query("SELECT count(*) FROM deployments"), "0");
   EXPECT_EQ(store->ChangesSince(4, 10)->changes.size(), 4u);  // update, 2 deployments, endpoint
   EXPECT_EQ(RawDb(file_).Query("PRAGMA foreign_key_check"), "");
+}
+
+// A version 3 database is what this berth writes, less the resources table: migrations 0..3 are
+// unchanged, so one made here and taken back to version 3 is one the previous berth left.
+TEST_F(SqliteStateStoreTest, UpgradesVersionThreeDatabaseWithResources) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateEndpoint(Endpoint("ep")).ok());
+    ASSERT_TRUE(store->CreateDeployment(Deployment("ep", "blue")).ok());
+  }
+  {
+    RawDb raw(file_);
+    raw.Exec("DROP TABLE resources");
+    raw.Exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(file_).Query("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(*store->GetEndpoint("ep"), Revised(Endpoint("ep"), 1));
+  EXPECT_EQ(*store->GetDeployment("ep", "blue"), Revised(Deployment("ep", "blue"), 2));
+  EXPECT_EQ(store->ChangesSince(0, 10)->changes.size(), 2u);
+  EXPECT_THAT(*store->ListResources(kResourceJob, ""), ::testing::IsEmpty());
+  ASSERT_TRUE(store->CommitResources(PutAll({Resource(kResourceJob, "j1")})).ok());
+  EXPECT_EQ(store->GetResource(kResourceJob, "j1")->revision, 1);
+  ASSERT_TRUE(store->CreateEndpoint(Endpoint("two")).ok());
+  EXPECT_EQ(store->GetEndpoint("two")->revision, 3);
 }
 
 TEST_F(SqliteStateStoreTest, UpgradeRefusesNamesThatDifferOnlyInCaseAndChangesNothing) {
@@ -313,6 +376,13 @@ TEST_F(SqliteStateStoreTest, CorruptRowsAreDataLossNamingTheRow) {
   EXPECT_EQ(got.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(got.message()), HasSubstr("model 'm' version '1'"));
   EXPECT_EQ(store->ListModels("").status().code(), absl::StatusCode::kDataLoss);
+
+  ASSERT_TRUE(store->CommitResources(PutAll({Resource(kResourceJob, "j1")})).ok());
+  raw.Exec("UPDATE resources SET doc = '{' WHERE key = 'j1'");
+  got = store->GetResource(kResourceJob, "j1").status();
+  EXPECT_EQ(got.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(got.message()), HasSubstr("job 'j1'"));
+  EXPECT_EQ(store->ListResources(kResourceJob, "j").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(SqliteStateStoreTest, FileThatIsNotADatabaseIsInternal) {
