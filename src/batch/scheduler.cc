@@ -730,20 +730,17 @@ class Scheduler::JobDriver {
     return absl::OkStatus();
   }
 
+  // The logs first, then the record: whoever sees the job ended finds its result written.
   void Finish(core::JobStatus status, const std::string& reason) {
+    JobCounts c;
     {
       std::lock_guard lock(mu_);
       job_.status = status;
       job_.error = reason;
       job_.ended_at_ms = EpochMs(scheduler_.clock_);
-    }
-    (void)Persist({});
-    WriteOverview();
-    JobCounts c;
-    {
-      std::lock_guard lock(mu_);
       c = job_.counts;
     }
+    WriteOverview();
     std::string summary = absl::StrFormat(
         "%s: %d of %d mini-batch(es) succeeded, %d failed; %d of %d item(s) succeeded, %d "
         "failed%s",
@@ -752,6 +749,7 @@ class Scheduler::JobDriver {
         reason.empty() ? "" : ". " + reason);
     log_.Result(summary, status == core::JobStatus::kFailed);
     log_.Driver("job " + summary);
+    (void)Persist({});
     {
       std::lock_guard lock(mu_);
       finished_ = true;
