@@ -939,6 +939,15 @@ absl::StatusOr<Job> BatchService::PrepareJob(const std::string& endpoint, const 
       return InvalidField("output_path", "'" + core::DatastoreUri(output) +
                                              "' already holds files; give a new folder");
     }
+    // An empty folder may still be another job's output, claimed before it wrote anything.
+    ASSIGN_OR_RETURN(std::vector<Job> others, jobs_.List());
+    for (const Job& other : others) {
+      if (fs::path(other.output_host_path) == output_host) {
+        return InvalidField("output_path", "'" + core::DatastoreUri(output) +
+                                               "' is already the output of job " + other.name +
+                                               "; give a new folder");
+      }
+    }
   }
 
   job.settings = core::ApplyOverrides(spec, request.overrides);

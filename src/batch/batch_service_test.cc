@@ -499,6 +499,12 @@ TEST_F(BatchServiceTest, InvokeWithOverridesNameOutputAndPriority) {
   request["output_path"] = kStore + "results/run-8";
   EXPECT_ERROR(service_.Invoke("ep1", request, "blue"), kAlreadyExists, "name");
   ExpectUnchanged(before);
+
+  // Another job may not write into run-7's folder, although it holds no files yet.
+  request["name"] = "run-9";
+  request["output_path"] = kStore + "results/run-7";
+  EXPECT_ERROR(service_.Invoke("ep1", request, "blue"), kInvalidArgument, "output_path");
+  ExpectUnchanged(before);
 }
 
 // Each bad request: an error naming the field, and nothing left behind.

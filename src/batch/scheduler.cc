@@ -190,13 +190,13 @@ class Scheduler::JobDriver {
     while (!rate_samples_.empty() && now - rate_samples_.front().first > std::chrono::minutes(1)) {
       rate_samples_.pop_front();
     }
-    if (rate_samples_.size() >= 2) {
-      double seconds = std::chrono::duration<double>(rate_samples_.back().first -
-                                                     rate_samples_.front().first)
-                           .count();
+    if (!rate_samples_.empty()) {
+      // Over the last minute, or since this run began when that is later.
+      const SteadyTime from = std::max(run_began_, now - std::chrono::minutes(1));
+      double seconds = std::chrono::duration<double>(now - from).count();
       int64_t items = 0;
-      for (size_t i = 1; i < rate_samples_.size(); ++i) items += rate_samples_[i].second;
-      if (seconds > 0) live.items_per_second = items / seconds;
+      for (const auto& [when, count] : rate_samples_) items += count;
+      if (seconds > 0.05) live.items_per_second = items / seconds;
     }
     const int64_t left =
         job_.counts.items_total - job_.counts.items_succeeded - job_.counts.items_failed;
@@ -442,6 +442,8 @@ class Scheduler::JobDriver {
       workers = std::min<int>(granted_, std::max<size_t>(1, pending_.size()));
       slots_stop_ = false;
       init_failures_ = 0;
+      run_began_ = scheduler_.clock_.Now();
+      rate_samples_.clear();
       slots_.clear();
       for (int i = 0; i < workers; ++i) slots_.push_back(std::make_unique<Slot>());
       if (preempt_ || cancel_ || stopping_) StopSlotsLocked();
@@ -730,20 +732,17 @@ class Scheduler::JobDriver {
     return absl::OkStatus();
   }
 
+  // The logs first, then the record: whoever sees the job ended finds its result written.
   void Finish(core::JobStatus status, const std::string& reason) {
+    JobCounts c;
     {
       std::lock_guard lock(mu_);
       job_.status = status;
       job_.error = reason;
       job_.ended_at_ms = EpochMs(scheduler_.clock_);
-    }
-    (void)Persist({});
-    WriteOverview();
-    JobCounts c;
-    {
-      std::lock_guard lock(mu_);
       c = job_.counts;
     }
+    WriteOverview();
     std::string summary = absl::StrFormat(
         "%s: %d of %d mini-batch(es) succeeded, %d failed; %d of %d item(s) succeeded, %d "
         "failed%s",
@@ -752,6 +751,13 @@ class Scheduler::JobDriver {
         reason.empty() ? "" : ". " + reason);
     log_.Result(summary, status == core::JobStatus::kFailed);
     log_.Driver("job " + summary);
+    (void)Persist({});
+    // Once the end is recorded, the workers' code copies go, and so do the parts of a completed
+    // job (they are in its output file; a failed or canceled job keeps them for inspection).
+    const JobPaths paths = PathsOf(scheduler_.options_.jobs_root, name_);
+    std::error_code ec;
+    fs::remove_all(paths.workers(), ec);
+    if (status == core::JobStatus::kCompleted) fs::remove_all(paths.parts(), ec);
     {
       std::lock_guard lock(mu_);
       finished_ = true;
@@ -790,6 +796,7 @@ class Scheduler::JobDriver {
   int init_failures_ = 0;
   int live_workers_ = 0;
   mutable std::deque<std::pair<SteadyTime, int64_t>> rate_samples_;
+  SteadyTime run_began_{};
 
  public:
   // The deployment a job runs, parsed from its snapshot (set before Begin).
