@@ -50,7 +50,7 @@ def d(berthd_factory):
 
 @pytest.fixture(scope="module")
 def sk(d, module_dir):
-    """A scikit-learn model trained here, 50 CSV files, the endpoint and the `sk` deployment
+    """A scikit-learn model trained here, 50 CSV files, the endpoint and the `skl` deployment
     (2 instances x 2 processes, mini-batches of 5 files, on compute bt-cluster)."""
     class Setup:
         pass
@@ -74,7 +74,7 @@ def sk(d, module_dir):
           "--max-instances", "2")
     create_batch_endpoint(d, module_dir, EP, description="batch tests")
     create_batch_deployment(
-        d, module_dir, "sk", EP, set_default=True, script=SKLEARN_DRIVER,
+        d, module_dir, "skl", EP, set_default=True, script=SKLEARN_DRIVER,
         model_files={"model.joblib": s.model_file}, compute=CLUSTER, instance_count=2,
         settings={"max_concurrency_per_instance": 2, "mini_batch_size": 5,
                   "output_action": "append_row", "output_file_name": "predictions.csv",
@@ -122,7 +122,7 @@ def check_echo_output(lines, values):
 
 
 def test_sklearn_job_four_workers(d, sk, tmp_path):
-    job = invoke(d, EP, sk.data, "-d", "sk")
+    job = invoke(d, EP, sk.data, "-d", "skl")
     seen_workers = []
 
     def done():
@@ -136,7 +136,7 @@ def test_sklearn_job_four_workers(d, sk, tmp_path):
 
     shown = job_show(d, job)
     assert shown["name"] == job and shown["status"] == "Completed"
-    assert shown["endpoint_name"] == EP and shown["deployment_name"] == "sk"
+    assert shown["endpoint_name"] == EP and shown["deployment_name"] == "skl"
     assert shown["settings"]["instance_count"] == 2
     assert shown["settings"]["max_concurrency_per_instance"] == 2
     assert shown["settings"]["mini_batch_size"] == 5
@@ -191,7 +191,7 @@ def test_data_asset_and_uri_file_inputs(d, sk, module_dir, tmp_path):
         ("bt-csv", "1"), ("bt-csv", "2")}, listed
 
     # By exact version.
-    job = invoke(d, EP, "azureml:bt-csv:1", "-d", "sk")
+    job = invoke(d, EP, "azureml:bt-csv:1", "-d", "skl")
     view = wait_job(d, job)
     assert view["inputs"]["input_data"]["path"] == "azureml:bt-csv:1", view["inputs"]
     check_sklearn_output(prediction_lines(d, job, tmp_path / "v1"),
@@ -200,19 +200,19 @@ def test_data_asset_and_uri_file_inputs(d, sk, module_dir, tmp_path):
     # @latest is the newest version not archived: version 2 archived, latest is 1 again.
     d.cli("data", "archive", "-n", "bt-csv", "-v", "2")
     assert d.api_ok("GET", "/api/v1/data/bt-csv/versions/2")["archived"] is True
-    job = invoke(d, EP, "azureml:bt-csv@latest", "-d", "sk")
+    job = invoke(d, EP, "azureml:bt-csv@latest", "-d", "skl")
     wait_job(d, job)
     check_sklearn_output(prediction_lines(d, job, tmp_path / "latest"),
                          {n: sk.expected[n] for n in names[:10]})
     # An archived version still works by number.
-    job = invoke(d, EP, "azureml:bt-csv:2", "-d", "sk")
+    job = invoke(d, EP, "azureml:bt-csv:2", "-d", "skl")
     wait_job(d, job)
     check_sklearn_output(prediction_lines(d, job, tmp_path / "v2"),
                          {n: sk.expected[n] for n in names[10:13]})
 
     # One file: uri_file.
     one = names[7]
-    job = invoke(d, EP, sk.data / one, "--input-type", "uri_file", "-d", "sk")
+    job = invoke(d, EP, sk.data / one, "--input-type", "uri_file", "-d", "skl")
     view = wait_job(d, job)
     assert view["inputs"]["input_data"]["type"] == "uri_file", view["inputs"]
     assert view["progress"]["items"] == {"total": 1, "succeeded": 1, "failed": 0}
@@ -607,7 +607,7 @@ def test_bad_invocations_create_no_job(d, sk, module_dir, tmp_path):
     cases = [
         (["--input", missing], [str(missing)]),
         (["--input", "azureml://datastores/workspaceblobstore/paths/bt-tests/absent"],
-         ["input"]),
+         ["bt-tests/absent"]),
         (["--input", folder, "--output-path", occupied], ["output_path"]),
         (["--input", folder, "--output-path",
           "azureml://datastores/workspaceblobstore/paths/bt-tests/../../escape"],
