@@ -43,7 +43,8 @@ JobLog::JobLog(JobPaths paths, const Clock& clock) : paths_(std::move(paths)), c
   const bool fresh = !fs::exists(tries, ec);
   tries_.open(tries, std::ios::app);
   if (fresh) {
-    tries_ << "mini_batch,attempt,node,process,result,items,elapsed_seconds,error,files\n";
+    tries_ << "mini_batch,attempt,node,process,result,items,elapsed_seconds,finished_at,error,"
+              "files\n";
     tries_.flush();
   }
 }
@@ -77,13 +78,13 @@ void JobLog::Driver(const std::string& line) {
 void JobLog::Record(const Try& t) {
   std::string row = absl::StrCat(t.mini_batch, ",", t.attempt, ",node", t.node, ",",
                                  ProcessName(t.process), ",", t.succeeded ? "succeeded" : "failed",
-                                 ",", t.items, ",", absl::StrFormat("%.3f", t.seconds), ",",
-                                 CsvField(t.error), ",", CsvField(absl::StrJoin(t.files, " ")),
+                                 ",", t.items, ",", absl::StrFormat("%.6f", t.seconds), ",",
+                                 Stamp(), ",", CsvField(t.error), ",", CsvField(absl::StrJoin(t.files, " ")),
                                  "\n");
   std::lock_guard lock(mu_);
   tries_ << row;
+  if (t.succeeded) return;  // flushed with the next failure, Flush(), or at the job's end
   tries_.flush();
-  if (t.succeeded) return;
   std::string summary = absl::StrCat(Stamp(), " mini-batch ", t.mini_batch, " try ", t.attempt,
                                      " (node", t.node, "/", ProcessName(t.process),
                                      "): ", t.error, "\n");
@@ -91,6 +92,11 @@ void JobLog::Record(const Try& t) {
   Append(paths_.logs() / "user" / "error" / absl::StrCat("node", t.node) /
              (ProcessName(t.process) + ".txt"),
          absl::StrCat(summary, "  files: ", absl::StrJoin(t.files, ", "), "\n"));
+}
+
+void JobLog::Flush() {
+  std::lock_guard lock(mu_);
+  tries_.flush();
 }
 
 void JobLog::ProgressOverview(const std::string& text) {

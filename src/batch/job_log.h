@@ -41,7 +41,10 @@ class JobLog {
     std::string error;
     std::vector<std::string> files;
   };
+  // Succeeded tries are buffered until the next Flush (the scheduler flushes when it records
+  // progress), failed ones written at once.
   void Record(const Try& attempt);
+  void Flush();
 
   void ProgressOverview(const std::string& text);  // replaces the file
   void Result(const std::string& text, bool failed);  // job_result.txt (+ job_error.txt)

@@ -166,6 +166,11 @@ state::ResourceRecord ToRecord(const MiniBatch& mini_batch) {
                 {"items_succeeded", mini_batch.items_succeeded},
                 {"items_failed", mini_batch.items_failed},
                 {"error", mini_batch.error}};
+  if (!mini_batch.part_file.empty()) {
+    record.doc["part"] = {{"file", mini_batch.part_file},
+                          {"offset", mini_batch.part_offset},
+                          {"length", mini_batch.part_length}};
+  }
   record.revision = mini_batch.revision;
   return record;
 }
@@ -191,6 +196,11 @@ absl::StatusOr<MiniBatch> MiniBatchFromRecord(const state::ResourceRecord& recor
     mini_batch.items_succeeded = doc.at("items_succeeded").get<int64_t>();
     mini_batch.items_failed = doc.at("items_failed").get<int64_t>();
     mini_batch.error = doc.value("error", "");
+    if (auto part = doc.find("part"); part != doc.end()) {
+      mini_batch.part_file = part->at("file").get<std::string>();
+      mini_batch.part_offset = part->at("offset").get<int64_t>();
+      mini_batch.part_length = part->at("length").get<int64_t>();
+    }
     mini_batch.revision = record.revision;
     return mini_batch;
   } catch (const json::exception& e) {

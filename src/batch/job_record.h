@@ -78,6 +78,11 @@ struct MiniBatch {
   int64_t items_succeeded = 0;
   int64_t items_failed = 0;
   std::string error;  // the last attempt's, when it failed
+  // Where a succeeded mini-batch's output lines are: a byte range of a segment file in the
+  // job's parts/ folder (append_row). Recording the range is what commits the output.
+  std::string part_file;
+  int64_t part_offset = 0;
+  int64_t part_length = 0;
   int64_t revision = 0;
   bool operator==(const MiniBatch&) const = default;
 };
@@ -96,7 +101,8 @@ struct JobPaths {
   std::filesystem::path root;  // the job's folder
   std::filesystem::path driver_log() const { return root / "azureml-logs" / "70_driver_log.txt"; }
   std::filesystem::path logs() const { return root / "logs"; }    // Azure's logs/ layout
-  std::filesystem::path parts() const { return root / "parts"; }  // committed mini-batch output
+  // Mini-batch output: append-only segment files, one per worker run (MiniBatch::part_file).
+  std::filesystem::path parts() const { return root / "parts"; }
   std::filesystem::path workers() const { return root / "workers"; }  // instance folders
 };
 inline JobPaths PathsOf(const std::filesystem::path& jobs_root, const std::string& job) {

@@ -27,39 +27,56 @@ int64_t EpochMs(const Clock& clock) {
   return std::chrono::duration_cast<milliseconds>(clock.WallNow().time_since_epoch()).count();
 }
 
-std::string PartName(int64_t index) { return absl::StrFormat("%08d.part", index); }
+// One worker's output file for a run of the job: mini-batch outputs are appended, and each
+// mini-batch's record names its byte range (what commits it). Appends need no create or rename
+// per mini-batch; bytes no record names (a crash between append and record) are never read.
+class Segment {
+ public:
+  explicit Segment(fs::path path) : path_(std::move(path)) {}
+  ~Segment() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
 
-// Writes `lines` to `file` through a temporary file renamed into place: the part is either all
-// there or absent.
-absl::Status WritePart(const fs::path& file, const std::vector<std::string>& lines) {
-  const fs::path tmp = file.string() + ".tmp";
-  std::string text;
-  size_t size = 0;
-  for (const std::string& line : lines) size += line.size() + 1;
-  text.reserve(size);
-  for (const std::string& line : lines) {
-    text += line;
-    text += '\n';
-  }
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError("cannot write " + tmp.string() + ": " + strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string why = strerror(errno);
-      ::close(fd);
-      return absl::InternalError("cannot write " + tmp.string() + ": " + why);
+  const fs::path& path() const { return path_; }
+
+  // Appends `lines` (each followed by a newline); returns the offset they start at.
+  absl::StatusOr<int64_t> Append(const std::vector<std::string>& lines, int64_t* length) {
+    if (fd_ < 0) {
+      // Never truncated: a file of the same name from an earlier run may hold recorded ranges.
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd_ < 0) {
+        return absl::InternalError("cannot write " + path_.string() + ": " + strerror(errno));
+      }
+      const off_t end = ::lseek(fd_, 0, SEEK_END);
+      if (end < 0) return absl::InternalError("cannot seek " + path_.string());
+      size_ = end;
     }
-    done += static_cast<size_t>(n);
+    buffer_.clear();
+    for (const std::string& line : lines) {
+      buffer_ += line;
+      buffer_ += '\n';
+    }
+    size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return absl::InternalError("cannot write " + path_.string() + ": " + strerror(errno));
+      done += static_cast<size_t>(n);
+    }
+    const int64_t offset = size_;
+    size_ += static_cast<int64_t>(buffer_.size());
+    *length = static_cast<int64_t>(buffer_.size());
+    return offset;
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), file.c_str()) != 0) {
-    return absl::InternalError("cannot rename " + tmp.string() + ": " + strerror(errno));
-  }
-  return absl::OkStatus();
-}
+
+ private:
+  const fs::path path_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+  std::string buffer_;
+};
 
 // The input's files, relative to the input root: the file itself for uri_file; for a folder its
 // top-level regular files (not hidden, not in subfolders), sorted byte-wise.
@@ -232,6 +249,7 @@ class Scheduler::JobDriver {
       copy = job_;
     }
     copy.revision = 0;  // this driver is the job's only writer
+    log_.Flush();
     absl::StatusOr<int64_t> written = scheduler_.jobs_.Commit(batches, &copy);
     if (!written.ok()) {
       log_.Driver("cannot record progress: " + written.status().ToString());
@@ -384,23 +402,31 @@ class Scheduler::JobDriver {
     return absl::OkStatus();
   }
 
-  // After a crash, a part recorded as written may be missing (a power loss after the record);
-  // such mini-batches run again. True when any did.
+  // After a power loss, output recorded as written may be missing from its segment; such
+  // mini-batches run again. True when any did.
   bool RequeueMissingParts() {
     if (job_.settings.settings.output_action != core::OutputAction::kAppendRow) return false;
     const JobPaths paths = PathsOf(scheduler_.options_.jobs_root, name_);
+    std::map<std::string, int64_t> sizes;
     std::vector<int64_t> missing;
     {
       std::lock_guard lock(mu_);
-      std::error_code ec;
       for (MiniBatch& batch : mini_batches_) {
-        if (batch.state != MiniBatchState::kSucceeded) continue;
-        if (fs::exists(paths.parts() / PartName(batch.index), ec)) continue;
+        if (batch.state != MiniBatchState::kSucceeded || batch.part_length == 0) continue;
+        auto [it, added] = sizes.try_emplace(batch.part_file, -1);
+        if (added) {
+          std::error_code ec;
+          auto size = fs::file_size(paths.parts() / batch.part_file, ec);
+          if (!ec) it->second = static_cast<int64_t>(size);
+        }
+        if (it->second >= batch.part_offset + batch.part_length) continue;
         job_.counts.items_succeeded -= batch.items_succeeded;
         job_.counts.items_failed -= batch.items_failed;
         --job_.counts.mini_batches_succeeded;
         batch.state = MiniBatchState::kPending;
         batch.items_succeeded = batch.items_failed = 0;
+        batch.part_file.clear();
+        batch.part_offset = batch.part_length = 0;
         pending_.push_back(batch.index);
         missing.push_back(batch.index);
       }
@@ -443,6 +469,7 @@ class Scheduler::JobDriver {
       slots_stop_ = false;
       init_failures_ = 0;
       run_began_ = scheduler_.clock_.Now();
+      run_id_ = EpochMs(scheduler_.clock_) * 100 + (run_id_ + 1) % 100;
       rate_samples_.clear();
       slots_.clear();
       for (int i = 0; i < workers; ++i) slots_.push_back(std::make_unique<Slot>());
@@ -535,6 +562,7 @@ class Scheduler::JobDriver {
     const int max_retries = job_.settings.settings.retry_settings.max_retries;
     const bool append = job_.settings.settings.output_action == core::OutputAction::kAppendRow;
     const fs::path parts = PathsOf(scheduler_.options_.jobs_root, name_).parts();
+    Segment segment(parts / absl::StrCat("run", run_id_, "-worker", slot_index, ".out"));
     std::unique_ptr<BatchWorker> worker;
     auto drop_worker = [&] {
       if (!worker) return;
@@ -607,6 +635,8 @@ class Scheduler::JobDriver {
         break;
       }
       std::string error;
+      int64_t part_offset = 0;
+      int64_t part_length = 0;
       if (!result.ok()) {
         error = result.status().code() == absl::StatusCode::kDeadlineExceeded
                     ? absl::StrCat("run() did not return within retry_settings.timeout (",
@@ -615,9 +645,13 @@ class Scheduler::JobDriver {
                                    " (see ", plan.log_file.string(), ")");
       } else if (!result->ok) {
         error = result->error;
-      } else if (append) {
-        absl::Status written = WritePart(parts / PartName(index), result->lines);
-        if (!written.ok()) error = std::string(written.message());
+      } else if (append && !result->lines.empty()) {
+        absl::StatusOr<int64_t> written = segment.Append(result->lines, &part_length);
+        if (written.ok()) {
+          part_offset = *written;
+        } else {
+          error = std::string(written.status().message());
+        }
       }
       JobLog::Try record{index, attempt, plan.node, plan.process, error.empty(),
                          result.ok() ? result->count : 0, seconds, error, files};
@@ -629,6 +663,11 @@ class Scheduler::JobDriver {
       if (error.empty()) {
         const int64_t count = static_cast<int64_t>(files.size());
         batch.state = MiniBatchState::kSucceeded;
+        if (part_length > 0) {
+          batch.part_file = segment.path().filename().string();
+          batch.part_offset = part_offset;
+          batch.part_length = part_length;
+        }
         batch.items_succeeded = std::min(result->count, count);
         batch.items_failed = count - batch.items_succeeded;
         batch.error.clear();
@@ -699,29 +738,43 @@ class Scheduler::JobDriver {
     if (fd < 0) {
       return absl::InternalError("cannot write " + tmp.string() + ": " + strerror(errno));
     }
-    std::vector<int64_t> succeeded;
+    std::vector<MiniBatch> succeeded;
     {
       std::lock_guard lock(mu_);
       for (const MiniBatch& batch : mini_batches_) {
-        if (batch.state == MiniBatchState::kSucceeded) succeeded.push_back(batch.index);
+        if (batch.state == MiniBatchState::kSucceeded) succeeded.push_back(batch);
       }
     }
+    std::map<std::string, int> segments;  // open segment files
+    auto close_all = [&] {
+      for (auto& [name, segment_fd] : segments) ::close(segment_fd);
+      ::close(fd);
+    };
     std::string buffer;
-    for (int64_t index : succeeded) {
-      std::ifstream in(paths.parts() / PartName(index), std::ios::binary);
-      buffer.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    for (const MiniBatch& batch : succeeded) {
+      if (batch.part_length == 0) continue;
+      auto [it, added] = segments.try_emplace(batch.part_file, -1);
+      if (added) it->second = ::open((paths.parts() / batch.part_file).c_str(), O_RDONLY | O_CLOEXEC);
+      buffer.resize(static_cast<size_t>(batch.part_length));
+      if (it->second < 0 || ::pread(it->second, buffer.data(), buffer.size(), batch.part_offset) !=
+                                static_cast<ssize_t>(buffer.size())) {
+        close_all();
+        return absl::InternalError(absl::StrCat("cannot read the output of mini-batch ",
+                                                batch.index, " from ", batch.part_file));
+      }
       size_t done = 0;
       while (done < buffer.size()) {
         ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
           std::string why = strerror(errno);
-          ::close(fd);
+          close_all();
           return absl::InternalError("cannot write " + tmp.string() + ": " + why);
         }
         done += static_cast<size_t>(n);
       }
     }
+    for (auto& [name, segment_fd] : segments) ::close(segment_fd);
     ::fsync(fd);
     ::close(fd);
     if (::rename(tmp.c_str(), target.c_str()) != 0) {
@@ -797,6 +850,7 @@ class Scheduler::JobDriver {
   int live_workers_ = 0;
   mutable std::deque<std::pair<SteadyTime, int64_t>> rate_samples_;
   SteadyTime run_began_{};
+  int64_t run_id_ = 0;  // names this run's segment files
 
  public:
   // The deployment a job runs, parsed from its snapshot (set before Begin).

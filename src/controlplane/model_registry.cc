@@ -123,25 +123,40 @@ absl::StatusOr<std::vector<std::string>> ModelRegistry::Users(const std::string&
                                                               const std::string& version) {
   std::vector<std::string> users;
   std::optional<std::string> latest;  // what `@latest` means, looked up once when needed
+  // Whether a deployment document's `model` refers to `name`:`version` (inline: no).
+  auto refers = [&](const nlohmann::json& spec) -> absl::StatusOr<bool> {
+    if (!spec.is_object()) return false;
+    auto model = spec.find("model");
+    if (model == spec.end() || !model->is_string()) return false;  // inline or none
+    absl::StatusOr<core::AssetReference> ref = core::ParseModelReference(model->get<std::string>());
+    if (!ref.ok() || ref->name != name) return false;
+    if (ref->version.empty()) {
+      if (!latest.has_value()) {
+        ASSIGN_OR_RETURN(ModelRecord newest, Latest(name));
+        latest = newest.version;
+      }
+      ref->version = *latest;
+    }
+    return ref->version == version;
+  };
   ASSIGN_OR_RETURN(std::vector<state::EndpointRecord> endpoints, store_.ListEndpoints());
   for (const state::EndpointRecord& endpoint : endpoints) {
     ASSIGN_OR_RETURN(std::vector<state::DeploymentRecord> deployments,
                      store_.ListDeployments(endpoint.name));
     for (const state::DeploymentRecord& d : deployments) {
-      if (d.state == core::ProvisioningState::kDeleting || !d.spec.is_object()) continue;
-      auto model = d.spec.find("model");
-      if (model == d.spec.end() || !model->is_string()) continue;  // inline or none
-      absl::StatusOr<core::AssetReference> ref =
-          core::ParseModelReference(model->get<std::string>());
-      if (!ref.ok() || ref->name != name) continue;
-      if (ref->version.empty()) {
-        if (!latest.has_value()) {
-          ASSIGN_OR_RETURN(ModelRecord newest, Latest(name));
-          latest = newest.version;
-        }
-        ref->version = *latest;
-      }
-      if (ref->version == version) users.push_back(endpoint.name + "/" + d.name);
+      if (d.state == core::ProvisioningState::kDeleting) continue;
+      ASSIGN_OR_RETURN(bool uses, refers(d.spec));
+      if (uses) users.push_back(endpoint.name + "/" + d.name);
+    }
+  }
+  // Batch deployments too (their documents use the same `model` field).
+  ASSIGN_OR_RETURN(std::vector<state::ResourceRecord> batch,
+                   store_.ListResources(state::kResourceBatchDeployment, ""));
+  for (const state::ResourceRecord& d : batch) {
+    ASSIGN_OR_RETURN(bool uses, refers(d.doc));
+    if (uses) {
+      users.push_back(d.doc.value("endpoint_name", std::string()) + "/" +
+                      d.doc.value("name", d.key) + " (batch)");
     }
   }
   return users;

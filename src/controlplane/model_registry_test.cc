@@ -265,6 +265,20 @@ TEST_F(ModelRegistryTest, DeleteIsRefusedWhileADeploymentUsesTheVersion) {
   EXPECT_THAT(Versions("m"), ElementsAre());
 }
 
+TEST_F(ModelRegistryTest, DeleteIsRefusedWhileABatchDeploymentUsesTheVersion) {
+  Create("m");
+  state::ResourceRecord batch;
+  batch.kind = state::kResourceBatchDeployment;
+  batch.key = "scorer/blue";
+  batch.doc = {{"name", "blue"}, {"endpoint_name", "scorer"}, {"model", "azureml:m:1"}};
+  ASSERT_TRUE(store_.CommitResources({{state::ResourceWrite::Action::kCreate, batch}}).ok());
+  absl::Status refused = registry_->Delete("m", "1");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Message(refused), HasSubstr("scorer/blue (batch)"));
+  ASSERT_TRUE(store_.CommitResources({{state::ResourceWrite::Action::kDelete, batch}}).ok());
+  EXPECT_TRUE(registry_->Delete("m", "1").ok());
+}
+
 TEST_F(ModelRegistryTest, ViewShowsWhatWasRegistered) {
   core::ModelAsset asset = Asset("m", "3");
   asset.tags = {{"k", "v"}};

@@ -212,7 +212,9 @@ absl::StatusOr<compute::local::SandboxHost> SetUpSandbox(const std::string& inst
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"berthd: serves berth online endpoints (management API, scoring, instances)"};
+  CLI::App app{
+      "berthd: serves berth online and batch endpoints (management API, scoring, instances, "
+      "batch jobs)"};
   std::string data_dir = DefaultDataDir();
   std::string host = "127.0.0.1";
   int port = 8080;

@@ -20,7 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr milliseconds kPollInterval(10);
+constexpr milliseconds kPollInterval(2);
 constexpr milliseconds kStopGrace(2000);
 constexpr uint32_t kMaxFrameBytes = 1u << 30;
 
@@ -182,32 +182,12 @@ std::string DescribeExit(const compute::ExitInfo& exit) {
 
 LocalWorkerLauncher::LocalWorkerLauncher(controlplane::Launcher& launcher,
                                          compute::ComputeDriver& driver)
-    : launcher_(launcher), driver_(driver) {
-  watcher_ = std::thread([this] { WatchExits(); });
-}
-
-LocalWorkerLauncher::~LocalWorkerLauncher() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  watcher_.join();
-}
-
-void LocalWorkerLauncher::WatchExits() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    std::vector<compute::ExitInfo> exits = driver_.PollExits();
-    lock.lock();
-    for (const compute::ExitInfo& exit : exits) exits_[exit.id] = exit;
-    cv_.wait_for(lock, milliseconds(20), [&] { return stopping_; });
-  }
-}
+    : launcher_(launcher), driver_(driver) {}
 
 std::optional<compute::ExitInfo> LocalWorkerLauncher::ExitOf(compute::InstanceId id) {
   std::lock_guard lock(mu_);
+  // Exits are collected when asked for: this launcher is the driver's only consumer.
+  for (const compute::ExitInfo& exit : driver_.PollExits()) exits_[exit.id] = exit;
   auto it = exits_.find(id);
   if (it == exits_.end()) return std::nullopt;
   return it->second;

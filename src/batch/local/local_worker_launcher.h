@@ -5,8 +5,8 @@
 // the worker's socket (init() done), and speaks the batch frames of docs/batch.md ("Worker
 // protocol") over it.
 //
-// Threading: as WorkerLauncher. One background thread collects process exits from the driver
-// (which must not be shared with another consumer of PollExits).
+// Threading: as WorkerLauncher. It collects process exits from the driver when asked (ExitOf),
+// so it must be the driver's only consumer of PollExits.
 
 #include <condition_variable>
 #include <map>
@@ -22,7 +22,6 @@ namespace berth::batch {
 class LocalWorkerLauncher final : public WorkerLauncher {
  public:
   LocalWorkerLauncher(controlplane::Launcher& launcher, compute::ComputeDriver& driver);
-  ~LocalWorkerLauncher() override;
   LocalWorkerLauncher(const LocalWorkerLauncher&) = delete;
   LocalWorkerLauncher& operator=(const LocalWorkerLauncher&) = delete;
 
@@ -35,15 +34,10 @@ class LocalWorkerLauncher final : public WorkerLauncher {
   compute::ComputeDriver& driver() { return driver_; }
 
  private:
-  void WatchExits();
-
   controlplane::Launcher& launcher_;
   compute::ComputeDriver& driver_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
   std::map<compute::InstanceId, compute::ExitInfo> exits_;
-  std::thread watcher_;
 };
 
 // Describes how a process ended: "exit status 3", "signal 9", with the limit when known.
