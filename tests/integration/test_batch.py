@@ -21,6 +21,7 @@ import termios
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -144,6 +145,9 @@ def test_sklearn_job_four_workers(d, sk, tmp_path):
         "total": 10, "succeeded": 10, "failed": 0, "running": 0, "pending": 0}, shown["progress"]
     assert shown["progress"]["items"] == {"total": 50, "succeeded": 50, "failed": 0}
     assert shown["errors"] == [] and not shown["error"]
+    log_folder = Path(shown["log_folder"])
+    assert log_folder.resolve() == (d.data_dir / "jobs" / job).resolve(), log_folder
+    assert (log_folder / "azureml-logs" / "70_driver_log.txt").is_file()
 
     check_sklearn_output(prediction_lines(d, job, tmp_path / "dl"), sk.expected)
 
@@ -154,8 +158,10 @@ def test_sklearn_job_four_workers(d, sk, tmp_path):
     # Each mini-batch ran once: 10 calls of 5 files covering the 50 files.
     assert len(ends) == 10 and all(len(m["files"]) == 5 for m in ends), ends
     assert sorted(f for m in ends for f in m["files"]) == sorted(sk.expected)
+    # 4 workers started, none replaced: each worker's init() marks its start first thing.
     workers = {m["worker"] for m in inits}
-    assert 1 < len(workers) <= 4, f"{len(workers)} worker processes started: {inits}"
+    assert 1 < len(workers) <= 4, (
+        f"{len(workers)} worker processes started: {inits}\n{describe(shown)}")
     overlap = max_overlap(markers)
     assert 1 < overlap <= 4, f"{overlap} run() calls at once; starts {starts}, ends {ends}"
     # While it ran, the workers were real processes of this berthd (what the check below
@@ -290,6 +296,12 @@ def test_first_try_fails_then_retry_succeeds(d, sk, module_dir, tmp_path):
         (0, 1), (1, 1), (2, 1)], view["errors"]
     assert all("first try" in e["message"] for e in view["errors"]), view["errors"]
     check_echo_output(prediction_lines(d, job, tmp_path / "dl"), values)
+    # --all: the outputs and Azure's log folders.
+    d.cli("job", "download", "-n", job, "--all", "--download-path", tmp_path / "all")
+    assert (tmp_path / "all" / "named-outputs" / "score" / "predictions.csv").is_file()
+    driver_log = tmp_path / "all" / "artifacts" / "azureml-logs" / "70_driver_log.txt"
+    assert driver_log.is_file(), sorted(map(str, (tmp_path / "all").rglob("*")))
+    assert list((tmp_path / "all" / "artifacts" / "logs").rglob("*.txt"))
 
 
 def test_timeout_is_retried_then_failed(d, sk, module_dir, tmp_path):
@@ -383,11 +395,13 @@ def test_cancel_stops_workers(d, sk, module_dir):
     job = invoke(d, EP, folder, "-d", "cancelme")
 
     def running():
+        # A mini-batch counts as running from when a worker slot takes it, while the worker
+        # may still be starting: wait for a started worker (progress.workers) and its process.
         view = job_view(d, job)
         assert view["status"] not in JOB_TERMINAL, describe(view)
-        return view["status"] == "Running" and view["progress"]["mini_batches"]["running"] >= 1
-    wait_until(running, timeout=60, step=0.05, message="a mini-batch in progress")
-    assert batch_worker_pids(d), "no batch worker process found while the job runs"
+        return (view["status"] == "Running" and view["progress"]["workers"] >= 1
+                and view["progress"]["mini_batches"]["running"] >= 1 and batch_worker_pids(d))
+    wait_until(running, timeout=60, step=0.05, message="a worker running a mini-batch")
     d.cli("job", "cancel", "-n", job)
     view = wait_job(d, job, want=("Canceled",), timeout=30)
     wait_no_workers(d, timeout=10)
