@@ -36,7 +36,7 @@ struct WorkerPlan {
   core::EffectiveJobSettings settings;
   std::filesystem::path input;  // the job's input folder, or file (uri_file)
   bool input_is_file = false;
-  std::filesystem::path output;       // AZUREML_BI_OUTPUT_PATH, on the host
+  std::filesystem::path output;        // AZUREML_BI_OUTPUT_PATH, on the host
   std::filesystem::path instance_dir;  // the worker's own folder (code copy, tmp)
   std::filesystem::path log_file;      // stdout and stderr
   // How long init() may take before the start counts as failed.

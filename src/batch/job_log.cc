@@ -76,18 +76,17 @@ void JobLog::Driver(const std::string& line) {
 }
 
 void JobLog::Record(const Try& t) {
-  std::string row = absl::StrCat(t.mini_batch, ",", t.attempt, ",node", t.node, ",",
-                                 ProcessName(t.process), ",", t.succeeded ? "succeeded" : "failed",
-                                 ",", t.items, ",", absl::StrFormat("%.6f", t.seconds), ",",
-                                 Stamp(), ",", CsvField(t.error), ",", CsvField(absl::StrJoin(t.files, " ")),
-                                 "\n");
+  std::string row = absl::StrCat(
+      t.mini_batch, ",", t.attempt, ",node", t.node, ",", ProcessName(t.process), ",",
+      t.succeeded ? "succeeded" : "failed", ",", t.items, ",", absl::StrFormat("%.6f", t.seconds),
+      ",", Stamp(), ",", CsvField(t.error), ",", CsvField(absl::StrJoin(t.files, " ")), "\n");
   std::lock_guard lock(mu_);
   tries_ << row;
   if (t.succeeded) return;  // flushed with the next failure, Flush(), or at the job's end
   tries_.flush();
-  std::string summary = absl::StrCat(Stamp(), " mini-batch ", t.mini_batch, " try ", t.attempt,
-                                     " (node", t.node, "/", ProcessName(t.process),
-                                     "): ", t.error, "\n");
+  std::string summary =
+      absl::StrCat(Stamp(), " mini-batch ", t.mini_batch, " try ", t.attempt, " (node", t.node, "/",
+                   ProcessName(t.process), "): ", t.error, "\n");
   Append(paths_.logs() / "user" / "error.txt", summary);
   Append(paths_.logs() / "user" / "error" / absl::StrCat("node", t.node) /
              (ProcessName(t.process) + ".txt"),

@@ -46,7 +46,7 @@ class JobLog {
   void Record(const Try& attempt);
   void Flush();
 
-  void ProgressOverview(const std::string& text);  // replaces the file
+  void ProgressOverview(const std::string& text);     // replaces the file
   void Result(const std::string& text, bool failed);  // job_result.txt (+ job_error.txt)
 
   // Where worker (node, process) writes its output.

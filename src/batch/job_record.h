@@ -100,7 +100,7 @@ absl::StatusOr<MiniBatch> MiniBatchFromRecord(const state::ResourceRecord& recor
 struct JobPaths {
   std::filesystem::path root;  // the job's folder
   std::filesystem::path driver_log() const { return root / "azureml-logs" / "70_driver_log.txt"; }
-  std::filesystem::path logs() const { return root / "logs"; }    // Azure's logs/ layout
+  std::filesystem::path logs() const { return root / "logs"; }  // Azure's logs/ layout
   // Mini-batch output: append-only segment files, one per worker run (MiniBatch::part_file).
   std::filesystem::path parts() const { return root / "parts"; }
   std::filesystem::path workers() const { return root / "workers"; }  // instance folders

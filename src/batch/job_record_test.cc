@@ -55,8 +55,9 @@ TEST(JobRecordTest, JobRoundTrips) {
 }
 
 TEST(JobRecordTest, MiniBatchRoundTripsAndKeysSortByIndex) {
-  MiniBatch mini_batch{"run-1", 12, {"a.csv", "b.csv"}, MiniBatchState::kSucceeded, 3, 1, 1,
-                       "ValueError: x", "run7-worker1.out", 128, 40, 4};
+  MiniBatch mini_batch{"run-1", 12, {"a.csv", "b.csv"}, MiniBatchState::kSucceeded, 3,
+                       1,       1,  "ValueError: x",    "run7-worker1.out",         128,
+                       40,      4};
   state::ResourceRecord record = ToRecord(mini_batch);
   EXPECT_EQ(record.key, "run-1/00000012");
   auto back = MiniBatchFromRecord(record);

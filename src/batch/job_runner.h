@@ -14,10 +14,10 @@ namespace berth::batch {
 
 // What only the running scheduler knows about a job; persisted counts are in the Job record.
 struct LiveProgress {
-  int workers = 0;                // worker processes running now
+  int workers = 0;  // worker processes running now
   int64_t mini_batches_running = 0;
-  double items_per_second = 0;    // over the last minute of this run
-  double eta_seconds = -1;        // -1 when unknown
+  double items_per_second = 0;  // over the last minute of this run
+  double eta_seconds = -1;      // -1 when unknown
 };
 
 class JobRunner {

@@ -62,7 +62,8 @@ class Segment {
     while (done < buffer_.size()) {
       ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return absl::InternalError("cannot write " + path_.string() + ": " + strerror(errno));
+      if (n < 0)
+        return absl::InternalError("cannot write " + path_.string() + ": " + strerror(errno));
       done += static_cast<size_t>(n);
     }
     const int64_t offset = size_;
@@ -261,7 +262,8 @@ class Scheduler::JobDriver {
   void SetStatus(core::JobStatus status) {
     {
       std::lock_guard lock(mu_);
-      if (job_.status == core::JobStatus::kCancelRequested && status != core::JobStatus::kCanceled) {
+      if (job_.status == core::JobStatus::kCancelRequested &&
+          status != core::JobStatus::kCanceled) {
         return;
       }
       job_.status = status;
@@ -308,8 +310,9 @@ class Scheduler::JobDriver {
         break;
       }
       // Preempted: give the workers back and wait for new ones.
-      log_.Driver("preempted by a normal-priority job: in-flight mini-batches go back to the "
-                  "queue; the job continues when workers are free");
+      log_.Driver(
+          "preempted by a normal-priority job: in-flight mini-batches go back to the "
+          "queue; the job continues when workers are free");
       SetStatus(core::JobStatus::kQueued);
       {
         std::lock_guard lock(mu_);
@@ -432,8 +435,9 @@ class Scheduler::JobDriver {
       }
     }
     if (missing.empty()) return false;
-    log_.Driver(absl::StrCat(missing.size(), " recorded mini-batch output(s) are missing; running "
-                                             "them again"));
+    log_.Driver(absl::StrCat(missing.size(),
+                             " recorded mini-batch output(s) are missing; running "
+                             "them again"));
     (void)Persist(missing);
     return true;
   }
@@ -450,13 +454,13 @@ class Scheduler::JobDriver {
     plan.input = job_.input_host_path;
     plan.input_is_file = job_.input.type == core::DataType::kUriFile;
     plan.output = job_.output_host_path;
-    plan.instance_dir = PathsOf(scheduler_.options_.jobs_root, name_).workers() /
-                        absl::StrCat("worker-", slot);
+    plan.instance_dir =
+        PathsOf(scheduler_.options_.jobs_root, name_).workers() / absl::StrCat("worker-", slot);
     plan.log_file = log_.WorkerStdout(plan.node, plan.process);
     // Azure gives up on init() after 3 x timeout + 30 s without progress.
-    plan.start_timeout = std::max<milliseconds>(
-        std::chrono::minutes(1),
-        std::chrono::seconds(3 * s.settings.retry_settings.timeout_s + 30));
+    plan.start_timeout =
+        std::max<milliseconds>(std::chrono::minutes(1),
+                               std::chrono::seconds(3 * s.settings.retry_settings.timeout_s + 30));
     return plan;
   }
 
@@ -480,8 +484,8 @@ class Scheduler::JobDriver {
       std::lock_guard lock(mu_);
       to_go = pending_.size();
     }
-    log_.Driver(absl::StrCat("running on ", workers, " worker(s); ", to_go,
-                             " mini-batch(es) to go"));
+    log_.Driver(
+        absl::StrCat("running on ", workers, " worker(s); ", to_go, " mini-batch(es) to go"));
     for (int i = 0; i < workers; ++i) {
       slots_[i]->thread = std::thread([this, i] { SlotMain(i); });
     }
@@ -528,8 +532,8 @@ class Scheduler::JobDriver {
         "%d item(s): %d succeeded, %d failed\n"
         "%d worker(s), %.1f items/s\n",
         c.mini_batches_total, c.mini_batches_succeeded, c.mini_batches_failed,
-        live.mini_batches_running, c.items_total, c.items_succeeded, c.items_failed,
-        live.workers, live.items_per_second);
+        live.mini_batches_running, c.items_total, c.items_succeeded, c.items_failed, live.workers,
+        live.items_per_second);
     log_.ProgressOverview(text);
     log_.Driver(absl::StrFormat(
         "progress: mini-batches %d/%d, items %d/%d, failed items %d, %d worker(s)",
@@ -618,8 +622,7 @@ class Scheduler::JobDriver {
       }
       const SteadyTime began = scheduler_.clock_.Now();
       absl::StatusOr<MiniBatchResult> result = worker->Run(index, attempt, files, timeout);
-      const double seconds =
-          std::chrono::duration<double>(scheduler_.clock_.Now() - began).count();
+      const double seconds = std::chrono::duration<double>(scheduler_.clock_.Now() - began).count();
       bool interrupted = false;
       {
         std::lock_guard lock(mu_);
@@ -653,8 +656,9 @@ class Scheduler::JobDriver {
           error = std::string(written.status().message());
         }
       }
-      JobLog::Try record{index, attempt, plan.node, plan.process, error.empty(),
-                         result.ok() ? result->count : 0, seconds, error, files};
+      JobLog::Try record{index,        attempt,       plan.node,
+                         plan.process, error.empty(), result.ok() ? result->count : 0,
+                         seconds,      error,         files};
       log_.Record(record);
       std::lock_guard lock(mu_);
       MiniBatch& batch = mini_batches_[index];
@@ -732,8 +736,8 @@ class Scheduler::JobDriver {
     if (settings.output_action != core::OutputAction::kAppendRow) return absl::OkStatus();
     const JobPaths paths = PathsOf(scheduler_.options_.jobs_root, name_);
     const fs::path target = fs::path(job_.output_host_path) / settings.output_file_name;
-    const fs::path tmp = fs::path(job_.output_host_path) / ("." + settings.output_file_name +
-                                                            ".berth-tmp");
+    const fs::path tmp =
+        fs::path(job_.output_host_path) / ("." + settings.output_file_name + ".berth-tmp");
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       return absl::InternalError("cannot write " + tmp.string() + ": " + strerror(errno));
@@ -754,7 +758,8 @@ class Scheduler::JobDriver {
     for (const MiniBatch& batch : succeeded) {
       if (batch.part_length == 0) continue;
       auto [it, added] = segments.try_emplace(batch.part_file, -1);
-      if (added) it->second = ::open((paths.parts() / batch.part_file).c_str(), O_RDONLY | O_CLOEXEC);
+      if (added)
+        it->second = ::open((paths.parts() / batch.part_file).c_str(), O_RDONLY | O_CLOEXEC);
       buffer.resize(static_cast<size_t>(batch.part_length));
       if (it->second < 0 || ::pread(it->second, buffer.data(), buffer.size(), batch.part_offset) !=
                                 static_cast<ssize_t>(buffer.size())) {
@@ -780,8 +785,8 @@ class Scheduler::JobDriver {
     if (::rename(tmp.c_str(), target.c_str()) != 0) {
       return absl::InternalError("cannot write " + target.string() + ": " + strerror(errno));
     }
-    log_.Driver(absl::StrCat("wrote ", target.string(), " from ", succeeded.size(),
-                             " mini-batch(es)"));
+    log_.Driver(
+        absl::StrCat("wrote ", target.string(), " from ", succeeded.size(), " mini-batch(es)"));
     return absl::OkStatus();
   }
 

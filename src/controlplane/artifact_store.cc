@@ -1,6 +1,7 @@
 #include "controlplane/artifact_store.h"
 
 #include <fstream>
+#include <mutex>
 
 #include "archive/tar_extract.h"
 #include "auth/secrets.h"
@@ -117,6 +118,9 @@ absl::StatusOr<fs::path> ArtifactStore::MaterializeModel(const core::ModelSpec& 
   if (!Has(artifact.digest)) {
     return absl::NotFoundError("model artifact " + artifact.digest + " is not stored");
   }
+  // One at a time: instances starting together (a job's workers) must not each replace the
+  // folder another one's sandbox already shows.
+  std::lock_guard lock(materialize_mu_);
   // The marker says which artifact the folder holds; a different one replaces it whole.
   fs::path marker = dir.parent_path() / ("." + model.version + ".artifact");
   {

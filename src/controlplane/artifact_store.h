@@ -7,6 +7,7 @@
 // rename, so readers never see a half-written artifact.
 
 #include <filesystem>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,7 @@ class ArtifactStore {
 
  private:
   std::filesystem::path data_dir_;
+  std::mutex materialize_mu_;  // MaterializeModel calls, one at a time
 };
 
 // NOT_FOUND, with the field as its target (`model.artifact`, `code_configuration.artifact`),

@@ -7,10 +7,12 @@
 #include <archive_entry.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth/secrets.h"
@@ -102,6 +104,27 @@ TEST_F(ArtifactStoreTest, StoresAFolder) {
   std::string text;
   std::getline(in, text);
   EXPECT_EQ(text, "weights");
+}
+
+// A job's workers start together: each must find the model in place when its call returns, not
+// a folder another call replaced meanwhile.
+TEST_F(ArtifactStoreTest, ConcurrentMaterializationsLeaveEveryCallerAModel) {
+  const std::string tar = TarOf({{"w.txt", false, "weights"}});
+  ASSERT_TRUE(store_->Put(DigestOf(tar), tar).ok());
+  core::ModelSpec model;
+  model.name = "m";
+  model.version = "1";
+  model.artifact = core::ArtifactRef{DigestOf(tar), "model", false};
+  std::atomic<int> missing{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto dir = store_->MaterializeModel(model);
+      if (!dir.ok() || !fs::exists(*dir / "model" / "w.txt")) ++missing;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(missing, 0);
 }
 
 TEST_F(ArtifactStoreTest, AFileAndAFolderOfTheSameNameAreRefused) {

@@ -151,9 +151,9 @@ Response ManagementApi::HandleBlocking(const Request& req) {
   }
   const bool public_path = !target.starts_with("/api/v1");
   std::vector<std::string> parts;
-  std::vector<std::string> pieces =
-      absl::StrSplit(std::string(target.substr(public_path ? 0 : std::string_view("/api/v1").size())),
-                     '/', absl::SkipEmpty());
+  std::vector<std::string> pieces = absl::StrSplit(
+      std::string(target.substr(public_path ? 0 : std::string_view("/api/v1").size())), '/',
+      absl::SkipEmpty());
   for (const std::string& part : pieces) {
     parts.push_back(UrlDecode(part));
   }

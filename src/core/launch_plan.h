@@ -35,9 +35,9 @@ struct LaunchInputs {
   // A batch worker (docs/batch.md, "Worker protocol"): berth_runner.batch calls the scoring
   // script's run() for mini-batches sent over <socket_dir>/batch.sock instead of serving HTTP.
   struct BatchWorker {
-    std::string output_dir;      // AZUREML_BI_OUTPUT_PATH
-    std::string output_action;   // append_row | summary_only
-    std::string logging_level;   // warning | info | debug
+    std::string output_dir;     // AZUREML_BI_OUTPUT_PATH
+    std::string output_action;  // append_row | summary_only
+    std::string logging_level;  // warning | info | debug
     int node = 0;
     int process = 0;
   };

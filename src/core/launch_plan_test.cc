@@ -167,10 +167,10 @@ TEST(PlanLaunchTest, BatchWorkerRunsTheBatchRunnerOnItsSocket) {
   in.socket_dir = "/run/berth";
   in.batch = LaunchInputs::BatchWorker{"/var/azureml-output", "append_row", "debug", 1, 2};
   LaunchPlan plan = PlanLaunch(spec, in);
-  EXPECT_EQ(plan.argv, (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner.batch",
-                                                 "--socket", "/run/berth/batch.sock",
-                                                 "--logging_level", "DEBUG", "--node", "1",
-                                                 "--process", "2"}));
+  EXPECT_EQ(plan.argv,
+            (std::vector<std::string>{"/usr/bin/python3", "-m", "berth_runner.batch", "--socket",
+                                      "/run/berth/batch.sock", "--logging_level", "DEBUG", "--node",
+                                      "1", "--process", "2"}));
   EXPECT_EQ(plan.env["AZUREML_ENTRY_SCRIPT"], "batch_driver.py");
   EXPECT_EQ(plan.env["AZUREML_BI_OUTPUT_PATH"], "/var/azureml-output");  // berth's wiring wins
   EXPECT_EQ(plan.env["BERTH_BATCH_OUTPUT_ACTION"], "append_row");

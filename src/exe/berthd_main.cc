@@ -401,8 +401,7 @@ int main(int argc, char** argv) {
 
   // Batch workers have a driver of their own: their exits are collected by the batch launcher,
   // not the supervisor.
-  compute::LocalProcessDriver batch_driver(
-      {.registry_dir = dir / "run-batch", .sandbox = sandbox});
+  compute::LocalProcessDriver batch_driver({.registry_dir = dir / "run-batch", .sandbox = sandbox});
   if (auto swept = batch_driver.SweepOrphans(); !swept.ok()) {
     spdlog::warn("cannot clean up batch workers of an earlier berthd: {}",
                  swept.status().ToString());

@@ -15,8 +15,8 @@
 namespace berth::batch {
 
 namespace fs = std::filesystem;
-using std::chrono::milliseconds;
 using nlohmann::json;
+using std::chrono::milliseconds;
 
 namespace {
 
@@ -146,8 +146,8 @@ class LocalWorker final : public BatchWorker {
   absl::Status ReadAll(char* data, size_t size, SteadyTime deadline) {
     size_t done = 0;
     while (done < size) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                           std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return absl::DeadlineExceededError("run() timed out");
       pollfd pfd{fd_, POLLIN, 0};
       int ready = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
@@ -241,10 +241,10 @@ absl::StatusOr<std::unique_ptr<BatchWorker>> LocalWorkerLauncher::Start(
     }
     if (std::optional<compute::ExitInfo> exit = ExitOf(id)) {
       Forget(id);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the worker ended before it was ready (", DescribeExit(*exit),
-          "; did init() fail?); its last lines (", plan.log_file.string(), "):\n",
-          compute::TailLog(plan.log_file, 12)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the worker ended before it was ready (", DescribeExit(*exit),
+                       "; did init() fail?); its last lines (", plan.log_file.string(), "):\n",
+                       compute::TailLog(plan.log_file, 12)));
     }
     std::error_code ec;
     if (fs::exists(socket, ec)) {
@@ -256,10 +256,10 @@ absl::StatusOr<std::unique_ptr<BatchWorker>> LocalWorkerLauncher::Start(
     }
     if (std::chrono::steady_clock::now() > deadline) {
       stop_and_forget();
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the worker was not ready within ", plan.start_timeout.count() / 1000,
-          " s (init() still running?); its last lines (", plan.log_file.string(), "):\n",
-          compute::TailLog(plan.log_file, 12)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the worker was not ready within ", plan.start_timeout.count() / 1000,
+                       " s (init() still running?); its last lines (", plan.log_file.string(),
+                       "):\n", compute::TailLog(plan.log_file, 12)));
     }
     std::this_thread::sleep_for(kPollInterval);
   }

@@ -169,8 +169,7 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
       result.endpoints.batch_input_root =
           sandboxed ? kBatchInputInside : batch.input.parent_path().string();
       if (sandboxed) {
-        sandbox.binds.push_back(
-            {batch.input, std::string(kBatchInputInside) + "/" + name, false});
+        sandbox.binds.push_back({batch.input, std::string(kBatchInputInside) + "/" + name, false});
       }
     } else {
       result.endpoints.batch_input_root = expose(batch.input, kBatchInputInside, false);
@@ -180,9 +179,9 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
                                            options_.instance_owner->second) != 0) {
       return fail("cannot hand " + batch.output.string() + " to the instance user");
     }
-    inputs.batch = core::LaunchInputs::BatchWorker{
-        expose(batch.output, kBatchOutputInside, true), batch.output_action, batch.logging_level,
-        batch.node, batch.process};
+    inputs.batch = core::LaunchInputs::BatchWorker{expose(batch.output, kBatchOutputInside, true),
+                                                   batch.output_action, batch.logging_level,
+                                                   batch.node, batch.process};
   }
   inputs.app_dir = expose(app, kAppInside, false);
   inputs.python = options_.python;
@@ -210,11 +209,10 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   }
 
   compute::LaunchSpec launch;
-  launch.instance_key =
-      request.batch ? request.endpoint + "/" + request.deployment + "/worker-" +
-                          std::to_string(request.instance_id)
-                    : request.endpoint + "/" + request.deployment + "/" +
-                          std::to_string(request.instance_id);
+  launch.instance_key = request.batch ? request.endpoint + "/" + request.deployment + "/worker-" +
+                                            std::to_string(request.instance_id)
+                                      : request.endpoint + "/" + request.deployment + "/" +
+                                            std::to_string(request.instance_id);
   launch.argv = std::move(plan.argv);
   launch.env = std::move(plan.env);
   launch.working_dir = inputs.app_dir;
