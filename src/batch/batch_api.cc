@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "common/errors.h"
+#include "controlplane/api_replies.h"
 #include "core/spec.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -11,45 +12,21 @@ namespace berth::batch {
 namespace {
 
 namespace bhttp = http::bhttp;
+using controlplane::JsonResponse;
+using controlplane::MethodNotAllowed;
 using controlplane::PageRequest;
+using controlplane::ParseJsonBody;
+using controlplane::Reply;
 using controlplane::ReplyListPage;
+using controlplane::ReplyWritten;
 using http::ErrorResponse;
 using http::Request;
 using http::Response;
 using nlohmann::json;
 using Query = std::map<std::string, std::string>;
 
-Response Json(const Request& req, bhttp::status status, const json& body) {
-  return http::MakeResponse(req, status,
-                            body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
-                            "application/json");
-}
-
-Response Reply(const Request& req, const absl::StatusOr<json>& result, bhttp::status ok_status) {
-  if (!result.ok()) return ErrorResponse(req, result.status());
-  return Json(req, ok_status, *result);
-}
-
-Response ReplyWritten(const Request& req, const absl::StatusOr<BatchService::Written>& result) {
-  if (!result.ok()) return ErrorResponse(req, result.status());
-  return Json(req, result->created ? bhttp::status::created : bhttp::status::ok, result->view);
-}
-
-Response MethodNotAllowed(const Request& req) {
-  return ErrorResponse(req, bhttp::status::method_not_allowed, "MethodNotAllowed",
-                       "method " + std::string(req.method_string()) + " is not allowed on " +
-                           std::string(req.target()));
-}
-
 Response NoRoute(const Request& req) {
   return ErrorResponse(req, absl::NotFoundError("no API route " + std::string(req.target())));
-}
-
-absl::StatusOr<json> ParseBody(const Request& req) {
-  if (req.body().empty()) return json::object();
-  json doc = json::parse(req.body(), nullptr, false);
-  if (doc.is_discarded()) return InvalidField("", "the request body is not valid JSON");
-  return doc;
 }
 
 std::string QueryValue(const Query& query, const std::string& name) {
@@ -146,7 +123,7 @@ Response BatchApi::RouteEndpoints(const Request& req, const std::vector<std::str
         return Reply(req, service_.GetEndpoint(endpoint), bhttp::status::ok);
       case bhttp::verb::put:
       case bhttp::verb::patch: {
-        auto body = ParseBody(req);
+        auto body = ParseJsonBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
         return ReplyWritten(req,
                             service_.ApplyEndpoint(endpoint, *body, method == bhttp::verb::put));
@@ -164,7 +141,7 @@ Response BatchApi::RouteEndpoints(const Request& req, const std::vector<std::str
       });
     }
     if (method == bhttp::verb::post) {
-      auto body = ParseBody(req);
+      auto body = ParseJsonBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
       return Reply(req, service_.Invoke(endpoint, *body, Header(req, kDeploymentHeader)),
                    bhttp::status::created);
@@ -187,7 +164,7 @@ Response BatchApi::RouteEndpoints(const Request& req, const std::vector<std::str
       case bhttp::verb::patch: {
         auto set_default = QueryFlag(query, "set_default");
         if (!set_default.ok()) return ErrorResponse(req, set_default.status());
-        auto body = ParseBody(req);
+        auto body = ParseJsonBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
         return ReplyWritten(
             req, service_.ApplyDeployment(endpoint, deployment, *body, method == bhttp::verb::put,
@@ -222,7 +199,7 @@ Response BatchApi::RouteComputes(const Request& req, const std::vector<std::stri
     case bhttp::verb::get:
       return Reply(req, service_.GetCompute(name), bhttp::status::ok);
     case bhttp::verb::put: {
-      auto body = ParseBody(req);
+      auto body = ParseJsonBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
       return ReplyWritten(req, service_.PutCompute(name, *body));
     }
@@ -244,7 +221,7 @@ Response BatchApi::RouteData(const Request& req, const std::vector<std::string>&
                            [&](const PageRequest& page) { return service_.ListData(name, page); });
     }
     if (method == bhttp::verb::post) {
-      auto body = ParseBody(req);
+      auto body = ParseJsonBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
       return Reply(req, service_.CreateData(*body), bhttp::status::created);
     }
@@ -320,11 +297,11 @@ Response BatchApi::RoutePublic(const Request& req, const std::vector<std::string
   const std::string& endpoint = parts[1];
   if (n == 3) {
     if (method != bhttp::verb::post) return MethodNotAllowed(req);
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(req, body.status());
     auto view = service_.Invoke(endpoint, *body, Header(req, kDeploymentHeader));
     if (!view.ok()) return ErrorResponse(req, view.status());
-    return Json(req, bhttp::status::created, AzureJobJson(*view));
+    return JsonResponse(req, bhttp::status::created, AzureJobJson(*view));
   }
   if (method != bhttp::verb::get) return MethodNotAllowed(req);
   auto view = service_.GetJob(parts[3]);
@@ -334,7 +311,7 @@ Response BatchApi::RoutePublic(const Request& req, const std::vector<std::string
         req, absl::NotFoundError("job '" + parts[3] + "' not found in batch endpoint '" + endpoint +
                                  "'"));
   }
-  return Json(req, bhttp::status::ok, AzureJobJson(*view));
+  return JsonResponse(req, bhttp::status::ok, AzureJobJson(*view));
 }
 
 }  // namespace berth::batch

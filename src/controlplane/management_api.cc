@@ -5,6 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "auth/secrets.h"
 #include "common/errors.h"
+#include "controlplane/api_replies.h"
 #include "controlplane/model_api.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -19,12 +20,6 @@ using http::Response;
 using nlohmann::json;
 
 namespace {
-
-Response Json(const Request& req, bhttp::status status, const json& body) {
-  return http::MakeResponse(req, status,
-                            body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
-                            "application/json");
-}
 
 std::string UrlDecode(std::string_view s) {
   std::string out;
@@ -42,33 +37,6 @@ std::string UrlDecode(std::string_view s) {
   return out;
 }
 
-absl::StatusOr<json> ParseBody(const Request& req) {
-  if (req.body().empty()) return json::object();
-  json doc = json::parse(req.body(), nullptr, false);
-  if (doc.is_discarded()) {
-    return InvalidField("", "the request body is not valid JSON");
-  }
-  return doc;
-}
-
-template <typename T>
-Response Reply(const Request& req, const absl::StatusOr<T>& result, bhttp::status ok_status) {
-  if (!result.ok()) return ErrorResponse(req, result.status());
-  return Json(req, ok_status, *result);
-}
-
-Response ReplyWritten(const Request& req,
-                      const absl::StatusOr<ManagementService::Written>& result) {
-  if (!result.ok()) return ErrorResponse(req, result.status());
-  return Json(req, result->created ? bhttp::status::created : bhttp::status::ok, result->view);
-}
-
-Response MethodNotAllowed(const Request& req) {
-  return ErrorResponse(req, bhttp::status::method_not_allowed, "MethodNotAllowed",
-                       "method " + std::string(req.method_string()) + " is not allowed on " +
-                           std::string(req.target()));
-}
-
 }  // namespace
 
 Response ReplyListPage(const Request& req, const std::map<std::string, std::string>& query,
@@ -80,9 +48,10 @@ Response ReplyListPage(const Request& req, const std::map<std::string, std::stri
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   auto host = req.find(bhttp::field::host);
-  return Json(req, bhttp::status::ok,
-              PageJson(*std::move(page), *request, path, query,
-                       host == req.end() ? std::string_view() : std::string_view(host->value())));
+  return JsonResponse(
+      req, bhttp::status::ok,
+      PageJson(*std::move(page), *request, path, query,
+               host == req.end() ? std::string_view() : std::string_view(host->value())));
 }
 
 ManagementApi::ManagementApi(ManagementService& service, ArtifactStore& artifacts,
@@ -194,7 +163,8 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
       bool had = artifacts_.Has(digest);
       absl::Status stored = artifacts_.Put(digest, req.body());
       if (!stored.ok()) return ErrorResponse(req, stored);
-      return Json(req, had ? bhttp::status::ok : bhttp::status::created, json{{"digest", digest}});
+      return JsonResponse(req, had ? bhttp::status::ok : bhttp::status::created,
+                          json{{"digest", digest}});
     }
     return MethodNotAllowed(req);
   }
@@ -207,7 +177,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
                            [&](const PageRequest& page) { return service_.ListEndpoints(page); });
     }
     if (method == bhttp::verb::post) {
-      auto body = ParseBody(req);
+      auto body = ParseJsonBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
       return ReplyWritten(req, service_.CreateEndpoint(*body));
     }
@@ -220,7 +190,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
         return Reply(req, service_.GetEndpoint(endpoint), bhttp::status::ok);
       case bhttp::verb::put:
       case bhttp::verb::patch: {
-        auto body = ParseBody(req);
+        auto body = ParseJsonBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
         return ReplyWritten(req,
                             service_.ApplyEndpoint(endpoint, *body, method == bhttp::verb::put));
@@ -237,7 +207,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
   }
   if (n == 3 && parts[2] == "regenerate-keys") {
     if (method != bhttp::verb::post) return MethodNotAllowed(req);
-    auto body = ParseBody(req);
+    auto body = ParseJsonBody(req);
     if (!body.ok()) return ErrorResponse(req, body.status());
     std::string key_type = "primary";
     if (body->contains("key_type")) {
@@ -260,7 +230,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
       });
     }
     if (method == bhttp::verb::post) {
-      auto body = ParseBody(req);
+      auto body = ParseJsonBody(req);
       if (!body.ok()) return ErrorResponse(req, body.status());
       return ReplyWritten(req, service_.CreateDeployment(endpoint, *body));
     }
@@ -273,7 +243,7 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
         return Reply(req, service_.GetDeployment(endpoint, deployment), bhttp::status::ok);
       case bhttp::verb::put:
       case bhttp::verb::patch: {
-        auto body = ParseBody(req);
+        auto body = ParseJsonBody(req);
         if (!body.ok()) return ErrorResponse(req, body.status());
         return ReplyWritten(
             req, service_.ApplyDeployment(endpoint, deployment, *body, method == bhttp::verb::put));

@@ -1,6 +1,7 @@
 #include "controlplane/model_api.h"
 
 #include "common/errors.h"
+#include "controlplane/api_replies.h"
 #include "controlplane/management_api.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -13,23 +14,6 @@ using http::ErrorResponse;
 using http::Request;
 using http::Response;
 using nlohmann::json;
-
-Response Json(const Request& req, bhttp::status status, const json& body) {
-  return http::MakeResponse(req, status,
-                            body.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
-                            "application/json");
-}
-
-Response Reply(const Request& req, const absl::StatusOr<json>& result, bhttp::status ok_status) {
-  if (!result.ok()) return ErrorResponse(req, result.status());
-  return Json(req, ok_status, *result);
-}
-
-Response MethodNotAllowed(const Request& req) {
-  return ErrorResponse(req, bhttp::status::method_not_allowed, "MethodNotAllowed",
-                       "method " + std::string(req.method_string()) + " is not allowed on " +
-                           std::string(req.target()));
-}
 
 }  // namespace
 
