@@ -31,6 +31,22 @@ using nlohmann::json;
 using state::ResourceRecord;
 using state::ResourceWrite;
 
+// One page of `records` (sorted by key; the page token is the last key served), each shown
+// through `view`, which may fail (an unreadable record).
+template <typename View>
+absl::StatusOr<Page> PageOfRecords(const std::vector<ResourceRecord>& records,
+                                   const PageRequest& request, View view) {
+  Slice<ResourceRecord> slice = controlplane::PageOf(
+      records, request, [&](const ResourceRecord& r) { return r.key > request.skip_token; });
+  Page page;
+  for (const ResourceRecord& record : slice.items) {
+    ASSIGN_OR_RETURN(json shown, view(record));
+    page.value.push_back(std::move(shown));
+  }
+  if (slice.more) page.next_token = slice.items.back().key;
+  return page;
+}
+
 constexpr char kNoDefaultDeployment[] =
     "No valid deployments to route to. Please check that the endpoint has at least one "
     "deployment with positive weight values or use a deployment specific header to route.";
@@ -367,15 +383,10 @@ json BatchService::JobView(const Job& job) const {
 absl::StatusOr<Page> BatchService::ListEndpoints(const PageRequest& request) {
   ASSIGN_OR_RETURN(std::vector<ResourceRecord> records,
                    store_.ListResources(state::kResourceBatchEndpoint, ""));
-  Slice<ResourceRecord> slice = controlplane::PageOf(
-      records, request, [&](const ResourceRecord& r) { return r.key > request.skip_token; });
-  Page page;
-  for (const ResourceRecord& record : slice.items) {
+  return PageOfRecords(records, request, [&](const ResourceRecord& record) -> absl::StatusOr<json> {
     ASSIGN_OR_RETURN(auto parsed, core::ParseBatchEndpointSpec(record.doc));
-    page.value.push_back(EndpointView(record, parsed.spec));
-  }
-  if (slice.more) page.next_token = slice.items.back().key;
-  return page;
+    return EndpointView(record, parsed.spec);
+  });
 }
 
 absl::StatusOr<json> BatchService::GetEndpoint(const std::string& name) {
@@ -586,15 +597,10 @@ json ComputeView(const ResourceRecord& record, const core::ComputeSpec& spec) {
 absl::StatusOr<Page> BatchService::ListComputes(const PageRequest& request) {
   ASSIGN_OR_RETURN(std::vector<ResourceRecord> records,
                    store_.ListResources(state::kResourceCompute, ""));
-  Slice<ResourceRecord> slice = controlplane::PageOf(
-      records, request, [&](const ResourceRecord& r) { return r.key > request.skip_token; });
-  Page page;
-  for (const ResourceRecord& record : slice.items) {
+  return PageOfRecords(records, request, [&](const ResourceRecord& record) -> absl::StatusOr<json> {
     ASSIGN_OR_RETURN(auto parsed, core::ParseComputeSpec(record.doc));
-    page.value.push_back(ComputeView(record, parsed.spec));
-  }
-  if (slice.more) page.next_token = slice.items.back().key;
-  return page;
+    return ComputeView(record, parsed.spec);
+  });
 }
 
 absl::StatusOr<json> BatchService::GetCompute(const std::string& name) {
