@@ -38,6 +38,20 @@ using nlohmann::json;
 using state::ResourceRecord;
 using state::ResourceWrite;
 
+// The write that creates `kind`/`key` with `doc`, or updates `existing` (conditional on its
+// revision), stamped `now`.
+ResourceWrite Upsert(const absl::StatusOr<ResourceRecord>& existing, const char* kind,
+                     std::string key, json doc, int64_t now) {
+  ResourceRecord record = existing.ok() ? *existing : ResourceRecord{};
+  record.kind = kind;
+  record.key = std::move(key);
+  record.doc = std::move(doc);
+  record.updated_at_ms = now;
+  if (!existing.ok()) record.created_at_ms = now;
+  return {existing.ok() ? ResourceWrite::Action::kUpdate : ResourceWrite::Action::kCreate,
+          std::move(record)};
+}
+
 // One page of `records` (sorted by key; the page token is the last key served), each shown
 // through `view`, which may fail (an unreadable record).
 template <typename View>
@@ -331,16 +345,9 @@ absl::StatusOr<BatchService::Written> BatchService::ApplyEndpoint(const std::str
     parsed.spec.default_deployment = DocName(*deployment);
     merged["defaults"]["deployment_name"] = parsed.spec.default_deployment;
   }
-  ResourceRecord record = existing.ok() ? *existing : ResourceRecord{};
-  record.kind = state::kResourceBatchEndpoint;
-  record.key = Lower(stored_name);
-  record.doc = merged;
-  record.updated_at_ms = NowMs();
-  if (!existing.ok()) record.created_at_ms = record.updated_at_ms;
   ASSIGN_OR_RETURN(std::vector<ResourceRecord> written,
-                   store_.CommitResources({{existing.ok() ? ResourceWrite::Action::kUpdate
-                                                          : ResourceWrite::Action::kCreate,
-                                            record}}));
+                   store_.CommitResources({Upsert(existing, state::kResourceBatchEndpoint,
+                                                  Lower(stored_name), merged, NowMs())}));
   return Written{EndpointView(written.front(), parsed.spec), !existing.ok()};
 }
 
@@ -430,18 +437,14 @@ absl::StatusOr<BatchService::Written> BatchService::ApplyDeployment(const std::s
     }
   }
 
-  ResourceRecord record = existing.ok() ? *existing : ResourceRecord{};
-  record.kind = state::kResourceBatchDeployment;
-  record.key = DeploymentKey(endpoint_name, stored_name);
-  record.doc = merged;
-  record.updated_at_ms = NowMs();
-  if (!existing.ok()) record.created_at_ms = record.updated_at_ms;
-  std::vector<ResourceWrite> writes = {
-      {existing.ok() ? ResourceWrite::Action::kUpdate : ResourceWrite::Action::kCreate, record}};
+  const int64_t now = NowMs();
+  std::vector<ResourceWrite> writes = {Upsert(existing, state::kResourceBatchDeployment,
+                                              DeploymentKey(endpoint_name, stored_name), merged,
+                                              now)};
   if (set_default) {
     ResourceRecord endpoint_record = endpoint_read->record;
     endpoint_record.doc["defaults"]["deployment_name"] = stored_name;
-    endpoint_record.updated_at_ms = record.updated_at_ms;
+    endpoint_record.updated_at_ms = now;
     writes.push_back({ResourceWrite::Action::kUpdate, std::move(endpoint_record)});
   }
   ASSIGN_OR_RETURN(std::vector<ResourceRecord> written, store_.CommitResources(writes));
@@ -543,16 +546,9 @@ absl::StatusOr<BatchService::Written> BatchService::PutCompute(const std::string
       }
     }
   }
-  ResourceRecord record = existing.ok() ? *existing : ResourceRecord{};
-  record.kind = state::kResourceCompute;
-  record.key = Lower(parsed.spec.name);
-  record.doc = replacement;
-  record.updated_at_ms = NowMs();
-  if (!existing.ok()) record.created_at_ms = record.updated_at_ms;
   ASSIGN_OR_RETURN(std::vector<ResourceRecord> written,
-                   store_.CommitResources({{existing.ok() ? ResourceWrite::Action::kUpdate
-                                                          : ResourceWrite::Action::kCreate,
-                                            record}}));
+                   store_.CommitResources({Upsert(existing, state::kResourceCompute,
+                                                  Lower(parsed.spec.name), replacement, NowMs())}));
   return Written{ComputeView(written.front(), parsed.spec), !existing.ok()};
 }
 
