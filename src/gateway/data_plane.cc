@@ -118,6 +118,21 @@ Response ErrorFor(const Request& req, Wire wire, bhttp::status status, std::stri
                             : http::ErrorResponse(req, status, code, message);
 }
 
+// The request as the metrics and the access log see it. The request id is the server's.
+RequestSummary Summarize(const Request& req, const Response& res, SteadyTime arrival,
+                         uint64_t bytes_in) {
+  RequestSummary summary;
+  if (auto id = req.find("x-request-id"); id != req.end()) summary.request_id = id->value();
+  summary.method = std::string(req.method_string());
+  std::string_view target = req.target();
+  summary.path = std::string(target.substr(0, target.find('?')));
+  summary.status = res.result_int();
+  summary.bytes_in = bytes_in;
+  summary.bytes_out = res.body().size();
+  summary.arrival = arrival;
+  return summary;
+}
+
 // The route's method check, after the credential check (a 405 says nothing about names).
 std::optional<Response> CheckRoute(const Request& req, const DataPlaneRoute& route) {
   if (!route.known) {
@@ -242,7 +257,7 @@ std::optional<Response> DataPlane::CheckHeaders(const Request& head,
       access.ok() ? CheckRoute(head, route) : ErrorFor(head, route.wire, access);
   if (refused) {
     // Counted without labels: the caller has not shown it may use any endpoint's name.
-    router_.Record(RouteResult{}, refused->result_int(), clock_.Now());
+    router_.Record(RouteResult{}, Summarize(head, *refused, clock_.Now(), 0));
   }
   return refused;
 }
@@ -282,10 +297,11 @@ Awaitable<Response> DataPlane::Handle(Request& req, const http::RequestContext& 
         rejected.endpoint = e->name;
       }
     }
-    router_.Record(rejected, early->result_int(), arrival);
+    router_.Record(rejected, Summarize(req, *early, arrival, req.body().size()));
     co_return std::move(*early);
   }
 
+  const uint64_t bytes_in = req.body().size();
   std::string path = route.target == HttpTarget::kAsGiven ? "/" + std::string(route.action) : "";
   HttpCall call(req.base(), std::make_shared<const std::string>(std::move(req.body())),
                 route.target, std::move(path), std::string(route.query));
@@ -294,7 +310,7 @@ Awaitable<Response> DataPlane::Handle(Request& req, const http::RequestContext& 
   RouteResult result = co_await router_.Route(request, call, client);
   Response res = ToResponse(req, route.wire, result, call, route.kind);
   if (!result.deployment.empty()) res.set(kDeploymentHeader, result.deployment);
-  router_.Record(result, res.result_int(), arrival);
+  router_.Record(result, Summarize(req, res, arrival, bytes_in));
   co_return res;
 }
 

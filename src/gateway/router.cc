@@ -370,8 +370,9 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
   }
 }
 
-void Router::Record(const RouteResult& result, int http_status, SteadyTime arrival) {
-  double seconds = std::chrono::duration<double>(clock_.Now() - arrival).count();
+void Router::Record(const RouteResult& result, const RequestSummary& summary) {
+  const int http_status = summary.status;
+  double seconds = std::chrono::duration<double>(clock_.Now() - summary.arrival).count();
   // Labels come only from an endpoint the caller proved it may use: unknown or unauthenticated
   // names never create a series.
   metrics_.RecordRequest(result.endpoint, result.endpoint.empty() ? "" : result.deployment,

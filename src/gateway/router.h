@@ -73,6 +73,25 @@ struct RouteResult {
   std::string message;     // for the client, when not answered
   std::string deployment;  // the chosen deployment, as written; "" before one was chosen
   std::string endpoint;    // the endpoint as stored; "" unless the credential was valid
+  int64_t instance = 0;    // the instance sent to last; 0 when none was
+  // Arrival to the (last) send: admission queue, waiting for a cold instance, routing.
+  std::chrono::nanoseconds queue_time{0};
+  // Time spent with instances (every try), send to answer.
+  std::chrono::nanoseconds model_time{0};
+  int attempts = 0;  // sends to an instance: 2 when retried after an instance failed
+};
+
+// What an adapter knows of a finished request besides its RouteResult: for the metrics and
+// the access log. Never a header value: credentials travel in headers.
+struct RequestSummary {
+  std::string request_id;
+  std::string protocol = "http";  // "http" or "grpc"
+  std::string method;             // HTTP method, or the gRPC method's name
+  std::string path;               // without the query string
+  int status = 0;                 // what the client got (gRPC: the HTTP equivalent)
+  uint64_t bytes_in = 0;          // request body
+  uint64_t bytes_out = 0;         // response body
+  SteadyTime arrival;
 };
 
 struct RouterOptions {
@@ -107,8 +126,9 @@ class Router final : public RoutingSink {
   http::Awaitable<RouteResult> Route(const RouteRequest& request, InstanceCall& call,
                                      InstanceClient& client);
 
-  // Counts a finished request in the metrics, with labels only from an authenticated endpoint.
-  void Record(const RouteResult& result, int http_status, SteadyTime arrival);
+  // Counts a finished request in the metrics, with labels only from an authenticated endpoint,
+  // and writes its access-log line. Any data-plane thread; never blocks on I/O.
+  void Record(const RouteResult& result, const RequestSummary& summary);
 
   // Clients to tell when an instance leaves the routing table (they release its connections).
   // Registered clients must outlive the router or be removed first.

@@ -211,9 +211,9 @@ TEST_F(RouterTest, LabelsComeOnlyFromAuthenticatedEndpoints) {
   for (int i = 0; i < 50; ++i) {
     RouteRequest r = Request("nope");
     r.endpoint = "probe-" + std::to_string(i);
-    router_.Record(Route(r), 401, clock_.Now());
+    router_.Record(Route(r), {.status = 401, .arrival = clock_.Now()});
   }
-  router_.Record(Route(Request()), 200, clock_.Now());
+  router_.Record(Route(Request()), {.status = 200, .arrival = clock_.Now()});
   std::string text = metrics_.RenderPrometheus();
   EXPECT_THAT(text, Not(HasSubstr("probe-")));
   EXPECT_THAT(text, HasSubstr("endpoint=\"ep\",deployment=\"Blue\""));

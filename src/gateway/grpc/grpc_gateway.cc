@@ -345,7 +345,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
       res->set_live(true);  // berthd itself
       return Answer(ctx, grpc::Status::OK);
     }
-    return Route(ctx, CallKind::kOipOther,
+    return Route(ctx, "ServerLive", CallKind::kOipOther,
                  [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
                    s->async()->ServerLive(c, req, res, std::move(done));
                  });
@@ -358,7 +358,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
       res->set_ready(true);  // berthd itself
       return Answer(ctx, grpc::Status::OK);
     }
-    return Route(ctx, CallKind::kOipOther,
+    return Route(ctx, "ServerReady", CallKind::kOipOther,
                  [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
                    s->async()->ServerReady(c, req, res, std::move(done));
                  });
@@ -367,7 +367,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
                                            const inference::ServerMetadataRequest* req,
                                            inference::ServerMetadataResponse* res) override {
-    return Route(ctx, CallKind::kOipOther,
+    return Route(ctx, "ServerMetadata", CallKind::kOipOther,
                  [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
                    s->async()->ServerMetadata(c, req, res, std::move(done));
                  });
@@ -376,7 +376,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
   grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
                                        const inference::ModelReadyRequest* req,
                                        inference::ModelReadyResponse* res) override {
-    return Route(ctx, CallKind::kOipOther,
+    return Route(ctx, "ModelReady", CallKind::kOipOther,
                  [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
                    s->async()->ModelReady(c, req, res, std::move(done));
                  });
@@ -385,7 +385,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
                                           const inference::ModelMetadataRequest* req,
                                           inference::ModelMetadataResponse* res) override {
-    return Route(ctx, CallKind::kOipOther,
+    return Route(ctx, "ModelMetadata", CallKind::kOipOther,
                  [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
                    s->async()->ModelMetadata(c, req, res, std::move(done));
                  });
@@ -407,7 +407,7 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
           [] { return nullptr; });
     };
     return Route(
-        ctx, CallKind::kInfer,
+        ctx, "ModelInfer", CallKind::kInfer,
         [req, res](Stub* s, grpc::ClientContext* c, UpstreamDone done) {
           s->async()->ModelInfer(c, req, res, std::move(done));
         },
@@ -423,8 +423,8 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
 
   using MirrorClone = std::function<std::unique_ptr<InstanceCall>(const std::string&)>;
 
-  grpc::ServerUnaryReactor* Route(grpc::CallbackServerContext* ctx, CallKind kind,
-                                  UpstreamStart start, MirrorClone clone = nullptr) {
+  grpc::ServerUnaryReactor* Route(grpc::CallbackServerContext* ctx, const char* method,
+                                  CallKind kind, UpstreamStart start, MirrorClone clone = nullptr) {
     const SteadyTime arrival = clock_.Now();
     auto server = std::make_shared<ServerCall>(ctx);
     auto* reactor = new CallReactor(server);
@@ -456,15 +456,22 @@ class GrpcGateway::Impl final : public inference::GRPCInferenceService::Callback
     GrpcInstanceClient* client = clients_[index].get();
     asio::co_spawn(
         client->Executor(),
-        [self = shared_from_this(), request, call, server, client,
-         arrival]() -> http::Awaitable<void> {
+        [self = shared_from_this(), request, call, server, client, arrival,
+         method]() -> http::Awaitable<void> {
           RouteResult result = co_await self->router_.Route(*request, *call, *client);
           grpc::Status status = ToGrpc(result, *call);
           server->Finish(status);
           int code = result.outcome == Outcome::kCancelled
                          ? 499
                          : oip::HttpEquivalent(status.error_code());
-          self->router_.Record(result, code, arrival);
+          RequestSummary summary;
+          summary.request_id = server->request_id;
+          summary.protocol = "grpc";
+          summary.method = method;
+          summary.path = method;
+          summary.status = code;
+          summary.arrival = arrival;
+          self->router_.Record(result, summary);
         },
         asio::detached);
     return reactor;
