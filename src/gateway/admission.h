@@ -3,7 +3,8 @@
 //
 // At most `max_concurrent_requests_per_instance × ready instances` requests run at once; the
 // rest wait in FIFO order; beyond twice that many admitted-or-waiting requests a new one is
-// rejected at once (429); a waiter whose `max_queue_wait_ms` passes is expired (429).
+// rejected at once (429); a waiter whose `max_queue_wait_ms` passes is expired (429). While no
+// instance is ready but one is expected, requests wait for it (AdmissionLimits).
 // Time comes from the injected Clock. Not thread-safe: AdmissionGate serialises access.
 
 #include <chrono>
@@ -19,9 +20,15 @@ struct AdmissionLimits {
   int max_concurrent_per_instance = 1;
   int ready_instances = 0;
   std::chrono::milliseconds max_queue_wait{500};
+  // No instance is ready but one is expected (starting from zero, restarting): requests wait
+  // for it, as many as one instance would take (2 x max_concurrent_per_instance), each for
+  // `max_queue_wait` (the caller passes what is left of the request's timeout).
+  bool waiting_for_instance = false;
 
   int running_limit() const { return max_concurrent_per_instance * ready_instances; }
-  int total_limit() const { return 2 * running_limit(); }
+  int total_limit() const {
+    return 2 * max_concurrent_per_instance * (waiting_for_instance ? 1 : ready_instances);
+  }
 };
 
 class Admission {

@@ -14,7 +14,10 @@ http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
     if (arrival.outcome == Admission::Outcome::kRejected) {
       co_return absl::ResourceExhaustedError(
           "Too many pending requests: at most " + std::to_string(limits.total_limit()) +
-          " (2 x max_concurrent_requests_per_instance x ready instances) may be in flight");
+          (limits.waiting_for_instance
+               ? " (2 x max_concurrent_requests_per_instance) may wait while an instance starts"
+               : " (2 x max_concurrent_requests_per_instance x ready instances) may be in "
+                 "flight"));
     }
     ticket = arrival.ticket;
     waiter = std::make_shared<Waiter>();
@@ -28,6 +31,10 @@ http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
   if (waiter->granted) co_return absl::OkStatus();
   admission_.Abandon(ticket);
   waiters_.erase(ticket);
+  if (limits.waiting_for_instance) {
+    co_return absl::UnavailableError(
+        "no instance became ready within the request's timeout (request_timeout_ms)");
+  }
   co_return absl::ResourceExhaustedError("Too many pending requests: waited max_queue_wait_ms (" +
                                          std::to_string(limits.max_queue_wait.count()) +
                                          " ms) for a free instance");

@@ -19,7 +19,8 @@ class AdmissionGate {
   explicit AdmissionGate(const Clock& clock) : admission_(clock) {}
 
   // OK once admitted (the caller must Leave() exactly once); RESOURCE_EXHAUSTED when rejected
-  // at once or when the queue wait ran out.
+  // at once or when the queue wait ran out; UNAVAILABLE when it waited for an instance
+  // (limits.waiting_for_instance) and none became ready in time.
   http::Awaitable<absl::Status> Enter(AdmissionLimits limits);
   void Leave(const AdmissionLimits& limits);
   // Admits waiters that fit after the number of ready instances grew.

@@ -1,6 +1,6 @@
 #pragma once
 // FakeRoutingSink: a RoutingSink for control-plane tests. Keeps every published snapshot and
-// answers InFlight() from counts the test sets. Thread-safe.
+// answers InFlight() and Load() from values the test sets. Thread-safe.
 
 #include <map>
 #include <memory>
@@ -26,6 +26,16 @@ class FakeRoutingSink final : public RoutingSink {
     return it == in_flight_.end() ? 0 : it->second;
   }
 
+  DeploymentLoad Load(std::string_view endpoint, std::string_view deployment) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = load_.find({NameKey(endpoint), NameKey(deployment)});
+    return it == load_.end() ? DeploymentLoad{} : it->second;
+  }
+  void SetLoad(std::string_view endpoint, std::string_view deployment, DeploymentLoad load) {
+    absl::MutexLock lock(&mu_);
+    load_[{NameKey(endpoint), NameKey(deployment)}] = load;
+  }
+
   void SetInFlight(std::string_view endpoint, std::string_view deployment, int64_t instance_id,
                    int count) {
     absl::MutexLock lock(&mu_);
@@ -45,6 +55,7 @@ class FakeRoutingSink final : public RoutingSink {
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<const RoutingSnapshot>> published_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<std::string, std::string, int64_t>, int> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, DeploymentLoad> load_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::gateway

@@ -137,8 +137,8 @@ http::Awaitable<absl::Status> HttpInstanceClient::SendFrames(const InstanceAddre
   const std::string& body = *call.body();
   auto prefix = runner::EncodeRequestPrefix(call.head(), body.size(), call.client());
   if (!prefix.ok()) {
-    co_return absl::UnavailableError("cannot frame the request for the runner: " +
-                                     std::string(prefix.status().message()));
+    co_return absl::FailedPreconditionError("cannot frame the request for the runner: " +
+                                            std::string(prefix.status().message()));
   }
   const size_t worker = PickWorker(*runner);
   std::atomic<int>& in_flight = runner->load->in_flight[worker];

@@ -40,7 +40,9 @@ class InstanceClient {
   //   DEADLINE_EXCEEDED   no answer by the deadline; the exchange is abandoned so the instance
   //                       sees the cancel (connection closed / call cancelled)
   //   UNAVAILABLE         the instance could not be reached (nothing was sent)
-  //   ABORTED             the instance failed after the request was sent
+  //   ABORTED             the instance failed after the request was sent; marked by
+  //                       http::NoAnswerError when no byte of an answer had come back (the
+  //                       router may then send it to another instance)
   //   RESOURCE_EXHAUSTED  the answer is larger than the client's limit
   //   CANCELLED           the caller cancelled the call (the client went away)
   virtual http::Awaitable<absl::Status> Send(const InstanceAddress& instance, InstanceCall& call,

@@ -55,6 +55,14 @@ struct DeploymentRouting {
   core::ServingRoutes routes;
   bool speaks_oip = false;             // berth-worker: serves /v2/... and gRPC
   std::vector<InstanceAddress> ready;  // instances passing readiness, in id order
+  // With no ready instance, whether one is expected: instances are starting (a restart, a
+  // rollout) or the deployment scales up from zero on demand. Requests then wait for it (at
+  // most 2 x max_concurrent_requests_per_instance of them, each until its request_timeout_ms)
+  // instead of failing at once, and the DemandObserver hears of them.
+  bool expects_instances = false;
+  // `request_settings.retry_on_instance_failure`: a request whose instance died before any byte
+  // of an answer is sent once more, to another instance.
+  bool retry_on_instance_failure = true;
 };
 
 struct EndpointRouting {
@@ -89,8 +97,25 @@ struct RoutingSnapshot {
 // ASCII lower case: the key of a name in the maps above.
 std::string NameKey(std::string_view name);
 
+// A deployment's load as the data plane sees it, for the autoscaler.
+struct DeploymentLoad {
+  int running = 0;        // admitted requests in flight
+  int waiting = 0;        // requests queued at admission (also those waiting for an instance)
+  uint64_t arrivals = 0;  // requests routed to the deployment since the data plane started
+};
+
+// What the data plane tells the control plane: a request is waiting for a deployment that has
+// no ready instance (scaled to zero, or all of them restarting). Called on a data-plane thread
+// for every such request; must not block (post the work elsewhere).
+class DemandObserver {
+ public:
+  virtual ~DemandObserver() = default;
+  virtual void OnDemand(const std::string& endpoint, const std::string& deployment) = 0;
+};
+
 // Where the control plane publishes routes, and what it asks of the data plane while it
-// drains instances. Implemented by the data plane (DataPlane) and by FakeRoutingSink in tests.
+// drains instances and scales. Implemented by the data plane (Router) and by FakeRoutingSink in
+// tests.
 //
 // Threading: both methods may be called from any thread and never block on I/O. Publish() takes
 // effect for requests that arrive after it returns.
@@ -102,6 +127,8 @@ class RoutingSink {
   // included. 0 for an instance the data plane does not know.
   virtual int InFlight(std::string_view endpoint, std::string_view deployment,
                        int64_t instance_id) const = 0;
+  // The deployment's load now; zeros for a deployment the data plane does not know.
+  virtual DeploymentLoad Load(std::string_view endpoint, std::string_view deployment) const = 0;
 };
 
 }  // namespace berth::gateway

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "auth/secrets.h"
+#include "http/upstream_pool.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::gateway {
@@ -17,10 +18,15 @@ using std::chrono::milliseconds;
 struct Router::DeploymentRuntime {
   explicit DeploymentRuntime(const Clock& clock) : gate(std::make_shared<AdmissionGate>(clock)) {}
   std::shared_ptr<AdmissionGate> gate;
+  std::atomic<uint64_t> arrivals{0};  // requests routed here (DeploymentLoad::arrivals)
   // Requests sent and not yet answered, per instance id (mirrored copies included). Ids
   // outlive readiness: a stopping instance is drained on these counts.
   absl::Mutex counters_mu;
   std::map<int64_t, std::shared_ptr<std::atomic<int>>> in_flight ABSL_GUARDED_BY(counters_mu);
+  // Per incarnation: until when (steady nanoseconds) the instance is passed over because a
+  // request found it dead. The control plane republishes a dead instance within a tick; the
+  // mark expires in case the failure was passing.
+  std::map<uint64_t, std::shared_ptr<std::atomic<int64_t>>> down_until ABSL_GUARDED_BY(counters_mu);
   // Mirrored copies bound for this deployment.
   absl::Mutex mirror_mu;
   std::deque<std::unique_ptr<MirrorCopy>> mirror_waiting ABSL_GUARDED_BY(mirror_mu);
@@ -31,6 +37,20 @@ struct Router::DeploymentRuntime {
     auto& counter = in_flight[id];
     if (!counter) counter = std::make_shared<std::atomic<int>>(0);
     return counter;
+  }
+  std::shared_ptr<std::atomic<int64_t>> DownMark(uint64_t incarnation) {
+    absl::MutexLock lock(&counters_mu);
+    auto& mark = down_until[incarnation];
+    if (!mark) mark = std::make_shared<std::atomic<int64_t>>(0);
+    return mark;
+  }
+  // Forgets the marks of incarnations no longer published.
+  void KeepDownMarks(const std::vector<InstanceAddress>& ready) {
+    absl::MutexLock lock(&counters_mu);
+    std::erase_if(down_until, [&](const auto& entry) {
+      return std::none_of(ready.begin(), ready.end(),
+                          [&](const InstanceAddress& a) { return a.incarnation == entry.first; });
+    });
   }
 };
 
@@ -44,6 +64,11 @@ struct Router::MirrorCopy {
 struct LiveInstance {
   InstanceAddress address;
   std::shared_ptr<std::atomic<int>> in_flight;
+  std::shared_ptr<std::atomic<int64_t>> down_until;  // DeploymentRuntime::down_until
+
+  bool Usable(SteadyTime now) const {
+    return down_until->load(std::memory_order_relaxed) <= now.time_since_epoch().count();
+  }
 };
 
 struct Router::LiveDeployment {
@@ -53,11 +78,25 @@ struct Router::LiveDeployment {
   std::shared_ptr<DeploymentRuntime> runtime;
   std::vector<LiveInstance> ready;
 
-  AdmissionLimits Limits(bool grpc_only) const {
+  // The admission limits now. With no usable instance and one expected, requests wait for it
+  // until `deadline` (their request timeout).
+  AdmissionLimits Limits(bool grpc_only, SteadyTime now,
+                         std::optional<SteadyTime> deadline = std::nullopt) const {
     int instances = 0;
-    for (const auto& i : ready) instances += (!grpc_only || i.address.serves_grpc()) ? 1 : 0;
+    for (const auto& i : ready) {
+      instances += ((!grpc_only || i.address.serves_grpc()) && i.Usable(now)) ? 1 : 0;
+    }
     const core::RequestSettings& s = routing->request_settings;
-    return {s.max_concurrent_requests_per_instance, instances, milliseconds(s.max_queue_wait_ms)};
+    AdmissionLimits limits{s.max_concurrent_requests_per_instance, instances,
+                           milliseconds(s.max_queue_wait_ms)};
+    if (instances == 0 && routing->expects_instances && !grpc_only) {
+      limits.waiting_for_instance = true;
+      if (deadline) {
+        limits.max_queue_wait =
+            std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(*deadline - now));
+      }
+    }
+    return limits;
   }
 };
 
@@ -90,15 +129,22 @@ std::string InvalidCredential(std::string_view endpoint) {
   return "no valid key or token for endpoint '" + std::string(endpoint) + "'";
 }
 
-// The instance with the fewest requests in flight (ties: the first).
-const LiveInstance* LeastLoaded(const std::vector<LiveInstance>& ready, bool grpc_only) {
+// The usable instance with the fewest requests in flight (ties: the first), other than the
+// incarnation `avoid` (0: none).
+const LiveInstance* LeastLoaded(const std::vector<LiveInstance>& ready, bool grpc_only,
+                                SteadyTime now, uint64_t avoid = 0) {
   const LiveInstance* best = nullptr;
   for (const auto& instance : ready) {
     if (grpc_only && !instance.address.serves_grpc()) continue;
+    if (!instance.Usable(now) || (avoid != 0 && instance.address.incarnation == avoid)) continue;
     if (best == nullptr || instance.in_flight->load() < best->in_flight->load()) best = &instance;
   }
   return best;
 }
+
+// How long an instance a request found dead is passed over, unless the control plane
+// republishes it first (it notices a dead process within a tick).
+constexpr std::chrono::seconds kDownFor{1};
 
 bool FollowsSplit(CallKind kind) { return kind == CallKind::kScore || kind == CallKind::kInfer; }
 bool NeedsOip(CallKind kind) { return kind == CallKind::kInfer || kind == CallKind::kOipOther; }
@@ -152,8 +198,10 @@ void Router::Publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
       const LiveDeployment* old_d = old ? old->Find(dkey) : nullptr;
       d->runtime = old_d ? old_d->runtime : std::make_shared<DeploymentRuntime>(clock_);
       for (const InstanceAddress& address : deployment->ready) {
-        d->ready.push_back({address, d->runtime->Counter(address.id)});
+        d->ready.push_back(
+            {address, d->runtime->Counter(address.id), d->runtime->DownMark(address.incarnation)});
       }
+      d->runtime->KeepDownMarks(deployment->ready);
       if (old_d) {
         for (const LiveInstance& i : old_d->ready) {
           if (std::find(deployment->ready.begin(), deployment->ready.end(), i.address) ==
@@ -161,9 +209,9 @@ void Router::Publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
             released.push_back(i.address);
           }
         }
-        AdmissionLimits now = d->Limits(false);
-        if (now.running_limit() > old_d->Limits(false).running_limit()) {
-          grown.emplace_back(d->runtime->gate, now);
+        AdmissionLimits limits = d->Limits(false, clock_.Now());
+        if (limits.running_limit() > old_d->Limits(false, clock_.Now()).running_limit()) {
+          grown.emplace_back(d->runtime->gate, limits);
         }
       }
       e->deployments.emplace(dkey, std::move(d));
@@ -193,6 +241,41 @@ void Router::Publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
   for (const InstanceAddress& address : released) {
     for (InstanceClient* client : clients) client->Release(address);
   }
+}
+
+DeploymentLoad Router::Load(std::string_view endpoint, std::string_view deployment) const {
+  std::shared_ptr<const Live> live = Current();
+  auto e = live->endpoints.find(NameKey(endpoint));
+  if (e == live->endpoints.end()) return {};
+  const LiveDeployment* d = e->second->Find(deployment);
+  if (d == nullptr) return {};
+  return {d->runtime->gate->running(), d->runtime->gate->waiting(),
+          d->runtime->arrivals.load(std::memory_order_relaxed)};
+}
+
+void Router::SetDemandObserver(DemandObserver* observer) { demand_ = observer; }
+
+std::shared_ptr<const Router::LiveDeployment> Router::Newest(
+    const std::shared_ptr<const LiveDeployment>& deployment) const {
+  std::shared_ptr<const Live> live = Current();
+  auto e = live->endpoints.find(deployment->endpoint_key);
+  if (e == live->endpoints.end()) return deployment;
+  auto d = e->second->FindShared(deployment->routing->name);
+  return d && d->runtime == deployment->runtime ? d : deployment;
+}
+
+void Router::MarkDown(const std::shared_ptr<const LiveDeployment>& deployment,
+                      const LiveInstance& instance, const asio::any_io_executor& executor) {
+  instance.down_until->store((clock_.Now() + kDownFor).time_since_epoch().count(),
+                             std::memory_order_relaxed);
+  // Requests that wait because of the mark are admitted again when it expires, unless a
+  // publish (the instance restarted) admits them first.
+  auto timer = std::make_shared<asio::steady_timer>(executor);
+  timer->expires_after(kDownFor + milliseconds(1));
+  timer->async_wait([this, timer, deployment](const boost::system::error_code&) {
+    std::shared_ptr<const LiveDeployment> now = Newest(deployment);
+    now->runtime->gate->Rebalance(now->Limits(false, clock_.Now()));
+  });
 }
 
 int Router::InFlight(std::string_view endpoint, std::string_view deployment,
@@ -331,26 +414,82 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
   }
 
   const bool grpc_only = request.needs_grpc;
-  AdmissionLimits limits = deployment->Limits(grpc_only);
-  if (limits.ready_instances == 0) {
-    co_return fail(Outcome::kUnavailable,
-                   "deployment '" + routing.name + "' has no ready instance" +
-                       (grpc_only ? " serving gRPC (berth-worker models)" : ""));
-  }
-  if (absl::Status admitted = co_await deployment->runtime->gate->Enter(limits); !admitted.ok()) {
-    co_return fail(Outcome::kRejected, std::string(admitted.message()));
-  }
-  // The deadline counts from arrival, admission wait included.
   const int timeout_ms = routing.request_settings.request_timeout_ms;
+  // The deadline counts from arrival: waiting for admission or for an instance included.
   const SteadyTime deadline = arrival + milliseconds(timeout_ms);
-  const LiveInstance* instance = LeastLoaded(deployment->ready, grpc_only);
-  std::shared_ptr<std::atomic<int>> in_flight = instance->in_flight;
-  in_flight->fetch_add(1);
-  metrics_.AddInFlight(result.endpoint, routing.name, 1);
-  absl::Status sent = co_await client.Send(instance->address, call, deadline);
-  in_flight->fetch_sub(1);
-  metrics_.AddInFlight(result.endpoint, routing.name, -1);
-  deployment->runtime->gate->Leave(limits);
+  deployment->runtime->arrivals.fetch_add(1, std::memory_order_relaxed);
+  AdmissionGate& gate = *deployment->runtime->gate;
+  bool admitted = false;
+  uint64_t failed_incarnation = 0;  // the instance the first try found dead
+  absl::Status sent;
+  for (;;) {
+    if (!admitted) {
+      AdmissionLimits limits = deployment->Limits(grpc_only, clock_.Now(), deadline);
+      if (limits.ready_instances == 0 && !limits.waiting_for_instance) {
+        co_return fail(Outcome::kUnavailable,
+                       "deployment '" + routing.name + "' has no ready instance" +
+                           (grpc_only ? " serving gRPC (berth-worker models)" : ""));
+      }
+      if (limits.waiting_for_instance) {
+        if (DemandObserver* demand = demand_.load())
+          demand->OnDemand(result.endpoint, routing.name);
+      }
+      absl::Status entered = co_await gate.Enter(limits);
+      if (!entered.ok()) {
+        co_return fail(absl::IsUnavailable(entered) ? Outcome::kUnavailable : Outcome::kRejected,
+                       absl::IsUnavailable(entered)
+                           ? "deployment '" + routing.name + "': " + std::string(entered.message())
+                           : std::string(entered.message()));
+      }
+      admitted = true;
+      // Instances may have come (or gone) while the request waited.
+      deployment = Newest(deployment);
+    }
+    const SteadyTime now = clock_.Now();
+    if (now >= deadline) {
+      gate.Leave(deployment->Limits(false, now));
+      co_return fail(Outcome::kTimedOut, "deployment '" + routing.name +
+                                             "' did not answer within request_timeout_ms (" +
+                                             std::to_string(timeout_ms) + " ms)");
+    }
+    const LiveInstance* instance =
+        LeastLoaded(deployment->ready, grpc_only, now, failed_incarnation);
+    if (instance == nullptr) {
+      // Every instance went away meanwhile, or the only one just failed: wait for one (or fail
+      // at once when none is expected) through admission again.
+      gate.Leave(deployment->Limits(false, now));
+      admitted = false;
+      deployment = Newest(deployment);
+      continue;
+    }
+    std::shared_ptr<std::atomic<int>> in_flight = instance->in_flight;
+    const LiveInstance chosen = *instance;
+    result.instance = chosen.address.id;
+    ++result.attempts;
+    in_flight->fetch_add(1);
+    metrics_.AddInFlight(result.endpoint, routing.name, 1);
+    result.queue_time = (now - arrival) - result.model_time;
+    sent = co_await client.Send(chosen.address, call, deadline);
+    result.model_time += clock_.Now() - now;
+    in_flight->fetch_sub(1);
+    metrics_.AddInFlight(result.endpoint, routing.name, -1);
+    if (sent.ok()) break;
+    // The instance could not be reached, or died before any byte of an answer: pass it over,
+    // and try once more elsewhere (a request that may have run only when the deployment
+    // allows running it twice).
+    const bool unreached = absl::IsUnavailable(sent);
+    const bool no_answer = http::IsNoAnswer(sent);
+    if (unreached || no_answer) MarkDown(deployment, chosen, client.Executor());
+    const bool retry = result.attempts == 1 &&
+                       (unreached || (no_answer && routing.retry_on_instance_failure)) &&
+                       clock_.Now() < deadline;
+    if (!retry) break;
+    spdlog::info("endpoint '{}', deployment '{}': instance {} failed ({}); sending the "
+                 "request to another instance",
+                 result.endpoint, routing.name, chosen.address.id, std::string(sent.message()));
+    failed_incarnation = chosen.address.incarnation;
+  }
+  gate.Leave(Newest(deployment)->Limits(false, clock_.Now()));
 
   if (sent.ok()) co_return result;
   switch (sent.code()) {
@@ -415,7 +554,7 @@ void Router::PumpMirror(std::shared_ptr<const LiveDeployment> target) {
     std::unique_ptr<MirrorCopy> copy;
     {
       absl::MutexLock lock(&runtime.mirror_mu);
-      const int concurrency = std::max(1, target->Limits(false).running_limit());
+      const int concurrency = std::max(1, target->Limits(false, clock_.Now()).running_limit());
       if (runtime.mirror_waiting.empty() || runtime.mirror_in_flight >= concurrency) return;
       copy = std::move(runtime.mirror_waiting.front());
       runtime.mirror_waiting.pop_front();
@@ -435,7 +574,7 @@ void Router::PumpMirror(std::shared_ptr<const LiveDeployment> target) {
         if (auto d = e->second->FindShared(target->routing->name)) now = d;
       }
     }
-    const LiveInstance* instance = LeastLoaded(now->ready, false);
+    const LiveInstance* instance = LeastLoaded(now->ready, false, clock_.Now());
     if (instance == nullptr) {
       metrics_.RecordMirror(target->endpoint_name, target->routing->name, "dropped");
       absl::MutexLock lock(&runtime.mirror_mu);

@@ -101,6 +101,8 @@ struct RouterOptions {
   size_t mirror_queue_capacity = 1024;
 };
 
+struct LiveInstance;  // router.cc
+
 class Router final : public RoutingSink {
  public:
   Router(const Clock& clock, RandomSource& random, Metrics& metrics, RouterOptions options = {});
@@ -109,6 +111,10 @@ class Router final : public RoutingSink {
   void Publish(std::shared_ptr<const RoutingSnapshot> snapshot) override;
   int InFlight(std::string_view endpoint, std::string_view deployment,
                int64_t instance_id) const override;
+  DeploymentLoad Load(std::string_view endpoint, std::string_view deployment) const override;
+  // Told of requests waiting for a deployment with no ready instance. Set before serving, or
+  // nullptr; must outlive the router's use of it.
+  void SetDemandObserver(DemandObserver* observer);
 
   // The header-time check, before a body is read: OK when the endpoint exists and the
   // credential is valid for it. UNAUTHENTICATED otherwise, with the same message whether or not
@@ -163,6 +169,12 @@ class Router final : public RoutingSink {
   absl::StatusOr<std::shared_ptr<const LiveEndpoint>> CheckCredential(
       const Live& live, std::string_view endpoint,
       const std::optional<std::string>& authorization) const;
+  // The deployment as last published (the same runtime), else `deployment` itself.
+  std::shared_ptr<const LiveDeployment> Newest(
+      const std::shared_ptr<const LiveDeployment>& deployment) const;
+  // Passes over an instance a request found dead, for kDownFor or until it is republished.
+  void MarkDown(const std::shared_ptr<const LiveDeployment>& deployment,
+                const LiveInstance& instance, const http::asio::any_io_executor& executor);
   void Mirror(const LiveEndpoint& endpoint, std::shared_ptr<const LiveDeployment> target,
               const InstanceCall& call, InstanceClient& client);
   // Sends waiting copies while fewer than the deployment's concurrency are in flight.
@@ -177,6 +189,7 @@ class Router final : public RoutingSink {
   std::shared_ptr<const Live> live_ ABSL_GUARDED_BY(mu_);
   std::vector<InstanceClient*> clients_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> mirroring_{true};
+  std::atomic<DemandObserver*> demand_{nullptr};
 };
 
 }  // namespace berth::gateway

@@ -5,6 +5,7 @@
 #include "gateway/fake_instance_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/upstream_pool.h"
 
 namespace berth::gateway {
 namespace {
@@ -234,6 +235,9 @@ TEST_F(RouterTest, DeadlineCountsFromArrivalAndOutcomesAreClassified) {
   client_.Fail(1001, absl::UnavailableError("refused"));
   client_.Fail(1002, absl::UnavailableError("refused"));
   EXPECT_EQ(Route(Request()).outcome, Outcome::kUpstreamFailed);
+  // Both were found dead: passed over until republished or a second has passed.
+  EXPECT_EQ(Route(Request()).outcome, Outcome::kUnavailable);
+  clock_.Advance(std::chrono::seconds(2));
   client_.Fail(1001, absl::ResourceExhaustedError("too big"));
   client_.Fail(1002, absl::ResourceExhaustedError("too big"));
   EXPECT_EQ(Route(Request()).outcome, Outcome::kResponseTooLarge);
@@ -380,6 +384,164 @@ TEST_F(RouterTest, RepublishingKeepsRuntimeAndReleasesGoneInstances) {
   EXPECT_EQ(client_.released.size(), 3u);
   EXPECT_EQ(router_.GateForTest("ep", "Blue"), nullptr);
   router_.RemoveClient(&client_);
+}
+
+// ------------------------------------------------------------------ crash retry and waiting
+
+class RecordingDemand final : public DemandObserver {
+ public:
+  void OnDemand(const std::string& endpoint, const std::string& deployment) override {
+    calls.push_back(endpoint + "/" + deployment);
+  }
+  std::vector<std::string> calls;
+};
+
+// Endpoint "solo" with deployment "d": `ready` instances, waiting for one when none is ready.
+void PublishSolo(Router& router, std::vector<InstanceAddress> ready, int max_concurrent = 1,
+                 bool retry = true, int timeout_ms = 2000) {
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "solo";
+  ep->primary_key = "k1";
+  ep->traffic = {{"d", 100}};
+  auto d = Deployment("d", std::move(ready), max_concurrent);
+  d->expects_instances = true;
+  d->retry_on_instance_failure = retry;
+  d->request_settings.request_timeout_ms = timeout_ms;
+  d->request_settings.max_queue_wait_ms = 10;
+  ep->deployments["d"] = d;
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["solo"] = ep;
+  router.Publish(snapshot);
+}
+
+RouteRequest SoloRequest() {
+  RouteRequest r;
+  r.endpoint = "solo";
+  r.authorization = "Bearer k1";
+  return r;
+}
+
+TEST_F(RouterTest, AnInstanceThatDiesBeforeAnsweringIsRetriedOnAnother) {
+  Publish({{"Blue", 100}});
+  client_.Fail(1001, http::NoAnswerError("closed without answering"));
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kAnswered);
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(r.instance, 2);
+  EXPECT_EQ(last_call_->answered_by, "Blue#2");
+  ASSERT_EQ(client_.sent.size(), 2u);
+  EXPECT_EQ(client_.sent[0].instance.port, 1001);
+  EXPECT_EQ(client_.sent[1].instance.port, 1002);
+  // The dead one is passed over by the requests that follow, until republished.
+  client_.sent.clear();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Route(Request()).attempts, 1);
+  for (const auto& sent : client_.sent) EXPECT_EQ(sent.instance.port, 1002);
+  EXPECT_EQ(router_.GateForTest("ep", "Blue")->running(), 0);
+}
+
+TEST_F(RouterTest, ARetryIsTriedOnceOnly) {
+  Publish({{"Blue", 100}});
+  client_.Fail(1001, http::NoAnswerError("closed"));
+  client_.Fail(1002, http::NoAnswerError("closed"));
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kUpstreamFailed);
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(client_.sent.size(), 2u);
+}
+
+TEST_F(RouterTest, AFailureAfterAnswerBytesIsNotRetried) {
+  Publish({{"Blue", 100}});
+  client_.Fail(1001, absl::AbortedError("reset in the middle of the answer"));
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kUpstreamFailed);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(client_.sent.size(), 1u);
+}
+
+TEST_F(RouterTest, OptingOutRetriesOnlyWhatWasNeverSent) {
+  PublishSolo(router_, {At(1, 1001), At(2, 1002)}, 1, /*retry=*/false);
+  client_.Fail(1001, http::NoAnswerError("closed"));
+  RouteResult r = Route(SoloRequest());
+  EXPECT_EQ(r.outcome, Outcome::kUpstreamFailed);
+  EXPECT_EQ(r.attempts, 1);
+  clock_.Advance(std::chrono::seconds(2));
+  client_.Fail(1001, absl::UnavailableError("connection refused"));
+  r = Route(SoloRequest());
+  EXPECT_EQ(r.outcome, Outcome::kAnswered);
+  EXPECT_EQ(r.attempts, 2);
+}
+
+TEST_F(RouterTest, RequestsWaitForAnExpectedInstanceAndTheObserverHears) {
+  RecordingDemand demand;
+  router_.SetDemandObserver(&demand);
+  PublishSolo(router_, {}, /*max_concurrent=*/1);
+  auto first = Start(SoloRequest(), std::make_shared<FakeCall>("a"));
+  auto second = Start(SoloRequest(), std::make_shared<FakeCall>("b"));
+  // 2 x max_concurrent_requests_per_instance may wait; the third is turned away.
+  RouteResult third = Route(SoloRequest());
+  EXPECT_EQ(third.outcome, Outcome::kRejected);
+  EXPECT_THAT(third.message, HasSubstr("may wait while an instance starts"));
+  EXPECT_FALSE(first->has_value());
+  EXPECT_FALSE(second->has_value());
+  EXPECT_EQ(demand.calls.size(), 3u);
+  EXPECT_EQ(demand.calls[0], "solo/d");
+  DeploymentLoad load = router_.Load("solo", "d");
+  EXPECT_EQ(load.waiting, 2);
+  EXPECT_EQ(load.arrivals, 3u);
+
+  PublishSolo(router_, {At(7, 1007)});  // the instance is ready
+  PollUntil([&] { return first->has_value() && second->has_value(); });
+  EXPECT_EQ((*first)->outcome, Outcome::kAnswered);
+  EXPECT_EQ((*second)->outcome, Outcome::kAnswered);
+  EXPECT_EQ((*first)->instance, 7);
+  EXPECT_EQ(router_.Load("solo", "d").running, 0);
+}
+
+TEST_F(RouterTest, AWaitForAnInstanceEndsWithTheRequestTimeout) {
+  PublishSolo(router_, {}, 1, true, /*timeout_ms=*/30);
+  RouteResult r = Route(SoloRequest());
+  EXPECT_EQ(r.outcome, Outcome::kUnavailable);
+  EXPECT_THAT(r.message, HasSubstr("no instance became ready"));
+}
+
+TEST_F(RouterTest, WithNoInstanceExpectedRequestsFailAtOnce) {
+  auto ep = std::make_shared<EndpointRouting>();
+  ep->name = "solo";
+  ep->primary_key = "k1";
+  ep->traffic = {{"d", 100}};
+  ep->deployments["d"] = Deployment("d", {});
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->endpoints["solo"] = ep;
+  router_.Publish(snapshot);
+  RouteResult r = Route(SoloRequest());
+  EXPECT_EQ(r.outcome, Outcome::kUnavailable);
+  EXPECT_THAT(r.message, HasSubstr("has no ready instance"));
+}
+
+TEST_F(RouterTest, WhenTheOnlyInstanceDiesTheRetryWaitsForItsReplacement) {
+  PublishSolo(router_, {At(1, 1001)});
+  client_.Fail(1001, http::NoAnswerError("closed"));
+  auto out = Start(SoloRequest(), std::make_shared<FakeCall>("x"));
+  Poll();
+  EXPECT_FALSE(out->has_value());
+  EXPECT_EQ(router_.Load("solo", "d").waiting, 1);
+  // The control plane restarts it: same id, new incarnation.
+  InstanceAddress restarted = At(1, 1009);
+  PublishSolo(router_, {restarted});
+  PollUntil([&] { return out->has_value(); });
+  EXPECT_EQ((*out)->outcome, Outcome::kAnswered);
+  EXPECT_EQ((*out)->attempts, 2);
+  EXPECT_EQ(client_.sent.back().instance.port, 1009);
+}
+
+TEST_F(RouterTest, QueueAndModelTimeAreMeasured) {
+  Publish({{"Blue", 100}});
+  RouteResult r = Route(Request());
+  EXPECT_EQ(r.outcome, Outcome::kAnswered);
+  EXPECT_EQ(r.instance, 1);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_GE(r.queue_time.count(), 0);
+  EXPECT_GE(r.model_time.count(), 0);
 }
 
 }  // namespace

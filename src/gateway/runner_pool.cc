@@ -4,6 +4,7 @@
 
 #include "gateway/runner_frames.h"
 #include "http/origin.h"
+#include "http/upstream_pool.h"
 
 namespace berth::gateway::runner {
 
@@ -88,10 +89,10 @@ http::Awaitable<absl::StatusOr<http::Response>> RunnerPool::Send(std::string_vie
       co_return absl::DeadlineExceededError("the " + where + " did not answer in time");
     }
     if (ec) {
-      std::string what = got == 0 && ClosedBeforeAnswering(ec)
-                             ? "closed the connection without answering"
-                             : "failed during the request: " + ec.message();
-      co_return absl::AbortedError("the " + where + " " + what);
+      if (got == 0 && ClosedBeforeAnswering(ec)) {
+        co_return http::NoAnswerError("the " + where + " closed the connection without answering");
+      }
+      co_return absl::AbortedError("the " + where + " failed during the request: " + ec.message());
     }
     const uint32_t length = ReadLengthPrefix(payload.data());
     if (length > kMaxPayloadBytes) {

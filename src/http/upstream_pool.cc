@@ -1,5 +1,7 @@
 #include "http/upstream_pool.h"
 
+#include "absl/strings/cord.h"
+
 namespace berth::http {
 
 UpstreamPool::UpstreamPool(asio::any_io_executor executor, Origin origin,
@@ -31,6 +33,20 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::Send(RequestHead head,
   req.keep_alive(true);
   req.prepare_payload();
   co_return co_await SendMessage(req, deadline);
+}
+
+namespace {
+constexpr char kNoAnswerPayload[] = "type.berth/no-answer";
+}  // namespace
+
+absl::Status NoAnswerError(std::string message) {
+  absl::Status status = absl::AbortedError(std::move(message));
+  status.SetPayload(kNoAnswerPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNoAnswer(const absl::Status& status) {
+  return absl::IsAborted(status) && status.GetPayload(kNoAnswerPayload).has_value();
 }
 
 template <typename Message>
@@ -85,6 +101,10 @@ Awaitable<absl::StatusOr<Response>> UpstreamPool::SendMessage(Message& req, Stea
           (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
            ec == asio::error::eof || ec == asio::error::broken_pipe)) {
         continue;
+      }
+      if (nothing_read) {
+        co_return NoAnswerError("the instance closed the connection without answering: " +
+                                ec.message());
       }
       co_return absl::AbortedError("the instance failed during the request: " + ec.message());
     }

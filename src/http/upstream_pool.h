@@ -25,6 +25,12 @@
 
 namespace berth::http {
 
+// A failure after the request was (or may have been) sent, before any byte of an answer came
+// back: the instance died or closed the connection. ABORTED, marked so that a caller may send
+// the request again elsewhere where running it twice is acceptable.
+absl::Status NoAnswerError(std::string message);
+bool IsNoAnswer(const absl::Status& status);
+
 struct UpstreamPoolOptions {
   size_t max_idle = 256;                            // idle keep-alive connections kept
   uint64_t max_response_body_bytes = 100ull << 20;  // larger answers fail (berthd's default)
