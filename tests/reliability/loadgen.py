@@ -322,7 +322,7 @@ def summary(outcomes, began=None, finished=None):
     }
 
 
-def _ms(x):
+def formatformat_ms(x):
     return "-" if x is None else f"{x:.1f}"
 
 
@@ -333,10 +333,10 @@ def format_summary(title, s):
     lines = [f"[{title}] {s['requests']} requests in {s['duration_s']:.2f}s: "
              f"success {s['successes']} ({rate}), wrong answers {s['wrong_answers']}, "
              f"statuses {s['statuses']}",
-             f"[{title}] latency ms p50 {_ms(lat['p50_ms'])} p90 {_ms(lat['p90_ms'])} "
-             f"p99 {_ms(lat['p99_ms'])}; goodput {s['goodput_rps']:.1f}/s, "
+             f"[{title}] latency ms p50 {format_ms(lat['p50_ms'])} p90 {format_ms(lat['p90_ms'])} "
+             f"p99 {format_ms(lat['p99_ms'])}; goodput {s['goodput_rps']:.1f}/s, "
              f"throughput {s['throughput_rps']:.1f}/s"]
     for status, f in s["latency_by_status"].items():
-        lines.append(f"[{title}]   {status}: n {f['n']} p50 {_ms(f['p50_ms'])} "
-                     f"p90 {_ms(f['p90_ms'])} p99 {_ms(f['p99_ms'])} ms")
+        lines.append(f"[{title}]   {status}: n {f['n']} p50 {format_ms(f['p50_ms'])} "
+                     f"p90 {format_ms(f['p90_ms'])} p99 {format_ms(f['p99_ms'])} ms")
     return "\n".join(lines)
