@@ -322,7 +322,7 @@ def summary(outcomes, began=None, finished=None):
     }
 
 
-def formatformat_ms(x):
+def format_ms(x):
     return "-" if x is None else f"{x:.1f}"
 
 
