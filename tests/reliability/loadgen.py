@@ -26,6 +26,9 @@ import time
 import uuid
 
 LOOPBACK = "127.0.0.1"
+# A closed-loop client whose connection attempt failed waits this long before the next one, so a
+# stopped server is not hammered with thousands of refused connects.
+CONNECT_BACKOFF_S = 0.01
 
 
 class Outcome:
@@ -188,8 +191,11 @@ class LoadGen:
                     with take:
                         if next(tickets, None) is None:
                             return
-                    now = time.monotonic()
-                    self._record(worker.one(now))
+                    out = worker.one(time.monotonic())
+                    self._record(out)
+                    if out.error and out.error.startswith("connect") and \
+                            self._stop.wait(CONNECT_BACKOFF_S):
+                        return
             finally:
                 worker._close()
 

@@ -43,3 +43,32 @@ def loadgen_for(d, endpoint, key, **kwargs):
     """A LoadGen against berthd `d`'s /score of `endpoint` (127.0.0.1 only)."""
     kwargs.setdefault("body", model_body)
     return LoadGen(d.port, f"/endpoints/{endpoint}/score", key=key, **kwargs)
+
+
+def target_utilization(min_instances, max_instances, target=70, polling_interval=1,
+                       scale_down_delay=5):
+    """scale_settings for autoscaling (Azure's Kubernetes fields; scale_down_delay is berth's:
+    seconds the load must stay lower before a scale-down, and the idle time before scaling to
+    zero)."""
+    return {"type": "target_utilization", "min_instances": min_instances,
+            "max_instances": max_instances, "target_utilization_percentage": target,
+            "polling_interval": polling_interval, "scale_down_delay": scale_down_delay}
+
+
+# Instance states of `online-deployment show` that no longer count: on their way out or gone.
+GONE_STATES = ("Stopping", "Exited")
+
+
+def live_instances(deployment):
+    """The instances of a shown deployment that run or are starting."""
+    return [i for i in deployment.get("instances", []) if i.get("state") not in GONE_STATES]
+
+
+def ready_count(deployment):
+    return sum(1 for i in deployment.get("instances", []) if i.get("state") == "Ready")
+
+
+def scaled_to_zero(deployment):
+    """Whether a shown deployment runs no instance. Read from its instance list, which every
+    berth shows; a live field that says so (desired count, scale status) can be added here."""
+    return not live_instances(deployment)
