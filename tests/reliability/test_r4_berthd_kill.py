@@ -1,8 +1,9 @@
 """R4: SIGKILL berthd under load and mid-write, restart it on the same data dir.
 
-A berthd of its own serves two endpoints (one with a 80/20 split over two deployments) to a
-closed loop of 2 clients (green's admission limit, 2 x mcr x 1, holds them all) while a writer thread keeps updating an endpoint's tags through the
-management API (one acknowledged write after another). Then berthd is killed with SIGKILL.
+A berthd of its own serves two endpoints (one with an 80/20 split over two deployments) to a
+closed loop of 2 clients (green's admission limit, 2 x mcr x 1, holds them all) while a writer
+thread keeps updating an endpoint's tags through the management API (one acknowledged write
+after another). Then berthd is killed with SIGKILL.
 Pass: once berthd is dead, SQLite's `PRAGMA integrity_check` on state.db (opened read-only) says
 ok; the last acknowledged write is stored (or the one in flight at the kill, never an older one);
 after a restart on the same data dir every endpoint, deployment spec, traffic rule and key is
