@@ -174,8 +174,9 @@ class LoadGen:
         with self._lock:
             self._outcomes.append(out)
 
-    def start_closed(self, concurrency, count=None, duration=None):
-        """`concurrency` threads send back to back until `count` requests were started or
+    def start_closed(self, concurrency, count=None, duration=None, think_s=0.0):
+        """`concurrency` threads send back to back (or `think_s` seconds apart, leaving their
+        keep-alive connections idle in between) until `count` requests were started or
         `duration` seconds passed (at least one bound is required)."""
         assert count is not None or duration is not None, "an unbounded run"
         self._reset()
@@ -193,8 +194,10 @@ class LoadGen:
                             return
                     out = worker.one(time.monotonic())
                     self._record(out)
-                    if out.error and out.error.startswith("connect") and \
-                            self._stop.wait(CONNECT_BACKOFF_S):
+                    pause = think_s
+                    if out.error and out.error.startswith("connect"):
+                        pause = max(pause, CONNECT_BACKOFF_S)
+                    if pause > 0 and self._stop.wait(pause):
                         return
             finally:
                 worker._close()
@@ -266,8 +269,8 @@ class LoadGen:
         self.finished = time.monotonic()
         return self.snapshot()
 
-    def run_closed(self, concurrency, count=None, duration=None, timeout=None):
-        self.start_closed(concurrency, count, duration)
+    def run_closed(self, concurrency, count=None, duration=None, timeout=None, think_s=0.0):
+        self.start_closed(concurrency, count, duration, think_s)
         return self.wait(timeout)
 
     def run_open(self, rate, count=None, duration=None, threads=64, timeout=None):

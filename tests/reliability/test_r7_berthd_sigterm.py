@@ -1,8 +1,9 @@
 """R7: SIGTERM to berthd under load: every accepted request gets its answer.
 
 A berthd of its own serves a closed loop of 4 clients (two instances of the sleep-bound model,
-admission limit 2 x 1 x 2 = 4). Then the test sends berthd SIGTERM: it stops listening, lets the
-requests in flight finish, stops its instances and exits.
+admission limit 2 x 1 x 2 = 4); each client pauses 10 ms between requests, so requests also
+arrive on keep-alive connections that were idle. Then the test sends berthd SIGTERM: it stops
+listening, lets the requests in flight finish, stops its instances and exits.
 Pass: every request whose bytes were all sent before the signal (its connection was open and
 berthd had it) is answered 200 with its own id; berthd exits with status 0. Requests sent after
 the signal may fail (connection refused, or closed without an answer); they are counted apart.
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 EP = "r7-ep"
 CLIENTS = 4
+THINK_S = 0.01
 
 
 def test_r7_sigterm_berthd_under_load(berthd_factory, module_dir):
@@ -30,7 +32,7 @@ def test_r7_sigterm_berthd_under_load(berthd_factory, module_dir):
     key = d.primary_key(EP)
 
     gen = loadgen_for(d, EP, key)
-    gen.start_closed(CLIENTS, duration=120)
+    gen.start_closed(CLIENTS, duration=120, think_s=THINK_S)
     try:
         wait_until(lambda: gen.count() >= 300, timeout=60, message="300 requests before SIGTERM")
         signalled = time.monotonic()
