@@ -80,6 +80,14 @@ absl::StatusOr<json> ManagementService::EndpointView(
   }
   view["traffic"] = traffic;
   view["mirror_traffic"] = core::TrafficByDeploymentName(parsed.spec.mirror_traffic, names);
+  // Live figures per deployment (the deployment's own view also lists scaling decisions).
+  json live = json::object();
+  for (const auto& name : names) {
+    json figures = observer_ ? observer_->LiveJson(record.name, name) : json::object();
+    figures.erase("scale_decisions");
+    live[name] = std::move(figures);
+  }
+  view["live"] = std::move(live);
   view["provisioning_state"] = core::ProvisioningStateName(record.state);
   view["reason"] = record.reason;
   view["scoring_uri"] = options_.base_url + "/endpoints/" + record.name + "/score";
@@ -105,6 +113,7 @@ json ManagementService::DeploymentView(const DeploymentRecord& record,
   view["generation"] = record.generation;
   view["instances"] =
       observer_ ? observer_->InstancesJson(record.endpoint, record.name) : json::array();
+  view["live"] = observer_ ? observer_->LiveJson(record.endpoint, record.name) : json::object();
   view["created_at"] = IsoTime(record.created_at_ms);
   view["updated_at"] = IsoTime(record.updated_at_ms);
   return view;

@@ -41,6 +41,10 @@ class InstanceObserver {
   // `[{"id", "state", "port", "pid", "restarts", "template_current"}]`, newest last.
   virtual nlohmann::json InstancesJson(const std::string& endpoint,
                                        const std::string& deployment) const = 0;
+  // Live figures of a deployment: desired and ready instances, whether it is scaled to zero,
+  // requests in flight and queued, the latest scaling decisions. An empty object when unknown.
+  virtual nlohmann::json LiveJson(const std::string& endpoint,
+                                  const std::string& deployment) const = 0;
   // The log file of an instance (`instance` 0: the newest one), nullopt if there is none.
   virtual std::optional<std::filesystem::path> LogFile(const std::string& endpoint,
                                                        const std::string& deployment,

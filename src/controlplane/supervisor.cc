@@ -1,5 +1,6 @@
 #include "controlplane/supervisor.h"
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -59,6 +60,8 @@ void Supervisor::SetRecorder(OutcomeRecorder* recorder) {
   recorder_ = recorder;
   cleaner_.emplace(*recorder, InstancesDir());
 }
+
+void Supervisor::SetMetrics(gateway::Metrics* metrics) { metrics_ = metrics; }
 
 template <typename Job, typename Done>
 void Supervisor::RunBlocking(const asio::any_io_executor& on, Job job, Done done) {
@@ -257,13 +260,108 @@ void Supervisor::ApplyDeployment(DeclaredDeployment declared) {
   std::string launch_hash = TemplateHash(declared.spec);
   bool retry =
       slot->record.generation != dr.generation && slot->record.state == ProvisioningState::kFailed;
+  bool new_template = false;
   if (slot->template_hash.empty() || launch_hash != slot->launch_hash || retry) {
     slot->template_hash = launch_hash + "#" + std::to_string(dr.generation);
+    new_template = true;
   }
   slot->launch_hash = launch_hash;
   slot->record = std::move(declared.record);
   slot->spec = std::move(declared.spec);
+  ConfigureScaling(*slot, new_template, clock_.Now());
   publisher_.MarkChanged(slot->record.endpoint);
+}
+
+void Supervisor::ConfigureScaling(Deployment& d, bool new_template, SteadyTime now) {
+  if (d.spec.scale_settings.type != core::ScaleType::kTargetUtilization) {
+    d.autoscaler.reset();
+    d.desired = d.spec.instance_count;
+    return;
+  }
+  const int concurrency =
+      core::EffectiveRequestSettings(
+          d.spec, d.native || core::ServingKindOf(d.spec) == core::ServingKind::kTritonModel)
+          .max_concurrent_requests_per_instance;
+  AutoscalePolicy policy = AutoscalePolicy::From(d.spec.scale_settings, concurrency);
+  if (!d.autoscaler) {
+    // A new deployment starts with its initial instances; one that turns to autoscaling keeps
+    // what it has, within the new bounds.
+    int initial = d.instances.empty() ? core::InitialInstances(d.spec) : d.desired;
+    d.autoscaler.emplace(policy, initial, now);
+    ScaleDecision start{d.autoscaler->desired(), d.autoscaler->desired() != d.desired,
+                        "autoscaling between " + std::to_string(policy.min_instances) + " and " +
+                            std::to_string(policy.max_instances) + " instances"};
+    ApplyScaleDecision(d, start);
+  } else if (!(d.autoscaler->policy() == policy)) {
+    ApplyScaleDecision(d, d.autoscaler->SetPolicy(policy, now));
+  }
+  if (new_template && d.autoscaler->desired() == 0) {
+    // A create or update proves itself with one instance, even when scaled to zero.
+    ScaleDecision woken = d.autoscaler->Wake(now);
+    woken.reason = "the update starts one instance to prove the deployment";
+    ApplyScaleDecision(d, woken);
+  }
+}
+
+void Supervisor::ApplyScaleDecision(Deployment& d, const ScaleDecision& decision) {
+  const int from = d.desired;
+  d.desired = decision.desired;
+  if (!decision.changed || from == decision.desired) return;
+  spdlog::info("deployment {}: {}", d.key, decision.reason);
+  d.scale_events.push_back({clock_.WallNow(), from, decision.desired, decision.reason});
+  constexpr size_t kKeptScaleEvents = 10;
+  while (d.scale_events.size() > kKeptScaleEvents) d.scale_events.pop_front();
+  if (metrics_) {
+    metrics_->RecordScaleDecision(d.record.endpoint, d.record.name, from, decision.desired);
+  }
+  // Whether requests may wait for an instance can change with desired.
+  publisher_.MarkChanged(d.record.endpoint);
+}
+
+void Supervisor::Autoscale(SteadyTime now) {
+  for (auto& [key, dp] : deployments_) {
+    Deployment& d = *dp;
+    if (!d.autoscaler || d.removing || d.record.state == ProvisioningState::kDeleting ||
+        !d.autoscaler->Due(now)) {
+      continue;
+    }
+    gateway::DeploymentLoad load = routes_.Load(d.record.endpoint, d.record.name);
+    LoadSample sample{load.running, load.waiting,
+                      load.arrivals >= d.arrivals_seen ? load.arrivals - d.arrivals_seen : 0};
+    d.arrivals_seen = load.arrivals;
+    ApplyScaleDecision(d, d.autoscaler->Observe(sample, now));
+  }
+}
+
+void Supervisor::OnDemand(const std::string& endpoint, const std::string& deployment) {
+  {
+    absl::MutexLock lock(&demand_mu_);
+    // One wake-up on the control thread for however many requests wait meanwhile.
+    if (!demanded_.insert(endpoint + "/" + deployment).second) return;
+  }
+  asio::post(control_, [this] {
+    if (running_) WakeDemanded();
+  });
+}
+
+void Supervisor::WakeDemanded() {
+  std::set<std::string> keys;
+  {
+    absl::MutexLock lock(&demand_mu_);
+    keys = std::exchange(demanded_, {});
+  }
+  absl::MutexLock lock(&mu_);
+  SteadyTime now = clock_.Now();
+  for (const std::string& key : keys) {
+    auto it = deployments_.find(key);
+    if (it == deployments_.end() || !it->second->autoscaler || it->second->removing) continue;
+    Deployment& d = *it->second;
+    ScaleDecision woken = d.autoscaler->Wake(now);
+    if (!woken.changed) continue;
+    ApplyScaleDecision(d, woken);
+    ReconcileDeployment(d, now);
+  }
+  Publish();
 }
 
 void Supervisor::ForgetDeployment(const std::string& key) {
@@ -285,23 +383,73 @@ void Supervisor::Tick() {
   ObserveExits(now);
   DriveStops(now);
   ScheduleProbes(now);
+  Autoscale(now);
   std::vector<std::string> keys;
   for (const auto& [key, d] : deployments_) keys.push_back(key);
   for (const auto& key : keys) {
     auto it = deployments_.find(key);
     if (it == deployments_.end() || it->second->removing) continue;
-    Deployment& d = *it->second;
-    DesiredDeployment desired{d.template_hash, d.spec.instance_count, d.record.state,
-                              StartupTimeout(d.spec.readiness_probe)};
-    std::vector<ObservedInstance> observed;
-    for (const auto& [id, i] : d.instances) {
-      observed.push_back({i.id, i.template_hash, i.phase, i.ever_ready, i.started_at, i.exited_at,
-                          i.exit_code, i.exit_signal, i.restarts, i.exit_limit});
-    }
-    ApplyActions(d, Reconcile(desired, observed, now), now);
+    ReconcileDeployment(*it->second, now);
   }
   FinishEndpointDeletes();
   Publish();
+  UpdateMetrics(now);
+}
+
+void Supervisor::ReconcileDeployment(Deployment& d, SteadyTime now) {
+  DesiredDeployment desired{d.template_hash, d.desired, d.record.state,
+                            StartupTimeout(d.spec.readiness_probe)};
+  desired.max_surge = std::max(1, (d.desired + 4) / 5);  // 20 % at a time, as Azure's rollouts
+  std::vector<ObservedInstance> observed;
+  for (const auto& [id, i] : d.instances) {
+    observed.push_back({i.id, i.template_hash, i.phase, i.ever_ready, i.started_at, i.exited_at,
+                        i.exit_code, i.exit_signal, i.restarts, i.exit_limit});
+  }
+  ApplyActions(d, Reconcile(desired, observed, now), now);
+}
+
+void Supervisor::UpdateMetrics(SteadyTime now) {
+  if (metrics_ == nullptr) return;
+  std::set<std::pair<std::string, std::string>> known;
+  std::vector<std::tuple<std::string, std::string, int64_t, compute::InstanceId>> live;
+  for (const auto& [key, d] : deployments_) {
+    int ready = 0;
+    for (const auto& [id, i] : d->instances) {
+      if (i.phase == InstancePhase::kReady) ++ready;
+      if (i.process && i.phase != InstancePhase::kExited) {
+        live.emplace_back(d->record.endpoint, d->record.name, id, *i.process);
+      }
+    }
+    metrics_->SetInstances(d->record.endpoint, d->record.name, d->desired, ready);
+    known.insert({d->record.endpoint, d->record.name});
+  }
+  constexpr std::chrono::seconds kUsageEvery{5};
+  if (now < next_usage_sample_ || sampling_usage_) return;
+  next_usage_sample_ = now + kUsageEvery;
+  sampling_usage_ = true;
+  // Series of deleted deployments go; usage is read from /proc or cgroups, off this thread.
+  metrics_->Retain(known);
+  RunBlocking(
+      blocking_,
+      [this, live = std::move(live)] {
+        std::map<std::pair<std::string, std::string>, std::set<int64_t>> instances;
+        for (const auto& [endpoint, deployment, id, process] : live) {
+          instances[{endpoint, deployment}].insert(id);
+          auto usage = driver_.Usage(process);
+          if (usage.ok()) {
+            metrics_->SetInstanceUsage(endpoint, deployment, id, usage->cpu_seconds,
+                                       usage->rss_bytes);
+          }
+        }
+        for (const auto& [key, ids] : instances) {
+          metrics_->RetainInstances(key.first, key.second, ids);
+        }
+        return true;
+      },
+      [this](bool) {
+        absl::MutexLock lock(&mu_);
+        sampling_usage_ = false;
+      });
 }
 
 void Supervisor::ObserveExits(SteadyTime now) {
@@ -388,7 +536,9 @@ void Supervisor::OnProbeResult(const std::string& key, int64_t id, uint64_t inca
   if (kind == ProbeKind::kReadiness) {
     const core::ProbeSettings& p = d.spec.readiness_probe;
     i.readiness_in_flight = false;
-    i.next_readiness = now + seconds(p.period_s);
+    i.next_readiness = now + (i.cold && i.phase == InstancePhase::kStarting
+                                  ? std::chrono::duration_cast<SteadyTime::duration>(options_.tick)
+                                  : seconds(p.period_s));
     if (i.phase == InstancePhase::kExited || i.phase == InstancePhase::kStopping) return;
     if (result.healthy) {
       i.readiness_failures = 0;
@@ -396,6 +546,7 @@ void Supervisor::OnProbeResult(const std::string& key, int64_t id, uint64_t inca
         i.phase = InstancePhase::kReady;
         i.ever_ready = true;
         i.restarts = 0;
+        i.cold = false;
         spdlog::info("instance {}/{} is ready", key, id);
         publisher_.MarkChanged(d.record.endpoint);
         Publish();
@@ -442,7 +593,10 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   i.endpoints = {};
   i.readiness_in_flight = i.liveness_in_flight = false;
   i.readiness_successes = i.readiness_failures = i.liveness_failures = 0;
-  i.next_readiness = now + seconds(d.spec.readiness_probe.initial_delay_s);
+  // With no ready instance, requests may be waiting: find out at once when this one is ready.
+  i.cold = std::none_of(d.instances.begin(), d.instances.end(),
+                        [](const auto& entry) { return entry.second.phase == InstancePhase::kReady; });
+  i.next_readiness = i.cold ? now : now + seconds(d.spec.readiness_probe.initial_delay_s);
   i.next_liveness = now + seconds(d.spec.liveness_probe.initial_delay_s);
   i.stop_sent = false;
   LaunchRequest request;
@@ -498,6 +652,7 @@ void Supervisor::SetDeploymentState(Deployment& d, ProvisioningState state, std:
   // Recorded here at once, so Reconcile does not ask again while the write is under way.
   d.record.state = state;
   d.record.reason = reason;
+  publisher_.MarkChanged(d.record.endpoint);  // whether requests wait depends on the state
   RunBlocking(
       ordered_,
       [this, endpoint = d.record.endpoint, name = d.record.name, generation = d.record.generation,

@@ -15,7 +15,10 @@
 //   `control`.
 // - Notify() runs on the caller's thread (a management worker): it reads the changed records
 //   there and applies them under the supervisor's lock, which is only ever held for in-memory
-//   work. InstancesJson() and LogFile() may be called from any thread.
+//   work. InstancesJson(), LiveJson(), LogFile() and OnDemand() may be called from any thread.
+// Scaling: instance_count instances, or (scale_settings target_utilization) what the
+// Autoscaler decides from the data plane's load (RoutingSink::Load) every polling_interval; a
+// request waiting for a deployment scaled to zero wakes it at once (OnDemand).
 // Declared state is read once at Start() and afterwards only what Notify() names; routing is
 // republished only for endpoints whose routing changed.
 
@@ -31,6 +34,7 @@
 #include "auth/secrets.h"
 #include "common/clock.h"
 #include "compute/compute_driver.h"
+#include "controlplane/autoscaler.h"
 #include "controlplane/management_service.h"
 #include "controlplane/reconciler.h"
 #include "controlplane/supervisor/cleaner.h"
@@ -40,6 +44,7 @@
 #include "controlplane/supervisor/prober.h"
 #include "controlplane/supervisor/route_publisher.h"
 #include "core/spec.h"
+#include "gateway/metrics.h"
 #include "gateway/route_snapshot.h"
 #include "http/asio.h"
 #include "state/state_store.h"
@@ -53,7 +58,7 @@ struct SupervisorOptions {
   int reason_log_lines = 20;                    // log tail quoted in a failure reason
 };
 
-class Supervisor final : public InstanceObserver {
+class Supervisor final : public InstanceObserver, public gateway::DemandObserver {
  public:
   Supervisor(http::asio::any_io_executor control, http::asio::any_io_executor blocking,
              state::StateStore& store, const auth::SecretBox& secrets, Launcher& launcher,
@@ -63,6 +68,9 @@ class Supervisor final : public InstanceObserver {
 
   // Where deployment outcomes and finished deletes are recorded. Set before Start().
   void SetRecorder(OutcomeRecorder* recorder);
+  // Where instance counts, usage and scaling decisions are counted. Optional; set before
+  // Start().
+  void SetMetrics(gateway::Metrics* metrics);
   // Reads the declared state (blocking, on the caller's thread), publishes routes and starts
   // the tick loop on `control`.
   void Start();
@@ -79,6 +87,12 @@ class Supervisor final : public InstanceObserver {
   std::optional<std::filesystem::path> LogFile(const std::string& endpoint,
                                                const std::string& deployment,
                                                int64_t instance) const override;
+  nlohmann::json LiveJson(const std::string& endpoint,
+                          const std::string& deployment) const override;
+
+  // A request waits for a deployment with no ready instance: a deployment scaled to zero
+  // starts one at once. Any thread; posts to `control`.
+  void OnDemand(const std::string& endpoint, const std::string& deployment) override;
 
  private:
   struct Instance;
@@ -117,6 +131,19 @@ class Supervisor final : public InstanceObserver {
   void OnProbeResult(const std::string& key, int64_t id, uint64_t incarnation, ProbeKind kind,
                      const ProbeResult& result);
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reconciles one deployment now (the tick does every one).
+  void ReconcileDeployment(Deployment& d, SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets up or updates the autoscaler after the deployment's spec changed.
+  void ConfigureScaling(Deployment& d, bool new_template, SteadyTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Samples the load of autoscaled deployments that are due and applies the decisions.
+  void Autoscale(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyScaleDecision(Deployment& d, const ScaleDecision& decision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Instance gauges every tick; usage (read on `blocking`) and stale series every few seconds.
+  void UpdateMetrics(SteadyTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deployments that OnDemand() heard of, woken on `control`.
+  void WakeDemanded() ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<const gateway::EndpointRouting> BuildRouting(const std::string& endpoint) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends a line to a log on the ordered blocking strand.
@@ -153,6 +180,12 @@ class Supervisor final : public InstanceObserver {
   int64_t seen_revision_ ABSL_GUARDED_BY(mu_) = 0;  // the change feed is read from here
   bool following_ ABSL_GUARDED_BY(mu_) = false;     // a feed read is under way
   RoutePublisher publisher_ ABSL_GUARDED_BY(mu_);
+  gateway::Metrics* metrics_ = nullptr;
+  SteadyTime next_usage_sample_ ABSL_GUARDED_BY(mu_);
+  bool sampling_usage_ ABSL_GUARDED_BY(mu_) = false;
+  // "<endpoint>/<deployment>" keys OnDemand() heard of and WakeDemanded() has not handled.
+  absl::Mutex demand_mu_;
+  std::set<std::string> demanded_ ABSL_GUARDED_BY(demand_mu_);
   gateway::RoutingSink& routes_;
   std::unique_ptr<http::asio::steady_timer> timer_;
 };

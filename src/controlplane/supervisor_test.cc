@@ -291,8 +291,6 @@ TEST_F(SupervisorTest, LivenessFailuresRestartTheInstance) {
   EXPECT_EQ(driver_.stops()[0].grace, milliseconds(0));
 }
 
-}  // namespace
-}  // namespace berth::controlplane
 
 namespace berth::controlplane {
 namespace {
@@ -315,6 +313,109 @@ TEST_F(SupervisorTest, WritesByAnotherWriterArriveThroughTheChangeFeed) {
     Advance(seconds(1));
   }
   EXPECT_EQ(sink_.Last()->FindEndpoint("ep1"), nullptr);
+}
+
+}  // namespace
+}  // namespace berth::controlplane
+
+// ------------------------------------------------------------------------------- scaling
+
+json AutoscaledDoc(const std::string& name, int min, int max, int delay_s) {
+  json doc = DeploymentDoc(name);
+  doc.erase("instance_count");
+  doc["scale_settings"] = {{"type", "target_utilization"},
+                           {"min_instances", min},
+                           {"max_instances", max},
+                           {"target_utilization_percentage", 70},
+                           {"polling_interval", 1},
+                           {"scale_down_delay", delay_s}};
+  return doc;
+}
+
+// Instances of a deployment that are not stopping or gone, per the driver.
+size_t Running(const compute::FakeComputeDriver& driver) { return driver.Running().size(); }
+
+TEST_F(SupervisorTest, AutoscalingFollowsTheLoadAndScalesToZeroWhenIdle) {
+  CreateEndpoint();
+  CreateDeployment(AutoscaledDoc("blue", 0, 3, 5));
+  supervisor_->Start();
+  Run();
+  Advance(seconds(1));
+  // A new deployment proves itself with one instance, even with min_instances 0.
+  EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(1));
+  EXPECT_EQ(Record("blue").state, ProvisioningState::kSucceeded);
+  const auto* routing = sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue");
+  EXPECT_TRUE((*routing)->expects_instances);
+
+  // 3 in flight + 2 queued over 1 instance x 1: ceil(5 / 0.7) = 8, at most 3.
+  sink_.SetLoad("ep1", "blue", {3, 2, 5});
+  Advance(seconds(1));
+  EXPECT_EQ(Running(driver_), 3u);
+  json live = supervisor_->LiveJson("ep1", "blue");
+  EXPECT_EQ(live["desired_instances"], 3);
+  ASSERT_FALSE(live["scale_decisions"].empty());
+  EXPECT_EQ(live["scale_decisions"].back()["to"], 3);
+  EXPECT_THAT(live["scale_decisions"].back()["reason"].get<std::string>(),
+              ::testing::HasSubstr("above target 70%"));
+
+  // Idle: no load and no arrivals. Nothing happens inside the window...
+  sink_.SetLoad("ep1", "blue", {0, 0, 5});
+  for (int s = 0; s < 3; ++s) Advance(seconds(1));
+  EXPECT_EQ(Running(driver_), 3u);
+  // ...then the deployment goes to zero, and says so.
+  for (int s = 0; s < 4; ++s) Advance(seconds(1));
+  Run();
+  EXPECT_EQ(Running(driver_), 0u);
+  live = supervisor_->LiveJson("ep1", "blue");
+  EXPECT_EQ(live["desired_instances"], 0);
+  EXPECT_EQ(live["scaled_to_zero"], true);
+  routing = sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue");
+  EXPECT_TRUE((*routing)->ready.empty());
+  EXPECT_TRUE((*routing)->expects_instances);  // a request waits and wakes it
+  EXPECT_EQ(Record("blue").state, ProvisioningState::kSucceeded);
+
+  // A waiting request wakes it at once, and the cold instance is probed at once.
+  size_t starts = driver_.starts().size();
+  supervisor_->OnDemand("ep1", "blue");
+  Run();
+  EXPECT_EQ(driver_.starts().size(), starts + 1);
+  Run();
+  EXPECT_EQ(ReadyIds("blue").size(), 1u) << "not probed before initial_delay";
+  live = supervisor_->LiveJson("ep1", "blue");
+  EXPECT_EQ(live["scaled_to_zero"], false);
+  EXPECT_THAT(live["scale_decisions"].back()["reason"].get<std::string>(),
+              ::testing::HasSubstr("scaled to zero"));
+}
+
+TEST_F(SupervisorTest, FixedDeploymentsExpectInstancesUnlessTheirTemplateFailed) {
+  StartBlue();
+  const auto* routing = sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue");
+  EXPECT_TRUE((*routing)->expects_instances);
+  EXPECT_TRUE((*routing)->retry_on_instance_failure);
+  json doc = DeploymentDoc("blue", "serve-v2");
+  doc["request_settings"]["retry_on_instance_failure"] = false;
+  driver_.FailNextStart(absl::InternalError("no such program"));
+  auto written = service_.ApplyDeployment("ep1", "blue", doc, false);
+  ASSERT_TRUE(written.ok()) << written.status();
+  Run();
+  Run();
+  EXPECT_EQ(Record("blue").state, ProvisioningState::kFailed);
+  routing = sink_.Last()->FindEndpoint("ep1")->FindDeployment("blue");
+  EXPECT_FALSE((*routing)->expects_instances);
+  EXPECT_FALSE((*routing)->retry_on_instance_failure);
+  EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(1));  // the old one keeps serving
+}
+
+TEST_F(SupervisorTest, ChangingInstanceCountOnlyScales) {
+  StartBlue();
+  auto written =
+      service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue", "serve", 3), false);
+  ASSERT_TRUE(written.ok()) << written.status();
+  Run();
+  Advance(seconds(1));
+  EXPECT_THAT(ReadyIds("blue"), ::testing::ElementsAre(1, 2, 3));
+  EXPECT_TRUE(driver_.stops().empty());
+  EXPECT_EQ(Record("blue").state, ProvisioningState::kSucceeded);
 }
 
 }  // namespace

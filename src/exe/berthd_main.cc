@@ -554,6 +554,8 @@ int main(int argc, char** argv) {
         supervisor.Notify(endpoint, deployment);
       });
   service.SetInstanceObserver(&supervisor);
+  supervisor.SetMetrics(&metrics);
+  router.SetDemandObserver(&supervisor);
   supervisor.SetRecorder(&service);
   service.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);

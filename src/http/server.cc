@@ -247,9 +247,14 @@ void HttpServer::CloseListenerAndPost(std::function<void(Connection&)> on_each) 
 }
 
 void HttpServer::StopAccepting() {
-  // A connection waiting for its next request has nothing to finish.
+  // A connection waiting for its next request has nothing to finish, unless that request has
+  // already arrived: bytes waiting on the socket are read and answered (with Connection: close)
+  // rather than dropped.
   CloseListenerAndPost([](Connection& connection) {
-    if (!connection.busy) connection.stream.cancel();
+    if (connection.busy) return;
+    boost::system::error_code ec;
+    if (connection.stream.socket().available(ec) > 0 && !ec) return;
+    connection.stream.cancel();
   });
 }
 

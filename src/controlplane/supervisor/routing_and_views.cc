@@ -1,6 +1,7 @@
 // The supervisor's outward views: the routing it publishes to the data plane and the
 // instance views and log files the management API shows.
 
+#include "absl/time/time.h"
 #include "controlplane/supervisor.h"
 #include "controlplane/supervisor/supervisor_records.h"
 #include "core/spec.h"
@@ -43,6 +44,11 @@ std::shared_ptr<const gateway::EndpointRouting> Supervisor::BuildRouting(
         d.spec, d.native || core::ServingKindOf(d.spec) == core::ServingKind::kTritonModel);
     dr->routes = core::RoutesFor(d.spec);
     dr->speaks_oip = d.native;
+    dr->retry_on_instance_failure = d.spec.request_settings.retry_on_instance_failure;
+    // Requests wait for an instance that is coming: one the deployment wants (not while its
+    // latest template failed), or one an autoscaled deployment starts on demand.
+    dr->expects_instances = !d.removing && d.record.state != ProvisioningState::kFailed &&
+                            (d.autoscaler.has_value() || d.desired > 0);
     for (const auto& [id, i] : d.instances) {
       if (i.phase != InstancePhase::kReady || !i.process) continue;
       gateway::InstanceAddress address;
@@ -91,6 +97,37 @@ nlohmann::json Supervisor::InstancesJson(const std::string& endpoint,
     list.push_back(std::move(view));
   }
   return list;
+}
+
+nlohmann::json Supervisor::LiveJson(const std::string& endpoint,
+                                    const std::string& deployment) const {
+  gateway::DeploymentLoad load = routes_.Load(endpoint, deployment);
+  absl::MutexLock lock(&mu_);
+  auto it = deployments_.find(endpoint + "/" + deployment);
+  if (it == deployments_.end()) return nlohmann::json::object();
+  const Deployment& d = *it->second;
+  int ready = 0;
+  int live = 0;
+  for (const auto& [id, i] : d.instances) {
+    if (i.phase == InstancePhase::kReady) ++ready;
+    if (i.phase != InstancePhase::kExited) ++live;
+  }
+  nlohmann::json decisions = nlohmann::json::array();
+  for (const ScaleEvent& e : d.scale_events) {
+    decisions.push_back({{"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromChrono(e.at),
+                                                   absl::UTCTimeZone())},
+                         {"from", e.from},
+                         {"to", e.to},
+                         {"reason", e.reason}});
+  }
+  return {{"desired_instances", d.desired},
+          {"ready_instances", ready},
+          {"live_instances", live},
+          {"scaled_to_zero", d.autoscaler.has_value() && d.desired == 0 && live == 0},
+          {"requests_in_flight", load.running},
+          {"requests_queued", load.waiting},
+          {"requests_total", load.arrivals},
+          {"scale_decisions", std::move(decisions)}};
 }
 
 std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,

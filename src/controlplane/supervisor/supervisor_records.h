@@ -4,11 +4,13 @@
 // supervisor/routing_and_views.cc only. Guarded by Supervisor::mu_.
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 
+#include "controlplane/autoscaler.h"
 #include "controlplane/supervisor.h"
 #include "controlplane/supervisor/launcher.h"
 
@@ -42,6 +44,17 @@ struct Supervisor::Instance {
   SteadyTime stop_requested;
   bool stop_sent = false;
   std::filesystem::path log_file;
+  // Launched while its deployment had no ready instance (from zero, or replacing the only
+  // one): readiness is probed at once and every tick, not after initial_delay and period.
+  bool cold = false;
+};
+
+// One scaling decision, as `online-deployment show` lists it.
+struct ScaleEvent {
+  SystemTime at;
+  int from = 0;
+  int to = 0;
+  std::string reason;
 };
 
 struct Supervisor::Deployment {
@@ -54,6 +67,11 @@ struct Supervisor::Deployment {
   int64_t next_instance_id = 1;
   bool native = false;    // berth-worker serves it (known once an instance was launched)
   bool removing = false;  // the Cleaner is finishing its delete
+  // Instances wanted now: instance_count, or the autoscaler's answer.
+  int desired = 1;
+  std::optional<Autoscaler> autoscaler;  // scale_settings.type target_utilization
+  uint64_t arrivals_seen = 0;            // DeploymentLoad::arrivals at the last sample
+  std::deque<ScaleEvent> scale_events;   // the latest decisions, oldest first
 };
 
 struct Supervisor::Endpoint {
