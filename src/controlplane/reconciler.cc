@@ -39,7 +39,25 @@ std::string ExitText(const ObservedInstance& i) {
   return "exited with code " + std::to_string(i.exit_code);
 }
 
+// Which instances to stop first: exited (nothing to lose), then starting or unready (serving
+// nothing), then ready.
+int StopRank(const ObservedInstance& i) {
+  switch (i.phase) {
+    case InstancePhase::kExited:
+      return 0;
+    case InstancePhase::kStarting:
+    case InstancePhase::kUnready:
+      return 1;
+    default:
+      return 2;
+  }
+}
+
 }  // namespace
+
+int DefaultMaxSurge(int instance_count) {
+  return std::max(1, (std::max(0, instance_count) + 4) / 5);
+}
 
 std::vector<Action> Reconcile(const DesiredDeployment& desired,
                               const std::vector<ObservedInstance>& observed, SteadyTime now) {
@@ -83,8 +101,11 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
     return actions;
   }
 
+  const int count = std::max(0, desired.instance_count);
+
   // A rollout fails on the first instance of the new template that dies or never gets ready.
-  if (rolling_out) {
+  // Scaled to zero, everything stops anyway: nothing fails.
+  if (rolling_out && count > 0) {
     for (const auto* i : current) {
       if (i->ever_ready) continue;
       std::string reason;
@@ -108,58 +129,63 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
     }
   }
 
-  // Restart exited instances of the current template after their backoff.
-  int live = 0;
-  int ready = 0;
-  std::vector<const ObservedInstance*> surplus_candidates;
+  // Current template: each instance not stopping holds a slot (an exited one until it is
+  // restarted). Stop the surplus, then restart exited instances after their backoff.
+  int slots = 0;
+  int ready_new = 0;
+  std::vector<const ObservedInstance*> slot_holders;
   for (const auto* i : current) {
     if (i->phase == InstancePhase::kStopping) continue;
-    ++live;
-    if (i->phase == InstancePhase::kReady) ++ready;
-    surplus_candidates.push_back(i);
+    ++slots;
+    if (i->phase == InstancePhase::kReady) ++ready_new;
+    slot_holders.push_back(i);
   }
-  int surplus = live - desired.instance_count;
+  const int surplus = slots - count;
   if (surplus > 0) {
     // Stop the least useful first: exited, then starting/unready, then ready; newest first.
-    auto rank = [](const ObservedInstance* i) {
-      switch (i->phase) {
-        case InstancePhase::kExited:
-          return 0;
-        case InstancePhase::kStarting:
-        case InstancePhase::kUnready:
-          return 1;
-        default:
-          return 2;
-      }
-    };
-    std::sort(surplus_candidates.begin(), surplus_candidates.end(), [&](auto* a, auto* b) {
-      if (rank(a) != rank(b)) return rank(a) < rank(b);
+    std::sort(slot_holders.begin(), slot_holders.end(), [](auto* a, auto* b) {
+      if (StopRank(*a) != StopRank(*b)) return StopRank(*a) < StopRank(*b);
       return a->id > b->id;
     });
     for (int k = 0; k < surplus; ++k) {
-      const auto* i = surplus_candidates[k];
-      if (i->phase == InstancePhase::kReady) --ready;
+      const auto* i = slot_holders[k];
+      if (i->phase == InstancePhase::kReady) --ready_new;
       actions.push_back({i->phase == InstancePhase::kExited ? Kind::kForget : Kind::kStop, i->id});
-      surplus_candidates[k] = nullptr;
+      slot_holders[k] = nullptr;
     }
+    slots = count;
   }
-  for (const auto* i : surplus_candidates) {
+  for (const auto* i : slot_holders) {
     if (i == nullptr || i->phase != InstancePhase::kExited) continue;
     if (now >= i->exited_at + RestartBackoff(i->restarts)) {
       actions.push_back({Kind::kRestart, i->id});
     }
   }
-  for (int k = live; k < desired.instance_count; ++k) actions.push_back({Kind::kStart});
 
-  if (ready >= desired.instance_count) {
-    for (const auto& i : observed) {
-      if (i.template_hash != desired.template_hash && i.phase != InstancePhase::kExited &&
-          i.phase != InstancePhase::kStopping) {
-        actions.push_back({Kind::kStop, i.id});
-      }
+  // Older templates: keep live only as many as Ready new instances do not yet replace.
+  std::vector<const ObservedInstance*> old_live;
+  for (const auto& i : observed) {
+    if (i.template_hash != desired.template_hash && i.phase != InstancePhase::kExited &&
+        i.phase != InstancePhase::kStopping) {
+      old_live.push_back(&i);
     }
-    if (rolling_out) actions.push_back({Kind::kMarkSucceeded});
   }
+  const int keep_old = std::max(0, count - ready_new);
+  std::sort(old_live.begin(), old_live.end(), [](auto* a, auto* b) {
+    if (StopRank(*a) != StopRank(*b)) return StopRank(*a) < StopRank(*b);
+    return a->id > b->id;
+  });
+  int old_kept = static_cast<int>(old_live.size());
+  for (size_t k = 0; old_kept > keep_old; ++k, --old_kept) {
+    actions.push_back({Kind::kStop, old_live[k]->id});
+  }
+
+  // Start new instances within the surge budget.
+  const int budget = count + std::max(1, desired.max_surge) - slots - old_kept;
+  const int to_start = std::min(count - slots, budget);
+  for (int k = 0; k < to_start; ++k) actions.push_back({Kind::kStart});
+
+  if (ready_new >= count && rolling_out) actions.push_back({Kind::kMarkSucceeded});
   return actions;
 }
 

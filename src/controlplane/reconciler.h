@@ -4,9 +4,16 @@
 // No I/O, no clock reads (time is an argument): Supervisor carries the actions out.
 //
 // Rules (docs/architecture.md, "Instances"):
-// - `template` identifies how instances are launched (command, env, code, model); instances of
-//   an older template keep serving until instance_count instances of the current one are Ready,
-//   then they are stopped (rolling update: new ready before old stopped).
+// - `template` identifies how instances are launched (command, env, code, model). A change of
+//   template is rolled out gradually, like Kubernetes' RollingUpdate with maxUnavailable 0:
+//   at most instance_count + max_surge instances are live (neither stopping nor exited) across
+//   both templates; new-template instances start within that budget, and each time some become
+//   Ready, old-template instances are stopped so that Ready new + live old stays at least
+//   instance_count (old starting/unready ones go before Ready ones). A change of instance_count
+//   alone only scales: it never replaces instances.
+// - instance_count may be 0 (scaled to zero): every instance is stopped, nothing is marked
+//   Failed, and a rollout counts as done. The supervisor passes at least 1 while a create or
+//   update must prove that the template starts.
 // - Before the deployment first succeeds with the current template, an instance that exits or
 //   is not ready by its startup deadline fails the deployment.
 // - After that, an exited instance is restarted with exponential backoff.
@@ -50,7 +57,14 @@ struct DesiredDeployment {
   // How long a new instance may take to become ready (readiness initial_delay + period ×
   // failure_threshold).
   std::chrono::milliseconds startup_timeout{310000};
+  // How many instances a rolling update may run above instance_count (values below 1 count as
+  // 1, else a full deployment could never start a new instance). Azure replaces 20% of the
+  // instances at a time: DefaultMaxSurge.
+  int max_surge = 1;
 };
+
+// max(1, ceil(20% of instance_count)): Azure's managed rolling update replaces 20% at a time.
+int DefaultMaxSurge(int instance_count);
 
 struct Action {
   enum class Kind {

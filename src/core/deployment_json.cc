@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "core/deployment_parts.h"
@@ -20,6 +21,9 @@ using nlohmann::json;
 
 constexpr int kIntMax = std::numeric_limits<int>::max();
 constexpr int kMaxRequestTimeoutMs = 180000;
+// Bounds that keep 20 x polling_interval and the autoscaler's window arithmetic small.
+constexpr int kMaxPollingIntervalS = 3600;
+constexpr int kMaxScaleDownDelayS = 86400;
 
 const std::vector<std::string> kReadOnlyFields = {
     "provisioning_state", "scoring_uri", "openapi_uri", "id",       "reason",
@@ -40,22 +44,56 @@ absl::Status ReadProbe(const ObjectView& top, const std::string& key, bool liven
   return absl::OkStatus();
 }
 
-absl::Status ReadScaleSettings(const ReadContext& context, const ObjectView& top) {
-  ASSIGN_OR_RETURN(
-      auto view,
-      top.ReadObject("scale_settings", {"type", "min_instances", "max_instances",
-                                        "target_utilization_percentage", "polling_interval"}));
+// `scale_settings` (Azure's Kubernetes fields, plus berth's `scale_down_delay`). With
+// `type: default` the other keys are checked, then ignored as the Azure SDK drops them.
+absl::Status ReadScaleSettings(const ReadContext& context, const ObjectView& top,
+                               bool instance_count_given, DeploymentSpec* spec) {
+  ASSIGN_OR_RETURN(auto view,
+                   top.ReadObject("scale_settings", {"type", "min_instances", "max_instances",
+                                                     "target_utilization_percentage",
+                                                     "polling_interval", "scale_down_delay"}));
   if (!view.has_value()) return absl::OkStatus();
   std::string type = "default";
-  int unused = 0;
   RETURN_IF_ERROR(view->ReadChoice("type", {"default", "target_utilization"}, &type));
-  RETURN_IF_ERROR(view->ReadInt("min_instances", 0, kMaxInstanceCount, &unused));
-  RETURN_IF_ERROR(view->ReadInt("max_instances", 1, kMaxInstanceCount, &unused));
-  RETURN_IF_ERROR(view->ReadInt("target_utilization_percentage", 1, 100, &unused));
-  RETURN_IF_ERROR(view->ReadInt("polling_interval", 1, kIntMax, &unused));
-  if (type == "target_utilization") {
-    context.Warn("scale_settings",
-                 "autoscale is not supported yet; berth keeps instance_count instances");
+  ScaleSettings settings;
+  RETURN_IF_ERROR(view->ReadInt("min_instances", 0, kMaxInstanceCount, &settings.min_instances));
+  RETURN_IF_ERROR(view->ReadInt("max_instances", 1, kMaxInstanceCount, &settings.max_instances));
+  RETURN_IF_ERROR(view->ReadInt("target_utilization_percentage", 1, 100,
+                                &settings.target_utilization_percentage));
+  RETURN_IF_ERROR(
+      view->ReadInt("polling_interval", 1, kMaxPollingIntervalS, &settings.polling_interval_s));
+  RETURN_IF_ERROR(
+      view->ReadInt("scale_down_delay", 0, kMaxScaleDownDelayS, &settings.scale_down_delay_s));
+  if (type == "default") {
+    std::vector<std::string> ignored;
+    for (const char* key : {"min_instances", "max_instances", "target_utilization_percentage",
+                            "polling_interval", "scale_down_delay"}) {
+      if (view->Has(key)) ignored.push_back(key);
+    }
+    if (!ignored.empty()) {
+      context.Warn("scale_settings",
+                   absl::StrCat(absl::StrJoin(ignored, ", "),
+                                " ignored with type default (instance_count sets the size); "
+                                "use type target_utilization to autoscale"));
+    }
+    return absl::OkStatus();
+  }
+  if (settings.min_instances > settings.max_instances) {
+    return InvalidField(
+        view->PathOf("max_instances"),
+        absl::StrCat("max_instances (", settings.max_instances,
+                     ") must be at least min_instances (", settings.min_instances, ")"));
+  }
+  settings.type = ScaleType::kTargetUtilization;
+  spec->scale_settings = settings;
+  const int given_count = spec->instance_count;
+  spec->instance_count = InitialInstances(*spec);
+  if (instance_count_given && given_count != spec->instance_count) {
+    context.Warn("instance_count",
+                 absl::StrCat("not used with scale_settings.type target_utilization: the "
+                              "deployment starts with ",
+                              spec->instance_count, " and scales between ", settings.min_instances,
+                              " and ", settings.max_instances, " instances"));
   }
   return absl::OkStatus();
 }
@@ -150,7 +188,6 @@ absl::Status ReadUnhonouredFields(const ReadContext& context, const ObjectView& 
     context.Warn("app_insights_enabled",
                  "ignored; berth exports Prometheus metrics at /metrics instead");
   }
-  RETURN_IF_ERROR(ReadScaleSettings(context, top));
   if (top.Has("data_collector")) {
     context.Warn("data_collector", "ignored; berth does not collect request data yet");
   }
@@ -166,6 +203,19 @@ json ProbeJson(const ProbeSettings& probe) {
               {"timeout", probe.timeout_s},
               {"success_threshold", probe.success_threshold},
               {"failure_threshold", probe.failure_threshold}};
+}
+
+// With type default only the type: the other keys would be ignored (and warned about) when
+// the echo is read back. With target_utilization every key; scale_down_delay as set, 0 meaning
+// 20 x polling_interval, so that an update of polling_interval moves the default delay with it.
+json ScaleSettingsJson(const ScaleSettings& scale) {
+  if (scale.type == ScaleType::kDefault) return json{{"type", "default"}};
+  return json{{"type", "target_utilization"},
+              {"min_instances", scale.min_instances},
+              {"max_instances", scale.max_instances},
+              {"target_utilization_percentage", scale.target_utilization_percentage},
+              {"polling_interval", scale.polling_interval_s},
+              {"scale_down_delay", scale.scale_down_delay_s}};
 }
 
 }  // namespace
@@ -231,7 +281,7 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
   ASSIGN_OR_RETURN(auto requests,
                    top.ReadObject("request_settings",
                                   {"request_timeout_ms", "max_concurrent_requests_per_instance",
-                                   "max_queue_wait_ms"}));
+                                   "max_queue_wait_ms", "retry_on_instance_failure"}));
   if (requests.has_value()) {
     RequestSettings& settings = spec.request_settings;
     RETURN_IF_ERROR(requests->ReadInt("request_timeout_ms", 1, kMaxRequestTimeoutMs,
@@ -241,7 +291,10 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const json& doc,
     settings.max_concurrent_given = requests->Has("max_concurrent_requests_per_instance");
     RETURN_IF_ERROR(
         requests->ReadInt("max_queue_wait_ms", 0, kIntMax, &settings.max_queue_wait_ms));
+    RETURN_IF_ERROR(
+        requests->ReadBool("retry_on_instance_failure", &settings.retry_on_instance_failure));
   }
+  RETURN_IF_ERROR(ReadScaleSettings(context, top, top.Has("instance_count"), &spec));
   RETURN_IF_ERROR(ReadProbe(top, "liveness_probe", /*liveness=*/true, &spec.liveness_probe));
   RETURN_IF_ERROR(ReadProbe(top, "readiness_probe", /*liveness=*/false, &spec.readiness_probe));
   std::string egress = "enabled";
@@ -291,7 +344,9 @@ json ToJson(const DeploymentSpec& spec) {
         {"max_concurrent_requests_per_instance",
          EffectiveRequestSettings(spec, ServingKindOf(spec) == ServingKind::kTritonModel)
              .max_concurrent_requests_per_instance},
-        {"max_queue_wait_ms", spec.request_settings.max_queue_wait_ms}}},
+        {"max_queue_wait_ms", spec.request_settings.max_queue_wait_ms},
+        {"retry_on_instance_failure", spec.request_settings.retry_on_instance_failure}}},
+      {"scale_settings", ScaleSettingsJson(spec.scale_settings)},
       {"liveness_probe", ProbeJson(spec.liveness_probe)},
       {"readiness_probe", ProbeJson(spec.readiness_probe)},
       {"egress_public_network_access", spec.egress_public_network_access ? "enabled" : "disabled"}};

@@ -1,5 +1,7 @@
 #include "core/spec.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 
 namespace berth::core {
@@ -77,6 +79,16 @@ ServingRoutes RoutesFor(const DeploymentSpec& spec) {
     routes.scoring_path = config->scoring_route.path;
   }
   return routes;
+}
+
+int ScaleSettings::ScaleDownDelaySeconds() const {
+  return scale_down_delay_s > 0 ? scale_down_delay_s : 20 * polling_interval_s;
+}
+
+int InitialInstances(const DeploymentSpec& spec) {
+  const ScaleSettings& scale = spec.scale_settings;
+  if (scale.type == ScaleType::kDefault) return spec.instance_count;
+  return std::min(std::max(1, scale.min_instances), scale.max_instances);
 }
 
 RequestSettings EffectiveRequestSettings(const DeploymentSpec& spec, bool native) {

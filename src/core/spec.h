@@ -65,12 +65,40 @@ struct RequestSettings {
   // served by berth-worker get kWorkerDefaultConcurrency instead (EffectiveRequestSettings).
   bool max_concurrent_given = false;
   int max_queue_wait_ms = 500;
+  // berth extension: when an instance dies or cannot be reached before it sent any byte of its
+  // answer, the gateway sends the request once more to another instance. False for models whose
+  // scoring has side effects (a retried request may have been scored already).
+  bool retry_on_instance_failure = true;
   // The settings, not where they came from: a document and its echo (ToJson) compare equal.
   bool operator==(const RequestSettings& other) const {
     return request_timeout_ms == other.request_timeout_ms &&
            max_concurrent_requests_per_instance == other.max_concurrent_requests_per_instance &&
-           max_queue_wait_ms == other.max_queue_wait_ms;
+           max_queue_wait_ms == other.max_queue_wait_ms &&
+           retry_on_instance_failure == other.retry_on_instance_failure;
   }
+};
+
+// `scale_settings.type`: `default` keeps instance_count instances (manual scaling);
+// `target_utilization` scales between min_instances and max_instances on load (docs/yaml.md,
+// "Autoscaling").
+enum class ScaleType { kDefault, kTargetUtilization };
+
+// `scale_settings`, with Azure's Kubernetes field names and defaults. With kDefault the other
+// fields keep their defaults (the Azure SDK drops them).
+struct ScaleSettings {
+  ScaleType type = ScaleType::kDefault;
+  int min_instances = 1;  // 0 lets an idle deployment scale to zero
+  int max_instances = 1;
+  int target_utilization_percentage = 70;
+  int polling_interval_s = 1;
+  // berth extension (`scale_down_delay`, seconds): how long load must stay lower before
+  // instances are removed, and how long a deployment must be idle before it scales to zero.
+  // 0 means 20 x polling_interval: azureml-fe removes replicas about 20 times slower than it
+  // adds them.
+  int scale_down_delay_s = 0;
+
+  int ScaleDownDelaySeconds() const;
+  bool operator==(const ScaleSettings&) const = default;
 };
 
 // An uploaded folder or file, stored content-addressed by the server.
@@ -144,7 +172,10 @@ struct DeploymentSpec {
   EnvironmentSpec environment;
   std::map<std::string, std::string> environment_variables;
   std::string instance_type;
+  // With scale_settings.type target_utilization this is InitialInstances (the parser sets it):
+  // the autoscaler, not instance_count, sizes the deployment afterwards.
   int instance_count = 1;
+  ScaleSettings scale_settings;
   RequestSettings request_settings;
   ProbeSettings liveness_probe;
   ProbeSettings readiness_probe;
@@ -154,6 +185,12 @@ struct DeploymentSpec {
   ResourceLimits resource_limits;
   bool operator==(const DeploymentSpec&) const = default;
 };
+
+// How many instances a deployment starts with: instance_count for type default; for
+// target_utilization max(1, min_instances) clamped to max_instances. A new deployment starts
+// one instance even with min_instances 0, so that create proves the deployment works; it may
+// scale to zero afterwards.
+int InitialInstances(const DeploymentSpec& spec);
 
 // Which process serves a deployment (docs/yaml.md, "Which process serves a deployment").
 enum class ServingKind {

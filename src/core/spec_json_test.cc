@@ -77,6 +77,29 @@ TEST(SpecTest, RoutesFollowInferenceConfig) {
   EXPECT_EQ(routes.swagger_path, "/swagger.json");
 }
 
+TEST(SpecTest, InitialInstances) {
+  DeploymentSpec spec;
+  spec.instance_count = 3;
+  EXPECT_EQ(InitialInstances(spec), 3);  // type default: instance_count
+  spec.scale_settings.type = ScaleType::kTargetUtilization;
+  spec.scale_settings.min_instances = 0;
+  spec.scale_settings.max_instances = 4;
+  EXPECT_EQ(InitialInstances(spec), 1);  // one even with min 0: create proves it works
+  spec.scale_settings.min_instances = 2;
+  EXPECT_EQ(InitialInstances(spec), 2);
+  spec.scale_settings.min_instances = 4;
+  EXPECT_EQ(InitialInstances(spec), 4);
+}
+
+TEST(SpecTest, ScaleDownDelayDefaultsToTwentyPollingIntervals) {
+  ScaleSettings scale;
+  EXPECT_EQ(scale.ScaleDownDelaySeconds(), 20);
+  scale.polling_interval_s = 3;
+  EXPECT_EQ(scale.ScaleDownDelaySeconds(), 60);
+  scale.scale_down_delay_s = 5;
+  EXPECT_EQ(scale.ScaleDownDelaySeconds(), 5);
+}
+
 TEST(ValidateNameTest, AcceptsAzureNames) {
   for (const char* name :
        {"abc", "my-endpoint", "A1b", "blue", "a-b-c-1", "abcdefghijklmnopqrstuvwxyz012345"}) {
@@ -487,6 +510,9 @@ TEST(DeploymentSpecTest, ToJsonRoundTripsAFullSpec) {
   spec.request_settings = RequestSettings{1000, 4, 0};
   spec.liveness_probe = ProbeSettings{0, 5, 1, 1, 3};
   spec.readiness_probe = ProbeSettings{1, 2, 3, 4, 5};
+  spec.request_settings.retry_on_instance_failure = false;
+  spec.scale_settings = ScaleSettings{ScaleType::kTargetUtilization, 0, 5, 60, 2, 30};
+  spec.instance_count = InitialInstances(spec);
 
   auto parsed = ParseDeploymentSpec(ToJson(spec));
   ASSERT_TRUE(parsed.ok()) << parsed.status();

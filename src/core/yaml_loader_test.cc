@@ -558,9 +558,10 @@ model_mount_path: /var/tfserving-model-mount
 properties: {anything: goes}
 )");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  // egress_public_network_access and resources are enforced, so they are no warnings.
-  EXPECT_EQ(parsed->warnings.size(), 5u);
-  EXPECT_THAT(parsed->warnings, Contains(HasSubstr("autoscale is not supported yet")));
+  // egress_public_network_access, resources and scale_settings are honoured, so they are no
+  // warnings.
+  EXPECT_EQ(parsed->warnings.size(), 4u);
+  EXPECT_EQ(parsed->spec.scale_settings.type, ScaleType::kTargetUtilization);
   EXPECT_FALSE(parsed->spec.egress_public_network_access);
 
   auto quiet = LoadDeployment(std::string(kMinimalCommand) + R"(
@@ -572,6 +573,218 @@ egress_public_network_access: enabled
   EXPECT_THAT(quiet->warnings, IsEmpty());
   auto bad_scale = LoadDeployment(std::string(kMinimalCommand) + "scale_settings: {type: auto}\n");
   EXPECT_EQ(ErrorTarget(bad_scale.status()), "scale_settings.type");
+}
+
+TEST(YamlLoaderTest, ScaleSettingsDefaults) {
+  auto absent = LoadDeployment(kMinimalCommand);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->spec.scale_settings, ScaleSettings{});
+  EXPECT_EQ(absent->spec.scale_settings.type, ScaleType::kDefault);
+  EXPECT_EQ(absent->spec.scale_settings.ScaleDownDelaySeconds(), 20);
+
+  auto target =
+      LoadDeployment(std::string(kMinimalCommand) + "scale_settings: {type: target_utilization}\n");
+  ASSERT_TRUE(target.ok()) << target.status();
+  const ScaleSettings& scale = target->spec.scale_settings;
+  EXPECT_EQ(scale.type, ScaleType::kTargetUtilization);
+  EXPECT_EQ(scale.min_instances, 1);
+  EXPECT_EQ(scale.max_instances, 1);
+  EXPECT_EQ(scale.target_utilization_percentage, 70);
+  EXPECT_EQ(scale.polling_interval_s, 1);
+  EXPECT_EQ(scale.scale_down_delay_s, 0);
+  EXPECT_EQ(scale.ScaleDownDelaySeconds(), 20);
+  EXPECT_EQ(target->spec.instance_count, 1);
+  EXPECT_THAT(target->warnings, IsEmpty());
+}
+
+TEST(YamlLoaderTest, ScaleSettingsTargetUtilization) {
+  auto parsed = LoadDeployment(std::string(kMinimalCommand) + R"(
+scale_settings:
+  type: Target_Utilization
+  min_instances: 0
+  max_instances: 5
+  target_utilization_percentage: 50
+  polling_interval: 2
+  scale_down_delay: 30
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const ScaleSettings& scale = parsed->spec.scale_settings;
+  EXPECT_EQ(scale, (ScaleSettings{ScaleType::kTargetUtilization, 0, 5, 50, 2, 30}));
+  EXPECT_EQ(scale.ScaleDownDelaySeconds(), 30);
+  // A new deployment starts one instance even with min_instances 0.
+  EXPECT_EQ(parsed->spec.instance_count, 1);
+  EXPECT_EQ(InitialInstances(parsed->spec), 1);
+  EXPECT_THAT(parsed->warnings, IsEmpty());
+
+  auto no_delay = LoadDeployment(std::string(kMinimalCommand) +
+                                 "scale_settings: {type: target_utilization, polling_interval: 3, "
+                                 "max_instances: 4, min_instances: 3}\n");
+  ASSERT_TRUE(no_delay.ok()) << no_delay.status();
+  EXPECT_EQ(no_delay->spec.scale_settings.ScaleDownDelaySeconds(), 60);
+  EXPECT_EQ(no_delay->spec.instance_count, 3);
+}
+
+TEST(YamlLoaderTest, InstanceCountWithTargetUtilizationWarnsOnlyWhenItDiffers) {
+  const std::string scale =
+      "scale_settings: {type: target_utilization, min_instances: 2, "
+      "max_instances: 6}\n";
+  auto differs = LoadDeployment(std::string(kMinimalCommand) + scale + "instance_count: 4\n");
+  ASSERT_TRUE(differs.ok()) << differs.status();
+  EXPECT_EQ(differs->spec.instance_count, 2);
+  ASSERT_EQ(differs->warnings.size(), 1u);
+  EXPECT_THAT(differs->warnings[0], AllOf(HasSubstr("instance_count"), HasSubstr("starts with 2"),
+                                          HasSubstr("between 2 and 6")));
+  auto same = LoadDeployment(std::string(kMinimalCommand) + scale + "instance_count: 2\n");
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_THAT(same->warnings, IsEmpty());
+  auto absent = LoadDeployment(std::string(kMinimalCommand) + scale);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_THAT(absent->warnings, IsEmpty());
+  EXPECT_EQ(absent->spec.instance_count, 2);
+}
+
+TEST(YamlLoaderTest, ScaleSettingsDefaultTypeIgnoresTheRest) {
+  auto parsed = LoadDeployment(std::string(kMinimalCommand) + R"(
+instance_count: 3
+scale_settings: {type: default, min_instances: 0, max_instances: 9, polling_interval: 5}
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->spec.scale_settings, ScaleSettings{});
+  EXPECT_EQ(parsed->spec.instance_count, 3);
+  EXPECT_EQ(InitialInstances(parsed->spec), 3);
+  ASSERT_EQ(parsed->warnings.size(), 1u);
+  EXPECT_THAT(parsed->warnings[0],
+              AllOf(HasSubstr("scale_settings: "),
+                    HasSubstr("min_instances, max_instances, polling_interval ignored")));
+  // Ignored keys are still checked.
+  auto bad = LoadDeployment(std::string(kMinimalCommand) +
+                            "scale_settings: {type: default, min_instances: many}\n");
+  EXPECT_EQ(ErrorTarget(bad.status()), "scale_settings.min_instances");
+  // min > max is no error when the bounds are ignored.
+  EXPECT_TRUE(LoadDeployment(std::string(kMinimalCommand) +
+                             "scale_settings: {min_instances: 4, max_instances: 2}\n")
+                  .ok());
+}
+
+TEST(YamlLoaderTest, ScaleSettingsErrorsNameTheField) {
+  const std::string base =
+      std::string(kMinimalCommand) + "scale_settings: {type: target_utilization, ";
+  struct Case {
+    std::string fields;
+    std::string target;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"min_instances: 3, max_instances: 2", "scale_settings.max_instances",
+            "max_instances (2) must be at least min_instances (3)"},
+           {"min_instances: -1", "scale_settings.min_instances", ""},
+           {"max_instances: 0", "scale_settings.max_instances", ""},
+           {"max_instances: 51", "scale_settings.max_instances", ""},
+           {"target_utilization_percentage: 0", "scale_settings.target_utilization_percentage", ""},
+           {"target_utilization_percentage: 101", "scale_settings.target_utilization_percentage",
+            ""},
+           {"polling_interval: 0", "scale_settings.polling_interval", ""},
+           {"scale_down_delay: -5", "scale_settings.scale_down_delay", ""},
+           {"scale_down_delay: 1.5", "scale_settings.scale_down_delay", ""},
+           {"scale_down_dely: 5", "scale_settings.scale_down_dely",
+            "did you mean 'scale_down_delay'"},
+       }) {
+    auto parsed = LoadDeployment(base + c.fields + "}\n");
+    ASSERT_FALSE(parsed.ok()) << c.fields;
+    EXPECT_EQ(ErrorTarget(parsed.status()), c.target) << c.fields;
+    EXPECT_THAT(Message(parsed.status()), HasSubstr(c.message)) << c.fields;
+  }
+}
+
+TEST(YamlLoaderTest, RetryOnInstanceFailure) {
+  auto absent = LoadDeployment(kMinimalCommand);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_TRUE(absent->spec.request_settings.retry_on_instance_failure);
+  auto off = LoadDeployment(std::string(kMinimalCommand) +
+                            "request_settings: {retry_on_instance_failure: false}\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->spec.request_settings.retry_on_instance_failure);
+  EXPECT_NE(off->spec, absent->spec);
+  json echoed = ToJson(off->spec);
+  EXPECT_EQ(echoed["request_settings"]["retry_on_instance_failure"], false);
+  EXPECT_EQ(ToJson(absent->spec)["request_settings"]["retry_on_instance_failure"], true);
+  auto again = ParseDeploymentSpec(echoed);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->spec, off->spec);
+  auto bad = LoadDeployment(std::string(kMinimalCommand) +
+                            "request_settings: {retry_on_instance_failure: sometimes}\n");
+  EXPECT_EQ(ErrorTarget(bad.status()), "request_settings.retry_on_instance_failure");
+}
+
+TEST(YamlLoaderTest, ScaleSettingsEchoRoundTrips) {
+  auto manual = LoadDeployment(std::string(kMinimalCommand) + "instance_count: 2\n");
+  ASSERT_TRUE(manual.ok()) << manual.status();
+  json manual_doc = ToJson(manual->spec);
+  EXPECT_EQ(manual_doc["scale_settings"], (json{{"type", "default"}}));
+  auto manual_again = ParseDeploymentSpec(manual_doc);
+  ASSERT_TRUE(manual_again.ok()) << manual_again.status();
+  EXPECT_EQ(manual_again->spec, manual->spec);
+  EXPECT_THAT(manual_again->warnings, IsEmpty());
+
+  auto autoscaled = LoadDeployment(std::string(kMinimalCommand) +
+                                   "instance_count: 7\n"
+                                   "scale_settings: {type: target_utilization, min_instances: 0, "
+                                   "max_instances: 4}\n");
+  ASSERT_TRUE(autoscaled.ok()) << autoscaled.status();
+  json doc = ToJson(autoscaled->spec);
+  EXPECT_EQ(doc["scale_settings"], (json{{"type", "target_utilization"},
+                                         {"min_instances", 0},
+                                         {"max_instances", 4},
+                                         {"target_utilization_percentage", 70},
+                                         {"polling_interval", 1},
+                                         {"scale_down_delay", 0}}));
+  EXPECT_EQ(doc["instance_count"], 1);
+  auto again = ParseDeploymentSpec(doc);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->spec, autoscaled->spec);
+  // The echo's instance_count is what the deployment starts with: no warning.
+  EXPECT_THAT(again->warnings, IsEmpty());
+}
+
+TEST(YamlLoaderTest, ScaleSettingsUpdateBySetAndByFile) {
+  auto stored = LoadDeployment(std::string(kCustomCommandYaml) +
+                               "scale_settings: {type: target_utilization, max_instances: 4}\n");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  auto update = SetAssignmentsToUpdate({"scale_settings.min_instances=0",
+                                        "scale_settings.scale_down_delay=45",
+                                        "request_settings.retry_on_instance_failure=false"});
+  ASSERT_TRUE(update.ok()) << update.status();
+  auto merged = ParseDeploymentSpec(MergeSpec(ToJson(stored->spec), *update));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  const ScaleSettings& scale = merged->spec.scale_settings;
+  EXPECT_EQ(scale.type, ScaleType::kTargetUtilization);
+  EXPECT_EQ(scale.min_instances, 0);
+  EXPECT_EQ(scale.max_instances, 4);  // kept
+  EXPECT_EQ(scale.scale_down_delay_s, 45);
+  EXPECT_FALSE(merged->spec.request_settings.retry_on_instance_failure);
+  EXPECT_EQ(merged->spec.request_settings.request_timeout_ms, 3000);  // kept
+
+  // A declarative update (update -f) merges scale_settings key by key.
+  auto file = YamlToJson("scale_settings: {max_instances: 8}\n");
+  ASSERT_TRUE(file.ok());
+  auto declared = ParseDeploymentSpec(MergeSpec(ToJson(merged->spec), *file));
+  ASSERT_TRUE(declared.ok()) << declared.status();
+  EXPECT_EQ(declared->spec.scale_settings.max_instances, 8);
+  EXPECT_EQ(declared->spec.scale_settings.min_instances, 0);
+
+  // Back to manual scaling: the autoscale keys of the stored echo are ignored, with a warning.
+  auto manual = SetAssignmentsToUpdate({"scale_settings.type=default", "instance_count=2"});
+  ASSERT_TRUE(manual.ok());
+  auto back = ParseDeploymentSpec(MergeSpec(ToJson(declared->spec), *manual));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->spec.scale_settings, ScaleSettings{});
+  EXPECT_EQ(back->spec.instance_count, 2);
+  EXPECT_THAT(back->warnings, Contains(HasSubstr("scale_settings: ")));
+
+  auto bad = SetAssignmentsToUpdate({"scale_settings.max_instances=0"});
+  ASSERT_TRUE(bad.ok());
+  auto refused = ParseDeploymentSpec(MergeSpec(ToJson(stored->spec), *bad));
+  EXPECT_EQ(ErrorTarget(refused.status()), "scale_settings.max_instances");
 }
 
 TEST(YamlLoaderTest, ResourceLimitsAreRead) {
