@@ -399,7 +399,7 @@ void Supervisor::Tick() {
 void Supervisor::ReconcileDeployment(Deployment& d, SteadyTime now) {
   DesiredDeployment desired{d.template_hash, d.desired, d.record.state,
                             StartupTimeout(d.spec.readiness_probe)};
-  desired.max_surge = std::max(1, (d.desired + 4) / 5);  // 20 % at a time, as Azure's rollouts
+  desired.max_surge = DefaultMaxSurge(d.desired);
   std::vector<ObservedInstance> observed;
   for (const auto& [id, i] : d.instances) {
     observed.push_back({i.id, i.template_hash, i.phase, i.ever_ready, i.started_at, i.exited_at,
@@ -594,8 +594,9 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   i.readiness_in_flight = i.liveness_in_flight = false;
   i.readiness_successes = i.readiness_failures = i.liveness_failures = 0;
   // With no ready instance, requests may be waiting: find out at once when this one is ready.
-  i.cold = std::none_of(d.instances.begin(), d.instances.end(),
-                        [](const auto& entry) { return entry.second.phase == InstancePhase::kReady; });
+  i.cold = std::none_of(d.instances.begin(), d.instances.end(), [](const auto& entry) {
+    return entry.second.phase == InstancePhase::kReady;
+  });
   i.next_readiness = i.cold ? now : now + seconds(d.spec.readiness_probe.initial_delay_s);
   i.next_liveness = now + seconds(d.spec.liveness_probe.initial_delay_s);
   i.stop_sent = false;

@@ -291,7 +291,6 @@ TEST_F(SupervisorTest, LivenessFailuresRestartTheInstance) {
   EXPECT_EQ(driver_.stops()[0].grace, milliseconds(0));
 }
 
-
 namespace berth::controlplane {
 namespace {
 
@@ -323,12 +322,9 @@ TEST_F(SupervisorTest, WritesByAnotherWriterArriveThroughTheChangeFeed) {
 json AutoscaledDoc(const std::string& name, int min, int max, int delay_s) {
   json doc = DeploymentDoc(name);
   doc.erase("instance_count");
-  doc["scale_settings"] = {{"type", "target_utilization"},
-                           {"min_instances", min},
-                           {"max_instances", max},
-                           {"target_utilization_percentage", 70},
-                           {"polling_interval", 1},
-                           {"scale_down_delay", delay_s}};
+  doc["scale_settings"] = {{"type", "target_utilization"}, {"min_instances", min},
+                           {"max_instances", max},         {"target_utilization_percentage", 70},
+                           {"polling_interval", 1},        {"scale_down_delay", delay_s}};
   return doc;
 }
 
@@ -408,8 +404,7 @@ TEST_F(SupervisorTest, FixedDeploymentsExpectInstancesUnlessTheirTemplateFailed)
 
 TEST_F(SupervisorTest, ChangingInstanceCountOnlyScales) {
   StartBlue();
-  auto written =
-      service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue", "serve", 3), false);
+  auto written = service_.ApplyDeployment("ep1", "blue", DeploymentDoc("blue", "serve", 3), false);
   ASSERT_TRUE(written.ok()) << written.status();
   Run();
   Advance(seconds(1));

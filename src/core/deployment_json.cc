@@ -26,7 +26,7 @@ constexpr int kMaxPollingIntervalS = 3600;
 constexpr int kMaxScaleDownDelayS = 86400;
 
 const std::vector<std::string> kReadOnlyFields = {
-    "provisioning_state", "scoring_uri", "openapi_uri", "id",       "reason",
+    "provisioning_state", "scoring_uri", "openapi_uri", "id",       "reason", "live",
     "created_at",         "updated_at",  "warnings",    "instances"};
 
 absl::Status ReadProbe(const ObjectView& top, const std::string& key, bool liveness,

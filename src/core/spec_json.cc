@@ -183,7 +183,7 @@ absl::StatusOr<Parsed<EndpointSpec>> ParseEndpointSpec(const json& doc) {
                                      "traffic", "mirror_traffic", "identity",
                                      "public_network_access", "compute", "kind", "location"},
                                     {"provisioning_state", "scoring_uri", "openapi_uri", "id",
-                                     "reason", "created_at", "updated_at", "warnings"}));
+                                     "reason", "created_at", "updated_at", "warnings", "live"}));
   Parsed<EndpointSpec> out;
   EndpointSpec& spec = out.spec;
   std::vector<std::string>& warnings = out.warnings;
