@@ -5,10 +5,8 @@ the --metrics-listen address), and the access log has one line per request and n
 import json
 import math
 import re
-import shutil
 import socket
 import subprocess
-import time
 import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
