@@ -270,8 +270,21 @@ class Scheduler::JobDriver {
       if (status == core::JobStatus::kRunning && job_.started_at_ms == 0) {
         job_.started_at_ms = EpochMs(scheduler_.clock_);
       }
+      CountRunningLocked();
     }
     (void)Persist({});
+  }
+
+  // berth_batch_jobs_running counts a job from Preparing to its end, except while preempted.
+  void CountRunningLocked() {
+    gateway::Metrics* metrics = scheduler_.options_.metrics;
+    const core::JobStatus s = job_.status;
+    const bool running =
+        !finished_ && (s == core::JobStatus::kPreparing || s == core::JobStatus::kRunning ||
+                       s == core::JobStatus::kFinalizing);
+    if (metrics == nullptr || running == counted_running_) return;
+    counted_running_ = running;
+    metrics->AddBatchJobsRunning(job_.endpoint, job_.deployment, running ? 1 : -1);
   }
 
   void Main() {
@@ -676,6 +689,9 @@ class Scheduler::JobDriver {
         batch.items_failed = count - batch.items_succeeded;
         batch.error.clear();
         ++job_.counts.mini_batches_succeeded;
+        if (gateway::Metrics* metrics = scheduler_.options_.metrics) {
+          metrics->RecordMiniBatch(job_.endpoint, job_.deployment, true);
+        }
         job_.counts.items_succeeded += batch.items_succeeded;
         job_.counts.items_failed += batch.items_failed;
         rate_samples_.emplace_back(scheduler_.clock_.Now(), count);
@@ -691,6 +707,9 @@ class Scheduler::JobDriver {
           batch.state = MiniBatchState::kFailed;
           batch.items_failed = static_cast<int64_t>(files.size());
           ++job_.counts.mini_batches_failed;
+          if (gateway::Metrics* metrics = scheduler_.options_.metrics) {
+            metrics->RecordMiniBatch(job_.endpoint, job_.deployment, false);
+          }
           job_.counts.items_failed += batch.items_failed;
           rate_samples_.emplace_back(scheduler_.clock_.Now(), batch.items_failed);
           CheckThresholdLocked();
@@ -799,6 +818,10 @@ class Scheduler::JobDriver {
       job_.error = reason;
       job_.ended_at_ms = EpochMs(scheduler_.clock_);
       c = job_.counts;
+      CountRunningLocked();
+      if (gateway::Metrics* metrics = scheduler_.options_.metrics) {
+        metrics->RecordBatchJobEnded(job_.endpoint, job_.deployment, core::JobStatusName(status));
+      }
     }
     WriteOverview();
     std::string summary = absl::StrFormat(
@@ -843,6 +866,7 @@ class Scheduler::JobDriver {
   bool stopping_ = false;
   bool finished_ = false;
   bool failed_ = false;
+  bool counted_running_ = false;  // in berth_batch_jobs_running (CountRunningLocked)
   std::string failure_;
   bool prepared_ = false;
   std::vector<MiniBatch> mini_batches_;

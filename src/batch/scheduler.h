@@ -37,6 +37,7 @@
 #include "batch/job_record.h"
 #include "batch/job_runner.h"
 #include "common/clock.h"
+#include "gateway/metrics.h"
 
 namespace berth::batch {
 
@@ -47,6 +48,8 @@ struct SchedulerOptions {
   std::chrono::milliseconds restart_backoff{500};
   // How often a running job records finished mini-batches (one state-store commit each time).
   std::chrono::milliseconds commit_interval{25};
+  // Optional: batch job and mini-batch series (berth_batch_*); must outlive the scheduler.
+  gateway::Metrics* metrics = nullptr;
 };
 
 class Scheduler final : public JobRunner {

@@ -87,8 +87,9 @@ class SchedulerTest : public ::testing::Test {
     return s;
   }
 
-  std::unique_ptr<Scheduler> MakeScheduler(int max_workers) {
+  std::unique_ptr<Scheduler> MakeScheduler(int max_workers, gateway::Metrics* metrics = nullptr) {
     SchedulerOptions options;
+    options.metrics = metrics;
     options.max_workers = max_workers;
     options.jobs_root = root_ / "jobs";
     options.restart_backoff = milliseconds(10);
@@ -222,6 +223,36 @@ TEST_F(SchedulerTest, ErrorThresholdDecidesBetweenCompletedAndFailed) {
   Job strict = WaitForEnd("strict");
   EXPECT_EQ(strict.status, core::JobStatus::kFailed);
   EXPECT_NE(strict.error.find("error_threshold 3"), std::string::npos) << strict.error;
+}
+
+TEST_F(SchedulerTest, CountsJobsAndMiniBatchesInTheMetrics) {
+  launcher_.SetBehaviour([](const FakeWorkerLauncher::Call& call) {
+    if (call.index == 0) {
+      MiniBatchResult raised;
+      raised.error = "RuntimeError: bad file";
+      return absl::StatusOr<MiniBatchResult>(raised);
+    }
+    return FakeWorkerLauncher::Echo(call);
+  });
+  gateway::Metrics metrics;
+  auto scheduler = MakeScheduler(2, &metrics);
+  // Mini-batch 0 fails for good (no retry), 1 and 2 succeed; no threshold: Completed.
+  MakeJob("counted", 12, Settings(1, 1, 4, /*max_retries=*/0));
+  scheduler->Submit("counted");
+  Job job = WaitForEnd("counted");
+  EXPECT_EQ(job.status, core::JobStatus::kCompleted) << job.error;
+  const std::string labels = "endpoint=\"scorer\",deployment=\"blue\"";
+  std::string text = metrics.RenderPrometheus();
+  EXPECT_NE(text.find("berth_batch_jobs_total{" + labels + ",status=\"Completed\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_batch_mini_batches_total{" + labels + ",result=\"succeeded\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_batch_mini_batches_total{" + labels + ",result=\"failed\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_batch_jobs_running{" + labels + "} 0\n"), std::string::npos) << text;
 }
 
 TEST_F(SchedulerTest, ATimedOutRunIsRetriedOnANewWorkerThenFails) {

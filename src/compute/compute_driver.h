@@ -74,6 +74,12 @@ struct ExitInfo {
   std::string limit;
 };
 
+// What an instance uses, all its processes together.
+struct ResourceUsage {
+  double cpu_seconds = 0;  // CPU time (user + system) since the instance started
+  uint64_t rss_bytes = 0;  // memory in use now
+};
+
 class ComputeDriver {
  public:
   virtual ~ComputeDriver() = default;
@@ -94,6 +100,10 @@ class ComputeDriver {
 
   // The OS process id of a running instance, for views and diagnostics; nullopt if unknown.
   virtual std::optional<int> Pid(InstanceId id) const { return std::nullopt; }
+
+  // What a running instance uses now. Blocking (reads /proc or the instance's cgroup): call it
+  // from a blocking pool, never an event loop. NOT_FOUND for an unknown or exited instance.
+  virtual absl::StatusOr<ResourceUsage> Usage(InstanceId id) = 0;
 };
 
 // The last `lines` lines of a log file and of its rotated predecessor, oldest first.

@@ -44,6 +44,20 @@ std::optional<int> FakeComputeDriver::Pid(InstanceId id) const {
   return kFakePidBase + static_cast<int>(id);
 }
 
+absl::StatusOr<ResourceUsage> FakeComputeDriver::Usage(InstanceId id) {
+  std::lock_guard lock(mu_);
+  if (running_.count(id) == 0) {
+    return absl::NotFoundError("no running instance " + std::to_string(id));
+  }
+  auto it = usage_.find(id);
+  return it == usage_.end() ? ResourceUsage{} : it->second;
+}
+
+void FakeComputeDriver::SetUsage(InstanceId id, ResourceUsage usage) {
+  std::lock_guard lock(mu_);
+  usage_[id] = usage;
+}
+
 void FakeComputeDriver::FailNextStart(absl::Status status) {
   std::lock_guard lock(mu_);
   start_failures_.push_back(std::move(status));

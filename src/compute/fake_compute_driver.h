@@ -38,6 +38,8 @@ class FakeComputeDriver final : public ComputeDriver {
   // A made-up pid (kFakePidBase + id) while the instance runs.
   std::optional<int> Pid(InstanceId id) const override;
   static constexpr int kFakePidBase = 100000;
+  // What SetUsage set for a running instance (zero until then); NOT_FOUND when not running.
+  absl::StatusOr<ResourceUsage> Usage(InstanceId id) override;
 
   // Makes the next Start calls fail with these statuses, in order (recorded with id 0).
   void FailNextStart(absl::Status status);
@@ -46,6 +48,8 @@ class FakeComputeDriver final : public ComputeDriver {
   // Unknown or already ended ids are ignored.
   void SimulateExit(InstanceId id, int exit_code);
   void SimulateSignal(InstanceId id, int signal);
+  // What Usage reports for an instance from now on.
+  void SetUsage(InstanceId id, ResourceUsage usage);
 
   std::vector<StartCall> starts() const;
   std::vector<StopCall> stops() const;
@@ -68,6 +72,7 @@ class FakeComputeDriver final : public ComputeDriver {
   std::map<InstanceId, LaunchSpec> running_;
   std::map<InstanceId, LaunchSpec> specs_;
   std::vector<ExitInfo> exits_;
+  std::map<InstanceId, ResourceUsage> usage_;
 };
 
 }  // namespace berth::compute

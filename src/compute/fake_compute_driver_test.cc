@@ -37,6 +37,19 @@ TEST(FakeComputeDriverTest, RecordsStartsAndSimulatedExits) {
   EXPECT_TRUE(driver.IsRunning(*b));
 }
 
+TEST(FakeComputeDriverTest, ReportsTheUsageATestSets) {
+  FakeComputeDriver driver;
+  absl::StatusOr<InstanceId> a = driver.Start(Spec("e/d/0"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(driver.Usage(*a)->cpu_seconds, 0);
+  driver.SetUsage(*a, {.cpu_seconds = 1.5, .rss_bytes = 4096});
+  EXPECT_EQ(driver.Usage(*a)->cpu_seconds, 1.5);
+  EXPECT_EQ(driver.Usage(*a)->rss_bytes, 4096u);
+  driver.SimulateExit(*a, 0);
+  EXPECT_TRUE(absl::IsNotFound(driver.Usage(*a).status()));
+  EXPECT_TRUE(absl::IsNotFound(driver.Usage(999).status()));
+}
+
 TEST(FakeComputeDriverTest, StopEndsInstanceUnlessToldOtherwise) {
   FakeComputeDriver driver;
   InstanceId a = *driver.Start(Spec("e/d/0"));

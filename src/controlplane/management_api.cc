@@ -116,7 +116,7 @@ Response ManagementApi::HandleBlocking(const Request& req) {
   if (target == "/metrics") {
     if (req.method() != bhttp::verb::get) return MethodNotAllowed(req);
     return http::MakeResponse(req, bhttp::status::ok, metrics_.RenderPrometheus(),
-                              "text/plain; version=0.0.4");
+                              gateway::Metrics::kContentType);
   }
   const bool public_path = !target.starts_with("/api/v1");
   std::vector<std::string> parts;

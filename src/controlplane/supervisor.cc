@@ -421,6 +421,8 @@ void Supervisor::UpdateMetrics(SteadyTime now) {
       }
     }
     metrics_->SetInstances(d->record.endpoint, d->record.name, d->desired, ready);
+    metrics_->SetQueued(d->record.endpoint, d->record.name,
+                        routes_.Load(d->record.endpoint, d->record.name).waiting);
     known.insert({d->record.endpoint, d->record.name});
   }
   constexpr std::chrono::seconds kUsageEvery{5};
@@ -593,10 +595,13 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   i.endpoints = {};
   i.readiness_in_flight = i.liveness_in_flight = false;
   i.readiness_successes = i.readiness_failures = i.liveness_failures = 0;
-  // With no ready instance, requests may be waiting: find out at once when this one is ready.
-  i.cold = std::none_of(d.instances.begin(), d.instances.end(), [](const auto& entry) {
-    return entry.second.phase == InstancePhase::kReady;
-  });
+  // With no ready instance, requests may be waiting (scaled to zero, or the only instance
+  // restarting): find out at once when this one is ready. A deployment being created waits
+  // its initial_delay, as on Azure.
+  i.cold = d.record.state != ProvisioningState::kCreating &&
+           std::none_of(d.instances.begin(), d.instances.end(), [](const auto& entry) {
+             return entry.second.phase == InstancePhase::kReady;
+           });
   i.next_readiness = i.cold ? now : now + seconds(d.spec.readiness_probe.initial_delay_s);
   i.next_liveness = now + seconds(d.spec.liveness_probe.initial_delay_s);
   i.stop_sent = false;

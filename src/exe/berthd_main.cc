@@ -38,6 +38,7 @@
 #include "controlplane/supervisor.h"
 #include "controlplane/supervisor/launcher.h"
 #include "controlplane/supervisor/prober.h"
+#include "gateway/access_log.h"
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
@@ -52,6 +53,21 @@ namespace fs = std::filesystem;
 using namespace berth;
 
 namespace {
+
+// "host:port" or "[v6-host]:port" into its parts; the port may be 0.
+absl::StatusOr<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
+  size_t colon = text.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError("'" + text + "' is not host:port");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(host, port);
+}
 
 constexpr char kAdminTokenSetting[] = "admin_token_sha256";
 
@@ -311,6 +327,25 @@ int main(int argc, char** argv) {
                  "jobs beyond it wait Queued, normal priority before low")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  std::string access_log_path;
+  app.add_option("--access-log", access_log_path,
+                 "JSON-lines access log, one line per data-plane request (docs/metrics.md); "
+                 "'off' disables it (default: <data-dir>/logs/access.log)");
+  uint64_t access_log_max_mb = 100;
+  app.add_option("--access-log-max-mb", access_log_max_mb,
+                 "Size in MiB at which the access log rotates")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  size_t access_log_files = 5;
+  app.add_option("--access-log-files", access_log_files,
+                 "Rotated access-log files kept besides the current one")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "A second listener, host:port, serving only GET /metrics and without "
+                 "credentials, for a Prometheus scraper on a private network (port 0 picks a "
+                 "free one and prints it); the main listener's /metrics needs the admin token");
   bool no_scoring_auth = false;
   app.add_flag("--no-scoring-auth", no_scoring_auth,
                "Score without a key or token, whatever an endpoint's auth_mode (loopback --host "
@@ -430,9 +465,21 @@ int main(int argc, char** argv) {
   http::asio::thread_pool blocking_pool(2);
   DefaultRandom random;
   gateway::Metrics metrics;
+  // Declared before the router, which writes to it, so that it outlives the router.
+  std::unique_ptr<gateway::RotatingAccessLog> access_log;
+  if (access_log_path != "off") {
+    fs::path path =
+        access_log_path.empty() ? dir / "logs" / "access.log" : fs::path(access_log_path);
+    auto opened = gateway::RotatingAccessLog::Open(
+        {.path = path, .max_bytes = access_log_max_mb << 20, .rotated_files = access_log_files});
+    if (!opened.ok()) return Fail("--access-log: " + opened.status().ToString());
+    access_log = *std::move(opened);
+    spdlog::info("access log {}", path.string());
+  }
   gateway::RouterOptions router_options;
   router_options.require_credentials = !no_scoring_auth;  // the per-user local daemon
   gateway::Router router(SystemClock::Get(), random, metrics, router_options);
+  router.SetAccessLog(access_log.get());
   gateway::DataPlaneOptions data_plane_options;
   data_plane_options.client.max_response_bytes = max_response_body;
   gateway::DataPlane data_plane(router, SystemClock::Get(), data_plane_options);
@@ -519,6 +566,41 @@ int main(int argc, char** argv) {
       private_listen = private_options.host + ":" + std::to_string(*private_bound);
     }
   }
+  // The metrics listener: GET /metrics without credentials, nothing else.
+  std::optional<http::HttpServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    auto address = ParseHostPort(metrics_listen);
+    if (!address.ok()) return Fail("--metrics-listen: " + std::string(address.status().message()));
+    http::ServerOptions metrics_options;
+    metrics_options.host = address->first;
+    metrics_options.port = address->second;
+    metrics_options.max_body_bytes = 1 << 10;
+    metrics_options.max_connections = 64;
+    http::Handler metrics_handler =
+        [&metrics](http::Request& req,
+                   const http::RequestContext&) -> http::Awaitable<http::Response> {
+      std::string_view target = req.target();
+      if (target.substr(0, target.find('?')) != "/metrics") {
+        co_return http::ErrorResponse(
+            req, absl::NotFoundError("this listener serves only GET /metrics"));
+      }
+      if (req.method() != http::bhttp::verb::get) {
+        http::Response res = http::ErrorResponse(req, http::bhttp::status::method_not_allowed,
+                                                 "MethodNotAllowed", "/metrics answers GET only");
+        res.set(http::bhttp::field::allow, "GET");
+        co_return res;
+      }
+      co_return http::MakeResponse(req, http::bhttp::status::ok, metrics.RenderPrometheus(),
+                                   gateway::Metrics::kContentType);
+    };
+    metrics_server.emplace(io, metrics_options, metrics_handler);
+    auto metrics_bound = metrics_server->Start();
+    if (!metrics_bound.ok()) return Fail("--metrics-listen: " + metrics_bound.status().ToString());
+    std::string metrics_host = metrics_options.host.find(':') != std::string::npos
+                                   ? "[" + metrics_options.host + "]"
+                                   : metrics_options.host;
+    metrics_listen = metrics_host + ":" + std::to_string(*metrics_bound);
+  }
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string base_url = "http://" + shown_host + ":" + std::to_string(*bound);
 
@@ -573,6 +655,7 @@ int main(int argc, char** argv) {
   batch::SchedulerOptions scheduler_options;
   scheduler_options.max_workers = batch_max_workers;
   scheduler_options.jobs_root = dir / "jobs";
+  scheduler_options.metrics = &metrics;
   batch::Scheduler scheduler(jobs, worker_launcher, SystemClock::Get(), scheduler_options);
   batch::BatchServiceOptions batch_options;
   batch_options.data_dir = dir;
@@ -620,6 +703,7 @@ int main(int argc, char** argv) {
             << "berthd: listening on " << base_url << "\n";
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
   if (private_server) std::cout << "berthd: private listener " << private_listen << "\n";
+  if (metrics_server) std::cout << "berthd: metrics listener " << metrics_listen << "\n";
   std::cout << std::flush;
   spdlog::info("data dir {}", dir.string());
   {
@@ -652,6 +736,7 @@ int main(int argc, char** argv) {
   http::asio::post(io, [&] {
     server.Stop();
     if (private_server) private_server->Stop();
+    if (metrics_server) metrics_server->Stop();
     stopped.set_value();
   });
   stopped.get_future().wait();
@@ -664,6 +749,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   supervisor_pool.join();
   blocking_pool.join();
+  router.SetAccessLog(nullptr);
   (void)service_ptr;
   return 0;
 }

@@ -510,13 +510,50 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
 }
 
 void Router::Record(const RouteResult& result, const RequestSummary& summary) {
-  const int http_status = summary.status;
-  double seconds = std::chrono::duration<double>(clock_.Now() - summary.arrival).count();
+  using Seconds = std::chrono::duration<double>;
+  const SteadyTime now = clock_.Now();
+  const double seconds = Seconds(now - summary.arrival).count();
   // Labels come only from an endpoint the caller proved it may use: unknown or unauthenticated
   // names never create a series.
-  metrics_.RecordRequest(result.endpoint, result.endpoint.empty() ? "" : result.deployment,
-                         http_status, seconds);
+  const std::string_view endpoint = result.endpoint;
+  const std::string_view deployment = endpoint.empty() ? "" : std::string_view(result.deployment);
+  // Queue time once a deployment was chosen (admission, a starting instance); model time once
+  // an instance was sent to.
+  const bool chosen = !deployment.empty();
+  const bool sent = result.attempts > 0;
+  RequestSample sample{.endpoint = endpoint,
+                       .deployment = deployment,
+                       .status = summary.status,
+                       .seconds = seconds,
+                       .attempts = result.attempts};
+  if (chosen) sample.queue_seconds = Seconds(result.queue_time).count();
+  if (sent) sample.model_seconds = Seconds(result.model_time).count();
+  metrics_.RecordRequest(sample);
+
+  AccessLog* log = access_log_.load(std::memory_order_acquire);
+  if (log == nullptr) return;
+  using Millis = std::chrono::duration<double, std::milli>;
+  AccessLogEntry entry;
+  entry.time =
+      clock_.WallNow() - std::chrono::duration_cast<SystemTime::duration>(now - summary.arrival);
+  entry.request_id = summary.request_id;
+  entry.protocol = summary.protocol;
+  entry.method = summary.method;
+  entry.path = summary.path;
+  entry.endpoint = std::string(endpoint);
+  entry.deployment = std::string(deployment);
+  entry.instance = endpoint.empty() ? 0 : result.instance;
+  entry.status = summary.status;
+  entry.queue_ms = chosen ? Millis(result.queue_time).count() : 0;
+  entry.model_ms = sent ? Millis(result.model_time).count() : 0;
+  entry.total_ms = Millis(now - summary.arrival).count();
+  entry.attempts = result.attempts;
+  entry.bytes_in = summary.bytes_in;
+  entry.bytes_out = summary.bytes_out;
+  log->Write(entry);
 }
+
+void Router::SetAccessLog(AccessLog* log) { access_log_.store(log, std::memory_order_release); }
 
 void Router::Mirror(const LiveEndpoint& endpoint, std::shared_ptr<const LiveDeployment> target,
                     const InstanceCall& call, InstanceClient& client) {

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/random.h"
+#include "gateway/access_log.h"
 #include "gateway/admission_gate.h"
 #include "gateway/instance_client.h"
 #include "gateway/metrics.h"
@@ -135,6 +136,9 @@ class Router final : public RoutingSink {
   // Counts a finished request in the metrics, with labels only from an authenticated endpoint,
   // and writes its access-log line. Any data-plane thread; never blocks on I/O.
   void Record(const RouteResult& result, const RequestSummary& summary);
+  // Where Record writes one line per request; nullptr (the default) for none. The log must
+  // outlive the router's use of it (unset it first). Any thread.
+  void SetAccessLog(AccessLog* log);
 
   // Clients to tell when an instance leaves the routing table (they release its connections).
   // Registered clients must outlive the router or be removed first.
@@ -190,6 +194,7 @@ class Router final : public RoutingSink {
   std::vector<InstanceClient*> clients_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> mirroring_{true};
   std::atomic<DemandObserver*> demand_{nullptr};
+  std::atomic<AccessLog*> access_log_{nullptr};
 };
 
 }  // namespace berth::gateway

@@ -1,6 +1,8 @@
 #include "gateway/router.h"
 
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include "gateway/fake_instance_client.h"
 #include "gmock/gmock.h"
@@ -542,6 +544,89 @@ TEST_F(RouterTest, QueueAndModelTimeAreMeasured) {
   EXPECT_EQ(r.attempts, 1);
   EXPECT_GE(r.queue_time.count(), 0);
   EXPECT_GE(r.model_time.count(), 0);
+}
+
+// Keeps what Record writes.
+class RecordingAccessLog final : public AccessLog {
+ public:
+  void Write(const AccessLogEntry& entry) override {
+    std::lock_guard lock(mu_);
+    entries_.push_back(entry);
+  }
+  std::vector<AccessLogEntry> entries() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<AccessLogEntry> entries_;
+};
+
+TEST_F(RouterTest, RecordCountsTheRequestAndWritesOneAccessLogLine) {
+  using std::chrono::milliseconds;
+  RecordingAccessLog log;
+  router_.SetAccessLog(&log);
+  const SteadyTime arrival = clock_.Now();
+  clock_.Advance(milliseconds(30));
+  RouteResult answered;
+  answered.endpoint = "ep";
+  answered.deployment = "Blue";
+  answered.instance = 3;
+  answered.queue_time = milliseconds(5);
+  answered.model_time = milliseconds(20);
+  answered.attempts = 2;
+  router_.Record(answered, {.request_id = "r1",
+                            .method = "POST",
+                            .path = "/endpoints/ep/score",
+                            .status = 200,
+                            .bytes_in = 10,
+                            .bytes_out = 20,
+                            .arrival = arrival});
+  RouteResult refused;  // no valid credential: no names in the labels or the log
+  refused.deployment = "Blue";
+  refused.instance = 3;
+  router_.Record(refused, {.request_id = "r2",
+                           .method = "POST",
+                           .path = "/endpoints/probe/score",
+                           .status = 401,
+                           .arrival = arrival});
+  router_.SetAccessLog(nullptr);
+  router_.Record(answered, {.status = 200, .arrival = arrival});  // counted, not logged
+
+  std::vector<AccessLogEntry> entries = log.entries();
+  ASSERT_EQ(entries.size(), 2u);
+  const AccessLogEntry& first = entries[0];
+  EXPECT_EQ(first.time, clock_.WallNow() - milliseconds(30));  // arrival
+  EXPECT_EQ(first.request_id, "r1");
+  EXPECT_EQ(first.protocol, "http");
+  EXPECT_EQ(first.method, "POST");
+  EXPECT_EQ(first.path, "/endpoints/ep/score");
+  EXPECT_EQ(first.endpoint, "ep");
+  EXPECT_EQ(first.deployment, "Blue");
+  EXPECT_EQ(first.instance, 3);
+  EXPECT_EQ(first.status, 200);
+  EXPECT_DOUBLE_EQ(first.queue_ms, 5);
+  EXPECT_DOUBLE_EQ(first.model_ms, 20);
+  EXPECT_DOUBLE_EQ(first.total_ms, 30);
+  EXPECT_EQ(first.attempts, 2);
+  EXPECT_EQ(first.bytes_in, 10u);
+  EXPECT_EQ(first.bytes_out, 20u);
+  const AccessLogEntry& second = entries[1];
+  EXPECT_EQ(second.endpoint, "");
+  EXPECT_EQ(second.deployment, "");
+  EXPECT_EQ(second.instance, 0);
+  EXPECT_EQ(second.status, 401);
+  EXPECT_EQ(second.path, "/endpoints/probe/score");
+
+  std::string text = metrics_.RenderPrometheus();
+  const std::string blue = "{endpoint=\"ep\",deployment=\"Blue\"}";
+  EXPECT_THAT(text, HasSubstr("berth_retried_requests_total" + blue + " 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_request_model_seconds_count" + blue + " 2\n"));
+  EXPECT_THAT(text, HasSubstr("berth_request_queue_seconds_count" + blue + " 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("berth_requests_total{endpoint=\"\",deployment=\"\",code=\"401\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("probe")));
 }
 
 }  // namespace

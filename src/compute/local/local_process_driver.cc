@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "common/status_macros.h"
+#include "compute/local/resource_usage.h"
 #include "compute/local/spawn.h"
 
 namespace berth::compute {
@@ -221,6 +222,22 @@ std::optional<int> LocalProcessDriver::Pid(InstanceId id) const {
   auto it = instances_.find(id);
   if (it == instances_.end() || it->second.exited) return std::nullopt;
   return it->second.pid;
+}
+
+absl::StatusOr<ResourceUsage> LocalProcessDriver::Usage(InstanceId id) {
+  local::InstanceProcesses processes;
+  std::optional<local::InstanceGroup> group;
+  {
+    std::lock_guard lock(mu_);
+    auto it = instances_.find(id);
+    if (it == instances_.end() || it->second.exited) {
+      return absl::NotFoundError("no running instance " + std::to_string(id));
+    }
+    processes = {.leader = it->second.pid, .sandbox_pid = it->second.sandbox_pid};
+    group = it->second.group;
+  }
+  // Read without the lock: the pump thread must not wait for /proc.
+  return local::InstanceUsage(processes, group);
 }
 
 std::optional<pid_t> LocalProcessDriver::ReleaseForTest(InstanceId id) {

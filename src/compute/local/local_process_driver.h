@@ -68,6 +68,9 @@ class LocalProcessDriver final : public ComputeDriver {
 
   // Also the instance's process group id.
   std::optional<int> Pid(InstanceId id) const override;
+  // From the instance's cgroup when it has one, else summed over its processes (its session,
+  // and its sandbox's PID namespace); see local/resource_usage.h.
+  absl::StatusOr<ResourceUsage> Usage(InstanceId id) override;
 
   // Test-only: forgets a running instance without stopping it or deleting its record, as if
   // berthd had crashed. The caller becomes responsible for the process (and reaping it).

@@ -287,6 +287,48 @@ TEST_F(LocalProcessDriverTest, LeaderExitKillsTheRestOfItsGroup) {
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(straggler); }));
 }
 
+TEST_F(LocalProcessDriverTest, UsageSumsTheInstancesProcesses) {
+  // The leader only waits: the CPU time is its busy child's, in the instance's session.
+  absl::StatusOr<InstanceId> id = driver_->Start(Shell("while :; do :; done & wait"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ResourceUsage last;
+  EXPECT_TRUE(WaitUntil([&] {
+    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
+    if (!usage.ok()) return false;
+    last = *usage;
+    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
+  })) << last.cpu_seconds
+      << " s, " << last.rss_bytes << " bytes";
+  // A counter: it does not go back.
+  absl::StatusOr<ResourceUsage> later = driver_->Usage(*id);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_GE(later->cpu_seconds, last.cpu_seconds);
+
+  driver_->Stop(*id, milliseconds(0));
+  ASSERT_TRUE(WaitForExit(*id).has_value());
+  EXPECT_TRUE(absl::IsNotFound(driver_->Usage(*id).status()));
+  EXPECT_TRUE(absl::IsNotFound(driver_->Usage(12345).status()));
+}
+
+TEST_F(LocalProcessDriverTest, UsageOfAnInstanceWithLimits) {
+  // With a memory limit the instance gets a cgroup where berthd may create one; the figures
+  // then come from it, else from /proc. Either way they are the instance's.
+  LaunchSpec spec = Shell("while :; do :; done & wait");
+  spec.limits.memory_bytes = 512ull << 20;
+  spec.limits.cpu_millis = 1000;
+  absl::StatusOr<InstanceId> id = driver_->Start(spec);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ResourceUsage last;
+  EXPECT_TRUE(WaitUntil([&] {
+    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
+    if (!usage.ok()) return false;
+    last = *usage;
+    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
+  })) << last.cpu_seconds
+      << " s, " << last.rss_bytes << " bytes";
+  EXPECT_LT(last.rss_bytes, spec.limits.memory_bytes);
+}
+
 TEST_F(LocalProcessDriverTest, StartFromShortLivedThreadSurvivesTheThread) {
   // The parent-death signal follows the forking thread; instances must not die with the
   // caller's thread.

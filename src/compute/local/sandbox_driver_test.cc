@@ -162,6 +162,25 @@ TEST_F(SandboxDriverTest, EverythingItStartedDiesWithIt) {
       << "the setsid grandchild outlived its instance";
 }
 
+TEST_F(SandboxDriverTest, UsageCountsProcessesThatLeftTheSession) {
+  // The busy process calls setsid inside the sandbox: only its PID namespace ties it to the
+  // instance.
+  absl::StatusOr<InstanceId> id =
+      driver_->Start(Sandboxed("setsid sh -c 'while :; do :; done' & sleep 1000"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ResourceUsage last;
+  EXPECT_TRUE(WaitUntil([&] {
+    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
+    if (!usage.ok()) return false;
+    last = *usage;
+    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
+  })) << last.cpu_seconds
+      << " s, " << last.rss_bytes << " bytes\n"
+      << ReadFile(dir_ / "instance.log");
+  driver_->Stop(*id, std::chrono::milliseconds(0));
+  EXPECT_TRUE(WaitForExit(*id).has_value());
+}
+
 TEST_F(SandboxDriverTest, StopLetsTheProgramFinish) {
   auto id = driver_->Start(
       Sandboxed("trap 'echo finishing; exit 0' TERM; echo ready; while true; do sleep 0.05; done"));
