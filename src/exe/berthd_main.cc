@@ -482,6 +482,7 @@ int main(int argc, char** argv) {
   router.SetAccessLog(access_log.get());
   gateway::DataPlaneOptions data_plane_options;
   data_plane_options.client.max_response_bytes = max_response_body;
+  data_plane_options.new_request_id = NewGuid;
   gateway::DataPlane data_plane(router, SystemClock::Get(), data_plane_options);
   for (auto* context : data_plane_contexts) data_plane.AddThread(*context);
   controlplane::ArtifactStore artifacts(dir);
@@ -499,7 +500,7 @@ int main(int argc, char** argv) {
                     const http::RequestContext& context) -> std::optional<http::Response> {
     if (!gateway::DataPlane::Matches(head.target())) return std::nullopt;
     std::optional<http::Response> refused = data_plane.CheckHeaders(head, context);
-    if (refused) SetRequestIds(head, *refused, NewGuid());
+    if (refused) SetRequestIds(head, *refused, std::string((*refused)["x-request-id"]));
     return refused;
   };
 

@@ -257,7 +257,11 @@ std::optional<Response> DataPlane::CheckHeaders(const Request& head,
       access.ok() ? CheckRoute(head, route) : ErrorFor(head, route.wire, access);
   if (refused) {
     // Counted without labels: the caller has not shown it may use any endpoint's name.
-    router_.Record(RouteResult{}, Summarize(head, *refused, clock_.Now(), 0));
+    if (options_.new_request_id) refused->set("x-request-id", options_.new_request_id());
+    RequestSummary summary = Summarize(head, *refused, clock_.Now(), 0);
+    auto id = refused->find("x-request-id");
+    summary.request_id = id == refused->end() ? "" : std::string(id->value());
+    router_.Record(RouteResult{}, summary);
   }
   return refused;
 }

@@ -15,6 +15,7 @@
 // Threading: one HttpInstanceClient per data-plane thread, registered with AddThread() before
 // serving. Handle() and CheckHeaders() run on data-plane threads.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,9 @@ namespace berth::gateway {
 
 struct DataPlaneOptions {
   HttpClientOptions client;
+  // Makes the x-request-id of answers given from the headers alone (CheckHeaders); other
+  // requests carry the server's id when they reach Handle().
+  std::function<std::string()> new_request_id;
 };
 
 class DataPlane {
@@ -47,6 +51,8 @@ class DataPlane {
   // The check made from the headers alone, before any body byte is read: a response (401, 403,
   // 404, 405) when the request cannot succeed, nullopt to go on. `context` is the server's
   // (which listener, which client); the default is a public listener.
+  // A refusal carries a new x-request-id (DataPlaneOptions::new_request_id), the one it is
+  // logged with.
   std::optional<http::Response> CheckHeaders(const http::Request& head,
                                              const http::RequestContext& context = {}) const;
 

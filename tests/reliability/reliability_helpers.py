@@ -69,6 +69,6 @@ def ready_count(deployment):
 
 
 def scaled_to_zero(deployment):
-    """Whether a shown deployment runs no instance. Read from its instance list, which every
-    berth shows; a live field that says so (desired count, scale status) can be added here."""
-    return not live_instances(deployment)
+    """Whether a shown deployment was scaled to zero: `live.scaled_to_zero` says so once no
+    instance runs; the instance list must agree."""
+    return bool(deployment.get("live", {}).get("scaled_to_zero")) and not live_instances(deployment)
