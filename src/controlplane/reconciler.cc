@@ -53,6 +53,12 @@ int StopRank(const ObservedInstance& i) {
   }
 }
 
+// Orders instances for stopping: by StopRank, then newest first.
+bool StopsFirst(const ObservedInstance* a, const ObservedInstance* b) {
+  if (StopRank(*a) != StopRank(*b)) return StopRank(*a) < StopRank(*b);
+  return a->id > b->id;
+}
+
 }  // namespace
 
 int DefaultMaxSurge(int instance_count) {
@@ -142,11 +148,7 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
   }
   const int surplus = slots - count;
   if (surplus > 0) {
-    // Stop the least useful first: exited, then starting/unready, then ready; newest first.
-    std::sort(slot_holders.begin(), slot_holders.end(), [](auto* a, auto* b) {
-      if (StopRank(*a) != StopRank(*b)) return StopRank(*a) < StopRank(*b);
-      return a->id > b->id;
-    });
+    std::sort(slot_holders.begin(), slot_holders.end(), StopsFirst);
     for (int k = 0; k < surplus; ++k) {
       const auto* i = slot_holders[k];
       if (i->phase == InstancePhase::kReady) --ready_new;
@@ -171,10 +173,7 @@ std::vector<Action> Reconcile(const DesiredDeployment& desired,
     }
   }
   const int keep_old = std::max(0, count - ready_new);
-  std::sort(old_live.begin(), old_live.end(), [](auto* a, auto* b) {
-    if (StopRank(*a) != StopRank(*b)) return StopRank(*a) < StopRank(*b);
-    return a->id > b->id;
-  });
+  std::sort(old_live.begin(), old_live.end(), StopsFirst);
   int old_kept = static_cast<int>(old_live.size());
   for (size_t k = 0; old_kept > keep_old; ++k, --old_kept) {
     actions.push_back({Kind::kStop, old_live[k]->id});

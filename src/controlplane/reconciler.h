@@ -15,7 +15,9 @@
 //   Failed, and a rollout counts as done. The supervisor passes at least 1 while a create or
 //   update must prove that the template starts.
 // - Before the deployment first succeeds with the current template, an instance that exits or
-//   is not ready by its startup deadline fails the deployment.
+//   is not ready by its startup deadline fails the deployment: the new template's instances
+//   stop, the old template's keep serving as they are (Failed applies no instance_count, so
+//   a Failed deployment should not be autoscaled: its old instances could not be started again).
 // - After that, an exited instance is restarted with exponential backoff.
 
 #include <chrono>
