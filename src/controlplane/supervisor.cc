@@ -321,8 +321,10 @@ void Supervisor::ApplyScaleDecision(Deployment& d, const ScaleDecision& decision
 void Supervisor::Autoscale(SteadyTime now) {
   for (auto& [key, dp] : deployments_) {
     Deployment& d = *dp;
+    // A Failed deployment is not scaled: its old instances are never restarted, so scaling
+    // them down could not be undone until the next update.
     if (!d.autoscaler || d.removing || d.record.state == ProvisioningState::kDeleting ||
-        !d.autoscaler->Due(now)) {
+        d.record.state == ProvisioningState::kFailed || !d.autoscaler->Due(now)) {
       continue;
     }
     gateway::DeploymentLoad load = routes_.Load(d.record.endpoint, d.record.name);
