@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -361,7 +362,24 @@ absl::StatusOr<json> BatchService::DeleteEndpoint(const std::string& name) {
   for (ResourceRecord& d : deployments) writes.push_back({ResourceWrite::Action::kDelete, d});
   writes.push_back({ResourceWrite::Action::kDelete, endpoint.record});
   RETURN_IF_ERROR(store_.CommitResources(writes).status());
+  ForgetDeletedInMetrics();
   return EndpointView(endpoint.record, endpoint.spec);
+}
+
+void BatchService::ForgetDeletedInMetrics() {
+  if (options_.metrics == nullptr) return;
+  auto endpoints = store_.ListResources(state::kResourceBatchEndpoint, "");
+  if (!endpoints.ok()) return;  // kept until the next delete
+  std::set<std::pair<std::string, std::string>> existing;
+  for (const ResourceRecord& record : *endpoints) {
+    auto endpoint = core::ParseBatchEndpointSpec(record.doc);
+    if (!endpoint.ok()) continue;
+    auto deployments = ReadDeployments(endpoint->spec.name);
+    if (!deployments.ok()) return;
+    for (const DeploymentRead& d : *deployments)
+      existing.insert({endpoint->spec.name, d.spec.name});
+  }
+  options_.metrics->RetainBatch(existing);
 }
 
 // ---------------------------------------------------------------------------- deployments
@@ -488,6 +506,7 @@ absl::StatusOr<json> BatchService::DeleteDeployment(const std::string& endpoint,
   }
   writes.push_back({ResourceWrite::Action::kDelete, deployment.record});
   RETURN_IF_ERROR(store_.CommitResources(writes).status());
+  ForgetDeletedInMetrics();
   return DeploymentView(deployment.record, deployment.spec);
 }
 

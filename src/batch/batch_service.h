@@ -36,6 +36,7 @@
 #include "controlplane/model_registry.h"
 #include "controlplane/paging.h"
 #include "core/batch_spec.h"
+#include "gateway/metrics.h"
 #include "nlohmann/json.hpp"
 #include "state/state_store.h"
 
@@ -48,6 +49,8 @@ inline constexpr int64_t kMaxLogChunk = 1 << 20;
 struct BatchServiceOptions {
   std::filesystem::path data_dir;  // datastores under data_dir/datastores, jobs under data_dir/jobs
   std::string base_url;            // "http://127.0.0.1:8080", for scoring_uri
+  // Where batch series live: those of deleted deployments are dropped. Optional.
+  gateway::Metrics* metrics = nullptr;
 };
 
 class BatchService {
@@ -155,6 +158,8 @@ class BatchService {
   absl::StatusOr<DeploymentRead> ReadDeployment(const std::string& endpoint,
                                                 const std::string& name);
   absl::StatusOr<std::vector<DeploymentRead>> ReadDeployments(const std::string& endpoint);
+  // Drops the metrics series of batch deployments that no longer exist (after a delete).
+  void ForgetDeletedInMetrics();
   absl::StatusOr<core::ComputeSpec> ReadCompute(const std::string& name, std::string_view field);
   // The registered model a deployment names, filled in (NOT_FOUND on `model`).
   absl::StatusOr<core::ModelSpec> ResolveModel(const core::ModelSpec& model);

@@ -185,9 +185,12 @@ def test_counters_match_the_requests_sent(daemon, traffic):
     assert value(samples, "berth_retried_requests_total", endpoint=EP) == 0
     assert value(samples, "berth_request_duration_seconds_count", endpoint=EP,
                  deployment="blue") == want[("blue", 200)] + 2
-    # Queue time is observed for every request that had a deployment chosen.
+    # Queue time is observed for every request that had a deployment chosen; model time for
+    # every request that reached an instance (the 200s, the 408 and the 424 of blue).
     assert value(samples, "berth_request_queue_seconds_count", endpoint=EP,
                  deployment="gate") == 3
+    assert value(samples, "berth_request_model_seconds_count", endpoint=EP,
+                 deployment="blue") == want[("blue", 200)] + 2
     # No name the caller did not prove it may use becomes a label.
     assert not [l for n, l, v in samples if l.get("endpoint") not in (None, "", EP)]
     wait_until(lambda: value(parse_metrics(scrape(daemon.metrics_address).text),
@@ -298,10 +301,16 @@ def test_access_log_has_one_line_per_request_and_no_credential(daemon, traffic):
         Counter((dep, status) for dep, status, _ in sent)
     assert {e["endpoint"] for e in entries if e["status"] != 401} == {EP}
     assert [e["endpoint"] for e in entries if e["status"] == 401] == [""]
-    # Requests that were routed are logged under the id their response carried.
-    routed_ids = {rid for _, status, rid in sent if status != 401}
-    assert all(GUID_RE.match(rid) for rid in routed_ids), routed_ids
-    assert routed_ids <= {e["request_id"] for e in entries}
+    # Every request is logged under the id its response carried (refusals from the headers
+    # too), and those that reached an instance name it and the tries.
+    ids = {rid for _, status, rid in sent}
+    assert all(GUID_RE.match(rid) for rid in ids), ids
+    assert ids == {e["request_id"] for e in entries}
+    for e in entries:
+        if e["status"] in (200, 408, 424):
+            assert e["instance"] >= 1 and e["attempts"] == 1, e
+        if e["status"] == 401:
+            assert e["instance"] == 0 and e["attempts"] == 0, e
     assert {e["path"] for e in entries if e["status"] == 200} >= {f"/endpoints/{EP}/score"}
     text = path.read_text()
     assert traffic["key"] not in text
