@@ -89,7 +89,7 @@ struct Router::LiveDeployment {
     const core::RequestSettings& s = routing->request_settings;
     AdmissionLimits limits{s.max_concurrent_requests_per_instance, instances,
                            milliseconds(s.max_queue_wait_ms)};
-    if (instances == 0 && routing->expects_instances && !grpc_only) {
+    if (instances == 0 && routing->expects_instances) {
       limits.waiting_for_instance = true;
       if (deadline) {
         limits.max_queue_wait =
