@@ -5,10 +5,16 @@ namespace berth::gateway {
 namespace asio = http::asio;
 
 http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
+  return Enter([limits] { return limits; });
+}
+
+http::Awaitable<absl::Status> AdmissionGate::Enter(std::function<AdmissionLimits()> limits_now) {
   std::shared_ptr<Waiter> waiter;
   uint64_t ticket = 0;
+  AdmissionLimits limits;
   {
     absl::MutexLock lock(&mu_);
+    limits = limits_now();
     Admission::Arrival arrival = admission_.Arrive(limits);
     if (arrival.outcome == Admission::Outcome::kAdmitted) co_return absl::OkStatus();
     if (arrival.outcome == Admission::Outcome::kRejected) {

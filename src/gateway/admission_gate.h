@@ -4,6 +4,7 @@
 // Thread-safety: all methods may be called from any thread; a waiter is woken on its own
 // executor.
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -22,6 +23,10 @@ class AdmissionGate {
   // at once or when the queue wait ran out; UNAVAILABLE when it waited for an instance
   // (limits.waiting_for_instance) and none became ready in time.
   http::Awaitable<absl::Status> Enter(AdmissionLimits limits);
+  // The same, with the limits read under the gate's lock: a caller whose limits may grow
+  // meanwhile (a publish followed by Rebalance) either sees the new ones or is woken by that
+  // Rebalance, never neither.
+  http::Awaitable<absl::Status> Enter(std::function<AdmissionLimits()> limits_now);
   void Leave(const AdmissionLimits& limits);
   // Admits waiters that fit after the number of ready instances grew.
   void Rebalance(const AdmissionLimits& limits);

@@ -434,7 +434,10 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
         if (DemandObserver* demand = demand_.load())
           demand->OnDemand(result.endpoint, routing.name);
       }
-      absl::Status entered = co_await gate.Enter(limits);
+      // Limits read again under the gate's lock: an instance published meanwhile counts.
+      absl::Status entered = co_await gate.Enter([this, &deployment, grpc_only, deadline] {
+        return Newest(deployment)->Limits(grpc_only, clock_.Now(), deadline);
+      });
       if (!entered.ok()) {
         co_return fail(absl::IsUnavailable(entered) ? Outcome::kUnavailable : Outcome::kRejected,
                        absl::IsUnavailable(entered)
@@ -484,9 +487,10 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
                        (unreached || (no_answer && routing.retry_on_instance_failure)) &&
                        clock_.Now() < deadline;
     if (!retry) break;
-    spdlog::info("endpoint '{}', deployment '{}': instance {} failed ({}); sending the "
-                 "request to another instance",
-                 result.endpoint, routing.name, chosen.address.id, std::string(sent.message()));
+    spdlog::info(
+        "endpoint '{}', deployment '{}': instance {} failed ({}); sending the "
+        "request to another instance",
+        result.endpoint, routing.name, chosen.address.id, std::string(sent.message()));
     failed_incarnation = chosen.address.incarnation;
   }
   gate.Leave(Newest(deployment)->Limits(false, clock_.Now()));
