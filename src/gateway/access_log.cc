@@ -5,12 +5,16 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <iterator>
+#include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
-#include "nlohmann/json.hpp"
+#include "fmt/format.h"
 #include "spdlog/async.h"
 #include "spdlog/async_logger.h"
+#include "spdlog/details/periodic_worker.h"
 #include "spdlog/sinks/rotating_file_sink.h"
 
 namespace berth::gateway {
@@ -39,24 +43,102 @@ double Round(double ms) { return std::round(ms * 1000) / 1000; }
 
 }  // namespace
 
+namespace {
+
+// Appends `text` as a JSON string. Bytes that are not UTF-8 become U+FFFD, as nlohmann's
+// `replace` handler does: a path may hold anything a client sent.
+void AppendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence: its length from the lead byte, the allowed range of the second
+    // byte (no overlong forms, no surrogates, nothing past U+10FFFF), then continuations.
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      length = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      if (c == 0xe0) low = 0xa0;
+      if (c == 0xed) high = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      if (c == 0xf0) low = 0x90;
+      if (c == 0xf4) high = 0x8f;
+    }
+    bool valid = length != 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      valid = k == 1 ? (b >= low && b <= high) : (b >= 0x80 && b <= 0xbf);
+    }
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\\ufffd";
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  out += out.size() == 1 ? "\"" : ",\"";
+  out += name;
+  out += "\":";
+  AppendJsonString(out, value);
+}
+
+template <typename Number>
+requires std::is_arithmetic_v<Number>
+void AppendField(std::string& out, std::string_view name, Number value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  fmt::format_to(std::back_inserter(out), "{}", value);
+}
+
+}  // namespace
+
+// Written by hand rather than through a JSON object: this runs once per request on a
+// data-plane thread, and building a document costs a dozen allocations.
 std::string FormatAccessLogLine(const AccessLogEntry& entry) {
-  nlohmann::ordered_json line;
-  line["time"] = Rfc3339Millis(entry.time);
-  line["request_id"] = entry.request_id;
-  line["protocol"] = entry.protocol;
-  line["method"] = entry.method;
-  line["path"] = entry.path;
-  line["endpoint"] = entry.endpoint;
-  line["deployment"] = entry.deployment;
-  line["instance"] = entry.instance;
-  line["status"] = entry.status;
-  line["queue_ms"] = Round(entry.queue_ms);
-  line["model_ms"] = Round(entry.model_ms);
-  line["total_ms"] = Round(entry.total_ms);
-  line["attempts"] = entry.attempts;
-  line["bytes_in"] = entry.bytes_in;
-  line["bytes_out"] = entry.bytes_out;
-  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::string line;
+  line.reserve(256 + entry.path.size());
+  line += '{';
+  AppendField(line, "time", Rfc3339Millis(entry.time));
+  AppendField(line, "request_id", entry.request_id);
+  AppendField(line, "protocol", entry.protocol);
+  AppendField(line, "method", entry.method);
+  AppendField(line, "path", entry.path);
+  AppendField(line, "endpoint", entry.endpoint);
+  AppendField(line, "deployment", entry.deployment);
+  AppendField(line, "instance", entry.instance);
+  AppendField(line, "status", entry.status);
+  AppendField(line, "queue_ms", Round(entry.queue_ms));
+  AppendField(line, "model_ms", Round(entry.model_ms));
+  AppendField(line, "total_ms", Round(entry.total_ms));
+  AppendField(line, "attempts", entry.attempts);
+  AppendField(line, "bytes_in", entry.bytes_in);
+  AppendField(line, "bytes_out", entry.bytes_out);
+  line += '}';
+  return line;
 }
 
 absl::StatusOr<std::unique_ptr<RotatingAccessLog>> RotatingAccessLog::Open(
@@ -77,9 +159,13 @@ absl::StatusOr<std::unique_ptr<RotatingAccessLog>> RotatingAccessLog::Open(
     auto logger = std::make_shared<spdlog::async_logger>(
         "access", std::move(sink), pool, spdlog::async_overflow_policy::overrun_oldest);
     logger->set_level(spdlog::level::info);
-    logger->flush_on(spdlog::level::info);
+    // Written in blocks and flushed every second: a flush per line would cost the logger
+    // thread a write() per request, on cores it shares with the data plane.
+    logger->flush_on(spdlog::level::err);
+    auto flusher = std::make_unique<spdlog::details::periodic_worker>([logger] { logger->flush(); },
+                                                                      std::chrono::seconds(1));
     return std::unique_ptr<RotatingAccessLog>(
-        new RotatingAccessLog(std::move(pool), std::move(logger)));
+        new RotatingAccessLog(std::move(pool), std::move(logger), std::move(flusher)));
   } catch (const std::exception& e) {
     return absl::InternalError("cannot open the access log " + options.path.string() + ": " +
                                e.what());
@@ -87,10 +173,13 @@ absl::StatusOr<std::unique_ptr<RotatingAccessLog>> RotatingAccessLog::Open(
 }
 
 RotatingAccessLog::RotatingAccessLog(std::shared_ptr<spdlog::details::thread_pool> pool,
-                                     std::shared_ptr<spdlog::async_logger> logger)
-    : pool_(std::move(pool)), logger_(std::move(logger)) {}
+                                     std::shared_ptr<spdlog::async_logger> logger,
+                                     std::unique_ptr<spdlog::details::periodic_worker> flusher)
+    : pool_(std::move(pool)), logger_(std::move(logger)), flusher_(std::move(flusher)) {}
 
 RotatingAccessLog::~RotatingAccessLog() {
+  flusher_.reset();
+  logger_->flush();
   // Queued lines hold the logger; the pool's destructor writes them before joining its thread.
   logger_.reset();
   pool_.reset();

@@ -20,7 +20,8 @@ namespace spdlog {
 class async_logger;
 namespace details {
 class thread_pool;
-}
+class periodic_worker;
+}  // namespace details
 }  // namespace spdlog
 
 namespace berth::gateway {
@@ -77,10 +78,12 @@ class RotatingAccessLog final : public AccessLog {
 
  private:
   RotatingAccessLog(std::shared_ptr<spdlog::details::thread_pool> pool,
-                    std::shared_ptr<spdlog::async_logger> logger);
+                    std::shared_ptr<spdlog::async_logger> logger,
+                    std::unique_ptr<spdlog::details::periodic_worker> flusher);
 
   std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::async_logger> logger_;
+  std::unique_ptr<spdlog::details::periodic_worker> flusher_;  // flushes every second
 };
 
 }  // namespace berth::gateway

@@ -57,7 +57,7 @@ TEST(AccessLogTest, FormatsOneJsonObjectWithEveryField) {
             "{\"time\":\"2024-05-01T12:00:00.123Z\",\"request_id\":\"req-1\",\"protocol\":\"http\","
             "\"method\":\"POST\",\"path\":\"/endpoints/ep/score\",\"endpoint\":\"ep\","
             "\"deployment\":\"blue\",\"instance\":4,\"status\":200,\"queue_ms\":0.25,"
-            "\"model_ms\":12.5,\"total_ms\":13.0,\"attempts\":1,\"bytes_in\":17,"
+            "\"model_ms\":12.5,\"total_ms\":13,\"attempts\":1,\"bytes_in\":17,"
             "\"bytes_out\":230}");
 }
 
@@ -68,6 +68,12 @@ TEST(AccessLogTest, EscapesAndReplacesInvalidText) {
   EXPECT_THAT(line, Not(HasSubstr("\n")));
   auto parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["path"], "/a\"b\n\xEF\xBF\xBD");
+  // Valid UTF-8 passes through; overlong forms, surrogates and cut sequences do not.
+  entry.path = "/\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\xC0\xAF|\xED\xA0\x80|\xE2\x82|\\";
+  parsed = nlohmann::json::parse(FormatAccessLogLine(entry));
+  EXPECT_EQ(parsed["path"],
+            "/\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\xEF\xBF\xBD\xEF\xBF\xBD|"
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|\\");
 }
 
 TEST(AccessLogTest, WritesLinesThatReadBack) {
