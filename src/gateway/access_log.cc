@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -12,9 +13,7 @@
 #include <utility>
 
 #include "fmt/format.h"
-#include "spdlog/async.h"
-#include "spdlog/async_logger.h"
-#include "spdlog/details/periodic_worker.h"
+#include "spdlog/details/log_msg.h"
 #include "spdlog/sinks/rotating_file_sink.h"
 
 namespace berth::gateway {
@@ -155,41 +154,67 @@ absl::StatusOr<std::unique_ptr<RotatingAccessLog>> RotatingAccessLog::Open(
     auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
         options.path.string(), options.max_bytes, options.rotated_files);
     sink->set_pattern("%v");
-    auto pool = std::make_shared<spdlog::details::thread_pool>(options.queue_lines, 1);
-    auto logger = std::make_shared<spdlog::async_logger>(
-        "access", std::move(sink), pool, spdlog::async_overflow_policy::overrun_oldest);
-    logger->set_level(spdlog::level::info);
-    // Written in blocks and flushed every second: a flush per line would cost the logger
-    // thread a write() per request, on cores it shares with the data plane.
-    logger->flush_on(spdlog::level::err);
-    auto flusher = std::make_unique<spdlog::details::periodic_worker>([logger] { logger->flush(); },
-                                                                      std::chrono::seconds(1));
     return std::unique_ptr<RotatingAccessLog>(
-        new RotatingAccessLog(std::move(pool), std::move(logger), std::move(flusher)));
+        new RotatingAccessLog(std::move(sink), std::max<size_t>(1, options.queue_lines)));
   } catch (const std::exception& e) {
     return absl::InternalError("cannot open the access log " + options.path.string() + ": " +
                                e.what());
   }
 }
 
-RotatingAccessLog::RotatingAccessLog(std::shared_ptr<spdlog::details::thread_pool> pool,
-                                     std::shared_ptr<spdlog::async_logger> logger,
-                                     std::unique_ptr<spdlog::details::periodic_worker> flusher)
-    : pool_(std::move(pool)), logger_(std::move(logger)), flusher_(std::move(flusher)) {}
+RotatingAccessLog::RotatingAccessLog(std::shared_ptr<spdlog::sinks::sink> sink, size_t queue_lines)
+    : sink_(std::move(sink)), queue_lines_(queue_lines) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
 
 RotatingAccessLog::~RotatingAccessLog() {
-  flusher_.reset();
-  logger_->flush();
-  // Queued lines hold the logger; the pool's destructor writes them before joining its thread.
-  logger_.reset();
-  pool_.reset();
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  writer_.join();
 }
 
 void RotatingAccessLog::Write(const AccessLogEntry& entry) {
-  try {
-    logger_->info(FormatAccessLogLine(entry));
-  } catch (const std::exception&) {
-    // Best effort (see the class comment): a line is never worth failing a request.
+  std::string line = FormatAccessLogLine(entry);
+  absl::MutexLock lock(&mu_);
+  if (queued_.size() >= queue_lines_) {
+    ++dropped_;
+    return;
+  }
+  queued_.push_back(std::move(line));
+}
+
+uint64_t RotatingAccessLog::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+void RotatingAccessLog::WriterLoop() {
+  constexpr size_t kBlockLines = 1024;
+  const absl::Duration kEvery = absl::Milliseconds(100);
+  std::vector<std::string> block;
+  for (bool last = false; !last;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || queued_.size() >= kBlockLines;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), kEvery);
+      block.swap(queued_);
+      last = stopping_;
+    }
+    if (block.empty()) continue;
+    try {
+      for (const std::string& line : block) {
+        spdlog::details::log_msg message(spdlog::source_loc{}, "access", spdlog::level::info, line);
+        sink_->log(message);
+      }
+      sink_->flush();
+    } catch (const std::exception&) {
+      // Best effort: a full disk must not stop the writer; the next block tries again.
+    }
+    block.clear();
   }
 }
 
