@@ -5,16 +5,20 @@ namespace berth::gateway {
 namespace asio = http::asio;
 
 http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits) {
-  return Enter([limits] { return limits; });
+  return Enter(limits, nullptr);
 }
 
 http::Awaitable<absl::Status> AdmissionGate::Enter(std::function<AdmissionLimits()> limits_now) {
+  return Enter(AdmissionLimits{}, std::move(limits_now));
+}
+
+http::Awaitable<absl::Status> AdmissionGate::Enter(AdmissionLimits limits,
+                                                   std::function<AdmissionLimits()> limits_now) {
   std::shared_ptr<Waiter> waiter;
   uint64_t ticket = 0;
-  AdmissionLimits limits;
   {
     absl::MutexLock lock(&mu_);
-    limits = limits_now();
+    if (limits_now) limits = limits_now();
     Admission::Arrival arrival = admission_.Arrive(limits);
     if (arrival.outcome == Admission::Outcome::kAdmitted) co_return absl::OkStatus();
     if (arrival.outcome == Admission::Outcome::kRejected) {

@@ -28,6 +28,9 @@ class AdmissionGate {
   // Rebalance, never neither.
   http::Awaitable<absl::Status> Enter(std::function<AdmissionLimits()> limits_now);
   void Leave(const AdmissionLimits& limits);
+  // (The two Enter forms share this one.)
+  http::Awaitable<absl::Status> Enter(AdmissionLimits limits,
+                                      std::function<AdmissionLimits()> limits_now);
   // Admits waiters that fit after the number of ready instances grew.
   void Rebalance(const AdmissionLimits& limits);
 

@@ -434,10 +434,17 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
         if (DemandObserver* demand = demand_.load())
           demand->OnDemand(result.endpoint, routing.name);
       }
-      // Limits read again under the gate's lock: an instance published meanwhile counts.
-      absl::Status entered = co_await gate.Enter([this, &deployment, grpc_only, deadline] {
-        return Newest(deployment)->Limits(grpc_only, clock_.Now(), deadline);
-      });
+      // While waiting for an instance, the limits are read again under the gate's lock, so an
+      // instance published meanwhile counts. (Elsewhere a growth missed here only costs a
+      // queued request the wait until the next Leave.)
+      absl::Status entered;
+      if (limits.waiting_for_instance) {
+        entered = co_await gate.Enter([this, &deployment, grpc_only, deadline] {
+          return Newest(deployment)->Limits(grpc_only, clock_.Now(), deadline);
+        });
+      } else {
+        entered = co_await gate.Enter(limits);
+      }
       if (!entered.ok()) {
         co_return fail(absl::IsUnavailable(entered) ? Outcome::kUnavailable : Outcome::kRejected,
                        absl::IsUnavailable(entered)
@@ -493,7 +500,7 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
         result.endpoint, routing.name, chosen.address.id, std::string(sent.message()));
     failed_incarnation = chosen.address.incarnation;
   }
-  gate.Leave(Newest(deployment)->Limits(false, clock_.Now()));
+  gate.Leave(deployment->Limits(false, clock_.Now()));
 
   if (sent.ok()) co_return result;
   switch (sent.code()) {
