@@ -79,4 +79,17 @@ struct Supervisor::Endpoint {
   bool removing = false;  // the Cleaner is finishing its delete
 };
 
+// Defined here so that every file of the supervisor can use it.
+template <typename Job, typename Done>
+void Supervisor::RunBlocking(const http::asio::any_io_executor& on, Job job, Done done) {
+  http::asio::post(on, [this, job = std::move(job), done = std::move(done)]() mutable {
+    if (!running_) return;  // shutting down: the work is moot
+    auto result = job();
+    http::asio::post(control_,
+                     [this, done = std::move(done), result = std::move(result)]() mutable {
+                       if (running_) done(std::move(result));
+                     });
+  });
+}
+
 }  // namespace berth::controlplane
