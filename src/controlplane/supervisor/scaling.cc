@@ -2,9 +2,9 @@
 // scaled to zero when a request waits for it, and the instance figures it feeds the metrics.
 
 #include <map>
-#include <utility>
 #include <set>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "controlplane/supervisor.h"
