@@ -470,6 +470,9 @@ http::Awaitable<RouteResult> Router::Route(const RouteRequest& request, Instance
       gate.Leave(deployment->Limits(false, now));
       admitted = false;
       deployment = Newest(deployment);
+      // Once admitted again, any usable instance will do: the one that failed counts again
+      // when its mark expired without a restart (it kept passing readiness).
+      failed_incarnation = 0;
       continue;
     }
     std::shared_ptr<std::atomic<int>> in_flight = instance->in_flight;

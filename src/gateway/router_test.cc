@@ -536,6 +536,21 @@ TEST_F(RouterTest, WhenTheOnlyInstanceDiesTheRetryWaitsForItsReplacement) {
   EXPECT_EQ(client_.sent.back().instance.port, 1009);
 }
 
+TEST_F(RouterTest, AnOnlyInstanceThatRecoversWithoutARestartGetsTheRetry) {
+  PublishSolo(router_, {At(1, 1001)}, 1, true, /*timeout_ms=*/5000);
+  client_.Fail(1001, http::NoAnswerError("closed"));
+  auto out = Start(SoloRequest(), std::make_shared<FakeCall>("x"));
+  Poll();
+  EXPECT_FALSE(out->has_value());
+  // Not republished: the mark expires (kDownFor) and the waiting retry goes to the same one.
+  client_.Fail(1001, absl::OkStatus());
+  clock_.Advance(std::chrono::seconds(2));
+  PollUntil([&] { return out->has_value(); });
+  EXPECT_EQ((*out)->outcome, Outcome::kAnswered);
+  EXPECT_EQ((*out)->attempts, 2);
+  EXPECT_EQ(client_.sent.size(), 2u);
+}
+
 TEST_F(RouterTest, QueueAndModelTimeAreMeasured) {
   Publish({{"Blue", 100}});
   RouteResult r = Route(Request());
