@@ -103,21 +103,30 @@ http::Awaitable<absl::Status> HttpInstanceClient::Send(const InstanceAddress& in
 
 size_t HttpInstanceClient::PickWorker(RunnerInstance& runner) {
   const size_t count = runner.workers.size();
-  size_t best = 0;
-  int best_load = 0;
-  bool best_idle = false;
-  for (size_t k = 0; k < count; ++k) {
-    size_t i = (runner.next + k) % count;
-    int load = runner.load->in_flight[i].load(std::memory_order_relaxed);
-    bool idle = runner.workers[i]->has_idle();
-    if (k == 0 || load < best_load || (load == best_load && idle && !best_idle)) {
-      best = i;
-      best_load = load;
-      best_idle = idle;
+  // The counts are shared with the other data-plane threads: the choice is claimed with a
+  // compare-and-swap, so two threads choosing at once do not both take the same idle worker.
+  constexpr int kTries = 4;
+  for (int attempt = 0;; ++attempt) {
+    size_t best = 0;
+    int best_load = 0;
+    bool best_idle = false;
+    for (size_t k = 0; k < count; ++k) {
+      size_t i = (runner.next + k) % count;
+      int load = runner.load->in_flight[i].load(std::memory_order_relaxed);
+      bool idle = runner.workers[i]->has_idle();
+      if (k == 0 || load < best_load || (load == best_load && idle && !best_idle)) {
+        best = i;
+        best_load = load;
+        best_idle = idle;
+      }
     }
+    std::atomic<int>& claimed = runner.load->in_flight[best];
+    bool won = claimed.compare_exchange_strong(best_load, best_load + 1, std::memory_order_relaxed);
+    if (!won && attempt + 1 < kTries) continue;  // another thread took it: choose again
+    if (!won) claimed.fetch_add(1, std::memory_order_relaxed);  // busy everywhere: queue here
+    runner.next = (best + 1) % count;
+    return best;
   }
-  runner.next = (best + 1) % count;
-  return best;
 }
 
 http::Awaitable<absl::Status> HttpInstanceClient::SendFrames(const InstanceAddress& instance,
@@ -140,9 +149,8 @@ http::Awaitable<absl::Status> HttpInstanceClient::SendFrames(const InstanceAddre
     co_return absl::FailedPreconditionError("cannot frame the request for the runner: " +
                                             std::string(prefix.status().message()));
   }
-  const size_t worker = PickWorker(*runner);
+  const size_t worker = PickWorker(*runner);  // counted in flight
   std::atomic<int>& in_flight = runner->load->in_flight[worker];
-  in_flight.fetch_add(1, std::memory_order_relaxed);
   auto answer = co_await runner->workers[worker]->Send(*prefix, body, deadline);
   in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (!answer.ok()) co_return answer.status();

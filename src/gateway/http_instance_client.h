@@ -97,6 +97,7 @@ class HttpInstanceClient final : public InstanceClient {
   http::Awaitable<absl::Status> SendFrames(const InstanceAddress& instance, HttpCall& call,
                                            SteadyTime deadline);
   // The least busy worker; among equals one with an idle connection here, then round robin.
+  // Counts the request in flight on it (the caller subtracts it when answered).
   static size_t PickWorker(RunnerInstance& runner);
 
   http::asio::any_io_executor executor_;
