@@ -36,6 +36,7 @@ using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
 using testing::ReadFile;
+using testing::WaitForBusyUsage;
 using testing::WaitUntil;
 
 // Gone or a zombie nobody reaped yet: either way it runs no more.
@@ -292,13 +293,8 @@ TEST_F(LocalProcessDriverTest, UsageSumsTheInstancesProcesses) {
   absl::StatusOr<InstanceId> id = driver_->Start(Shell("while :; do :; done & wait"));
   ASSERT_TRUE(id.ok()) << id.status();
   ResourceUsage last;
-  EXPECT_TRUE(WaitUntil([&] {
-    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
-    if (!usage.ok()) return false;
-    last = *usage;
-    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
-  })) << last.cpu_seconds
-      << " s, " << last.rss_bytes << " bytes";
+  EXPECT_TRUE(WaitForBusyUsage(*driver_, *id, last))
+      << last.cpu_seconds << " s, " << last.rss_bytes << " bytes";
   // A counter: it does not go back.
   absl::StatusOr<ResourceUsage> later = driver_->Usage(*id);
   ASSERT_TRUE(later.ok()) << later.status();
@@ -319,13 +315,8 @@ TEST_F(LocalProcessDriverTest, UsageOfAnInstanceWithLimits) {
   absl::StatusOr<InstanceId> id = driver_->Start(spec);
   ASSERT_TRUE(id.ok()) << id.status();
   ResourceUsage last;
-  EXPECT_TRUE(WaitUntil([&] {
-    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
-    if (!usage.ok()) return false;
-    last = *usage;
-    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
-  })) << last.cpu_seconds
-      << " s, " << last.rss_bytes << " bytes";
+  EXPECT_TRUE(WaitForBusyUsage(*driver_, *id, last))
+      << last.cpu_seconds << " s, " << last.rss_bytes << " bytes";
   EXPECT_LT(last.rss_bytes, spec.limits.memory_bytes);
 }
 

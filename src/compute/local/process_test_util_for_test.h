@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "compute/compute_driver.h"
+
 namespace berth::compute::testing {
 
 // Polls `condition` every 10 ms until it holds or `deadline` passes; returns its last value.
@@ -30,6 +32,18 @@ inline std::string ReadFile(const std::filesystem::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// Polls driver.Usage(id) until the instance has used `cpu_seconds` of CPU and holds some
+// memory; `last` gets the last reading (for the failure message). False on timeout.
+inline bool WaitForBusyUsage(ComputeDriver& driver, InstanceId id, ResourceUsage& last,
+                             double cpu_seconds = 0.2) {
+  return WaitUntil([&] {
+    absl::StatusOr<ResourceUsage> usage = driver.Usage(id);
+    if (!usage.ok()) return false;
+    last = *usage;
+    return usage->cpu_seconds >= cpu_seconds && usage->rss_bytes > 0;
+  });
 }
 
 }  // namespace berth::compute::testing

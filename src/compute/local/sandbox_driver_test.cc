@@ -29,6 +29,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 using testing::ReadFile;
+using testing::WaitForBusyUsage;
 using testing::WaitUntil;
 
 // Whether a live process's command line contains `marker`.
@@ -169,13 +170,8 @@ TEST_F(SandboxDriverTest, UsageCountsProcessesThatLeftTheSession) {
       driver_->Start(Sandboxed("setsid sh -c 'while :; do :; done' & sleep 1000"));
   ASSERT_TRUE(id.ok()) << id.status();
   ResourceUsage last;
-  EXPECT_TRUE(WaitUntil([&] {
-    absl::StatusOr<ResourceUsage> usage = driver_->Usage(*id);
-    if (!usage.ok()) return false;
-    last = *usage;
-    return usage->cpu_seconds >= 0.2 && usage->rss_bytes > 0;
-  })) << last.cpu_seconds
-      << " s, " << last.rss_bytes << " bytes\n"
+  EXPECT_TRUE(WaitForBusyUsage(*driver_, *id, last))
+      << last.cpu_seconds << " s, " << last.rss_bytes << " bytes\n"
       << ReadFile(dir_ / "instance.log");
   driver_->Stop(*id, std::chrono::milliseconds(0));
   EXPECT_TRUE(WaitForExit(*id).has_value());
