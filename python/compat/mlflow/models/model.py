@@ -71,8 +71,8 @@ class Model:
             return None
         if os.path.isfile(model_dir):
             model_dir = os.path.dirname(model_dir)
-        return mlflow_model.read_input_example(
-            _berth.local_path(model_dir), {"saved_input_example_info": self.saved_input_example_info})
+        info = {"saved_input_example_info": self.saved_input_example_info}
+        return mlflow_model.read_input_example(_berth.local_path(model_dir), info)
 
     def add_flavor(self, name: str, **params) -> "Model":
         self.flavors[name] = params
