@@ -1,7 +1,8 @@
 """The batch scoring driver for MLflow models deployed without a scoring script (docs/batch.md,
 "Worker protocol", item 5), after Azure's generated MLflow batch driver.
 
-`init()` loads the model (mlflow_model: sklearn, xgboost and custom python_function flavors).
+`init()` loads the model as no-code online deployments do (mlflow_model: sklearn, xgboost, pytorch,
+python_function with a python_model or a custom loader).
 `run(mini_batch)` reads each file into a DataFrame (`.csv` with pandas; `.parquet`/`.pqt` when
 pyarrow or fastparquet is installed), applies the signature's column schema if the model has one,
 calls predict() once per file and returns one CSV line per prediction: `row,prediction,file_name`

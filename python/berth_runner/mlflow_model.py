@@ -1,18 +1,26 @@
 """Loading MLflow model folders without the mlflow package.
 
-Served flavors:
-  * `sklearn`: `pickled_model` loaded per `serialization_format` (`pickle`, `cloudpickle` (read with
-    cloudpickle when installed, else with pickle, which reads cloudpickle's output for models whose
-    classes are importable) or `joblib`). A file that the declared format cannot read is retried
-    with joblib, since models trained with Azure's samples are often saved with `joblib.dump`.
-  * `python_function` with `loader_module: mlflow.sklearn`: the same, with the file from `data`
+Served flavors (MLflow's pyfunc rule: the `python_function` flavor's `loader_module` picks the
+loader; a folder without one is loaded by its native flavor):
+  * `sklearn` (loader `mlflow.sklearn`): `pickled_model` loaded per `serialization_format`
+    (`pickle`, `cloudpickle` (read with cloudpickle when installed, else with pickle, which reads
+    cloudpickle's output for models whose classes are importable) or `joblib`). A file that the
+    declared format cannot read is retried with joblib, since models trained with Azure's samples
+    are often saved with `joblib.dump`. Without a `sklearn` flavor, the file is the pyfunc `data`
     (or the older `model_path`).
-  * `xgboost` (or `python_function` with `loader_module: mlflow.xgboost`): `model_class` (default
-    `xgboost.core.Booster`) built and `load_model(<data>)` called, as mlflow.xgboost does; a
-    Booster predicts on an `xgboost.DMatrix` of the input, as MLflow's pyfunc wrapper does.
+  * `xgboost` (loader `mlflow.xgboost`): `model_class` (default `xgboost.core.Booster`) built and
+    `load_model(<data>)` called, as mlflow.xgboost does; a Booster predicts on an
+    `xgboost.DMatrix` of the input, as MLflow's pyfunc wrapper does.
+  * `pytorch` (loader `mlflow.pytorch`): `torch.load` of `<model_data>/model.pth` (mlflow_pytorch).
+  * `python_function` with a `python_model` (loader `mlflow.pyfunc.model`): the cloudpickled
+    `mlflow.pyfunc.PythonModel`, its artifacts and `load_context` (mlflow_python_model).
   * `python_function` with a custom loader module (not under `mlflow.`), shipped in the flavor's
-    `code` folder: `<module>._load_pyfunc(<model dir>/<data>)` as MLflow calls it. This needs no
-    mlflow; loader modules of other MLflow flavors do, and are refused with an error naming them.
+    `code` folder: `<module>._load_pyfunc(<model dir>/<data>)` as MLflow calls it.
+Loader modules of other MLflow flavors need mlflow, and are refused with an error naming them.
+
+`load_model` gives the pyfunc view (what `mlflow.pyfunc.load_model` serves); `load_native` gives a
+flavor's own object (what `mlflow.<flavor>.load_model` returns). berth's mlflow compatibility
+package (python/compat/mlflow) is built on both.
 """
 
 import dataclasses
@@ -35,6 +43,14 @@ logger = logging.getLogger("berth.mlflow")
 MLMODEL_FILE = "MLmodel"
 _SKLEARN_LOADER = "mlflow.sklearn"
 _XGBOOST_LOADER = "mlflow.xgboost"
+_PYTORCH_LOADER = "mlflow.pytorch"
+_PYTHON_MODEL_LOADER = "mlflow.pyfunc.model"
+# The native flavor each of MLflow's loader modules that berth knows stands for.
+_NATIVE_OF_LOADER = {_SKLEARN_LOADER: "sklearn", _XGBOOST_LOADER: "xgboost",
+                     _PYTORCH_LOADER: "pytorch"}
+SERVED = ("the sklearn, xgboost and pytorch flavors, python_function models with a python_model "
+          "(mlflow.pyfunc.PythonModel) and python_function models with a custom loader module in "
+          "their code folder")
 
 
 class MlflowModelError(RuntimeError):
@@ -44,7 +60,8 @@ class MlflowModelError(RuntimeError):
 @dataclasses.dataclass
 class MlflowModel:
     path: str
-    flavor: str  # "sklearn", "xgboost", or "python_function" for a custom loader module
+    # "sklearn", "xgboost", "pytorch", or "python_function" (a python_model or custom loader)
+    flavor: str
     loader_module: Optional[str]
     implementation: Any
     predict_fn: str
@@ -63,16 +80,8 @@ def model_dir_from_env(environ=None) -> str:
     return os.path.join(base, environ.get("MLFLOW_MODEL_FOLDER", ""))
 
 
-def read_mlmodel(model_dir: str) -> dict:
-    path = os.path.join(model_dir, MLMODEL_FILE)
-    if not os.path.isfile(path):
-        hint = ""
-        if os.path.isdir(model_dir):
-            nested = sorted(d for d in os.listdir(model_dir)
-                            if os.path.isfile(os.path.join(model_dir, d, MLMODEL_FILE)))
-            if nested:
-                hint = f" (found one in subfolder(s) {nested}: set MLFLOW_MODEL_FOLDER accordingly)"
-        raise MlflowModelError(f"no {MLMODEL_FILE} file in {model_dir}{hint}")
+def read_mlmodel_file(path: str) -> dict:
+    """The YAML document of an MLmodel file, checked to have a `flavors` mapping."""
     try:
         with open(path, encoding="utf-8") as f:
             document = yaml.safe_load(f)
@@ -83,7 +92,20 @@ def read_mlmodel(model_dir: str) -> dict:
     return document
 
 
-def _add_code_path(model_dir: str, conf: dict) -> None:
+def read_mlmodel(model_dir: str) -> dict:
+    path = os.path.join(model_dir, MLMODEL_FILE)
+    if not os.path.isfile(path):
+        hint = ""
+        if os.path.isdir(model_dir):
+            nested = sorted(d for d in os.listdir(model_dir)
+                            if os.path.isfile(os.path.join(model_dir, d, MLMODEL_FILE)))
+            if nested:
+                hint = f" (found one in subfolder(s) {nested}: set MLFLOW_MODEL_FOLDER accordingly)"
+        raise MlflowModelError(f"no {MLMODEL_FILE} file in {model_dir}{hint}")
+    return read_mlmodel_file(path)
+
+
+def add_code_path(model_dir: str, conf: dict) -> None:
     """Puts a flavor's `code` folder on sys.path, as MLflow does before loading."""
     code = conf.get("code")
     if code:
@@ -143,7 +165,7 @@ def load_pickled_model(path: str, serialization_format: str = "pickle"):
         return model
 
 
-class _BoosterPredictor:
+class BoosterPredictor:
     """A bare xgboost Booster with predict(data) on a DMatrix, as MLflow's pyfunc wrapper."""
 
     def __init__(self, booster, xgboost_module):
@@ -154,10 +176,24 @@ class _BoosterPredictor:
         return self.booster.predict(self._dmatrix(data))
 
 
-def _load_xgboost(model_dir: str, conf: dict):
-    file_name = conf.get("data")
+def _load_sklearn(model_dir: str, conf: dict, pyfunc: Optional[dict]):
+    file_name = conf.get("pickled_model")
+    if not file_name and pyfunc:
+        file_name = pyfunc.get("data") or pyfunc.get("model_path")
+    if not file_name:
+        raise MlflowModelError(f"{MLMODEL_FILE} names no model file (flavors.sklearn."
+                               "pickled_model or flavors.python_function.data)")
+    add_code_path(model_dir, conf)
+    return load_pickled_model(os.path.join(model_dir, file_name),
+                              conf.get("serialization_format") or "pickle")
+
+
+def _load_xgboost(model_dir: str, conf: dict, pyfunc: Optional[dict]):
+    """The model object mlflow.xgboost.load_model returns (a Booster or an XGBModel)."""
+    file_name = conf.get("data") or (pyfunc.get("data") if pyfunc else None)
     if not file_name:
         raise MlflowModelError(f"{MLMODEL_FILE} names no model file (flavors.xgboost.data)")
+    add_code_path(model_dir, conf)
     path = os.path.join(model_dir, file_name)
     if not os.path.isfile(path):
         raise MlflowModelError(f"model file {path} named in {MLMODEL_FILE} does not exist")
@@ -167,7 +203,6 @@ def _load_xgboost(model_dir: str, conf: dict):
         raise MlflowModelError(f"{MLMODEL_FILE}: flavors.xgboost.model_class '{class_path}' is "
                                "not an xgboost class")
     try:
-        xgboost = importlib.import_module("xgboost")
         model_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:
         raise MlflowModelError(f"cannot load {class_path} (the xgboost package for "
@@ -177,24 +212,39 @@ def _load_xgboost(model_dir: str, conf: dict):
         model.load_model(path)
     except Exception as e:  # xgboost.core.XGBoostError and friends
         raise MlflowModelError(f"cannot load the XGBoost model {path}: {e}") from None
-    if isinstance(model, xgboost.Booster):
-        return _BoosterPredictor(model, xgboost)
     return model
 
 
-def _load_custom_pyfunc(model_dir: str, loader_module: str, conf: dict):
-    _add_code_path(model_dir, conf)
-    try:
-        module = importlib.import_module(loader_module)
-    except ImportError as e:
-        raise MlflowModelError(f"cannot import loader_module '{loader_module}' of flavor "
-                               f"python_function: {e}") from e
-    loader = getattr(module, "_load_pyfunc", None)
-    if loader is None:
-        raise MlflowModelError(f"loader_module '{loader_module}' has no _load_pyfunc(path) "
-                               "function")
-    data = conf.get("data") or conf.get("model_path")
-    return loader(os.path.join(model_dir, data) if data else model_dir)
+def _load_pytorch(model_dir: str, conf: dict, pyfunc: Optional[dict], **torch_load_args):
+    from berth_runner import mlflow_pytorch
+
+    if not conf.get("model_data") and pyfunc and pyfunc.get("data"):
+        conf = {**conf, "model_data": pyfunc["data"]}
+    add_code_path(model_dir, conf)
+    return mlflow_pytorch.load_module(model_dir, conf, **torch_load_args)
+
+
+_NATIVE_LOADERS = {"sklearn": _load_sklearn, "xgboost": _load_xgboost, "pytorch": _load_pytorch}
+
+
+def _flavors(document: dict):
+    flavors = document["flavors"]
+    pyfunc = flavors.get("python_function")
+    return flavors, pyfunc if isinstance(pyfunc, dict) else None
+
+
+def load_native(model_dir: str, flavor: str, **loader_args) -> Any:
+    """A flavor's own model object, as `mlflow.<flavor>.load_model` returns it: the estimator, the
+    xgboost Booster or XGBModel, the torch module. `loader_args` go to torch.load (pytorch)."""
+    if flavor not in _NATIVE_LOADERS:
+        raise MlflowModelError(f"berth cannot load the '{flavor}' flavor natively; it loads "
+                               + ", ".join(sorted(_NATIVE_LOADERS)))
+    flavors, pyfunc = _flavors(read_mlmodel(model_dir))
+    conf = flavors.get(flavor)
+    if not isinstance(conf, dict):
+        raise MlflowModelError(f"the model in {model_dir} has no '{flavor}' flavor (its "
+                               f"{MLMODEL_FILE} lists: {', '.join(sorted(flavors)) or 'none'})")
+    return _NATIVE_LOADERS[flavor](model_dir, conf, pyfunc, **loader_args)
 
 
 def _read_input_example(model_dir: str, info: Any) -> Any:
@@ -220,6 +270,11 @@ def _read_input_example(model_dir: str, info: Any) -> Any:
         return None
 
 
+def read_input_example(model_dir: str, document: dict) -> Any:
+    """The saved input example of the model (DataFrame, array or dict of arrays), or None."""
+    return _read_input_example(model_dir, document.get("saved_input_example_info"))
+
+
 def _predict_fn_for(implementation: Any, name: str) -> str:
     if not callable(getattr(implementation, name, None)):
         raise MlflowModelError(f"the loaded model ({type(implementation).__name__}) has no "
@@ -227,59 +282,90 @@ def _predict_fn_for(implementation: Any, name: str) -> str:
     return name
 
 
-def load_model(model_dir: str) -> MlflowModel:
-    """Reads `MLmodel`, loads the model and its signature and input example."""
+def _pyfunc_flavor(flavors: dict, pyfunc: Optional[dict]) -> str:
+    """Which loader serves the pyfunc view: a native flavor's name, "python_model" or "custom"."""
+    loader_module = pyfunc.get("loader_module") if pyfunc else None
+    if loader_module in _NATIVE_OF_LOADER:
+        return _NATIVE_OF_LOADER[loader_module]
+    if pyfunc is not None and (loader_module == _PYTHON_MODEL_LOADER or pyfunc.get("python_model")):
+        return "python_model"
+    if isinstance(loader_module, str) and loader_module and not (
+            loader_module == "mlflow" or loader_module.startswith("mlflow.")):
+        return "custom"
+    native = [name for name in _NATIVE_LOADERS if isinstance(flavors.get(name), dict)]
+    if native:
+        return native[0]
+    if pyfunc is None:
+        raise MlflowModelError(f"{MLMODEL_FILE} has no flavor berth serves (found: "
+                               f"{', '.join(sorted(flavors)) or 'none'}); berth serves {SERVED}")
+    if not isinstance(loader_module, str) or not loader_module:
+        raise MlflowModelError(f"{MLMODEL_FILE}: flavors.python_function has no loader_module")
+    flavor = next((name for name in sorted(flavors) if name != "python_function"), None)
+    named = f" (flavor '{flavor}')" if flavor else ""
+    raise MlflowModelError(
+        f"{MLMODEL_FILE}: flavor python_function uses loader_module '{loader_module}'{named}, "
+        f"which needs the mlflow package; berth serves MLflow models without it: {SERVED}")
+
+
+def load_model(model_dir: str, model_config: Optional[dict] = None) -> MlflowModel:
+    """Reads `MLmodel`, loads the model's pyfunc view and its signature and input example.
+    `model_config` overrides the python_model's saved `model_config`."""
     document = read_mlmodel(model_dir)
-    flavors = document["flavors"]
-    pyfunc = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) \
-        else None
-    sklearn = flavors.get("sklearn") if isinstance(flavors.get("sklearn"), dict) else None
-    xgboost = flavors.get("xgboost") if isinstance(flavors.get("xgboost"), dict) else None
+    flavors, pyfunc = _flavors(document)
     loader_module = pyfunc.get("loader_module") if pyfunc else None
     try:
         signature = parse_signature(document.get("signature"))
     except SignatureError as e:
         raise MlflowModelError(f"{MLMODEL_FILE}: {e}") from None
 
-    if sklearn is not None or loader_module == _SKLEARN_LOADER:
-        conf = sklearn if sklearn is not None else {}
-        file_name = conf.get("pickled_model")
-        if not file_name and pyfunc:
-            file_name = pyfunc.get("data") or pyfunc.get("model_path")
-        if not file_name:
-            raise MlflowModelError(f"{MLMODEL_FILE} names no model file (flavors.sklearn."
-                                   "pickled_model or flavors.python_function.data)")
-        _add_code_path(model_dir, conf)
-        implementation = load_pickled_model(os.path.join(model_dir, file_name),
-                                            conf.get("serialization_format") or "pickle")
+    kind = _pyfunc_flavor(flavors, pyfunc)
+    if kind == "sklearn":
+        implementation = _load_sklearn(model_dir, flavors.get("sklearn") or {}, pyfunc)
         # MLflow's sklearn pyfunc calls the method named by predict_fn (predict_proba, ...).
         name = pyfunc.get("predict_fn") if pyfunc and loader_module == _SKLEARN_LOADER else None
         flavor, predict_fn = "sklearn", _predict_fn_for(implementation, name or "predict")
-    elif xgboost is not None or loader_module == _XGBOOST_LOADER:
-        conf = xgboost if xgboost is not None else {"data": pyfunc.get("data")}
-        _add_code_path(model_dir, conf)
-        implementation = _load_xgboost(model_dir, conf)
+    elif kind == "xgboost":
+        implementation = _load_xgboost(model_dir, flavors.get("xgboost") or {}, pyfunc)
+        xgboost = sys.modules["xgboost"]
+        if isinstance(implementation, xgboost.Booster):
+            implementation = BoosterPredictor(implementation, xgboost)
         flavor, predict_fn = "xgboost", _predict_fn_for(implementation, "predict")
-    elif pyfunc is not None:
-        if not isinstance(loader_module, str) or not loader_module:
-            raise MlflowModelError(f"{MLMODEL_FILE}: flavors.python_function has no loader_module")
-        if loader_module == "mlflow" or loader_module.startswith("mlflow."):
-            raise MlflowModelError(
-                f"{MLMODEL_FILE}: flavor python_function uses loader_module '{loader_module}', "
-                "which needs the mlflow package; berth serves MLflow models without it: the "
-                "sklearn and xgboost flavors (or loader_module mlflow.sklearn, mlflow.xgboost) "
-                "and python_function models with a custom loader module in their code folder")
+    elif kind == "pytorch":
+        from berth_runner import mlflow_pytorch
+
+        conf = flavors.get("pytorch") or {}
+        device = mlflow_pytorch.default_device()
+        module = _load_pytorch(model_dir, conf, pyfunc, map_location=device)
+        implementation = mlflow_pytorch.TorchPredictor(module, device)
+        flavor, predict_fn = "pytorch", "predict"
+    elif kind == "python_model":
+        from berth_runner import mlflow_python_model
+
+        add_code_path(model_dir, pyfunc)
+        implementation = mlflow_python_model.load(model_dir, pyfunc, model_config)
+        flavor, predict_fn = "python_function", "predict"
+    else:
+        add_code_path(model_dir, pyfunc)
         implementation = _load_custom_pyfunc(model_dir, loader_module, pyfunc)
         flavor, predict_fn = "python_function", _predict_fn_for(implementation, "predict")
-    else:
-        raise MlflowModelError(f"{MLMODEL_FILE} has no sklearn, xgboost or python_function "
-                               f"flavor (found: {', '.join(sorted(flavors)) or 'none'}); berth "
-                               "serves those without mlflow")
 
-    example = _read_input_example(model_dir, document.get("saved_input_example_info"))
     return MlflowModel(path=model_dir, flavor=flavor, loader_module=loader_module,
                        implementation=implementation, predict_fn=predict_fn, signature=signature,
-                       input_example=example, metadata=document)
+                       input_example=read_input_example(model_dir, document), metadata=document)
+
+
+def _load_custom_pyfunc(model_dir: str, loader_module: str, conf: dict):
+    try:
+        module = importlib.import_module(loader_module)
+    except ImportError as e:
+        raise MlflowModelError(f"cannot import loader_module '{loader_module}' of flavor "
+                               f"python_function: {e}") from e
+    loader = getattr(module, "_load_pyfunc", None)
+    if loader is None:
+        raise MlflowModelError(f"loader_module '{loader_module}' has no _load_pyfunc(path) "
+                               "function")
+    data = conf.get("data") or conf.get("model_path")
+    return loader(os.path.join(model_dir, data) if data else model_dir)
 
 
 def _accepts_params(fn) -> bool:
@@ -292,8 +378,8 @@ def _accepts_params(fn) -> bool:
 
 
 def predict(model: MlflowModel, data: Any, params: Optional[dict] = None):
-    """Runs the model. Params reach custom pyfunc models whose predict takes `params`; MLflow's
-    sklearn wrapper ignores them, and so does berth."""
+    """Runs the model. Params reach python_function models whose predict takes `params`; MLflow's
+    sklearn, xgboost and pytorch wrappers ignore them, and so does berth."""
     fn = getattr(model.implementation, model.predict_fn)
     if model.flavor == "python_function" and params is not None and _accepts_params(fn):
         return fn(data, params=params)

@@ -23,6 +23,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from inference_schema.schema_util import is_schema_decorated
 
+from .compat_path import add_compat_dir
+
 logger = logging.getLogger("berth_runner.user_script")
 
 MODULE_NAME = "entry_module"  # the name the Azure ML server gives the scoring module
@@ -68,7 +70,9 @@ def print_boot_failure(who: str, error: UserScriptError) -> None:
 def import_script(path: str, search_paths: List[str]) -> ModuleType:
     """Imports the scoring script at `path` as MODULE_NAME, with `search_paths` first on sys.path,
     and checks that it defines init() and run(). Raises UserScriptError (UserScriptException when
-    the script itself raised)."""
+    the script itself raised). berth's compatibility packages go at the end of sys.path
+    (compat_path), for scripts that `import mlflow` where mlflow is not installed."""
+    add_compat_dir()
     for folder in reversed(search_paths):
         if folder in sys.path:
             sys.path.remove(folder)

@@ -150,11 +150,11 @@ def test_xgboost_model_class_must_be_xgboost(tmp_path):
 
 
 def test_unsupported_loader_module_is_named(tmp_path):
-    flavors = {"python_function": {"loader_module": "mlflow.pyfunc.model",
-                                   "python_model": "python_model.pkl"}}
+    flavors = {"python_function": {"loader_module": "mlflow.tensorflow", "data": "tfmodel"},
+               "tensorflow": {"saved_model_dir": "tfmodel"}}
     folder = write_mlflow(str(tmp_path / "m"), None, flavors=flavors)
-    with pytest.raises(MlflowModelError,
-                       match=r"'mlflow\.pyfunc\.model'.*needs the mlflow package"):
+    with pytest.raises(MlflowModelError, match=r"'mlflow\.tensorflow' \(flavor 'tensorflow'\)"
+                                               r".*needs the mlflow package.*pytorch"):
         load_model(folder)
 
 
@@ -169,7 +169,7 @@ def test_folder_problems_are_explained(tmp_path, regression):
         load_model(nested)
     write_mlflow(str(tmp_path / "onnx"), None, flavors={"onnx": {"onnx_model": "model.onnx"}})
     with pytest.raises(MlflowModelError,
-                       match="no sklearn, xgboost or python_function flavor.*onnx"):
+                       match="no flavor berth serves \\(found: onnx\\)"):
         load_model(str(tmp_path / "onnx"))
     write_mlflow(str(tmp_path / "fmt"), regression, fmt="pickle5")
     with pytest.raises(MlflowModelError, match="unsupported serialization_format 'pickle5'"):

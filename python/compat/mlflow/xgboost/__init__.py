@@ -1,0 +1,14 @@
+"""mlflow.xgboost (berth's compatibility subset): load_model() gives the XGBoost model (an
+xgboost.Booster, or the saved `model_class` such as xgboost.XGBClassifier)."""
+
+from mlflow import _berth
+
+FLAVOR_NAME = "xgboost"
+
+
+def load_model(model_uri, dst_path=None):
+    """The XGBoost model saved in the MLflow model folder `model_uri` (a path or a file: URI)."""
+    return _berth.load_native(model_uri, FLAVOR_NAME, dst_path)
+
+
+__getattr__ = _berth.module_getattr(__name__)
