@@ -40,8 +40,8 @@ std::string_view KindName(ErrorKind kind);
 class Expression {
  public:
   // Parses `text`. Errors: INVALID_ARGUMENT of kind kSyntax naming the column and what was
-  // expected; kUnknownFunction / kInvalidArity where the reference implementation finds them
-  // at compile time.
+  // expected. Function names and arities are checked by Search when the call is evaluated
+  // (after its arguments), as the reference implementation does.
   static absl::StatusOr<Expression> Compile(std::string_view text);
 
   // Evaluates the expression against `document`. A path that does not exist yields null, as
