@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "jmespath/jmespath.h"
-#include "nlohmann/json.hpp"
+#include "jmespath/json.h"
 
 namespace berth::jmespath {
 namespace internal {
@@ -48,7 +48,7 @@ struct Expression::Node {
   std::string name;  // kField, kFunction
   std::vector<std::string> keys;
   std::vector<std::unique_ptr<Node>> children;
-  nlohmann::json literal;                       // kLiteral
+  internal::Json literal;                       // kLiteral
   int64_t index = 0;                            // kIndex
   std::array<std::optional<int64_t>, 3> slice;  // kSlice: start, stop, step
   internal::Comparator comparator = internal::Comparator::kEq;

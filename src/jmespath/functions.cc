@@ -15,8 +15,6 @@
 
 namespace berth::jmespath::internal {
 
-using nlohmann::json;
-
 // The types a parameter accepts, as a bit set; 0 accepts any value (not an expression
 // reference). kArrayOfNumbers / kArrayOfStrings accept arrays whose elements all have that
 // type; a parameter with both takes either kind, decided by the first element.
@@ -49,19 +47,19 @@ absl::Status TypeError(std::string_view function, std::string_view what) {
                    absl::StrCat("in ", AbslView(function), "(): ", AbslView(what)));
 }
 
-uint32_t TypeBitOf(const json& value) {
+uint32_t TypeBitOf(const Json& value) {
   switch (value.type()) {
-    case json::value_t::boolean:
+    case Json::value_t::boolean:
       return kBoolean;
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float:
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
       return kNumber;
-    case json::value_t::string:
+    case Json::value_t::string:
       return kString;
-    case json::value_t::array:
+    case Json::value_t::array:
       return kArray;
-    case json::value_t::object:
+    case Json::value_t::object:
       return kObject;
     default:
       return kNull;
@@ -97,7 +95,7 @@ absl::Status CheckArgument(const Function& function, size_t position, uint32_t t
                                   types == kAnyValue ? "a value" : DescribeTypes(types)));
   }
   if (types == kAnyValue) return absl::OkStatus();
-  const json& value = *argument.value;
+  const Json& value = *argument.value;
   uint32_t accepted = types;
   if (types & (kArrayOfNumbers | kArrayOfStrings)) accepted |= kArray;
   if ((TypeBitOf(value) & accepted) == 0) {
@@ -115,7 +113,7 @@ absl::Status CheckArgument(const Function& function, size_t position, uint32_t t
   } else {
     element_type = (types & kArrayOfNumbers) ? kNumber : kString;
   }
-  for (const json& element : value) {
+  for (const Json& element : value) {
     if (TypeBitOf(element) != element_type ||
         (element_type != kNumber && element_type != kString)) {
       return TypeError(function.name, absl::StrCat(where, " holds a ", TypeName(element),
@@ -126,18 +124,18 @@ absl::Status CheckArgument(const Function& function, size_t position, uint32_t t
 }
 
 // Orders two numbers or two strings (the caller has checked they are alike).
-int CompareKeys(const json& a, const json& b) {
+int CompareKeys(const Json& a, const Json& b) {
   if (a.is_string())
     return a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
   return CompareNumbers(a, b);
 }
 
 // Python's sum(): integers stay exact integers until a float joins in.
-json Sum(const json& numbers) {
+Json Sum(const Json& numbers) {
   int64_t integer = 0;
   double real = 0;
   bool is_real = false;
-  for (const json& n : numbers) {
+  for (const Json& n : numbers) {
     if (!is_real && n.is_number_integer()) {
       int64_t add;
       if (n.is_number_unsigned() &&
@@ -158,15 +156,15 @@ json Sum(const json& numbers) {
     }
     real += n.get<double>();
   }
-  return is_real ? json(real) : json(integer);
+  return is_real ? Json(real) : Json(integer);
 }
 
 // math.ceil / math.floor: an integer result (Python's are exact; beyond 64 bits, a double).
-json ToIntegral(double value) {
+Json ToIntegral(double value) {
   if (std::isfinite(value) && value >= -9223372036854775808.0 && value < 9223372036854775808.0) {
-    return json(static_cast<int64_t>(value));
+    return Json(static_cast<int64_t>(value));
   }
-  return json(value);
+  return Json(value);
 }
 
 size_t CodePointCount(const std::string& text) {
@@ -190,7 +188,7 @@ std::string ReverseCodePoints(const std::string& text) {
   return out;
 }
 
-const json& ArrayOf(const Argument& argument) { return *argument.value; }
+const Json& ArrayOf(const Argument& argument) { return *argument.value; }
 
 // Evaluates `expref` on each element: the keys of sort_by, min_by and max_by, which must be
 // all numbers or all strings.
@@ -198,7 +196,7 @@ absl::StatusOr<std::vector<Value>> SortKeys(std::string_view function, const Arg
                                             const Argument& expref) {
   std::vector<Value> keys;
   keys.reserve(array.value->size());
-  for (const json& element : *array.value) {
+  for (const Json& element : *array.value) {
     ASSIGN_OR_RETURN(Value key, Evaluate(*expref.expref, ChildOf(array.value, element)));
     if (!key->is_number() && !key->is_string()) {
       return TypeError(function, absl::StrCat("the expression gave a ", TypeName(*key),
@@ -238,7 +236,7 @@ absl::StatusOr<Value> Extreme(std::vector<Argument>& arguments, int direction) {
 }
 
 absl::StatusOr<Value> Abs(std::vector<Argument>& arguments) {
-  const json& n = *arguments[0].value;
+  const Json& n = *arguments[0].value;
   if (n.is_number_float()) return Own(std::fabs(n.get<double>()));
   if (n.is_number_unsigned()) return arguments[0].value;
   const int64_t value = n.get<int64_t>();
@@ -247,26 +245,26 @@ absl::StatusOr<Value> Abs(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> Avg(std::vector<Argument>& arguments) {
-  const json& numbers = ArrayOf(arguments[0]);
+  const Json& numbers = ArrayOf(arguments[0]);
   if (numbers.empty()) return NullValue();
   return Own(Sum(numbers).get<double>() / static_cast<double>(numbers.size()));
 }
 
 absl::StatusOr<Value> Ceil(std::vector<Argument>& arguments) {
-  const json& n = *arguments[0].value;
+  const Json& n = *arguments[0].value;
   if (n.is_number_integer()) return arguments[0].value;
   return Own(ToIntegral(std::ceil(n.get<double>())));
 }
 
 absl::StatusOr<Value> Floor(std::vector<Argument>& arguments) {
-  const json& n = *arguments[0].value;
+  const Json& n = *arguments[0].value;
   if (n.is_number_integer()) return arguments[0].value;
   return Own(ToIntegral(std::floor(n.get<double>())));
 }
 
 absl::StatusOr<Value> Contains(std::vector<Argument>& arguments) {
-  const json& subject = *arguments[0].value;
-  const json& search = *arguments[1].value;
+  const Json& subject = *arguments[0].value;
+  const Json& search = *arguments[1].value;
   if (subject.is_string()) {
     // A string contains only strings (the reference implementation raises a Python
     // TypeError for anything else).
@@ -274,7 +272,8 @@ absl::StatusOr<Value> Contains(std::vector<Argument>& arguments) {
                subject.get_ref<const std::string&>().find(search.get_ref<const std::string&>()) !=
                    std::string::npos);
   }
-  return Own(std::find(subject.begin(), subject.end(), search) != subject.end());
+  return Own(std::any_of(subject.begin(), subject.end(),
+                         [&](const Json& element) { return JsonEqual(element, search); }));
 }
 
 absl::StatusOr<Value> EndsWith(std::vector<Argument>& arguments) {
@@ -294,7 +293,7 @@ absl::StatusOr<Value> Join(std::vector<Argument>& arguments) {
   const std::string& separator = arguments[0].value->get_ref<const std::string&>();
   std::string out;
   bool first = true;
-  for (const json& element : ArrayOf(arguments[1])) {
+  for (const Json& element : ArrayOf(arguments[1])) {
     if (!first) out += separator;
     first = false;
     out += element.get_ref<const std::string&>();
@@ -303,19 +302,19 @@ absl::StatusOr<Value> Join(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> Keys(std::vector<Argument>& arguments) {
-  json out = json::array();
+  Json out = Json::array();
   for (const auto& [key, unused] : arguments[0].value->items()) out.push_back(key);
   return Own(std::move(out));
 }
 
 absl::StatusOr<Value> Values(std::vector<Argument>& arguments) {
-  json out = json::array();
-  for (const json& element : *arguments[0].value) out.push_back(element);
+  Json out = Json::array();
+  for (const Json& element : *arguments[0].value) out.push_back(element);
   return Own(std::move(out));
 }
 
 absl::StatusOr<Value> Length(std::vector<Argument>& arguments) {
-  const json& subject = *arguments[0].value;
+  const Json& subject = *arguments[0].value;
   if (subject.is_string()) {
     return Own(static_cast<int64_t>(CodePointCount(subject.get_ref<const std::string&>())));
   }
@@ -323,9 +322,9 @@ absl::StatusOr<Value> Length(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> Map(std::vector<Argument>& arguments) {
-  json out = json::array();
+  Json out = Json::array();
   const Value& array = arguments[1].value;
-  for (const json& element : *array) {
+  for (const Json& element : *array) {
     ASSIGN_OR_RETURN(Value mapped, Evaluate(*arguments[0].expref, ChildOf(array, element)));
     out.push_back(*mapped);
   }
@@ -342,7 +341,7 @@ absl::StatusOr<Value> MinBy(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> Merge(std::vector<Argument>& arguments) {
-  json out = json::object();
+  Json out = Json::object();
   for (const Argument& argument : arguments) {
     for (const auto& [key, element] : argument.value->items()) out[key] = element;
   }
@@ -357,19 +356,19 @@ absl::StatusOr<Value> NotNull(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> Reverse(std::vector<Argument>& arguments) {
-  const json& subject = *arguments[0].value;
+  const Json& subject = *arguments[0].value;
   if (subject.is_string()) {
     return Own(ReverseCodePoints(subject.get_ref<const std::string&>()));
   }
-  json out = json::array();
+  Json out = Json::array();
   for (auto it = subject.rbegin(); it != subject.rend(); ++it) out.push_back(*it);
   return Own(std::move(out));
 }
 
 absl::StatusOr<Value> Sort(std::vector<Argument>& arguments) {
-  json out = *arguments[0].value;
+  Json out = *arguments[0].value;
   std::stable_sort(out.begin(), out.end(),
-                   [](const json& a, const json& b) { return CompareKeys(a, b) < 0; });
+                   [](const Json& a, const Json& b) { return CompareKeys(a, b) < 0; });
   return Own(std::move(out));
 }
 
@@ -381,7 +380,7 @@ absl::StatusOr<Value> SortBy(std::vector<Argument>& arguments) {
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return CompareKeys(*keys[a], *keys[b]) < 0; });
-  json out = json::array();
+  Json out = Json::array();
   for (size_t i : order) out.push_back((*array)[i]);
   return Own(std::move(out));
 }
@@ -392,7 +391,7 @@ absl::StatusOr<Value> SumOf(std::vector<Argument>& arguments) {
 
 absl::StatusOr<Value> ToArray(std::vector<Argument>& arguments) {
   if (arguments[0].value->is_array()) return arguments[0].value;
-  return Own(json::array({*arguments[0].value}));
+  return Own(Json::array({*arguments[0].value}));
 }
 
 absl::StatusOr<Value> ToString(std::vector<Argument>& arguments) {
@@ -401,10 +400,10 @@ absl::StatusOr<Value> ToString(std::vector<Argument>& arguments) {
 }
 
 absl::StatusOr<Value> ToNumber(std::vector<Argument>& arguments) {
-  const json& value = *arguments[0].value;
+  const Json& value = *arguments[0].value;
   if (value.is_number()) return arguments[0].value;
   if (!value.is_string()) return NullValue();
-  std::optional<json> number = PythonToNumber(value.get_ref<const std::string&>());
+  std::optional<Json> number = PythonToNumber(value.get_ref<const std::string&>());
   if (!number) return NullValue();
   return Own(std::move(*number));
 }

@@ -11,7 +11,6 @@ namespace berth::jmespath::internal {
 namespace {
 
 using Node = Expression::Node;
-using nlohmann::json;
 
 // Applies children in turn, each to the previous one's result.
 absl::StatusOr<Value> EvaluateChain(const Node& node, const Value& current) {
@@ -50,7 +49,7 @@ absl::StatusOr<Value> EvaluateSlice(const Node& node, const Value& current) {
   };
   const int64_t start = bound(node.slice[0], step < 0 ? length - 1 : 0);
   const int64_t stop = bound(node.slice[1], step < 0 ? -1 : length);
-  json out = json::array();
+  Json out = Json::array();
   for (__int128 i = start; step > 0 ? i < stop : i > stop; i += step) {
     out.push_back((*current)[static_cast<size_t>(i)]);
   }
@@ -58,9 +57,9 @@ absl::StatusOr<Value> EvaluateSlice(const Node& node, const Value& current) {
 }
 
 // Applies `rhs` to each element, dropping null results.
-absl::StatusOr<Value> Project(const Value& base, const json& elements, const Node& rhs) {
-  json out = json::array();
-  for (const json& element : elements) {
+absl::StatusOr<Value> Project(const Value& base, const Json& elements, const Node& rhs) {
+  Json out = Json::array();
+  for (const Json& element : elements) {
     ASSIGN_OR_RETURN(Value mapped, Evaluate(rhs, ChildOf(base, element)));
     if (!mapped->is_null()) out.push_back(*mapped);
   }
@@ -70,10 +69,10 @@ absl::StatusOr<Value> Project(const Value& base, const json& elements, const Nod
 absl::StatusOr<Value> EvaluateComparator(const Node& node, const Value& current) {
   ASSIGN_OR_RETURN(Value left, Evaluate(*node.children[0], current));
   ASSIGN_OR_RETURN(Value right, Evaluate(*node.children[1], current));
-  const json& a = *left;
-  const json& b = *right;
-  if (node.comparator == Comparator::kEq) return Own(a == b);
-  if (node.comparator == Comparator::kNe) return Own(a != b);
+  const Json& a = *left;
+  const Json& b = *right;
+  if (node.comparator == Comparator::kEq) return Own(JsonEqual(a, b));
+  if (node.comparator == Comparator::kNe) return Own(!JsonEqual(a, b));
   // Ordering is defined between numbers, and (as the reference implementation does) between
   // strings by code point; anything else compares to null.
   int order;
@@ -144,8 +143,8 @@ absl::StatusOr<Value> Evaluate(const Node& node, const Value& current) {
     case Node::Kind::kFilterProjection: {
       ASSIGN_OR_RETURN(Value base, Evaluate(*node.children[0], current));
       if (!base->is_array()) return NullValue();
-      json out = json::array();
-      for (const json& element : *base) {
+      Json out = Json::array();
+      for (const Json& element : *base) {
         const Value item = ChildOf(base, element);
         ASSIGN_OR_RETURN(Value keep, Evaluate(*node.children[2], item));
         if (!IsTruthy(*keep)) continue;
@@ -157,8 +156,8 @@ absl::StatusOr<Value> Evaluate(const Node& node, const Value& current) {
     case Node::Kind::kFlatten: {
       ASSIGN_OR_RETURN(Value base, Evaluate(*node.children[0], current));
       if (!base->is_array()) return NullValue();
-      json out = json::array();
-      for (const json& element : *base) {
+      Json out = Json::array();
+      for (const Json& element : *base) {
         if (element.is_array()) {
           out.insert(out.end(), element.begin(), element.end());
         } else {
@@ -185,7 +184,7 @@ absl::StatusOr<Value> Evaluate(const Node& node, const Value& current) {
       return EvaluateComparator(node, current);
     case Node::Kind::kMultiSelectList: {
       if (current->is_null()) return NullValue();
-      json out = json::array();
+      Json out = Json::array();
       for (const auto& child : node.children) {
         ASSIGN_OR_RETURN(Value element, Evaluate(*child, current));
         out.push_back(*element);
@@ -194,7 +193,7 @@ absl::StatusOr<Value> Evaluate(const Node& node, const Value& current) {
     }
     case Node::Kind::kMultiSelectHash: {
       if (current->is_null()) return NullValue();
-      json out = json::object();
+      Json out = Json::object();
       for (size_t i = 0; i < node.children.size(); ++i) {
         ASSIGN_OR_RETURN(Value element, Evaluate(*node.children[i], current));
         out[node.keys[i]] = *element;

@@ -1,6 +1,12 @@
 #pragma once
-// JMESPath (https://jmespath.org/specification.html) over nlohmann::json: what `berth --query`
+// JMESPath (https://jmespath.org/specification.html) over nlohmann JSON: what `berth --query`
 // applies to a command's result before printing it, as `az --query` does.
+//
+// The evaluator works over nlohmann::ordered_json, whose objects keep insertion order as
+// Python's dicts do: a multi-select hash `{n: name, e: endpoint}` lists n before e (what
+// `-o tsv` and `-o table` print as columns), and keys(), values(), `*` and merge() follow the
+// document's order. Equality (`==`, contains()) ignores key order. The nlohmann::json
+// overloads convert in and out, so their objects come back with sorted keys.
 //
 // The whole specification: identifiers (raw and quoted), sub-expressions, index and slice
 // expressions, list/object/flatten/filter projections, pipes, multi-select lists and hashes,
@@ -47,6 +53,7 @@ class Expression {
   // Evaluates the expression against `document`. A path that does not exist yields null, as
   // the specification says. Errors: INVALID_ARGUMENT of kind kInvalidType, kInvalidArity,
   // kUnknownFunction or kInvalidValue.
+  absl::StatusOr<nlohmann::ordered_json> Search(const nlohmann::ordered_json& document) const;
   absl::StatusOr<nlohmann::json> Search(const nlohmann::json& document) const;
 
   const std::string& text() const { return text_; }
@@ -61,6 +68,8 @@ class Expression {
 };
 
 // Compile and Search in one step.
+absl::StatusOr<nlohmann::ordered_json> Search(std::string_view expression,
+                                              const nlohmann::ordered_json& document);
 absl::StatusOr<nlohmann::json> Search(std::string_view expression, const nlohmann::json& document);
 
 }  // namespace berth::jmespath

@@ -153,6 +153,80 @@ TEST(JmespathSearchTest, NumbersKeepIntegerOrFloatAsPythonDoes) {
   EXPECT_EQ(*Search("contains(`[1]`, `true`)", doc), json(false));
 }
 
+// Objects keep insertion order as Python's dicts do (what `-o tsv` columns follow); the
+// expected results are compared as text so that key order counts.
+std::string Dumped(const absl::StatusOr<nlohmann::ordered_json>& result) {
+  return result.ok() ? result->dump() : result.status().ToString();
+}
+
+TEST(JmespathOrderTest, MultiSelectHashKeepsTheExpressionsOrder) {
+  const auto doc =
+      nlohmann::ordered_json::parse(R"([{"name": "blue", "endpoint_name": "ep", "traffic": 10}])");
+  EXPECT_EQ(Dumped(Search("[].{n: name, e: endpoint_name}", doc)), R"([{"n":"blue","e":"ep"}])");
+  EXPECT_EQ(Dumped(Search("[0].{z: traffic, a: name, m: `1`}", doc)),
+            R"({"z":10,"a":"blue","m":1})");
+  // A repeated key keeps its first place and takes the last value, as a dict does.
+  EXPECT_EQ(Dumped(Search("[0].{b: name, a: traffic, b: endpoint_name}", doc)),
+            R"({"b":"ep","a":10})");
+}
+
+TEST(JmespathOrderTest, KeysValuesAndProjectionsFollowTheDocument) {
+  const auto doc = nlohmann::ordered_json::parse(R"({"b": 1, "a": {"y": 2, "x": 3}, "c": 4})");
+  EXPECT_EQ(Dumped(Search("keys(@)", doc)), R"(["b","a","c"])");
+  EXPECT_EQ(Dumped(Search("values(@)", doc)), R"([1,{"y":2,"x":3},4])");
+  EXPECT_EQ(Dumped(Search("*", doc)), R"([1,{"y":2,"x":3},4])");
+  EXPECT_EQ(Dumped(Search("a", doc)), R"({"y":2,"x":3})");
+  EXPECT_EQ(Dumped(Search("to_string(@)", doc)), R"("{\"b\":1,\"a\":{\"y\":2,\"x\":3},\"c\":4}")");
+  EXPECT_EQ(Dumped(Search("`{\"q\": 1, \"p\": 2}`", doc)), R"({"q":1,"p":2})");
+  // Sorting is by value, whatever the order keys came in.
+  EXPECT_EQ(Dumped(Search("sort(keys(@))", doc)), R"(["a","b","c"])");
+}
+
+TEST(JmespathOrderTest, MergeUpdatesInPlaceAndAppendsNewKeys) {
+  // As dict.update: an existing key keeps its position, new keys follow in order.
+  EXPECT_EQ(Dumped(Search("merge(`{\"b\": 1, \"a\": 2}`, `{\"c\": 3, \"b\": 4}`, `{\"d\": 5}`)",
+                          nlohmann::ordered_json())),
+            R"({"b":4,"a":2,"c":3,"d":5})");
+}
+
+TEST(JmespathOrderTest, ObjectEqualityIgnoresKeyOrder) {
+  const nlohmann::ordered_json null;
+  EXPECT_EQ(Dumped(Search("`{\"a\":1,\"b\":2}` == `{\"b\":2,\"a\":1}`", null)), "true");
+  EXPECT_EQ(Dumped(Search("`{\"a\":1,\"b\":2}` != `{\"b\":2,\"a\":1}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`[{\"x\":{\"a\":1,\"b\":[{\"c\":1,\"d\":2}]}}]` == "
+                          "`[{\"x\":{\"b\":[{\"d\":2,\"c\":1}],\"a\":1}}]`",
+                          null)),
+            "true");
+  EXPECT_EQ(Dumped(Search("{a: `1`, b: `2`} == {b: `2`, a: `1`}", nlohmann::ordered_json(0))),
+            "true");
+  EXPECT_EQ(Dumped(Search("contains(`[1, {\"b\":2,\"a\":1}]`, `{\"a\":1,\"b\":2}`)", null)),
+            "true");
+  const auto rows = nlohmann::ordered_json::parse(R"([{"b": 2, "a": 1}, {"a": 1, "b": 3}])");
+  EXPECT_EQ(Dumped(Search("[?@ == `{\"a\":1,\"b\":2}`]", rows)), R"([{"b":2,"a":1}])");
+  // Still a deep comparison: other values, other key sets, other types are unequal.
+  EXPECT_EQ(Dumped(Search("`{\"a\":1,\"b\":2}` == `{\"b\":3,\"a\":1}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`{\"a\":1}` == `{\"a\":1,\"b\":2}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`{\"a\":1,\"b\":2}` == `{\"a\":1}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`{\"a\":1,\"b\":null}` == `{\"a\":1,\"c\":null}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`{\"a\":true}` == `{\"a\":1}`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`{\"a\":1.0}` == `{\"a\":1}`", null)), "true");
+  EXPECT_EQ(Dumped(Search("`[1,2]` == `[2,1]`", null)), "false");
+  EXPECT_EQ(Dumped(Search("`9007199254740993` == `9007199254740992`", null)), "false");
+}
+
+TEST(JmespathOrderTest, JsonOverloadsConvertAndKeepNumberTypes) {
+  // nlohmann::json in: its sorted order is the insertion order; out: sorted again.
+  const json doc = json::parse(R"({"b": 18446744073709551615, "a": -3, "c": 2.5})");
+  EXPECT_EQ(*Search("keys(@)", doc), json::parse(R"(["a", "b", "c"])"));
+  const absl::StatusOr<json> values = Search("values(@)", doc);
+  ASSERT_TRUE(values.ok());
+  EXPECT_TRUE((*values)[0].is_number_integer() && !(*values)[0].is_number_unsigned());
+  EXPECT_TRUE((*values)[1].is_number_unsigned());
+  EXPECT_EQ((*values)[1].get<uint64_t>(), 18446744073709551615u);
+  EXPECT_TRUE((*values)[2].is_number_float());
+  EXPECT_EQ(Search("{z: a, y: b}", doc)->dump(), R"({"y":18446744073709551615,"z":-3})");
+}
+
 TEST(PythonTextTest, FloatsAsPythonRepr) {
   using internal::PythonFloatRepr;
   EXPECT_EQ(PythonFloatRepr(1.0), "1.0");

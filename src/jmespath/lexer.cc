@@ -223,7 +223,7 @@ class Lexer {
     if (!raw.ok()) return raw.status();
     const std::string lexeme = ReplaceEscapedDelimiter(*raw, '`');
     Token token = Simple(TokenType::kLiteral, start);
-    token.value = nlohmann::json::parse(lexeme, nullptr, /*allow_exceptions=*/false);
+    token.value = Json::parse(lexeme, nullptr, /*allow_exceptions=*/false);
     if (!token.value.is_discarded()) return token;
     // Not JSON: the deprecated form `foo` means the string "foo" (JEP-12), as the reference
     // implementation still accepts.
@@ -232,8 +232,8 @@ class Lexer {
            (IsWhitespace(lexeme[first]) || lexeme[first] == '\v' || lexeme[first] == '\f')) {
       ++first;
     }
-    token.value = nlohmann::json::parse(absl::StrCat("\"", lexeme.substr(first), "\""), nullptr,
-                                        /*allow_exceptions=*/false);
+    token.value = Json::parse(absl::StrCat("\"", lexeme.substr(first), "\""), nullptr,
+                              /*allow_exceptions=*/false);
     if (token.value.is_discarded() || !token.value.is_string()) {
       return Error(start, absl::StrCat("invalid JSON literal `", lexeme, "`"));
     }
@@ -243,8 +243,8 @@ class Lexer {
   absl::StatusOr<Token> ConsumeQuotedIdentifier(size_t start) {
     auto raw = ConsumeUntil('"');
     if (!raw.ok()) return raw.status();
-    const nlohmann::json name = nlohmann::json::parse(absl::StrCat("\"", *raw, "\""), nullptr,
-                                                      /*allow_exceptions=*/false);
+    const Json name = Json::parse(absl::StrCat("\"", *raw, "\""), nullptr,
+                                  /*allow_exceptions=*/false);
     if (name.is_discarded() || !name.is_string()) {
       return Error(start, absl::StrCat("invalid quoted identifier \"", *raw, "\""));
     }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
+#include "jmespath/json.h"
 
 namespace berth::jmespath::internal {
 
@@ -47,10 +47,10 @@ enum class TokenType {
 
 struct Token {
   TokenType type = TokenType::kEof;
-  size_t start = 0;      // byte offset in the expression
-  std::string text;      // the source text, or the identifier's name
-  nlohmann::json value;  // kLiteral only
-  int64_t number = 0;    // kNumber only
+  size_t start = 0;    // byte offset in the expression
+  std::string text;    // the source text, or the identifier's name
+  Json value;          // kLiteral only
+  int64_t number = 0;  // kNumber only
 };
 
 // Errors: INVALID_ARGUMENT of kind kSyntax ("... at column N").

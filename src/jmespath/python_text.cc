@@ -83,24 +83,24 @@ void AppendQuoted(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-void AppendDumps(std::string& out, const nlohmann::json& value) {
+void AppendDumps(std::string& out, const Json& value) {
   switch (value.type()) {
-    case nlohmann::json::value_t::boolean:
+    case Json::value_t::boolean:
       out += value.get<bool>() ? "true" : "false";
       return;
-    case nlohmann::json::value_t::number_integer:
+    case Json::value_t::number_integer:
       out += std::to_string(value.get<int64_t>());
       return;
-    case nlohmann::json::value_t::number_unsigned:
+    case Json::value_t::number_unsigned:
       out += std::to_string(value.get<uint64_t>());
       return;
-    case nlohmann::json::value_t::number_float:
+    case Json::value_t::number_float:
       out += PythonFloatRepr(value.get<double>());
       return;
-    case nlohmann::json::value_t::string:
+    case Json::value_t::string:
       AppendQuoted(out, value.get_ref<const std::string&>());
       return;
-    case nlohmann::json::value_t::array: {
+    case Json::value_t::array: {
       out.push_back('[');
       bool first = true;
       for (const auto& element : value) {
@@ -111,7 +111,7 @@ void AppendDumps(std::string& out, const nlohmann::json& value) {
       out.push_back(']');
       return;
     }
-    case nlohmann::json::value_t::object: {
+    case Json::value_t::object: {
       out.push_back('{');
       bool first = true;
       for (const auto& [key, element] : value.items()) {
@@ -172,7 +172,7 @@ bool ConsumeDigitPart(std::string_view text, size_t& i, std::string& out) {
   return true;
 }
 
-std::optional<nlohmann::json> ParseInt(std::string_view text) {
+std::optional<Json> ParseInt(std::string_view text) {
   size_t i = 0;
   std::string digits;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
@@ -182,12 +182,12 @@ std::optional<nlohmann::json> ParseInt(std::string_view text) {
   if (!ConsumeDigitPart(text, i, digits) || i != text.size()) return std::nullopt;
   int64_t value = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec == std::errc()) return nlohmann::json(value);
+  if (ec == std::errc()) return Json(value);
   // Beyond 64 bits Python keeps an exact integer; the nearest double is what JSON here holds.
-  return nlohmann::json(std::strtod(digits.c_str(), nullptr));
+  return Json(std::strtod(digits.c_str(), nullptr));
 }
 
-std::optional<nlohmann::json> ParseFloat(std::string_view text) {
+std::optional<Json> ParseFloat(std::string_view text) {
   size_t i = 0;
   std::string clean;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) clean.push_back(text[i++]);
@@ -206,12 +206,12 @@ std::optional<nlohmann::json> ParseFloat(std::string_view text) {
   if (i != text.size()) return std::nullopt;
   const double value = std::strtod(clean.c_str(), nullptr);
   if (!std::isfinite(value)) return std::nullopt;
-  return nlohmann::json(value);
+  return Json(value);
 }
 
 }  // namespace
 
-std::string PythonJsonDumps(const nlohmann::json& value) {
+std::string PythonJsonDumps(const Json& value) {
   std::string out;
   AppendDumps(out, value);
   return out;
@@ -262,7 +262,7 @@ std::string PythonFloatRepr(double value) {
   return out;
 }
 
-std::optional<nlohmann::json> PythonToNumber(std::string_view text) {
+std::optional<Json> PythonToNumber(std::string_view text) {
   const std::string_view stripped = StripPythonSpace(text);
   if (auto integer = ParseInt(stripped)) return integer;
   return ParseFloat(stripped);

@@ -6,37 +6,33 @@
 
 #include <memory>
 
-#include "nlohmann/json.hpp"
+#include "jmespath/json.h"
 
 namespace berth::jmespath::internal {
 
-using Value = std::shared_ptr<const nlohmann::json>;
+using Value = std::shared_ptr<const Json>;
 
 // The shared null.
 const Value& NullValue();
 
-// A value that refers to the caller's `json`, which must outlive the evaluation.
-Value Unowned(const nlohmann::json& json);
+// A value that refers to the caller's `value`, which must outlive the evaluation.
+Value Unowned(const Json& value);
 
 // A child of `parent` (a member or element of *parent), kept alive by parent's owner.
-inline Value ChildOf(const Value& parent, const nlohmann::json& child) {
-  return Value(parent, &child);
-}
+inline Value ChildOf(const Value& parent, const Json& child) { return Value(parent, &child); }
 
-inline Value Own(nlohmann::json json) {
-  return std::make_shared<const nlohmann::json>(std::move(json));
-}
+inline Value Own(Json value) { return std::make_shared<const Json>(std::move(value)); }
 
 // JMESPath truthiness: false, null, "", [] and {} are false; everything else (0 too) is true.
-bool IsTruthy(const nlohmann::json& json);
+bool IsTruthy(const Json& value);
 
 // A JSON number that is not a boolean (nlohmann keeps booleans apart already).
-inline bool IsNumber(const nlohmann::json& json) { return json.is_number(); }
+inline bool IsNumber(const Json& value) { return value.is_number(); }
 
 // Orders two numbers, integers exactly: <0, 0 or >0.
-int CompareNumbers(const nlohmann::json& a, const nlohmann::json& b);
+int CompareNumbers(const Json& a, const Json& b);
 
 // The JMESPath type name: "number", "string", "boolean", "array", "object" or "null".
-const char* TypeName(const nlohmann::json& json);
+const char* TypeName(const Json& value);
 
 }  // namespace berth::jmespath::internal

@@ -1,7 +1,8 @@
 // berth-jmespath-eval: the differential test's window onto the C++ JMESPath implementation.
 // Reads JSON lines {"expression": "...", "document": ...} on stdin and writes one JSON line per
 // input: {"result": ...} or {"error": "<kind>"} (KindName), so thousands of cases run in one
-// process.
+// process. Documents and results are nlohmann::ordered_json: objects keep the order they were
+// written in, so the test can check the order of a result's keys.
 
 #include <iostream>
 #include <string>
@@ -13,13 +14,14 @@ int main() {
   std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line)) {
-    nlohmann::json out;
-    const nlohmann::json input = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    nlohmann::ordered_json out;
+    const nlohmann::ordered_json input =
+        nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (input.is_discarded() || !input.is_object() || !input.contains("expression") ||
         !input["expression"].is_string()) {
       out["error"] = "bad-input";
     } else {
-      static const nlohmann::json kNull;
+      static const nlohmann::ordered_json kNull;
       const auto document = input.find("document");
       auto result = berth::jmespath::Search(input["expression"].get<std::string>(),
                                             document == input.end() ? kNull : *document);
@@ -33,7 +35,7 @@ int main() {
         out["message"] = result.status().ToString();
       }
     }
-    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    std::cout << out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
   }
   return 0;
 }

@@ -6,6 +6,11 @@ wrong number of them, plus mutated expressions for syntax errors. Each pair goes
 berth-jmespath-eval (all pairs in one process, over stdin) and through Debian's
 python3-jmespath in-process; results must be equal and errors of the same class.
 
+Key order matters: documents, JSON literals and multi-select hashes have their keys in random
+order, and a result's objects must list their keys in the order Python's dicts do (insertion
+order: a hash's keys as the expression lists them, keys()/values()/`*` as the document has
+them, merge() as dict.update). Equality between objects ignores key order, as Python's does.
+
 The oracle is the reference implementation with a few documented corrections, where it
 crashes with a Python TypeError or follows Python rather than the specification:
   * equality is JSON equality: true never equals 1, also inside arrays and objects
@@ -18,8 +23,6 @@ crashes with a Python TypeError or follows Python rather than the specification:
     elsewhere (`[&a]`, `to_string(&a)`) it is an invalid-type error, where the reference
     returns a Python object that is no JSON; and every argument of a variadic function is
     type-checked, not just the first (merge(`{}`, `1`) is an invalid-type error);
-  * merge()'s result has sorted keys like every object here (nlohmann::json keeps keys sorted; documents, literals and
-    multi-select hashes are generated with sorted keys, so insertion order == sorted order);
   * to_number() of "inf"/"nan" is null (JSON has no such numbers);
   * a lone UTF-16 surrogate escape ("\\ud800" without its pair) in a quoted identifier or a
     JSON literal is a syntax error: such a string has no UTF-8 form.
@@ -157,13 +160,6 @@ class OracleFunctions(functions.Functions):
             elif isinstance(argument, visitor._Expression):
                 raise exceptions.JMESPathTypeError(function_name, argument, "expref", ["any"])
 
-    @functions.signature({"types": ["object"], "variadic": True})
-    def _func_merge(self, *arguments):
-        merged = {}
-        for argument in arguments:
-            merged.update(argument)
-        return dict(sorted(merged.items()))
-
     def _keys_by(self, array, expref, name):
         keys = []
         for element in array:
@@ -222,9 +218,10 @@ def oracle(expression, document):
 
 
 def same(expected, actual):
-    """Python's result against the C++ one: exact types, except a Python float matches any
-    number within 1e-9 relative, and so does a Python integer beyond 64 bits (math.floor of
-    1e22), which the C++ side holds as the nearest double."""
+    """Python's result against the C++ one: exact types and objects' keys in the same order,
+    except a Python float matches any number within 1e-9 relative, and so does a Python
+    integer beyond 64 bits (math.floor of 1e22), which the C++ side holds as the nearest
+    double."""
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
         return type(actual) is type(expected) and actual == expected
     if isinstance(expected, int) and abs(expected) >= 2**63:
@@ -238,7 +235,7 @@ def same(expected, actual):
         return (isinstance(actual, list) and len(actual) == len(expected)
                 and all(same(e, a) for e, a in zip(expected, actual)))
     if isinstance(expected, dict):
-        return (isinstance(actual, dict) and actual.keys() == expected.keys()
+        return (isinstance(actual, dict) and list(actual) == list(expected)
                 and all(same(expected[k], actual[k]) for k in expected))
     return False
 
@@ -289,8 +286,11 @@ class Generator:
             if kind == "string":
                 return self.pick(["a", "b", "foo", "Bar", ""])
             return self.scalar()
-        return [{k: cell(kinds[k]) for k in columns if self.chance(0.9)}
-                for _ in range(self.rng.randint(0, 5))]
+        def row():
+            # Mostly the table's column order, sometimes another (equal objects, other order).
+            order = columns if self.chance(0.7) else self.rng.sample(columns, len(columns))
+            return {k: cell(kinds[k]) for k in order if self.chance(0.9)}
+        return [row() for _ in range(self.rng.randint(0, 5))]
 
     def document(self):
         if self.chance(0.3):
@@ -300,8 +300,7 @@ class Generator:
             doc = {k: self.value(3) for k in self.rng.sample(KEYS, self.rng.randint(1, 5))}
         else:
             doc = self.value(4)
-        # Sorted keys: Python's insertion order then equals nlohmann's order.
-        return json.loads(json.dumps(doc, sort_keys=True))
+        return doc
 
     # Expressions.
     def identifier(self):
@@ -318,7 +317,7 @@ class Generator:
             text = self.pick(STRINGS + ["it\\'s", "back\\\\slash"])
             return "'" + text + "'"
         value = self.value(2)
-        text = json.dumps(value, sort_keys=True, ensure_ascii=self.chance(0.5))
+        text = json.dumps(value, ensure_ascii=self.chance(0.5))
         return "`" + text.replace("`", "\\`") + "`"
 
     def slice(self):
@@ -392,6 +391,7 @@ class Generator:
             (12, lambda: self.function(d)),
             (6, lambda: self.table_query(d)),
             (1, lambda: self.expression(d) + "." + self.function(d)),
+            (2, lambda: self.reordered_comparison(d)),
         ]
         total = sum(weight for weight, _ in choices)
         r = self.rng.uniform(0, total)
@@ -426,8 +426,27 @@ class Generator:
             return left + " " + op + " " + right
         return self.expression(depth) + " " + op + " " + self.expression(depth)
 
+    def reordered_comparison(self, depth):
+        # One object written in two key orders, compared: equal whatever the order.
+        keys = self.rng.sample(KEYS, self.rng.randint(2, 4))
+        if self.chance(0.5):
+            parts = {k: self.expression(depth) for k in keys}
+            def write(order):
+                return "{" + ", ".join(k + ": " + parts[k] for k in order) + "}"
+        else:
+            values = {k: self.value(1) for k in keys}
+            def write(order):
+                return "`" + json.dumps({k: values[k] for k in order}).replace("`", "\\`") + "`"
+        first, second = write(keys), write(self.rng.sample(keys, len(keys)))
+        return self.pick([
+            lambda: first + " == " + second,
+            lambda: first + " != " + second,
+            lambda: "contains([`1`, %s], %s)" % (second, first),
+            lambda: "[%s][?@ == %s]" % (first, second),
+        ])()
+
     def hash(self, depth):
-        keys = sorted(self.rng.sample(KEYS, self.rng.randint(1, 3)))
+        keys = self.rng.sample(KEYS, self.rng.randint(1, 3))
         return "{" + ", ".join(k + ": " + self.expression(depth) for k in keys) + "}"
 
     def mutate(self, text):
@@ -452,6 +471,16 @@ class Generator:
 
 # ----- the test ---------------------------------------------------------------------------
 
+def has_unsorted_object(value):
+    """Whether `value` holds an object whose keys are not in sorted order: a result where
+    an implementation with sorted keys would disagree."""
+    if isinstance(value, dict):
+        return list(value) != sorted(value) or any(has_unsorted_object(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_unsorted_object(v) for v in value)
+    return False
+
+
 def run_cpp(pairs):
     tool = os.environ.get("BERTH_JMESPATH_EVAL") or os.path.join(
         os.environ.get("BERTH_BUILD_DIR", "build-dev"), "tests", "berth-jmespath-eval")
@@ -470,6 +499,7 @@ def test_cpp_agrees_with_reference_implementation():
 
     compared = 0
     meaningful = 0
+    unsorted = 0
     skipped = []
     disagreements = []
     error_kinds = set()
@@ -490,6 +520,8 @@ def test_cpp_agrees_with_reference_implementation():
             ok = "result" in got and same(expected, got["result"])
             if expected is not None:
                 meaningful += 1
+            if has_unsorted_object(expected):
+                unsorted += 1
         if not ok:
             disagreements.append((expression, document, kind, expected, got))
 
@@ -502,9 +534,10 @@ def test_cpp_agrees_with_reference_implementation():
     assert compared >= 10000
     assert len(skipped) <= compared // 100, skipped[:10]
     assert meaningful > compared * 0.2, (meaningful, compared)
+    assert unsorted > compared * 0.05, (unsorted, compared)
     assert error_kinds == {"syntax", "invalid-type", "invalid-arity", "unknown-function",
                            "invalid-value"}, error_kinds
     rare = {name: n for name, n in calls.items() if n < 50}
     assert not rare, rare
-    print("compared %d pairs: %d non-null results, %d skipped" % (compared, meaningful,
-                                                                  len(skipped)))
+    print("compared %d pairs: %d non-null results, %d with keys out of sorted order, %d skipped"
+          % (compared, meaningful, unsorted, len(skipped)))
