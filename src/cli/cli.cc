@@ -6,6 +6,8 @@
 #include <exception>
 #include <iostream>
 
+#include "absl/strings/str_join.h"
+#include "cli/az_arguments.h"
 #include "cli/command_support.h"
 
 namespace berth::cli {
@@ -54,10 +56,16 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   AddDataCommands(app, &action);
   AddJobCommands(app, &action);
   AddLocalDaemonCommands(app, &action);
+  AddAzCommonFlags(app);
 
+  absl::StatusOr<std::vector<std::string>> normalized = NormalizeAzArguments(args, app);
+  if (!normalized.ok()) {
+    err << "Error: " << normalized.status().message() << "\n";
+    return kExitUsage;
+  }
   std::vector<const char*> argv;
-  argv.reserve(args.size());
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  argv.reserve(normalized->size());
+  for (const std::string& arg : *normalized) argv.push_back(arg.c_str());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::ParseError& e) {
@@ -74,6 +82,29 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   }
 
   GlobalOptions globals;
+  const AzCommonFlags common = ReadAzCommonFlags(app);
+  if (common.query) {
+    absl::StatusOr<jmespath::Expression> query = jmespath::Expression::Compile(*common.query);
+    if (!query.ok()) {
+      err << "Error: --query: " << query.status().message() << "\n";
+      return kExitUsage;
+    }
+    globals.query = *std::move(query);
+    globals.render.query_active = true;
+  }
+  globals.render.format = *ParseOutputFormat(common.output);  // CLI11 checked the name
+  globals.render.color = env.stdout_is_tty;
+  globals.output_given = common.output_given;
+  if (!common.only_show_errors) {
+    if (!common.ignored_scope_flags.empty()) {
+      err << "Note: berth ignores " << absl::StrJoin(common.ignored_scope_flags, ", ")
+          << " (no Azure scopes: the berthd of --url or the configuration is the workspace)\n";
+    }
+    if (common.web) {
+      err << "Note: berth opens no browser for --web; the command's output (or `berth job "
+             "stream` for a job) shows the same\n";
+    }
+  }
   if (url_option->count() > 0) globals.url = url;
   if (token_option->count() > 0) globals.token = token;
   globals.local = LocalGiven(app);
@@ -108,6 +139,7 @@ int Main(int argc, char** argv, const InstallPaths& paths) {
   env.in = &std::cin;
   env.stdin_is_tty = ::isatty(STDIN_FILENO) == 1;
   env.stderr_is_tty = ::isatty(STDERR_FILENO) == 1;
+  env.stdout_is_tty = ::isatty(STDOUT_FILENO) == 1;
   return Run(args, env);
 }
 

@@ -29,6 +29,7 @@ struct CliEnv {
   std::istream* in = nullptr;
   bool stdin_is_tty = false;
   bool stderr_is_tty = false;
+  bool stdout_is_tty = false;  // -o jsonc/yamlc are colored only on a terminal
   EnvLookup env = ProcessEnv;
   const Clock* clock = &SystemClock::Get();
   std::function<void(std::chrono::milliseconds)> sleep;  // null: std::this_thread::sleep_for

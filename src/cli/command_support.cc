@@ -51,8 +51,27 @@ absl::StatusOr<ApiClient*> Session::Client() {
   return client_.get();
 }
 
-void Session::Print(const nlohmann::json& value, OutputFormat format, ResourceKind kind) {
-  out() << Render(value, format, kind) << std::flush;
+absl::Status Session::Print(const nlohmann::json& value, ResourceKind kind) {
+  if (!globals_.query) {
+    out() << Render(value, kind, globals_.render) << std::flush;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<nlohmann::ordered_json> result =
+      globals_.query->Search(nlohmann::ordered_json(value));
+  if (!result.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--query ", globals_.query->text(), ": ", result.status().message()));
+  }
+  out() << RenderQueryResult(*result, globals_.render) << std::flush;
+  return absl::OkStatus();
+}
+
+absl::Status Session::PrintText(const std::string& text) {
+  if (globals_.output_given) return Print(nlohmann::json(text), ResourceKind::kOther);
+  out() << text;
+  if (!text.empty() && text.back() != '\n') out() << "\n";
+  out() << std::flush;
+  return absl::OkStatus();
 }
 
 absl::Status Session::Confirm(const std::string& question, bool yes) {
@@ -106,18 +125,8 @@ void AddLocalFlag(CLI::App* command) {
   command->add_flag(kLocalFlag, description);
 }
 
-void OutputOptions::Add(CLI::App* command, const std::string& description) {
-  command->add_option("-o,--output", format, description)
-      ->check(CLI::IsMember({"json", "yaml", "table"}));
-}
-
 void AddYesFlag(CLI::App* command, bool& yes) {
   command->add_flag("-y,--yes", yes, "Do not ask for confirmation (required without a terminal)");
-}
-
-OutputFormat OutputOptions::Format() const {
-  absl::StatusOr<OutputFormat> parsed = ParseOutputFormat(format);
-  return parsed.ok() ? *parsed : OutputFormat::kJson;
 }
 
 void WaitOptions::Add(CLI::App* command, const std::string& what) {
@@ -136,10 +145,35 @@ void SpecOptions::Add(CLI::App* command, bool file_required, const std::string& 
                                          " (Azure ML schema); relative paths in it are resolved "
                                          "against the file's folder");
   if (file_required) option->required();
+  update.Add(command);
+}
+
+SpecInput SpecOptions::ToInput(std::function<absl::StatusOr<nlohmann::json>()> current) const {
+  SpecInput input;
+  if (!file.empty()) input.file = file;
+  input.set_assignments = update.set;
+  input.add_remove = update.add_remove;
+  input.current = std::move(current);
+  return input;
+}
+
+void GenericUpdateOptions::Add(CLI::App* command) {
   command->add_option("--set", set,
                       "Set a field: path=value, e.g. --set instance_count=2 "
                       "request_settings.request_timeout_ms=10000 (repeatable; values are YAML "
                       "scalars or flow collections; applied over the file)");
+  command
+      ->add_option("--add", add_remove.add,
+                   "Append to a list: <path> <value>, the value JSON, key=value pairs forming "
+                   "one object, or a string (repeatable; after --set)")
+      ->expected(2, CLI::detail::expected_max_vector_size)
+      ->type_name("PATH VALUE...");
+  command
+      ->add_option("--remove", add_remove.remove,
+                   "Remove a field, or a list's element: <path> [<index>] (repeatable; after "
+                   "--add)")
+      ->expected(1, 2)
+      ->type_name("PATH [INDEX]");
 }
 
 namespace {
@@ -187,20 +221,24 @@ absl::StatusOr<nlohmann::json> UploadLocalPath(Session& session, const std::stri
   return reference;
 }
 
-absl::Status PrintResource(Session& session, const std::string& path, OutputFormat format,
-                           ResourceKind kind) {
-  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
-  ASSIGN_OR_RETURN(nlohmann::json resource, client->Get(path));
-  session.Print(resource, format, kind);
-  return absl::OkStatus();
+std::function<absl::StatusOr<nlohmann::json>()> CurrentResource(Session& session,
+                                                                std::string path) {
+  return [&session, path = std::move(path)]() -> absl::StatusOr<nlohmann::json> {
+    ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+    return client->Get(path);
+  };
 }
 
-absl::Status PrintList(Session& session, const std::string& path, OutputFormat format,
-                       ResourceKind kind) {
+absl::Status PrintResource(Session& session, const std::string& path, ResourceKind kind) {
+  ASSIGN_OR_RETURN(ApiClient * client, session.Client());
+  ASSIGN_OR_RETURN(nlohmann::json resource, client->Get(path));
+  return session.Print(resource, kind);
+}
+
+absl::Status PrintList(Session& session, const std::string& path, ResourceKind kind) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(nlohmann::json items, client->ListAll(path));
-  session.Print(items, format, kind);
-  return absl::OkStatus();
+  return session.Print(items, kind);
 }
 
 absl::Status ConfirmAndDelete(Session& session, const std::string& question,
@@ -212,12 +250,10 @@ absl::Status ConfirmAndDelete(Session& session, const std::string& question,
   return absl::OkStatus();
 }
 
-absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(const std::string& name,
-                                                       const std::string& endpoint,
-                                                       const SpecOptions& spec, bool partial) {
-  SpecInput input;
-  input.set_assignments = spec.set;
-  if (!spec.file.empty()) input.file = spec.file;
+absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(
+    const std::string& name, const std::string& endpoint, const SpecOptions& spec, bool partial,
+    std::function<absl::StatusOr<nlohmann::json>()> current) {
+  SpecInput input = spec.ToInput(std::move(current));
   // A partial update carries only what changes; a full document names itself.
   if (!partial || input.file) {
     if (!name.empty()) input.overrides.emplace_back("name", name);
@@ -258,8 +294,7 @@ std::string AssetVersionPath(const std::string& collection, const std::string& n
 
 absl::Status RegisterAssetVersion(Session& session, const std::string& collection,
                                   const nlohmann::json& doc, const std::string& asset,
-                                  const std::string& spec_file, OutputFormat format,
-                                  ResourceKind kind) {
+                                  const std::string& spec_file, ResourceKind kind) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   absl::StatusOr<nlohmann::json> answer = client->Post(collection, doc, /*create=*/true);
   const std::string version = StringField(doc, "version");
@@ -269,15 +304,14 @@ absl::Status RegisterAssetVersion(Session& session, const std::string& collectio
                      " already exists; give another --version, or none to register the next one"));
   }
   if (!answer.ok()) return InSpecFile(answer.status(), spec_file);
-  session.Print(*answer, format, kind);
-  return absl::OkStatus();
+  return session.Print(*answer, kind);
 }
 
 absl::Status ListAssetVersions(Session& session, const std::string& collection,
-                               const std::string& name, OutputFormat format, ResourceKind kind) {
+                               const std::string& name, ResourceKind kind) {
   std::string path = collection;
   if (!name.empty()) absl::StrAppend(&path, "?name=", EncodeComponent(name));
-  return PrintList(session, path, format, kind);
+  return PrintList(session, path, kind);
 }
 
 namespace {
@@ -290,7 +324,7 @@ absl::Status ShowAssetVersion(Session& session, const AssetShowOptions& o) {
   }
   return PrintResource(
       session, AssetVersionPath(o.collection, o.name, o.version.empty() ? kLatestLabel : o.version),
-      o.output.Format(), o.kind);
+      o.kind);
 }
 
 }  // namespace
@@ -307,7 +341,6 @@ void AddAssetShowCommand(CLI::App* group, Action* action, const std::string& col
                 "`latest`: the newest version (of data: the newest not archived)")
       ->check(CLI::IsMember({kLatestLabel}))
       ->excludes(version);
-  o->output.Add(c);
   AddLocalFlag(c);
 }
 
@@ -343,14 +376,13 @@ std::string JobPath(const std::string& job) { return "/jobs/" + EncodeComponent(
 
 absl::Status SendDocument(Session& session, const std::string& method, const std::string& path,
                           const nlohmann::json& doc, const std::string& spec_file,
-                          OutputFormat format, ResourceKind kind) {
+                          ResourceKind kind) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   absl::StatusOr<nlohmann::json> answer =
       method == "PATCH" ? client->Patch(path, doc) : client->Put(path, doc);
   if (!answer.ok()) return InSpecFile(answer.status(), spec_file);
   PrintWarnings(*answer, session.err());
-  session.Print(*answer, format, kind);
-  return absl::OkStatus();
+  return session.Print(*answer, kind);
 }
 
 std::string StringField(const nlohmann::json& doc, const char* key) {

@@ -16,6 +16,7 @@
 #include "cli/output.h"
 #include "cli/spec_document.h"
 #include "cli/wait.h"
+#include "jmespath/jmespath.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::cli {
@@ -28,6 +29,10 @@ struct GlobalOptions {
   std::optional<std::string> url;
   std::optional<std::string> token;
   bool local = false;  // --local: the per-user berthd (local_daemon.h) instead of the config
+  // -o/--output and --query, which every command takes (as every `az` command does).
+  RenderOptions render;
+  std::optional<jmespath::Expression> query;
+  bool output_given = false;  // -o or --query was on the command line
 };
 
 // One command's run: the process around it and the server it talks to.
@@ -46,8 +51,16 @@ class Session {
   // The command was given --local.
   bool local() const { return globals_.local; }
 
-  // Prints a resource (or list) on stdout in the chosen format.
-  void Print(const nlohmann::json& value, OutputFormat format, ResourceKind kind);
+  // The command was given -o or --query.
+  bool output_given() const { return globals_.output_given; }
+
+  // Applies --query to a command's result and prints it in the -o format. A query that fails on
+  // the result (a function given the wrong type) is INVALID_ARGUMENT naming --query.
+  absl::Status Print(const nlohmann::json& value, ResourceKind kind);
+
+  // A command whose result is text (logs, a scoring answer): printed as is unless -o or --query
+  // was given, when it is the JSON string `az` would return.
+  absl::Status PrintText(const std::string& text);
 
   // Asks `question` on a terminal unless `yes`. Without a terminal and without --yes this is a
   // usage error; a "no" is CANCELLED.
@@ -85,15 +98,6 @@ std::shared_ptr<Options> Bind(CLI::App* command, Action* action,
 void AddLocalFlag(CLI::App* command);
 inline constexpr char kLocalFlag[] = "--local";
 
-// Options most commands share, bound to CLI11.
-struct OutputOptions {
-  std::string format = "json";
-  void Add(CLI::App* command,
-           const std::string& description =
-               "Output format: json (default), yaml, or table (aligned columns)");
-  OutputFormat Format() const;
-};
-
 // -y/--yes for commands that ask for confirmation.
 void AddYesFlag(CLI::App* command, bool& yes);
 
@@ -103,11 +107,22 @@ struct WaitOptions {
   void Add(CLI::App* command, const std::string& what);
 };
 
+// `az`'s generic update arguments: --set, --add and --remove.
+struct GenericUpdateOptions {
+  std::vector<std::string> set;
+  AddRemoveArguments add_remove;
+  bool given() const { return !set.empty() || !add_remove.empty(); }
+  void Add(CLI::App* command);
+};
+
 // The inputs of a create/update from a file and flags.
 struct SpecOptions {
   std::string file;
-  std::vector<std::string> set;
+  GenericUpdateOptions update;
   void Add(CLI::App* command, bool file_required, const std::string& kind);
+  // The file and the generic update arguments; `current` as SpecInput::current.
+  SpecInput ToInput(std::function<absl::StatusOr<nlohmann::json>()> current = nullptr) const;
+  bool given() const { return !file.empty() || update.given(); }
 };
 
 // Adapts ApiClient to the artifact store used by UploadArtifacts.
@@ -138,11 +153,12 @@ absl::StatusOr<nlohmann::json> UploadLocalPath(Session& session, const std::stri
                                                const std::string& spec_file,
                                                const std::string& field);
 
+// Reads the resource at `path` when called (SpecInput::current).
+std::function<absl::StatusOr<nlohmann::json>()> CurrentResource(Session& session, std::string path);
+
 // GETs `path` (one resource) or every page of a list, and prints it.
-absl::Status PrintResource(Session& session, const std::string& path, OutputFormat format,
-                           ResourceKind kind);
-absl::Status PrintList(Session& session, const std::string& path, OutputFormat format,
-                       ResourceKind kind);
+absl::Status PrintResource(Session& session, const std::string& path, ResourceKind kind);
+absl::Status PrintList(Session& session, const std::string& path, ResourceKind kind);
 
 // Asks `question` (unless `yes`), DELETEs `path` and says `done` on stderr.
 absl::Status ConfirmAndDelete(Session& session, const std::string& question,
@@ -155,9 +171,10 @@ struct DeploymentTarget {
   std::string name;
   std::string endpoint;
 };
-absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(const std::string& name,
-                                                       const std::string& endpoint,
-                                                       const SpecOptions& spec, bool partial);
+// `current` reads the deployment as it is (for --add/--remove of a partial update).
+absl::StatusOr<DeploymentTarget> BuildDeploymentTarget(
+    const std::string& name, const std::string& endpoint, const SpecOptions& spec, bool partial,
+    std::function<absl::StatusOr<nlohmann::json>()> current = nullptr);
 
 // -n/--name and -e/--endpoint-name of a deployment command; `required` for those naming an
 // existing deployment, otherwise they win over the file.
@@ -183,7 +200,7 @@ std::string JobPath(const std::string& job);
 // reported against `spec_file` (see InSpecFile).
 absl::Status SendDocument(Session& session, const std::string& method, const std::string& path,
                           const nlohmann::json& doc, const std::string& spec_file,
-                          OutputFormat format, ResourceKind kind);
+                          ResourceKind kind);
 
 // The string at `doc[key]`, or "".
 std::string StringField(const nlohmann::json& doc, const char* key);
@@ -206,7 +223,6 @@ struct AssetShowOptions {
   std::string name;
   std::string version;
   std::string label;
-  OutputOptions output;
 };
 void AddAssetShowCommand(CLI::App* group, Action* action, const std::string& collection,
                          ResourceKind kind, const std::string& asset);
@@ -215,11 +231,10 @@ void AddAssetShowCommand(CLI::App* group, Action* action, const std::string& col
 // `spec_file`.
 absl::Status RegisterAssetVersion(Session& session, const std::string& collection,
                                   const nlohmann::json& doc, const std::string& asset,
-                                  const std::string& spec_file, OutputFormat format,
-                                  ResourceKind kind);
+                                  const std::string& spec_file, ResourceKind kind);
 // Prints every version of the collection's assets, or of those named `name`.
 absl::Status ListAssetVersions(Session& session, const std::string& collection,
-                               const std::string& name, OutputFormat format, ResourceKind kind);
+                               const std::string& name, ResourceKind kind);
 
 // "<collection>/<name>/versions/<version>", encoded.
 std::string AssetVersionPath(const std::string& collection, const std::string& name,

@@ -16,7 +16,6 @@ struct WriteOptions {
   std::string endpoint;
   SpecOptions spec;
   bool set_default = false;
-  OutputOptions output;
 };
 
 absl::Status Create(Session& session, const WriteOptions& o) {
@@ -25,41 +24,40 @@ absl::Status Create(Session& session, const WriteOptions& o) {
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, nullptr));
   std::string path = BatchDeploymentPath(t.endpoint, t.name);
   if (o.set_default) path += "?set_default=true";
-  return SendDocument(session, "PUT", path, t.doc, o.spec.file, o.output.Format(),
-                      ResourceKind::kBatchDeployment);
+  return SendDocument(session, "PUT", path, t.doc, o.spec.file, ResourceKind::kBatchDeployment);
 }
 
 absl::Status Update(Session& session, const WriteOptions& o) {
-  if (o.spec.file.empty() && o.spec.set.empty()) {
-    return UsageError("nothing to update: give -f/--file or --set");
+  if (!o.spec.given()) {
+    return UsageError("nothing to update: give -f/--file, --set, --add or --remove");
   }
-  ASSIGN_OR_RETURN(DeploymentTarget t,
-                   BuildDeploymentTarget(o.name, o.endpoint, o.spec, /*partial=*/true));
+  ASSIGN_OR_RETURN(
+      DeploymentTarget t,
+      BuildDeploymentTarget(o.name, o.endpoint, o.spec, /*partial=*/true,
+                            CurrentResource(session, BatchDeploymentPath(o.endpoint, o.name))));
   // The document may be partial: berthd validates the merged result.
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, nullptr));
   return SendDocument(session, "PATCH", BatchDeploymentPath(t.endpoint, t.name), t.doc, o.spec.file,
-                      o.output.Format(), ResourceKind::kBatchDeployment);
+                      ResourceKind::kBatchDeployment);
 }
 
 struct ItemOptions {
   std::string name;
   std::string endpoint;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const ItemOptions& o) {
-  return PrintResource(session, BatchDeploymentPath(o.endpoint, o.name), o.output.Format(),
+  return PrintResource(session, BatchDeploymentPath(o.endpoint, o.name),
                        ResourceKind::kBatchDeployment);
 }
 
 absl::Status List(Session& session, const ItemOptions& o) {
-  return PrintList(session, BatchEndpointPath(o.endpoint) + "/deployments", o.output.Format(),
+  return PrintList(session, BatchEndpointPath(o.endpoint) + "/deployments",
                    ResourceKind::kBatchDeployment);
 }
 
 absl::Status ListJobs(Session& session, const ItemOptions& o) {
-  return PrintList(session, BatchDeploymentPath(o.endpoint, o.name) + "/jobs", o.output.Format(),
-                   ResourceKind::kJob);
+  return PrintList(session, BatchDeploymentPath(o.endpoint, o.name) + "/jobs", ResourceKind::kJob);
 }
 
 struct DeleteOptions {
@@ -82,7 +80,6 @@ void AddWriteOptions(CLI::App* c, WriteOptions& o, bool create) {
     c->add_flag("--set-default", o.set_default,
                 "Also make it the endpoint's default deployment (defaults.deployment_name)");
   }
-  o.output.Add(c);
   AddLocalFlag(c);
 }
 
@@ -110,14 +107,12 @@ void AddBatchDeploymentCommands(CLI::App& app, Action* action) {
     CLI::App* c = group->add_subcommand("show", "Show a batch deployment");
     auto o = Bind(c, action, &Show);
     AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List the deployments of a batch endpoint");
     auto o = Bind(c, action, &List);
     c->add_option("-e,--endpoint-name,--endpoint", o->endpoint, "Endpoint name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
@@ -135,7 +130,6 @@ void AddBatchDeploymentCommands(CLI::App& app, Action* action) {
         group->add_subcommand("list-jobs", "List the jobs of a batch deployment, newest first");
     auto o = Bind(c, action, &ListJobs);
     AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
-    o->output.Add(c);
     AddLocalFlag(c);
   }
 }

@@ -19,15 +19,13 @@ constexpr char kBatchEndpoints[] = "/batch-endpoints";
 struct WriteOptions {
   std::string name;
   SpecOptions spec;
-  OutputOptions output;
 };
 
 // The document from the file and --set; -n names it when the write is a whole document.
-absl::StatusOr<std::pair<json, std::string>> BuildEndpointDocument(const WriteOptions& o,
+absl::StatusOr<std::pair<json, std::string>> BuildEndpointDocument(Session& session,
+                                                                   const WriteOptions& o,
                                                                    bool partial) {
-  SpecInput input;
-  if (!o.spec.file.empty()) input.file = o.spec.file;
-  input.set_assignments = o.spec.set;
+  SpecInput input = o.spec.ToInput(CurrentResource(session, BatchEndpointPath(o.name)));
   if ((!partial || input.file) && !o.name.empty()) input.overrides.emplace_back("name", o.name);
   ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
   std::string name = o.name.empty() ? StringField(doc, "name") : o.name;
@@ -39,40 +37,38 @@ absl::StatusOr<std::pair<json, std::string>> BuildEndpointDocument(const WriteOp
 
 // Azure's create overwrites an existing endpoint; berthd's PUT merges into it.
 absl::Status Create(Session& session, const WriteOptions& o) {
-  ASSIGN_OR_RETURN(auto built, BuildEndpointDocument(o, /*partial=*/false));
+  ASSIGN_OR_RETURN(auto built, BuildEndpointDocument(session, o, /*partial=*/false));
   return SendDocument(session, "PUT", BatchEndpointPath(built.second), built.first, o.spec.file,
-                      o.output.Format(), ResourceKind::kBatchEndpoint);
+                      ResourceKind::kBatchEndpoint);
 }
 
 absl::Status Update(Session& session, const WriteOptions& o) {
-  if (o.spec.file.empty() && o.spec.set.empty()) {
+  if (!o.spec.given()) {
     return UsageError(
-        "nothing to update: give -f/--file or --set, e.g. --set defaults.deployment_name=blue");
+        "nothing to update: give -f/--file, --set, --add or --remove, e.g. --set "
+        "defaults.deployment_name=blue");
   }
-  ASSIGN_OR_RETURN(auto built, BuildEndpointDocument(o, /*partial=*/true));
+  ASSIGN_OR_RETURN(auto built, BuildEndpointDocument(session, o, /*partial=*/true));
   return SendDocument(session, "PATCH", BatchEndpointPath(built.second), built.first, o.spec.file,
-                      o.output.Format(), ResourceKind::kBatchEndpoint);
+                      ResourceKind::kBatchEndpoint);
 }
 
 // ---- read-only commands and delete -------------------------------------------------------
 
 struct NameOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
-  return PrintResource(session, BatchEndpointPath(o.name), o.output.Format(),
-                       ResourceKind::kBatchEndpoint);
+  return PrintResource(session, BatchEndpointPath(o.name), ResourceKind::kBatchEndpoint);
 }
 
 absl::Status List(Session& session, const NameOptions& o) {
-  return PrintList(session, kBatchEndpoints, o.output.Format(), ResourceKind::kBatchEndpoint);
+  return PrintList(session, kBatchEndpoints, ResourceKind::kBatchEndpoint);
 }
 
 absl::Status ListJobs(Session& session, const NameOptions& o) {
-  return PrintList(session, BatchEndpointPath(o.name) + "/jobs", o.output.Format(),
-                   ResourceKind::kJob);
+  return PrintList(session, BatchEndpointPath(o.name) + "/jobs", ResourceKind::kJob);
 }
 
 struct DeleteOptions {
@@ -100,7 +96,6 @@ struct InvokeOptions {
   std::string job_name;
   std::string priority;
   std::string experiment_name;
-  OutputOptions output{""};  // "": print the job's name only
 };
 
 // berthd reads environment variables as strings; `--set environment_variables.N=3` gives a
@@ -173,12 +168,9 @@ absl::Status Invoke(Session& session, const InvokeOptions& o) {
   }
   if (!job.ok()) return job.status();
   PrintWarnings(*job, session.err());
-  if (o.output.format.empty()) {
-    // `JOB=$(berth batch-endpoint invoke ...)`, as `az ... --query name -o tsv` gives.
-    session.out() << StringField(*job, "name") << "\n" << std::flush;
-  } else {
-    session.Print(*job, o.output.Format(), ResourceKind::kJob);
-  }
+  if (session.output_given()) return session.Print(*job, ResourceKind::kJob);
+  // `JOB=$(berth batch-endpoint invoke ...)`, as `az ... --query name -o tsv` gives.
+  session.out() << StringField(*job, "name") << "\n" << std::flush;
   return absl::OkStatus();
 }
 
@@ -193,7 +185,6 @@ void AddBatchEndpointCommands(CLI::App& app, Action* action) {
   auto add_write = [](CLI::App* c, WriteOptions& o, const std::string& name_help) {
     c->add_option("-n,--name", o.name, name_help);
     o.spec.Add(c, /*file_required=*/false, "batch endpoint");
-    o.output.Add(c);
     AddLocalFlag(c);
   };
   {
@@ -212,13 +203,11 @@ void AddBatchEndpointCommands(CLI::App& app, Action* action) {
     CLI::App* c = group->add_subcommand("show", "Show a batch endpoint");
     auto o = Bind(c, action, &Show);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List batch endpoints");
-    auto o = Bind(c, action, &List);
-    o->output.Add(c);
+    Bind(c, action, &List);
     AddLocalFlag(c);
   }
   {
@@ -267,8 +256,6 @@ void AddBatchEndpointCommands(CLI::App& app, Action* action) {
         ->check(CLI::IsMember({"low", "normal"}));
     c->add_option("--experiment-name", o->experiment_name,
                   "Experiment the job is filed under (default: the endpoint's name)");
-    o->output.Add(c,
-                  "Print the job as json, yaml or table instead of its name alone (the default)");
     AddLocalFlag(c);
   }
   {
@@ -276,7 +263,6 @@ void AddBatchEndpointCommands(CLI::App& app, Action* action) {
         group->add_subcommand("list-jobs", "List the jobs of a batch endpoint, newest first");
     auto o = Bind(c, action, &ListJobs);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
 }

@@ -25,13 +25,10 @@ struct CreateOptions {
   int max_instances = -1;
   std::string tier;
   std::string size;
-  OutputOptions output;
 };
 
 absl::Status Create(Session& session, const CreateOptions& o) {
-  SpecInput input;
-  if (!o.spec.file.empty()) input.file = o.spec.file;
-  input.set_assignments = o.spec.set;
+  SpecInput input = o.spec.ToInput();
   OverrideGivenFields(input,
                       {{"name", &o.name}, {"type", &o.type}, {"tier", &o.tier}, {"size", &o.size}});
   ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
@@ -41,21 +38,19 @@ absl::Status Create(Session& session, const CreateOptions& o) {
   if (name.empty()) {
     return UsageError("a compute name is required: pass --name or set `name` in the file");
   }
-  return SendDocument(session, "PUT", ComputePath(name), doc, o.spec.file, o.output.Format(),
-                      ResourceKind::kCompute);
+  return SendDocument(session, "PUT", ComputePath(name), doc, o.spec.file, ResourceKind::kCompute);
 }
 
 struct NameOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
-  return PrintResource(session, ComputePath(o.name), o.output.Format(), ResourceKind::kCompute);
+  return PrintResource(session, ComputePath(o.name), ResourceKind::kCompute);
 }
 
 absl::Status List(Session& session, const NameOptions& o) {
-  return PrintList(session, kComputes, o.output.Format(), ResourceKind::kCompute);
+  return PrintList(session, kComputes, ResourceKind::kCompute);
 }
 
 struct DeleteOptions {
@@ -92,20 +87,17 @@ void AddComputeCommands(CLI::App& app, Action* action) {
                   "dedicated (default) or low_priority (jobs default to low priority)")
         ->check(CLI::IsMember({"dedicated", "low_priority"}));
     c->add_option("--size", o->size, "VM size, e.g. Standard_DS3_v2 (informational)");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("show", "Show a compute cluster");
     auto o = Bind(c, action, &Show);
     c->add_option("-n,--name", o->name, "Compute name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List compute clusters");
-    auto o = Bind(c, action, &List);
-    o->output.Add(c);
+    Bind(c, action, &List);
     AddLocalFlag(c);
   }
   {

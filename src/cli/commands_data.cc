@@ -20,12 +20,14 @@ struct CreateOptions {
   std::string path;
   std::string type;
   std::string description;
-  OutputOptions output;
+  GenericUpdateOptions update;
 };
 
 absl::Status Create(Session& session, const CreateOptions& o) {
   SpecInput input;
   if (!o.file.empty()) input.file = o.file;
+  input.set_assignments = o.update.set;
+  input.add_remove = o.update.add_remove;
   OverrideGivenFields(input, {{"name", &o.name},
                               {"version", &o.version},
                               {"path", &o.path},
@@ -52,31 +54,27 @@ absl::Status Create(Session& session, const CreateOptions& o) {
       doc["type"] = artifact.value("is_file", false) ? "uri_file" : "uri_folder";
     doc["artifact"] = std::move(artifact);
   }
-  return RegisterAssetVersion(session, kData, doc, "data asset", o.file, o.output.Format(),
-                              ResourceKind::kData);
+  return RegisterAssetVersion(session, kData, doc, "data asset", o.file, ResourceKind::kData);
 }
 
 struct ListOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status List(Session& session, const ListOptions& o) {
-  return ListAssetVersions(session, kData, o.name, o.output.Format(), ResourceKind::kData);
+  return ListAssetVersions(session, kData, o.name, ResourceKind::kData);
 }
 
 struct ArchiveOptions {
   std::string name;
   std::string version;
-  OutputOptions output;
 };
 
 absl::Status Archive(Session& session, const ArchiveOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json asset,
                    client->Post(AssetVersionPath(kData, o.name, o.version) + "/archive"));
-  session.Print(asset, o.output.Format(), ResourceKind::kData);
-  return absl::OkStatus();
+  return session.Print(asset, ResourceKind::kData);
 }
 
 }  // namespace
@@ -103,14 +101,13 @@ void AddDataCommands(CLI::App& app, Action* action) {
                   "uri_folder or uri_file (default: uri_file for a local file, else uri_folder)")
         ->check(CLI::IsMember({"uri_folder", "uri_file"}));
     c->add_option("-d,--description", o->description, "Description");
-    o->output.Add(c);
+    o->update.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List data asset versions");
     auto o = Bind(c, action, &List);
     c->add_option("-n,--name", o->name, "Only the versions of this data asset");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   AddAssetShowCommand(group, action, kData, ResourceKind::kData, "data asset");
@@ -121,7 +118,6 @@ void AddDataCommands(CLI::App& app, Action* action) {
     auto o = Bind(c, action, &Archive);
     c->add_option("-n,--name", o->name, "Data asset name")->required();
     c->add_option("-v,--version", o->version, "Version")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
 }

@@ -23,13 +23,13 @@ struct WriteOptions {
   SpecOptions spec;
   bool all_traffic = false;
   WaitOptions wait;
-  OutputOptions output;
 };
 
 using Target = DeploymentTarget;
 
-absl::StatusOr<Target> BuildTarget(const WriteOptions& o, bool partial) {
-  return BuildDeploymentTarget(o.name, o.endpoint, o.spec, partial);
+absl::StatusOr<Target> BuildTarget(Session& session, const WriteOptions& o, bool partial) {
+  return BuildDeploymentTarget(o.name, o.endpoint, o.spec, partial,
+                               CurrentResource(session, DeploymentPath(o.endpoint, o.name)));
 }
 
 // --all-traffic: once the deployment is Succeeded, send all live traffic to it.
@@ -68,7 +68,7 @@ absl::StatusOr<bool> HasNoLiveTraffic(ApiClient& client, const std::string& endp
 
 absl::Status Create(Session& session, const WriteOptions& given) {
   WriteOptions o = given;
-  ASSIGN_OR_RETURN(Target t, BuildTarget(o, /*partial=*/false));
+  ASSIGN_OR_RETURN(Target t, BuildTarget(session, o, /*partial=*/false));
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, [&]() -> absl::Status {
     absl::StatusOr<core::Parsed<core::DeploymentSpec>> parsed = core::ParseDeploymentSpec(t.doc);
     return parsed.ok() ? absl::OkStatus() : Annotate(parsed.status(), o.spec.file);
@@ -92,15 +92,14 @@ absl::Status Create(Session& session, const WriteOptions& given) {
   }
   if (!answer.ok()) return answer.status();
   ASSIGN_OR_RETURN(json result, FinishDeploymentWrite(session, o, t, *answer, "Creating"));
-  session.Print(result, o.output.Format(), ResourceKind::kDeployment);
-  return absl::OkStatus();
+  return session.Print(result, ResourceKind::kDeployment);
 }
 
 absl::Status Update(Session& session, const WriteOptions& o) {
-  if (o.spec.file.empty() && o.spec.set.empty() && !o.all_traffic) {
-    return UsageError("nothing to update: give -f/--file, --set or --all-traffic");
+  if (!o.spec.given() && !o.all_traffic) {
+    return UsageError("nothing to update: give -f/--file, --set, --add, --remove or --all-traffic");
   }
-  ASSIGN_OR_RETURN(Target t, BuildTarget(o, /*partial=*/true));
+  ASSIGN_OR_RETURN(Target t, BuildTarget(session, o, /*partial=*/true));
   // The document may be partial: berthd validates the merged result.
   RETURN_IF_ERROR(PrepareArtifacts(session, t.doc, o.spec.file, nullptr));
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
@@ -115,28 +114,24 @@ absl::Status Update(Session& session, const WriteOptions& o) {
     json answer = *std::move(patched);
     ASSIGN_OR_RETURN(result, FinishDeploymentWrite(session, o, t, answer, "Updating"));
   }
-  session.Print(result, o.output.Format(), ResourceKind::kDeployment);
-  return absl::OkStatus();
+  return session.Print(result, ResourceKind::kDeployment);
 }
 
 struct ItemOptions {
   std::string name;
   std::string endpoint;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const ItemOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json deployment, client->Get(DeploymentPath(o.endpoint, o.name)));
-  session.Print(deployment, o.output.Format(), ResourceKind::kDeployment);
-  return absl::OkStatus();
+  return session.Print(deployment, ResourceKind::kDeployment);
 }
 
 absl::Status List(Session& session, const ItemOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json value, client->ListAll(EndpointPath(o.endpoint) + "/deployments"));
-  session.Print(value, o.output.Format(), ResourceKind::kDeployment);
-  return absl::OkStatus();
+  return session.Print(value, ResourceKind::kDeployment);
 }
 
 struct DeleteOptions {
@@ -163,17 +158,16 @@ struct LogsOptions {
   std::string endpoint;
   int lines = 100;
   std::string instance;
+  std::string container;
 };
 
 absl::Status GetLogs(Session& session, const LogsOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   std::string path = absl::StrCat(DeploymentPath(o.endpoint, o.name), "/logs?lines=", o.lines);
   if (!o.instance.empty()) absl::StrAppend(&path, "&instance=", EncodeComponent(o.instance));
+  if (!o.container.empty()) absl::StrAppend(&path, "&container=", EncodeComponent(o.container));
   ASSIGN_OR_RETURN(std::string text, client->GetText(path));
-  session.out() << text;
-  if (!text.empty() && text.back() != '\n') session.out() << "\n";
-  session.out() << std::flush;
-  return absl::OkStatus();
+  return session.PrintText(text);
 }
 
 void AddWriteOptions(CLI::App* c, WriteOptions& o, bool file_required) {
@@ -183,7 +177,6 @@ void AddWriteOptions(CLI::App* c, WriteOptions& o, bool file_required) {
               "Once the deployment is Succeeded, route all live traffic of the endpoint to it "
               "(waits for the deployment even with --no-wait)");
   o.wait.Add(c, "the deployment is Succeeded or Failed");
-  o.output.Add(c);
   AddLocalFlag(c);
 }
 
@@ -210,14 +203,12 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
     CLI::App* c = group->add_subcommand("show", "Show a deployment with its instances");
     auto o = Bind(c, action, &Show);
     AddDeploymentNames(c, o->name, o->endpoint, /*required=*/true);
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List the deployments of an endpoint");
     auto o = Bind(c, action, &List);
     c->add_option("-e,--endpoint-name,--endpoint", o->endpoint, "Endpoint name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
@@ -238,6 +229,10 @@ void AddDeploymentCommands(CLI::App& app, Action* action) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     c->add_option("--instance", o->instance, "Instance id (see `online-deployment show`)");
+    c->add_option("-c,--container", o->container,
+                  "inference-server (default: the server's output) or storage-initializer (how "
+                  "the model and code were put in place)")
+        ->check(CLI::IsMember({"inference-server", "storage-initializer"}));
     AddLocalFlag(c);
   }
 }

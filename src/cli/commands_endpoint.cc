@@ -30,13 +30,10 @@ struct WriteOptions {
   std::vector<std::string> traffic;
   std::vector<std::string> mirror_traffic;
   WaitOptions wait;
-  OutputOptions output;
 };
 
 absl::Status Create(Session& session, const WriteOptions& o) {
-  SpecInput input;
-  if (!o.spec.file.empty()) input.file = o.spec.file;
-  input.set_assignments = o.spec.set;
+  SpecInput input = o.spec.ToInput();
   if (!o.name.empty()) input.overrides.emplace_back("name", o.name);
   ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
   const std::string name = StringField(doc, "name");
@@ -58,20 +55,16 @@ absl::Status Create(Session& session, const WriteOptions& o) {
       json result,
       FinishWrite(session, *answer, EndpointPath(name),
                   {"Creating", "endpoint", name, false, {}, ShowCommand(name)}, o.wait));
-  session.Print(result, o.output.Format(), ResourceKind::kEndpoint);
-  return absl::OkStatus();
+  return session.Print(result, ResourceKind::kEndpoint);
 }
 
 absl::Status Update(Session& session, const WriteOptions& o) {
-  if (o.spec.file.empty() && o.spec.set.empty() && o.traffic.empty() && o.mirror_traffic.empty()) {
-    return UsageError("nothing to update: give -f/--file, --set, --traffic or --mirror-traffic");
+  if (!o.spec.given() && o.traffic.empty() && o.mirror_traffic.empty()) {
+    return UsageError(
+        "nothing to update: give -f/--file, --set, --add, --remove, --traffic or --mirror-traffic");
   }
-  SpecInput input;
-  if (!o.spec.file.empty()) {
-    input.file = o.spec.file;
-    if (!o.name.empty()) input.overrides.emplace_back("name", o.name);
-  }
-  input.set_assignments = o.spec.set;
+  SpecInput input = o.spec.ToInput(CurrentResource(session, EndpointPath(o.name)));
+  if (!o.spec.file.empty() && !o.name.empty()) input.overrides.emplace_back("name", o.name);
   ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
   std::string name = o.name.empty() ? StringField(doc, "name") : o.name;
   if (name.empty()) {
@@ -96,33 +89,27 @@ absl::Status Update(Session& session, const WriteOptions& o) {
       json result,
       FinishWrite(session, answer, EndpointPath(name),
                   {"Updating", "endpoint", name, false, {}, ShowCommand(name)}, o.wait));
-  session.Print(result, o.output.Format(), ResourceKind::kEndpoint);
-  return absl::OkStatus();
+  return session.Print(result, ResourceKind::kEndpoint);
 }
 
 // ---- read-only and other commands ----------------------------------------------------------
 
 struct NameOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json endpoint, client->Get(EndpointPath(o.name)));
-  session.Print(endpoint, o.output.Format(), ResourceKind::kEndpoint);
-  return absl::OkStatus();
+  return session.Print(endpoint, ResourceKind::kEndpoint);
 }
 
-struct ListOptions {
-  OutputOptions output;
-};
+struct ListOptions {};
 
 absl::Status List(Session& session, const ListOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json value, client->ListAll(kEndpoints));
-  session.Print(value, o.output.Format(), ResourceKind::kEndpoint);
-  return absl::OkStatus();
+  return session.Print(value, ResourceKind::kEndpoint);
 }
 
 struct DeleteOptions {
@@ -156,22 +143,19 @@ absl::Status GetCredentials(Session& session, const NameOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json endpoint, client->Get(EndpointPath(o.name)));
   ASSIGN_OR_RETURN(json credentials, Credentials(*client, endpoint));
-  session.Print(credentials, o.output.Format(), ResourceKind::kOther);
-  return absl::OkStatus();
+  return session.Print(credentials, ResourceKind::kOther);
 }
 
 struct RegenerateOptions {
   std::string name;
   std::string key_type = "primary";
-  OutputOptions output;
 };
 
 absl::Status RegenerateKeys(Session& session, const RegenerateOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json keys, client->Post(EndpointPath(o.name) + "/regenerate-keys",
                                            json{{"key_type", o.key_type}}));
-  session.Print(keys, o.output.Format(), ResourceKind::kOther);
-  return absl::OkStatus();
+  return session.Print(keys, ResourceKind::kOther);
 }
 
 struct InvokeOptions {
@@ -215,10 +199,7 @@ absl::Status Invoke(Session& session, const InvokeOptions& o) {
   ASSIGN_OR_RETURN(HttpResponse response, SendHttp(url, request));
 
   if (response.status >= 200 && response.status < 300) {
-    session.out() << response.body;
-    if (response.body.empty() || response.body.back() != '\n') session.out() << "\n";
-    session.out() << std::flush;
-    return absl::OkStatus();
+    return session.PrintText(response.body);
   }
   session.err() << response.body;
   if (!response.body.empty() && response.body.back() != '\n') session.err() << "\n";
@@ -248,7 +229,6 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("-n,--name", o->name, "Endpoint name (wins over `name` in the file)");
     o->spec.Add(c, /*file_required=*/false, "endpoint");
     o->wait.Add(c, "the endpoint is Succeeded or Failed");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
@@ -264,20 +244,17 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
                   "Copy a percentage of live requests to one deployment, e.g. \"green=10\" "
                   "(at most 50; \"green=0\" stops mirroring)");
     o->wait.Add(c, "the endpoint is Succeeded or Failed");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("show", "Show an endpoint");
     auto o = Bind(c, action, &Show);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List endpoints");
-    auto o = Bind(c, action, &List);
-    o->output.Add(c);
+    Bind(c, action, &List);
     AddLocalFlag(c);
   }
   {
@@ -307,7 +284,6 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
         "Print the scoring credential: the keys (auth_mode key) or a new token (aml_token)");
     auto o = Bind(c, action, &GetCredentials);
     c->add_option("-n,--name", o->name, "Endpoint name")->required();
-    o->output.Add(c);
   }
   {
     CLI::App* c = group->add_subcommand(
@@ -317,7 +293,6 @@ void AddEndpointCommands(CLI::App& app, Action* action) {
     c->add_option("--key-type", o->key_type, "Which key to replace: primary or secondary")
         ->check(CLI::IsMember({"primary", "secondary"}))
         ->capture_default_str();
-    o->output.Add(c);
   }
 }
 

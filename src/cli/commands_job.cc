@@ -20,17 +20,15 @@ constexpr size_t kErrorsShown = 5;
 
 struct NameOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status Show(Session& session, const NameOptions& o) {
-  return PrintResource(session, JobPath(o.name), o.output.Format(), ResourceKind::kJob);
+  return PrintResource(session, JobPath(o.name), ResourceKind::kJob);
 }
 
 struct ListOptions {
   std::string endpoint;
   std::string deployment;
-  OutputOptions output;
 };
 
 absl::Status List(Session& session, const ListOptions& o) {
@@ -43,14 +41,13 @@ absl::Status List(Session& session, const ListOptions& o) {
   if (!o.deployment.empty()) {
     absl::StrAppend(&path, separator, "deployment=", EncodeComponent(o.deployment));
   }
-  return PrintList(session, path, o.output.Format(), ResourceKind::kJob);
+  return PrintList(session, path, ResourceKind::kJob);
 }
 
 absl::Status Cancel(Session& session, const NameOptions& o) {
   ASSIGN_OR_RETURN(ApiClient * client, session.Client());
   ASSIGN_OR_RETURN(json job, client->Post(JobPath(o.name) + "/cancel"));
-  session.Print(job, o.output.Format(), ResourceKind::kJob);
-  return absl::OkStatus();
+  return session.Print(job, ResourceKind::kJob);
 }
 
 struct DownloadOptions {
@@ -119,12 +116,10 @@ absl::Status Stream(Session& session, const NameOptions& o) {
 }
 
 void AddNameCommand(CLI::App* group, Action* action, const std::string& verb,
-                    const std::string& help, absl::Status (*run)(Session&, const NameOptions&),
-                    bool with_output) {
+                    const std::string& help, absl::Status (*run)(Session&, const NameOptions&)) {
   CLI::App* c = group->add_subcommand(verb, help);
   auto o = Bind(c, action, run);
   c->add_option("-n,--name", o->name, "Job name")->required();
-  if (with_output) o->output.Add(c);
   AddLocalFlag(c);
 }
 
@@ -134,18 +129,17 @@ void AddJobCommands(CLI::App& app, Action* action) {
   CLI::App* group =
       app.add_subcommand("job", "Follow, cancel and download the jobs of batch endpoints");
   group->require_subcommand(1);
-  AddNameCommand(group, action, "show", "Show a job with its progress and errors", &Show, true);
+  AddNameCommand(group, action, "show", "Show a job with its progress and errors", &Show);
   {
     CLI::App* c = group->add_subcommand("list", "List jobs, newest first");
     auto o = Bind(c, action, &List);
     c->add_option("-e,--endpoint-name", o->endpoint, "Only the jobs of this batch endpoint");
     c->add_option("-d,--deployment-name", o->deployment, "Only the jobs of this deployment");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   AddNameCommand(group, action, "cancel",
                  "Ask a job to stop (it goes to CancelRequested, then Canceled) and show it",
-                 &Cancel, true);
+                 &Cancel);
   {
     CLI::App* c = group->add_subcommand(
         "download",
@@ -163,7 +157,7 @@ void AddJobCommands(CLI::App& app, Action* action) {
   AddNameCommand(group, action, "stream",
                  "Print a job's driver log as it grows, with its progress on stderr, until the "
                  "job ends; exits 1 unless it Completed",
-                 &Stream, false);
+                 &Stream);
 }
 
 }  // namespace berth::cli

@@ -19,9 +19,7 @@ absl::Status Start(Session& session, const NoOptions&) {
   return absl::OkStatus();
 }
 
-struct StatusOptions {
-  OutputOptions output;
-};
+struct StatusOptions {};
 
 absl::Status Status(Session& session, const StatusOptions& o) {
   ASSIGN_OR_RETURN(LocalDaemonSettings settings, session.LocalSettings());
@@ -34,8 +32,7 @@ absl::Status Status(Session& session, const StatusOptions& o) {
     status["pid"] = record->pid;
     status["responding"] = DaemonAnswers(record->url);
   }
-  session.Print(status, o.output.Format(), ResourceKind::kOther);
-  return absl::OkStatus();
+  return session.Print(status, ResourceKind::kOther);
 }
 
 absl::Status Stop(Session& session, const NoOptions&) {
@@ -66,8 +63,7 @@ void AddLocalDaemonCommands(CLI::App& app, Action* action) {
   {
     CLI::App* c = group->add_subcommand(
         "status", "Show whether the local berthd runs: its URL, pid, data dir and log file");
-    auto o = Bind(c, action, &Status);
-    o->output.Add(c);
+    Bind(c, action, &Status);
   }
   {
     CLI::App* c = group->add_subcommand(

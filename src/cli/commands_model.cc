@@ -22,15 +22,17 @@ struct CreateOptions {
   std::string path;
   std::string type;
   std::string description;
-  OutputOptions output;
+  GenericUpdateOptions update;
 };
 
-// The model document from the file (if any) and the flags, which win over the file.
+// The model document from the file (if any), --set/--add/--remove and the flags, which win over
+// both.
 absl::StatusOr<json> BuildModelDocument(const CreateOptions& o) {
-  json doc = json::object();
-  if (!o.file.empty()) {
-    ASSIGN_OR_RETURN(doc, LoadSpecFile(o.file));
-  }
+  SpecInput input;
+  if (!o.file.empty()) input.file = o.file;
+  input.set_assignments = o.update.set;
+  input.add_remove = o.update.add_remove;
+  ASSIGN_OR_RETURN(json doc, BuildSpecDocument(input));
   const std::pair<const char*, const std::string*> flags[] = {{"name", &o.name},
                                                               {"version", &o.version},
                                                               {"path", &o.path},
@@ -66,16 +68,15 @@ absl::Status Create(Session& session, const CreateOptions& o) {
   model.artifact =
       core::ArtifactRef{artifact["digest"], artifact["base_name"], artifact["is_file"]};
   return RegisterAssetVersion(session, kModels, core::ToJson(model), "model", o.file,
-                              o.output.Format(), ResourceKind::kModel);
+                              ResourceKind::kModel);
 }
 
 struct ListOptions {
   std::string name;
-  OutputOptions output;
 };
 
 absl::Status List(Session& session, const ListOptions& o) {
-  return ListAssetVersions(session, kModels, o.name, o.output.Format(), ResourceKind::kModel);
+  return ListAssetVersions(session, kModels, o.name, ResourceKind::kModel);
 }
 
 struct DeleteOptions {
@@ -112,14 +113,13 @@ void AddModelCommands(CLI::App& app, Action* action) {
     c->add_option("-p,--path", o->path, "Local folder or file holding the model");
     c->add_option("-t,--type", o->type, "custom_model (default), mlflow_model or triton_model");
     c->add_option("-d,--description", o->description, "Description");
-    o->output.Add(c);
+    o->update.Add(c);
     AddLocalFlag(c);
   }
   {
     CLI::App* c = group->add_subcommand("list", "List registered model versions");
     auto o = Bind(c, action, &List);
     c->add_option("-n,--name", o->name, "Only the versions of this model");
-    o->output.Add(c);
     AddLocalFlag(c);
   }
   AddAssetShowCommand(group, action, kModels, ResourceKind::kModel, "model");

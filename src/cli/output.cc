@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <regex>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/job_progress.h"
 #include "cli/traffic.h"
 
@@ -153,42 +157,209 @@ std::vector<std::string> JobRow(const json& j) {
           FormatProgressCell(j),     Field(j, "created_at")};
 }
 
-std::string GenericTable(const json& value) {
-  if (value.is_object()) {
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& [key, item] : value.items()) rows.push_back({key, Cell(item)});
-    return FormatTable({"Key", "Value"}, rows);
+// How Python's str() writes a value inside a table cell or a tsv line.
+std::string PythonText(const nlohmann::ordered_json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      return "None";
+    case json::value_t::boolean:
+      return value.get<bool>() ? "True" : "False";
+    case json::value_t::string:
+      return value.get<std::string>();
+    default:
+      return value.dump(-1, ' ', false, json::error_handler_t::replace);
   }
+}
+
+void AppendTsvCell(const nlohmann::ordered_json& value, std::string& line) {
   if (value.is_array()) {
-    std::vector<std::string> columns;
-    for (const json& item : value) {
-      if (!item.is_object()) continue;
-      for (const auto& [key, unused] : item.items()) {
-        if (std::find(columns.begin(), columns.end(), key) == columns.end()) columns.push_back(key);
-      }
-    }
-    if (columns.empty()) columns.push_back("Value");
-    std::vector<std::vector<std::string>> rows;
-    for (const json& item : value) {
-      std::vector<std::string> row;
-      for (const std::string& column : columns) {
-        row.push_back(item.is_object() ? Field(item, column.c_str()) : Cell(item));
-      }
-      rows.push_back(std::move(row));
-    }
-    return FormatTable(columns, rows);
+    absl::StrAppend(&line, value.size());
+  } else if (!value.is_object()) {
+    line += PythonText(value);
   }
-  return Cell(value) + "\n";
+}
+
+void AppendTsvLine(const nlohmann::ordered_json& row, std::string& out) {
+  if (row.is_object() || row.is_array()) {
+    // A resource's keys come sorted, as `az` sorts a dict's; a query's in the order it lists them,
+    // as `az` keeps an OrderedDict's.
+    const char* separator = "";
+    for (const nlohmann::ordered_json& value : row) {
+      out += separator;
+      AppendTsvCell(value, out);
+      separator = "\t";
+    }
+  } else if (row.is_boolean()) {
+    out += row.get<bool>() ? "true" : "false";
+  } else {
+    AppendTsvCell(row, out);
+  }
+  out += '\n';
+}
+
+// One table row of `item`: column name -> cell.
+std::vector<std::pair<std::string, std::string>> AutoTableRow(const nlohmann::ordered_json& item) {
+  std::vector<std::pair<std::string, std::string>> cells;
+  if (item.is_object()) {
+    for (const auto& [key, value] : item.items()) {
+      if (key == "id" || key == "type" || key == "etag") continue;
+      if (value.is_null() || value.is_object() || value.is_array()) continue;
+      std::string column = key;
+      if (!column.empty()) column[0] = absl::ascii_toupper(static_cast<unsigned char>(column[0]));
+      cells.emplace_back(std::move(column), PythonText(value));
+    }
+  } else if (item.is_array()) {
+    for (size_t i = 0; i < item.size(); ++i) {
+      cells.emplace_back(absl::StrCat("Column", i + 1), PythonText(item[i]));
+    }
+  } else {
+    cells.emplace_back("Result", PythonText(item));
+  }
+  return cells;
+}
+
+constexpr char kKeyColor[] = "\x1b[94m";
+constexpr char kStringColor[] = "\x1b[32m";
+constexpr char kNumberColor[] = "\x1b[36m";
+constexpr char kLiteralColor[] = "\x1b[35m";
+constexpr char kResetColor[] = "\x1b[0m";
+
+std::string Colored(const char* color, const std::string& text) {
+  return absl::StrCat(color, text, kResetColor);
+}
+
+void AppendColorJson(const json& value, int depth, std::string& out) {
+  const std::string indent(2 * (depth + 1), ' ');
+  const std::string closing_indent(2 * depth, ' ');
+  switch (value.type()) {
+    case json::value_t::object: {
+      if (value.empty()) {
+        out += "{}";
+        return;
+      }
+      out += "{\n";
+      size_t i = 0;
+      for (const auto& [key, item] : value.items()) {
+        absl::StrAppend(&out, indent, Colored(kKeyColor, json(key).dump()), ": ");
+        AppendColorJson(item, depth + 1, out);
+        out += ++i < value.size() ? ",\n" : "\n";
+      }
+      absl::StrAppend(&out, closing_indent, "}");
+      return;
+    }
+    case json::value_t::array: {
+      if (value.empty()) {
+        out += "[]";
+        return;
+      }
+      out += "[\n";
+      for (size_t i = 0; i < value.size(); ++i) {
+        out += indent;
+        AppendColorJson(value[i], depth + 1, out);
+        out += i + 1 < value.size() ? ",\n" : "\n";
+      }
+      absl::StrAppend(&out, closing_indent, "]");
+      return;
+    }
+    case json::value_t::string:
+      out += Colored(kStringColor, value.dump(-1, ' ', false, json::error_handler_t::replace));
+      return;
+    case json::value_t::boolean:
+    case json::value_t::null:
+      out += Colored(kLiteralColor, value.dump());
+      return;
+    default:
+      out += Colored(kNumberColor, value.dump());
+      return;
+  }
 }
 
 }  // namespace
 
+const std::vector<std::string>& OutputFormatNames() {
+  static const std::vector<std::string> kNames = {"json",  "jsonc", "yaml", "yamlc",
+                                                  "table", "tsv",   "none"};
+  return kNames;
+}
+
 absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view name) {
-  if (name == "json") return OutputFormat::kJson;
-  if (name == "yaml") return OutputFormat::kYaml;
-  if (name == "table") return OutputFormat::kTable;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--output: expected json, yaml or table, got \"", std::string(name), "\""));
+  static constexpr OutputFormat kFormats[] = {
+      OutputFormat::kJson,  OutputFormat::kJsonColor, OutputFormat::kYaml, OutputFormat::kYamlColor,
+      OutputFormat::kTable, OutputFormat::kTsv,       OutputFormat::kNone};
+  const std::vector<std::string>& names = OutputFormatNames();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (name == names[i]) return kFormats[i];
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--output: expected one of ",
+                                                 absl::StrJoin(names, ", "), "; got \"",
+                                                 std::string(name), "\""));
+}
+
+std::string ToColorJsonText(const json& value) {
+  std::string out;
+  AppendColorJson(value, 0, out);
+  return out + "\n";
+}
+
+std::string ToColorYamlText(const json& value) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(ToYamlText(value), '\n', absl::SkipEmpty())) {
+    // A mapping key is the text before the first ": " (or a final ':'), after the indent and
+    // any "- " of a sequence item; quoted keys never contain ": " in berth's documents.
+    const size_t start = line.find_first_not_of(" -");
+    size_t colon = line.find(": ");
+    if (colon == absl::string_view::npos && absl::EndsWith(line, ":")) colon = line.size() - 1;
+    const bool inside_quotes =
+        start != absl::string_view::npos && line[start] == '"' &&
+        colon != absl::string_view::npos && colon > start &&
+        line.substr(start, colon - start).find('"', 1) == absl::string_view::npos;
+    if (start == absl::string_view::npos || colon == absl::string_view::npos || colon < start ||
+        inside_quotes) {
+      absl::StrAppend(&out, line, "\n");
+      continue;
+    }
+    absl::StrAppend(&out, line.substr(0, start),
+                    Colored(kKeyColor, std::string(line.substr(start, colon - start))),
+                    line.substr(colon), "\n");
+  }
+  return out;
+}
+
+std::string ToTsvText(const nlohmann::ordered_json& value) {
+  std::string out;
+  if (value.is_array()) {
+    for (const nlohmann::ordered_json& row : value) AppendTsvLine(row, out);
+  } else {
+    AppendTsvLine(value, out);
+  }
+  return out;
+}
+
+std::string ToAutoTableText(const nlohmann::ordered_json& value) {
+  std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+  if (value.is_array()) {
+    for (const nlohmann::ordered_json& item : value) rows.push_back(AutoTableRow(item));
+  } else {
+    rows.push_back(AutoTableRow(value));
+  }
+  std::vector<std::string> columns;
+  for (const auto& row : rows) {
+    for (const auto& [column, unused] : row) {
+      if (std::find(columns.begin(), columns.end(), column) == columns.end()) {
+        columns.push_back(column);
+      }
+    }
+  }
+  if (columns.empty()) return "";
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& row : rows) {
+    std::vector<std::string> line(columns.size());
+    for (const auto& [column, cell] : row) {
+      line[std::find(columns.begin(), columns.end(), column) - columns.begin()] = cell;
+    }
+    cells.push_back(std::move(line));
+  }
+  return FormatTable(columns, cells);
 }
 
 std::string ToJsonText(const json& value) {
@@ -270,7 +441,7 @@ std::string ToTableText(const json& value, ResourceKind kind) {
       break;
     case ResourceKind::kOther:
     default:
-      return GenericTable(value);
+      return ToAutoTableText(nlohmann::ordered_json(value));
   }
   std::vector<std::vector<std::string>> rows;
   auto add = [&](const json& item) { rows.push_back(row(item)); };
@@ -282,15 +453,37 @@ std::string ToTableText(const json& value, ResourceKind kind) {
   return FormatTable(headers, rows);
 }
 
-std::string Render(const json& value, OutputFormat format, ResourceKind kind) {
-  switch (format) {
+std::string Render(const json& value, ResourceKind kind, const RenderOptions& options) {
+  if (value.is_null()) return "";
+  switch (options.format) {
+    case OutputFormat::kJsonColor:
+      return options.color ? ToColorJsonText(value) : ToJsonText(value);
     case OutputFormat::kYaml:
       return ToYamlText(value);
+    case OutputFormat::kYamlColor:
+      return options.color ? ToColorYamlText(value) : ToYamlText(value);
     case OutputFormat::kTable:
-      return ToTableText(value, kind);
+      return options.query_active ? ToAutoTableText(nlohmann::ordered_json(value))
+                                  : ToTableText(value, kind);
+    case OutputFormat::kTsv:
+      return ToTsvText(nlohmann::ordered_json(value));
+    case OutputFormat::kNone:
+      return "";
     case OutputFormat::kJson:
     default:
       return ToJsonText(value);
+  }
+}
+
+std::string RenderQueryResult(const nlohmann::ordered_json& value, const RenderOptions& options) {
+  if (value.is_null()) return "";
+  switch (options.format) {
+    case OutputFormat::kTable:
+      return ToAutoTableText(value);
+    case OutputFormat::kTsv:
+      return ToTsvText(value);
+    default:
+      return Render(json(value), ResourceKind::kOther, options);
   }
 }
 

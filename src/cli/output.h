@@ -1,5 +1,6 @@
 #pragma once
-// How the CLI prints resources: JSON (the default, as `az` does), YAML, or an aligned table.
+// How the CLI prints a command's result, with `az`'s output formats (-o): json (the default),
+// jsonc, yaml, yamlc, table, tsv and none. The colored ones are colored only on a terminal.
 
 #include <ostream>
 #include <string>
@@ -11,9 +12,12 @@
 
 namespace berth::cli {
 
-enum class OutputFormat { kJson, kYaml, kTable };
+enum class OutputFormat { kJson, kJsonColor, kYaml, kYamlColor, kTable, kTsv, kNone };
 
-// "json", "yaml" or "table".
+// The names -o takes, as `az` spells them.
+const std::vector<std::string>& OutputFormatNames();
+
+// One of OutputFormatNames(); INVALID_ARGUMENT otherwise.
 absl::StatusOr<OutputFormat> ParseOutputFormat(std::string_view name);
 
 // What is printed, which decides the table's columns.
@@ -36,6 +40,24 @@ std::string ToJsonText(const nlohmann::json& value);
 // booleans or null are quoted.
 std::string ToYamlText(const nlohmann::json& value);
 
+// JSON with ANSI colors (keys, strings, numbers, literals), for -o jsonc on a terminal.
+std::string ToColorJsonText(const nlohmann::json& value);
+
+// YAML with its keys colored, for -o yamlc on a terminal.
+std::string ToColorYamlText(const nlohmann::json& value);
+
+// `az -o tsv`: an array gives one line per element, anything else one line. An object's values
+// go in key order, separated by tabs; within a line a nested array prints as its length and a
+// nested object as an empty cell; strings are written raw, a boolean line as true/false, nested
+// booleans and nulls as Python prints them (True, None), as `az` does. No header.
+// Objects go in their keys' order: a --query result's in the order the query lists them.
+std::string ToTsvText(const nlohmann::ordered_json& value);
+
+// `az -o table` for a result that has no table of its own (a --query result, credentials): one
+// row per array element, one column per key of scalar value (its first letter upper-cased; id,
+// type and etag skipped), a scalar as a "Result" column, an array as Column1, Column2, ...
+std::string ToAutoTableText(const nlohmann::ordered_json& value);
+
 // Columns padded to their widest cell, a dashed rule under the header, one line per row.
 std::string FormatTable(const std::vector<std::string>& headers,
                         const std::vector<std::vector<std::string>>& rows);
@@ -46,10 +68,20 @@ std::string FormatTable(const std::vector<std::string>& headers,
 // Batch endpoints: Name, DefaultDeployment. Batch deployments: Name, Endpoint, Model, Compute,
 // InstanceCount. Computes: Name, Type, Tier, Min, Max. Data: Name, Version, Type, Path.
 // Jobs: Name, Status, Endpoint, Deployment, Progress (mini-batches), Created.
-// Anything else: an object as Key/Value rows; an array of objects with one column per key.
+// Anything else: ToAutoTableText.
 std::string ToTableText(const nlohmann::json& value, ResourceKind kind);
 
-std::string Render(const nlohmann::json& value, OutputFormat format, ResourceKind kind);
+struct RenderOptions {
+  OutputFormat format = OutputFormat::kJson;
+  bool query_active = false;  // a --query chose what is printed: no resource table applies
+  bool color = false;         // stdout is a terminal: jsonc and yamlc are colored
+};
+
+// The text -o asks for. A null result prints nothing, whatever the format (as in `az`).
+std::string Render(const nlohmann::json& value, ResourceKind kind, const RenderOptions& options);
+
+// A --query result: tsv and table keep its keys' order; json and yaml sort them, as `az` does.
+std::string RenderQueryResult(const nlohmann::ordered_json& value, const RenderOptions& options);
 
 // Prints each string of the answer's `warnings` array as "Warning: <text>".
 void PrintWarnings(const nlohmann::json& answer, std::ostream& err);

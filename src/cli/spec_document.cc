@@ -60,10 +60,23 @@ absl::StatusOr<json> BuildSpecDocument(const SpecInput& input) {
   if (input.file) {
     ASSIGN_OR_RETURN(doc, LoadSpecFile(*input.file));
   }
+  json update = json::object();
   if (!input.set_assignments.empty()) {
-    absl::StatusOr<json> update = core::SetAssignmentsToUpdate(input.set_assignments);
-    if (!update.ok()) return Annotate(update.status(), "--set");
-    doc = input.file ? core::MergeSpec(doc, *update) : *std::move(update);
+    absl::StatusOr<json> parsed = core::SetAssignmentsToUpdate(input.set_assignments);
+    if (!parsed.ok()) return Annotate(parsed.status(), "--set");
+    update = *std::move(parsed);
+  }
+  if (input.file || input.add_remove.empty()) {
+    doc = input.file ? core::MergeSpec(doc, update) : std::move(update);
+    RETURN_IF_ERROR(ApplyAddRemove(input.add_remove, doc));
+  } else {
+    if (!input.current) {
+      return absl::InvalidArgumentError("--add and --remove need -f/--file here");
+    }
+    ASSIGN_OR_RETURN(const json current, input.current());
+    json changed = core::MergeSpec(current, update);
+    RETURN_IF_ERROR(ApplyAddRemove(input.add_remove, changed));
+    doc = MergeDocumentBetween(current, changed);
   }
   for (const auto& [field, value] : input.overrides) doc[field] = value;
   return doc;

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/artifact_packer.h"
+#include "cli/generic_update.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::cli {
@@ -24,9 +25,12 @@ namespace berth::cli {
 struct SpecInput {
   std::optional<std::filesystem::path> file;  // the YAML file (-f), if any
   std::vector<std::string> set_assignments;   // --set a.b=value
+  AddRemoveArguments add_remove;              // --add, --remove: applied after --set
   // Top-level string fields the command line sets (name, endpoint_name); they win over the file
   // and --set.
   std::vector<std::pair<std::string, std::string>> overrides;
+  // The resource as berthd has it, for a partial update (no file) with --add or --remove.
+  std::function<absl::StatusOr<nlohmann::json>()> current;
 };
 
 // Adds the flags that were given (non-empty) as overrides of those top-level fields.
@@ -36,9 +40,10 @@ void OverrideGivenFields(SpecInput& input,
 // Reads a YAML file into a JSON object. Errors name the file.
 absl::StatusOr<nlohmann::json> LoadSpecFile(const std::filesystem::path& file);
 
-// The file (or an empty object) merged with the --set assignments, then the overrides. Without
-// a file the --set document is returned as is, so `key=null` still reaches the server as a
-// removal.
+// The file (or an empty object) merged with the --set assignments, --add and --remove applied,
+// then the overrides. Without a file the --set document is returned as is, so `key=null` still
+// reaches the server as a removal; with --add or --remove it is the difference they and --set
+// make to `current` (a usage error without `current`).
 absl::StatusOr<nlohmann::json> BuildSpecDocument(const SpecInput& input);
 
 // A folder or file of the document, packed.

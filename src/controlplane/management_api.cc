@@ -265,7 +265,9 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
         it != query.end() && !absl::SimpleAtoi(it->second, &instance)) {
       return ErrorResponse(req, InvalidField("instance", "must be an integer"));
     }
-    auto logs = service_.GetLogs(endpoint, deployment, lines, instance);
+    const auto container = query.find("container");
+    auto logs = service_.GetLogs(endpoint, deployment, lines, instance,
+                                 container == query.end() ? "inference-server" : container->second);
     if (!logs.ok()) return ErrorResponse(req, logs.status());
     return http::MakeResponse(req, bhttp::status::ok, *logs, "text/plain; charset=utf-8");
   }

@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
 #include "controlplane/python_environment.h"
+#include "core/launch_plan.h"
 #include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
 #include "worker/model_repository.h"
@@ -679,10 +680,14 @@ absl::Status ManagementService::FinishEndpointDelete(const std::string& name) {
 
 absl::StatusOr<std::string> ManagementService::GetLogs(const std::string& endpoint,
                                                        const std::string& name, int lines,
-                                                       int64_t instance) {
+                                                       int64_t instance,
+                                                       const std::string& container) {
   RETURN_IF_ERROR(store_.GetEndpoint(endpoint).status());
   ASSIGN_OR_RETURN(DeploymentRecord record, FindDeployment(endpoint, name));
   if (lines < 1) return InvalidField("lines", "must be at least 1");
+  if (container != "inference-server" && container != "storage-initializer") {
+    return InvalidField("container", "must be inference-server or storage-initializer");
+  }
   std::optional<std::filesystem::path> file =
       observer_ ? observer_->LogFile(endpoint, record.name, instance) : std::nullopt;
   if (!file) {
@@ -692,6 +697,7 @@ absl::StatusOr<std::string> ManagementService::GetLogs(const std::string& endpoi
     }
     return std::string();
   }
+  if (container == "storage-initializer") file = file->parent_path() / core::kStorageInitializerLog;
   return compute::TailLog(*file, lines);
 }
 

@@ -103,8 +103,12 @@ class ManagementService final : public OutcomeRecorder {
                                           const nlohmann::json& doc, bool allow_create);
   absl::StatusOr<nlohmann::json> DeleteDeployment(const std::string& endpoint,
                                                   const std::string& name);
+  // The last `lines` lines of an instance's log (`instance` 0: the newest instance) of one
+  // `container`: "inference-server" (the server's output) or "storage-initializer" (how its
+  // model and code were put in place).
   absl::StatusOr<std::string> GetLogs(const std::string& endpoint, const std::string& name,
-                                      int lines, int64_t instance);
+                                      int lines, int64_t instance,
+                                      const std::string& container = "inference-server");
 
   // The model registry (management_service_models.cc); views as in docs/api.md, "Models".
   // `name` "" lists every model; `version` "latest" is the newest. The page token is

@@ -6,6 +6,7 @@
 
 #include "common/status_macros.h"
 #include "controlplane/supervisor/supervisor_records.h"
+#include "core/launch_plan.h"
 #include "core/spec_json.h"
 #include "spdlog/spdlog.h"
 
@@ -462,7 +463,7 @@ void Supervisor::Launch(Deployment& d, Instance& i, SteadyTime now) {
   request.instance_id = i.id;
   request.spec = d.spec;
   request.instance_dir = InstancesDir() / d.record.endpoint / d.record.name / std::to_string(i.id);
-  i.log_file = request.instance_dir / "logs" / "inference-server.log";
+  i.log_file = request.instance_dir / "logs" / core::kInferenceServerLog;
   RunBlocking(
       blocking_, [this, request = std::move(request)] { return launcher_.Launch(request); },
       [this, key = d.key, id = i.id, incarnation = i.incarnation](LaunchResult result) {

@@ -49,6 +49,11 @@ inline constexpr char kHttpSocketName[] = "http.sock";
 inline constexpr char kGrpcSocketName[] = "grpc.sock";
 inline constexpr char kRunnerControlSocketName[] = "control.sock";
 inline constexpr char kBatchSocketName[] = "batch.sock";
+
+// An instance's logs, in <instance_dir>/logs, named after the Azure containers whose logs
+// `get-logs --container` shows: the server's output, and how its model and code were put in place.
+inline constexpr char kInferenceServerLog[] = "inference-server.log";
+inline constexpr char kStorageInitializerLog[] = "storage-initializer.log";
 std::string RunnerWorkerSocketName(int index);  // "worker-<index>.sock"
 
 // The runner's worker processes: WORKER_COUNT as the runner reads it (1 when absent or not a

@@ -59,7 +59,7 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   fs::path app = request.instance_dir / "app";
   result.log_file = request.batch && !request.batch->log_file.empty()
                         ? request.batch->log_file
-                        : request.instance_dir / "logs" / "inference-server.log";
+                        : request.instance_dir / "logs" / core::kInferenceServerLog;
   auto fail = [&](const std::string& message) {
     AppendInstanceLog(result.log_file, "berth: " + message);
     result.process = absl::FailedPreconditionError(message);
@@ -67,9 +67,18 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
   };
   std::error_code ec;
   fs::create_directories(request.instance_dir / "logs", ec);
+  // Azure's storage-initializer container puts the model and code in place; here the launcher
+  // does, and says so in the log of that name (get-logs --container storage-initializer).
+  const fs::path storage_log = request.instance_dir / "logs" / core::kStorageInitializerLog;
+  auto storage_note = [&](const std::string& line) {
+    AppendInstanceLog(storage_log, "berth: " + line);
+  };
   absl::Status prepared = absl::OkStatus();
   if (spec.code_configuration && spec.code_configuration->artifact) {
     prepared = artifacts_.CopyTo(*spec.code_configuration->artifact, app);
+    storage_note(prepared.ok() ? "code " + spec.code_configuration->artifact->digest + " (" +
+                                     spec.code_configuration->code + ") copied to " + kAppInside
+                               : "cannot copy the code: " + prepared.ToString());
   } else {
     fs::remove_all(app, ec);
     fs::create_directories(app, ec);
@@ -101,9 +110,20 @@ LaunchResult LocalLauncher::Launch(const LaunchRequest& request) {
     // A registered model (`azureml:<name>:<version>`) brings its files from the registry.
     absl::StatusOr<core::ModelSpec> model =
         models_ ? models_->Resolve(*spec.model) : absl::StatusOr<core::ModelSpec>(*spec.model);
-    if (!model.ok()) return fail("cannot prepare the model: " + model.status().ToString());
+    if (!model.ok()) {
+      storage_note("cannot resolve the model: " + model.status().ToString());
+      return fail("cannot prepare the model: " + model.status().ToString());
+    }
     auto model_dir = artifacts_.MaterializeModel(*model);
-    if (!model_dir.ok()) return fail("cannot prepare the model: " + model_dir.status().ToString());
+    if (!model_dir.ok()) {
+      storage_note("cannot unpack the model: " + model_dir.status().ToString());
+      return fail("cannot prepare the model: " + model_dir.status().ToString());
+    }
+    storage_note(
+        "model " +
+        (model->reference.empty() ? model->name + ":" + model->version : model->reference) +
+        (model->artifact ? " " + model->artifact->digest : "") + " at " + kModelInside +
+        (sandboxed ? " (read-only)" : " (" + model_dir->string() + ")"));
     inputs.model_dir = expose(*model_dir, kModelInside, false) + "/";
     if (core::ServingKindOf(spec) == core::ServingKind::kMlflow) {
       auto folder = MlflowFolder(*model_dir, *model);

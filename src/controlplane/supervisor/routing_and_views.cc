@@ -4,6 +4,7 @@
 #include "absl/time/time.h"
 #include "controlplane/supervisor.h"
 #include "controlplane/supervisor/supervisor_records.h"
+#include "core/launch_plan.h"
 #include "core/spec.h"
 
 namespace berth::controlplane {
@@ -136,7 +137,7 @@ std::optional<fs::path> Supervisor::LogFile(const std::string& endpoint,
   fs::path dir = InstancesDir() / endpoint / deployment;
   if (instance == 0) instance = HighestInstanceDir(dir);
   if (instance <= 0) return std::nullopt;
-  fs::path file = dir / std::to_string(instance) / "logs" / "inference-server.log";
+  fs::path file = dir / std::to_string(instance) / "logs" / core::kInferenceServerLog;
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   return file;
