@@ -16,6 +16,7 @@ constexpr char kOutputOption[] = "--output";
 constexpr char kQueryOption[] = "--query";
 constexpr char kWebFlag[] = "--web";
 constexpr char kOnlyShowErrorsFlag[] = "--only-show-errors";
+constexpr char kVersionFlag[] = "--version";
 
 // The `az` scope flags: every `az ml` command needs them; berth has no Azure scopes.
 constexpr const char* kScopeOptions[] = {"--resource-group", "--workspace-name", "--subscription"};
@@ -235,8 +236,12 @@ absl::StatusOr<std::pair<std::string, const CLI::Option*>> ResolveLongOption(
   }
   if (const CLI::Option* exact = FindOption(command, flag)) return std::make_pair(flag, exact);
   const auto candidates = LongOptionsWithPrefix(command, flag);
-  // Left to CLI11, which names the argument.
-  if (candidates.empty()) return std::make_pair(flag, nullptr);
+  if (candidates.empty()) {
+    std::vector<std::string> known;
+    for (const auto& [name, unused] : LongOptionsWithPrefix(command, "--")) known.push_back(name);
+    return UsageError(absl::StrCat("unrecognized argument for 'berth ", path, "': ", flag, ".",
+                                   DidYouMean(flag, known), " See 'berth ", path, " --help'."));
+  }
   // One option may have several long names with the prefix (--endpoint-name, --endpoint).
   std::vector<const CLI::Option*> distinct;
   for (const auto& [name, candidate] : candidates) {
@@ -353,6 +358,13 @@ absl::StatusOr<std::vector<std::string>> NormalizeAzArguments(const std::vector<
       auto resolved = ResolveLongOption(command, flag);
       if (!resolved.ok()) return resolved.status();
       const auto& [name, option] = *resolved;
+      // berth's own --version belongs before any command: `berth model package ... --version 1`
+      // must not print berth's version and exit 0 as if the command had worked.
+      if (name == kVersionFlag && command != &root &&
+          command->get_option_no_throw(kVersionFlag) == nullptr) {
+        return UsageError(
+            absl::StrCat("unrecognized argument for 'berth ", CommandPath(command), "': ", flag));
+      }
       out.push_back(equals == std::string::npos ? name : name + arg.substr(equals));
       if (option == nullptr || equals != std::string::npos || !TakesValue(option)) continue;
       // The option's value(s) follow: they are values, not commands, whatever they look like.

@@ -66,10 +66,12 @@ TEST_F(NormalizeTest, AmbiguousPrefixNamesTheCandidates) {
   EXPECT_THAT(args.status().message(), HasSubstr("--timeout"));
 }
 
-TEST_F(NormalizeTest, UnknownOptionsAreLeftForTheParser) {
-  auto args = Normalize({"online-endpoint", "update", "--bogus"});
-  ASSERT_TRUE(args.ok());
-  EXPECT_EQ(args->back(), "--bogus");
+TEST_F(NormalizeTest, UnknownOptionsNameTheClosestOne) {
+  auto args = Normalize({"online-endpoint", "update", "--trafic", "a=1"});
+  ASSERT_FALSE(args.ok());
+  EXPECT_EQ(args.status().message(),
+            "unrecognized argument for 'berth online-endpoint update': --trafic. Did you mean "
+            "'--traffic'? See 'berth online-endpoint update --help'.");
 }
 
 TEST_F(NormalizeTest, CommonFlagsReadFromTheChosenCommand) {

@@ -120,6 +120,19 @@ TEST_F(CliAzTest, AzCommandsBerthDoesNotRunSaySo) {
   EXPECT_EQ(berthd_.requests().size(), before);
 }
 
+TEST_F(CliAzTest, BerthsVersionFlagOnlyBeforeACommand) {
+  EXPECT_EQ(Berth({"--version"}), 0);
+  EXPECT_THAT(out_.str(), StartsWith("berth "));
+  EXPECT_EQ(Berth({"online-endpoint", "show", "-n", "ep1", "--version", "1"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("unrecognized argument for 'berth online-endpoint show': "
+                                    "--version"));
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(Berth({"online-endpoint", "show", "-n", "ep1", "--vers", "1"}), 2);
+  // A command with a --version of its own keeps it.
+  EXPECT_EQ(Berth({"model", "show", "-n", "m", "--version", "1", "-o", "none"}), 1);
+  EXPECT_THAT(err_.str(), Not(HasSubstr("unrecognized")));
+}
+
 TEST_F(CliAzTest, ScopeFlagsAreAcceptedWithANote) {
   ASSERT_EQ(Berth({"online-endpoint", "show", "-n", "ep1", "-g", "rg", "-w", "ws", "--subscription",
                    "sub", "--query", "name", "-o", "tsv"}),
