@@ -162,11 +162,12 @@ std::string DebianPackageHint(std::string_view distribution) {
     return absl::StrCat(
         "no Debian 12 package known to berth; look for one with "
         "`apt-cache search --names-only python3-",
-        distribution, "`");
+        std::string(distribution), "`");
   }
-  std::string hint = entry->package.empty() ? absl::StrCat("Debian 12 packages no ", distribution)
-                                            : absl::StrCat("apt-get install ", entry->package);
-  if (!entry->note.empty()) absl::StrAppend(&hint, "; ", entry->note);
+  std::string hint = entry->package.empty()
+                         ? absl::StrCat("Debian 12 packages no ", std::string(distribution))
+                         : absl::StrCat("apt-get install ", std::string(entry->package));
+  if (!entry->note.empty()) absl::StrAppend(&hint, "; ", std::string(entry->note));
   return hint;
 }
 

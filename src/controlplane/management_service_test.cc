@@ -137,7 +137,7 @@ TEST_F(ManagementServiceTest, AnImageAloneIsRefusedWhenWritten) {
   EXPECT_EQ(ErrorTarget(created.status()), "environment.image") << created.status();
   EXPECT_NE(created.status().message().find("does not run container images"), std::string::npos);
   EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep1", "blue").status()));
-  EXPECT_EQ(inspections_, 0);  // refused before any interpreter check
+  EXPECT_EQ(inspections_.load(), 0);  // refused before any interpreter check
   // With no model at all the parse refuses it the same way.
   doc.erase("model");
   EXPECT_EQ(ErrorTarget(service_.CreateDeployment("ep1", doc).status()), "environment.image");

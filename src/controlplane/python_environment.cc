@@ -2,9 +2,11 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -60,7 +62,7 @@ bool VersionMatches(const std::string& installed, const std::string& pinned) {
 // Numeric release parts of a version ("3.11.2" -> 3, 11, 2); stops at the first other part.
 std::vector<int> ReleaseParts(const std::string& version) {
   std::vector<int> parts;
-  for (std::string_view part : absl::StrSplit(version, '.')) {
+  for (absl::string_view part : absl::StrSplit(version, '.')) {
     if (part.empty() || !absl::ascii_isdigit(part[0])) break;
     parts.push_back(std::atoi(std::string(part).c_str()));
   }
@@ -184,7 +186,7 @@ bool MarkerHolds(const std::string& marker, const std::string& python_version) {
   if (marker.find(" or ") != std::string::npos || marker.find('(') != std::string::npos) {
     return true;
   }
-  for (std::string_view clause : absl::StrSplit(marker, " and ")) {
+  for (absl::string_view clause : absl::StrSplit(marker, " and ")) {
     std::optional<bool> holds = ClauseHolds(std::string(clause), python_version);
     if (holds.has_value() && !*holds) return false;
   }

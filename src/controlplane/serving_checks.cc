@@ -33,7 +33,7 @@ absl::StatusOr<std::optional<std::string>> ReadModelFile(const fs::path& folder,
   }
   std::error_code ec;
   fs::path path = folder / relative;
-  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  if (!fs::is_regular_file(path, ec)) return std::optional<std::string>();
   if (fs::file_size(path, ec) > kMaxFileBytes) {
     return InvalidField("model", absl::StrCat(name, kOfTheModel, " is over 1 MiB"));
   }
@@ -41,17 +41,20 @@ absl::StatusOr<std::optional<std::string>> ReadModelFile(const fs::path& folder,
   std::stringstream text;
   text << in.rdbuf();
   if (!in) return InvalidField("model", absl::StrCat("cannot read ", name, kOfTheModel));
-  return text.str();
+  return std::optional<std::string>(text.str());
 }
 
 absl::StatusOr<json> ParseModelYaml(const std::string& name, const std::string& text) {
   auto doc = core::YamlToJson(text);
-  if (!doc.ok() || !(doc->is_object() || doc->is_null())) {
+  if (!doc.ok()) {
     return InvalidField(
-        "model", absl::StrCat(name, kOfTheModel, " is not a YAML mapping", doc.ok() ? "" : ": ",
-                              doc.ok() ? "" : doc.status().message()));
+        "model", absl::StrCat(name, kOfTheModel, " is not valid YAML: ", doc.status().message()));
   }
-  return doc->is_null() ? json::object() : *doc;
+  if (doc->is_null()) return json::object();
+  if (!doc->is_object()) {
+    return InvalidField("model", absl::StrCat(name, kOfTheModel, " is not a YAML mapping"));
+  }
+  return *doc;
 }
 
 // A requirements file and those it names with -r, each once.
@@ -96,7 +99,7 @@ absl::Status CheckMlflowServable(const ArtifactStore& artifacts, const core::Dep
 std::vector<std::string> ParseRequirementsFile(const std::string& text,
                                                std::vector<std::string>* includes) {
   std::vector<std::string> lines;
-  for (std::string_view raw : absl::StrSplit(text, '\n')) {
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
     std::string line(absl::StripAsciiWhitespace(raw));
     if (line.empty() || line[0] == '#') continue;
     if (auto comment = line.find(" #"); comment != std::string::npos) {

@@ -534,7 +534,7 @@ TEST(DeploymentSpecTest, ToJsonRoundTripsAFullSpec) {
 
 TEST(DeploymentSpecTest, AnImageAloneIsNothingToServe) {
   json doc = {{"name", "blue"},
-              {"endpoint_name", "ep"},
+              {"endpoint_name", "my-endpoint"},
               {"environment", {{"image", "mcr.microsoft.com/azureml/minimal-py311-inference"}}}};
   auto parsed = ParseDeploymentSpec(doc);
   ASSERT_FALSE(parsed.ok());
