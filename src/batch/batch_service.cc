@@ -18,6 +18,7 @@
 #include "batch/batch_service_internal.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
+#include "controlplane/serving_checks.h"
 #include "core/spec_json.h"
 
 namespace berth::batch {
@@ -272,6 +273,24 @@ absl::StatusOr<core::ComputeSpec> BatchService::ReadCompute(const std::string& n
   return std::move(parsed.spec);
 }
 
+absl::StatusOr<std::vector<std::string>> BatchService::CheckRuntime(
+    const core::DeploymentSpec& worker) {
+  // Without a scoring script the worker serves the model as an MLflow model.
+  RETURN_IF_ERROR(controlplane::CheckMlflowServable(artifacts_, worker, /*batch=*/true));
+  if (worker.environment.conda.empty() &&
+      !controlplane::MlflowModelFolder(artifacts_, worker).has_value()) {
+    return std::vector<std::string>{};  // nothing declared to check
+  }
+  const std::string& python =
+      worker.environment.python.empty() ? options_.python : worker.environment.python;
+  auto info = options_.inspect_interpreter(python);
+  if (!info.ok()) {
+    return InvalidField(worker.environment.python.empty() ? "environment" : "environment.python",
+                        std::string(info.status().message()));
+  }
+  return controlplane::CheckPythonDependencies(artifacts_, worker, *info, python);
+}
+
 absl::StatusOr<core::ModelSpec> BatchService::ResolveModel(const core::ModelSpec& model) {
   if (model.reference.empty()) return model;
   if (models_ == nullptr) {
@@ -446,6 +465,7 @@ absl::StatusOr<BatchService::Written> BatchService::ApplyDeployment(const std::s
   }
   RETURN_IF_ERROR(
       controlplane::CheckDeploymentArtifacts(artifacts_, core::WorkerDeploymentSpec(parsed.spec)));
+  core::DeploymentSpec worker = core::WorkerDeploymentSpec(parsed.spec);
   if (parsed.spec.model && !parsed.spec.model->reference.empty()) {
     ASSIGN_OR_RETURN(core::ModelSpec model, ResolveModel(*parsed.spec.model));
     // As for online deployments: the version `@latest` meant now is recorded.
@@ -453,7 +473,10 @@ absl::StatusOr<BatchService::Written> BatchService::ApplyDeployment(const std::s
       merged["model"] = model.reference;
       ASSIGN_OR_RETURN(parsed, core::ParseBatchDeploymentSpec(merged));
     }
+    worker.model = std::move(model);
   }
+  // Batch writes report no warnings (other pinned versions): only what is missing fails.
+  RETURN_IF_ERROR(CheckRuntime(worker).status());
 
   const int64_t now = NowMs();
   std::vector<ResourceWrite> writes = {Upsert(existing, state::kResourceBatchDeployment,

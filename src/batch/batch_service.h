@@ -22,6 +22,7 @@
 // ALREADY_EXISTS / FAILED_PRECONDITION 409.
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -35,6 +36,7 @@
 #include "controlplane/artifact_store.h"
 #include "controlplane/model_registry.h"
 #include "controlplane/paging.h"
+#include "controlplane/python_environment.h"
 #include "core/batch_spec.h"
 #include "gateway/metrics.h"
 #include "nlohmann/json.hpp"
@@ -51,6 +53,12 @@ struct BatchServiceOptions {
   std::string base_url;            // "http://127.0.0.1:8080", for scoring_uri
   // Where batch series live: those of deleted deployments are dropped. Optional.
   gateway::Metrics* metrics = nullptr;
+  // The interpreter of deployments that name none (environment.python), and how one is read:
+  // a deployment's conda file and its MLflow model's environment files are checked against it
+  // when the deployment is written (controlplane/serving_checks.h).
+  std::string python = "/usr/bin/python3";
+  std::function<absl::StatusOr<controlplane::InterpreterInfo>(const std::string& python)>
+      inspect_interpreter = controlplane::InspectInterpreter;
 };
 
 class BatchService {
@@ -163,6 +171,9 @@ class BatchService {
   absl::StatusOr<core::ComputeSpec> ReadCompute(const std::string& name, std::string_view field);
   // The registered model a deployment names, filled in (NOT_FOUND on `model`).
   absl::StatusOr<core::ModelSpec> ResolveModel(const core::ModelSpec& model);
+  // What the worker runs: an MLflow model when there is no scoring script, and the Python
+  // dependencies declared (controlplane/serving_checks.h). Returns the warnings.
+  absl::StatusOr<std::vector<std::string>> CheckRuntime(const core::DeploymentSpec& worker);
   absl::StatusOr<state::ResourceRecord> FindData(const std::string& name,
                                                  const std::string& version);
 

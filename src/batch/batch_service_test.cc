@@ -255,6 +255,20 @@ TEST_F(BatchServiceTest, DeploymentInstanceCountIsBoundByTheCompute) {
   EXPECT_ERROR(service_.DeleteCompute("CPU-cluster"), kFailedPrecondition, "");
 }
 
+TEST_F(BatchServiceTest, WithoutAScriptTheModelMustBeAnMlflowModel) {
+  CreateCompute();
+  ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());
+  json doc = DeploymentDoc("blue");
+  doc.erase("code_configuration");
+  EXPECT_ERROR(service_.ApplyDeployment("ep1", "blue", doc, true, false), kInvalidArgument,
+               "code_configuration");
+  doc["environment"] = {{"image", "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}};
+  auto image_only = service_.ApplyDeployment("ep1", "blue", doc, true, false);
+  EXPECT_ERROR(image_only, kInvalidArgument, "environment.image");
+  EXPECT_NE(image_only.status().message().find("does not run container images"), std::string::npos);
+  EXPECT_FALSE(store_.GetResource(state::kResourceBatchDeployment, "ep1/blue").ok());
+}
+
 TEST_F(BatchServiceTest, DeploymentArtifactsAndModelsMustExist) {
   CreateCompute();
   ASSERT_TRUE(service_.ApplyEndpoint("ep1", json::object(), true).ok());

@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "compute/compute_driver.h"
 #include "controlplane/python_environment.h"
+#include "controlplane/serving_checks.h"
 #include "core/launch_plan.h"
 #include "core/mlflow_flavor.h"
 #include "core/spec_json.h"
@@ -446,17 +447,8 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
       core::IsNativeMlflow(artifacts_.PathOf(spec.model->artifact->digest))) {
     return absl::OkStatus();  // berth-worker serves it: no Python interpreter involved
   }
-  if (kind == core::ServingKind::kMlflow && spec.model && spec.model->artifact &&
-      spec.model->type != "mlflow_model") {
-    // A custom_model folder without a script is served only when it is an MLflow model.
-    const core::ArtifactRef& a = *spec.model->artifact;
-    std::error_code ec;
-    if (a.is_file || !std::filesystem::exists(artifacts_.PathOf(a.digest) / "MLmodel", ec)) {
-      return InvalidField("code_configuration",
-                          "the model has no MLmodel file, so it needs a scoring script "
-                          "(code_configuration.code and scoring_script) or environment.command");
-    }
-  }
+  // A deployment without a command or script is served only when its model is an MLflow model.
+  RETURN_IF_ERROR(CheckMlflowServable(artifacts_, spec, /*batch=*/false));
   const std::string& python =
       spec.environment.python.empty() ? options_.python : spec.environment.python;
   auto info = options_.inspect_interpreter(python);
@@ -464,10 +456,8 @@ absl::Status ManagementService::CheckRuntime(const core::DeploymentSpec& spec,
     return InvalidField(spec.environment.python.empty() ? "environment" : "environment.python",
                         std::string(info.status().message()));
   }
-  if (spec.environment.conda.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(
-      std::vector<std::string> found,
-      CheckCondaDependencies(nlohmann::json::parse(spec.environment.conda), *info, python));
+  ASSIGN_OR_RETURN(std::vector<std::string> found,
+                   CheckPythonDependencies(artifacts_, spec, *info, python));
   warnings->insert(warnings->end(), found.begin(), found.end());
   return absl::OkStatus();
 }

@@ -4,9 +4,11 @@
 #include "controlplane/management_service.h"
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "common/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "state/memory/memory_state_store.h"
@@ -115,6 +117,30 @@ TEST_F(ManagementServiceTest, CreateUpdateDeleteRules) {
   EXPECT_EQ(same->view["provisioning_state"], "Succeeded");
   EXPECT_THAT(changes_,
               ::testing::Contains(std::make_pair(std::string("ep1"), std::string("blue"))));
+}
+
+TEST_F(ManagementServiceTest, AnImageAloneIsRefusedWhenWritten) {
+  ASSERT_TRUE(service_.CreateEndpoint({{"name", "ep1"}}).ok());
+  // A model folder that is not an MLflow model (no MLmodel), and only an image to serve it.
+  const std::string model_digest = "sha256:" + std::string(64, 'b');
+  std::filesystem::create_directories(artifacts_.PathOf(model_digest));
+  std::ofstream(artifacts_.PathOf(model_digest) / "model.onnx") << "onnx";
+  json doc = {
+      {"name", "blue"},
+      {"model",
+       {{"path", "model"},
+        {"artifact", {{"digest", model_digest}, {"base_name", "model"}, {"is_file", false}}}}},
+      {"environment", {{"image", "mcr.microsoft.com/azureml/onnxruntime:latest"}}}};
+  auto created = service_.CreateDeployment("ep1", doc);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorTarget(created.status()), "environment.image") << created.status();
+  EXPECT_NE(created.status().message().find("does not run container images"), std::string::npos);
+  EXPECT_TRUE(absl::IsNotFound(store_.GetDeployment("ep1", "blue").status()));
+  EXPECT_EQ(inspections_.load(), 0);  // refused before any interpreter check
+  // With no model at all the parse refuses it the same way.
+  doc.erase("model");
+  EXPECT_EQ(ErrorTarget(service_.CreateDeployment("ep1", doc).status()), "environment.image");
 }
 
 TEST_F(ManagementServiceTest, TrafficRules) {

@@ -56,6 +56,51 @@ TEST(PythonEnvironmentTest, MissingPackageFailsNamingIt) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(ErrorTarget(result.status()), "environment.conda_file");
   EXPECT_NE(result.status().message().find("lightgbm==3.3.0"), std::string::npos);
+  EXPECT_NE(result.status().message().find("Debian 12 packages no lightgbm"), std::string::npos)
+      << result.status();
+}
+
+TEST(PythonEnvironmentTest, MissingPackagesComeWithDebiansName) {
+  json conda = json::parse(R"({"dependencies": [{"pip": ["Pillow==9.4.0", "scikit_learn",
+                                                         "some-unknown-dist"]}]})");
+  InterpreterInfo info = Info();
+  info.packages.erase("scikit-learn");
+  auto result = CheckCondaDependencies(conda, info, "/usr/bin/python3");
+  ASSERT_FALSE(result.ok());
+  const std::string message(result.status().message());
+  EXPECT_NE(message.find("Pillow==9.4.0 (apt-get install python3-pil)"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("scikit_learn (apt-get install python3-sklearn)"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("apt-cache search --names-only python3-some-unknown-dist"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("python3-<name>"), std::string::npos) << message;
+}
+
+TEST(PythonEnvironmentTest, DebianPackagesWithoutMetadataCountByModule) {
+  json conda = json::parse(R"({"dependencies": [{"pip": ["opencv-python-headless"]}]})");
+  InterpreterInfo info = Info();
+  EXPECT_FALSE(CheckCondaDependencies(conda, info, "/usr/bin/python3").ok());
+  info.modules.insert("cv2");  // python3-opencv: cv2, no opencv-python distribution
+  EXPECT_TRUE(CheckCondaDependencies(conda, info, "/usr/bin/python3").ok());
+}
+
+TEST(PythonEnvironmentTest, EvaluatesSimpleMarkers) {
+  EXPECT_EQ(ParseRequirement("importlib-metadata; python_version < \"3.8\"").marker,
+            "python_version < \"3.8\"");
+  EXPECT_FALSE(MarkerHolds("python_version < \"3.8\"", "3.11.2"));
+  EXPECT_TRUE(MarkerHolds("python_version >= '3.10'", "3.11.2"));
+  EXPECT_FALSE(MarkerHolds("python_version == \"3.1\"", "3.11.2"));
+  EXPECT_TRUE(MarkerHolds("python_full_version == \"3.11.2\"", "3.11.2"));
+  EXPECT_FALSE(MarkerHolds("sys_platform == \"win32\"", "3.11.2"));
+  EXPECT_FALSE(
+      MarkerHolds("python_version > \"3.6\" and platform_system == \"Windows\"", "3.11.2"));
+  EXPECT_TRUE(MarkerHolds("extra == \"gpu\" or python_version < \"3\"", "3.11.2"));
+  // A dependency whose marker does not hold is not required.
+  json conda =
+      json::parse(R"({"dependencies": [{"pip": ["pywin32==306; sys_platform == 'win32'"]}]})");
+  EXPECT_TRUE(CheckCondaDependencies(conda, Info(), "/usr/bin/python3").ok());
 }
 
 TEST(PythonEnvironmentTest, ShortPinMatchesPatchVersions) {

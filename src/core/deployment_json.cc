@@ -321,6 +321,7 @@ absl::Status CheckServable(const DeploymentSpec& spec) {
       break;
   }
   if (!spec.model.has_value()) {
+    if (!spec.environment.image.empty()) return ImageOnlyError(spec.environment.image, false);
     return InvalidField("environment.command",
                         "nothing to serve: give environment.command (a program serving HTTP on "
                         "{port}), code_configuration with a scoring_script, or an MLflow model");
@@ -328,6 +329,18 @@ absl::Status CheckServable(const DeploymentSpec& spec) {
   // Whether the model is an MLflow model (type mlflow_model, or a folder with an MLmodel file)
   // is known once its files are on the server: the control plane checks that.
   return absl::OkStatus();
+}
+
+absl::Status ImageOnlyError(const std::string& image, bool batch) {
+  return InvalidField(
+      "environment.image",
+      absl::StrCat("berth does not run container images ('", image,
+                   "'): give what serves the deployment instead: a scoring script "
+                   "(code_configuration.code and scoring_script) or an MLflow model (model.type "
+                   "mlflow_model, or a model folder with an MLmodel file)",
+                   batch ? ""
+                         : ", a model.type triton_model (served by berth-worker), or "
+                           "environment.command (a program serving HTTP on {port})"));
 }
 
 json ToJson(const DeploymentSpec& spec) {

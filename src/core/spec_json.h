@@ -44,6 +44,11 @@ absl::StatusOr<Parsed<DeploymentSpec>> ParseDeploymentSpec(const nlohmann::json&
 // parsing so it can relax as runners arrive. ParseDeploymentSpec calls it.
 absl::Status CheckServable(const DeploymentSpec& spec);
 
+// The error for a deployment whose only serving definition is a container image: berth runs no
+// images. INVALID_ARGUMENT on `environment.image`, naming what to give instead (a batch
+// deployment cannot give environment.command).
+absl::Status ImageOnlyError(const std::string& image, bool batch);
+
 // Full documents with defaults applied, in the YAML field names.
 nlohmann::json ToJson(const EndpointSpec& spec);
 nlohmann::json ToJson(const DeploymentSpec& spec);

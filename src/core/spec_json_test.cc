@@ -532,5 +532,33 @@ TEST(DeploymentSpecTest, ToJsonRoundTripsAFullSpec) {
   EXPECT_EQ(reparsed->spec, referenced);
 }
 
+TEST(DeploymentSpecTest, AnImageAloneIsNothingToServe) {
+  json doc = {{"name", "blue"},
+              {"endpoint_name", "my-endpoint"},
+              {"environment", {{"image", "mcr.microsoft.com/azureml/minimal-py311-inference"}}}};
+  auto parsed = ParseDeploymentSpec(doc);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorTarget(parsed.status()), "environment.image");
+  const std::string message(parsed.status().message());
+  EXPECT_NE(message.find("does not run container images"), std::string::npos) << message;
+  for (const char* alternative :
+       {"scoring_script", "MLmodel", "triton_model", "environment.command"}) {
+    EXPECT_NE(message.find(alternative), std::string::npos) << alternative << ": " << message;
+  }
+  // Without an image the error stays on environment.command; with a script the image is only
+  // a warning.
+  doc["environment"].erase("image");
+  EXPECT_EQ(ErrorTarget(ParseDeploymentSpec(doc).status()), "environment.command");
+  doc["environment"]["image"] = "x";
+  doc["code_configuration"] = {
+      {"code", "src"},
+      {"scoring_script", "score.py"},
+      {"artifact", {{"digest", "sha256:" + std::string(64, 'b')}, {"base_name", "src"}}}};
+  auto with_script = ParseDeploymentSpec(doc);
+  ASSERT_TRUE(with_script.ok()) << with_script.status();
+  EXPECT_EQ(with_script->warnings.size(), 1u);  // environment.image: not honoured
+}
+
 }  // namespace
 }  // namespace berth::core

@@ -662,6 +662,7 @@ int main(int argc, char** argv) {
   batch_options.data_dir = dir;
   batch_options.base_url = base_url;
   batch_options.metrics = &metrics;
+  batch_options.python = python;
   batch::BatchService batch_service(**store, artifacts, &models, SystemClock::Get(), random,
                                     scheduler, batch_options);
   if (absl::Status ready = batch_service.Init(); !ready.ok()) return Fail(ready.ToString());

@@ -335,6 +335,34 @@ def case_request_file_folder_cli(d, tmp):
     return err, [str(tmp), "a folder"]
 
 
+def image_only_file(tmp, model):
+    doc = {"name": "orange", "endpoint_name": EP, "instance_count": 1,
+           "environment": {"image": "mcr.microsoft.com/azureml/onnxruntime:latest"}}
+    if model:
+        (tmp / "onnx-model").mkdir()
+        (tmp / "onnx-model" / "model.onnx").write_bytes(b"not an MLflow model")
+        doc["model"] = {"path": "./onnx-model"}
+    path = tmp / "image-only.yml"
+    path.write_text(to_yaml(doc))
+    return path
+
+
+def case_image_only_with_model_cli(d, tmp):
+    # Azure serves this with the image's own server; berth runs no images: refused when
+    # written, before any instance starts, saying what to give instead.
+    path = image_only_file(tmp, model=True)
+    err = cli_error(d, "online-deployment", "create", "-n", "orange", "-e", EP, "-f", path)
+    assert d.api("GET", f"/api/v1/online-endpoints/{EP}/deployments/orange").status == 404
+    return err, ["environment.image", "does not run container images", "scoring_script",
+                 "MLmodel", "environment.command"]
+
+
+def case_image_only_without_model_cli(d, tmp):
+    path = image_only_file(tmp, model=False)
+    err = cli_error(d, "online-deployment", "create", "-n", "orange", "-e", EP, "-f", path)
+    return err, ["environment.image", "does not run container images"]
+
+
 def case_usage_error(d, tmp):
     cp = d.cli("online-endpoint", "show", check=False)
     assert cp.returncode == 2, cp

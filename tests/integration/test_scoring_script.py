@@ -181,11 +181,14 @@ def test_sklearn_score_py_unchanged(berthd, setup):
 
 def test_conda_missing_package_fails_naming_it(berthd, setup):
     d = berthd
-    conda = CONDA_AZURE_SAMPLE + "      - surely-not-installed-pkg==1.0\n"
+    conda = CONDA_AZURE_SAMPLE + "      - surely-not-installed-pkg==1.0\n      - lightgbm==4.1.0\n"
     path = write_script_deployment(setup, "missing", SKLEARN_SCORE, conda=conda)
     cp = deploy(d, path, "missing", check=False)
     assert cp.returncode == 1, cp
     assert "surely-not-installed-pkg" in cp.stderr and "conda_file" in cp.stderr, cp.stderr
+    # Each missing package comes with how to get it on Debian 12, or that Debian has none.
+    assert "apt-cache search --names-only python3-surely-not-installed-pkg" in cp.stderr, cp.stderr
+    assert "Debian 12 packages no lightgbm" in cp.stderr, cp.stderr
     r = d.api("GET", f"/api/v1/online-endpoints/{EP}/deployments/missing")
     assert r.status == 404, r
 
@@ -321,3 +324,34 @@ def test_mlflow_no_code_model(berthd, setup):
     assert r.status == 424, r
     assert r.headers.get("ms-azureml-model-error-statuscode") == "400", r.headers
     assert "bmi" in r.text
+
+
+def test_mlflow_model_environment_files_are_checked_when_written(berthd, setup):
+    d = berthd
+    folder = setup / "mlflow-env" / "lgbm-model"
+    write_mlflow_model(folder)
+    # What MLflow writes beside MLmodel: mlflow itself is skipped (berth provides a subset).
+    (folder / "conda.yaml").write_text(textwrap.dedent("""\
+        channels: [conda-forge]
+        dependencies:
+        - python=3.11.2
+        - pip<=23.3.1
+        - pip:
+          - mlflow==2.9.2
+          - lightgbm==4.1.0
+        name: mlflow-env
+        """))
+    (folder / "python_env.yaml").write_text("python: 3.11.2\ndependencies:\n- -r requirements.txt\n")
+    (folder / "requirements.txt").write_text("mlflow==2.9.2\nlightgbm==4.1.0\n")
+    path = setup / "mlflow-env" / "deployment.yml"
+    path.write_text(json.dumps({
+        "name": "mlflow-env", "endpoint_name": EP,
+        "model": {"path": "./lgbm-model", "type": "mlflow_model"},
+        "instance_type": "Standard_DS3_v2", "instance_count": 1, **PROBES}))
+    cp = deploy(d, path, "mlflow-env", check=False)
+    assert cp.returncode == 1, cp
+    assert "conda.yaml of the MLflow model needs lightgbm==4.1.0" in cp.stderr, cp.stderr
+    assert "Debian 12 packages no lightgbm" in cp.stderr, cp.stderr
+    assert "mlflow==" not in cp.stderr, cp.stderr
+    r = d.api("GET", f"/api/v1/online-endpoints/{EP}/deployments/mlflow-env")
+    assert r.status == 404, r
