@@ -346,8 +346,10 @@ absl::StatusOr<std::vector<std::string>> NormalizeAzArguments(const std::vector<
   out.reserve(args.size());
   if (!args.empty()) out.push_back(args.front());
   const CLI::App* command = &root;
+  bool help = false;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help" || arg == kVersionFlag) help = true;
     if (arg == "--") {
       out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
       break;
@@ -395,6 +397,12 @@ absl::StatusOr<std::vector<std::string>> NormalizeAzArguments(const std::vector<
     }
     // Also before --help: `berth workspace --help` says berth lacks workspaces.
     return UnknownCommand(command, arg);
+  }
+  if (const std::vector<std::string> verbs = SubcommandNames(command); !verbs.empty() && !help) {
+    const std::string path = CommandPath(command);
+    return UsageError(absl::StrCat(
+        path.empty() ? "a command is required" : "'berth " + path + "' needs a command", ": ",
+        absl::StrJoin(verbs, ", "), ". See 'berth ", path, path.empty() ? "" : " ", "--help'."));
   }
   return out;
 }

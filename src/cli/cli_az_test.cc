@@ -103,6 +103,12 @@ TEST_F(CliAzTest, UnknownCommandsNameTheClosestOne) {
   EXPECT_THAT(err_.str(), Not(HasSubstr("Did you mean")));
   // Also with --help after it: the mistake is named, not berth's help printed.
   EXPECT_EQ(Berth({"online-endpoint", "shw", "--help"}), 2);
+  // A group alone lists its commands.
+  EXPECT_EQ(Berth({"compute"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("'berth compute' needs a command: create, show, list, delete. "
+                                    "See 'berth compute --help'."));
+  EXPECT_EQ(Berth({"-g", "rg"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("a command is required: online-endpoint, "));
 }
 
 TEST_F(CliAzTest, AzCommandsBerthDoesNotRunSaySo) {

@@ -50,7 +50,7 @@ class ManagementServiceTest : public ::testing::Test {
         check_entered_.Notify();
         release_check_.WaitForNotification();
       }
-      return InterpreterInfo{"3.11.2", {}};
+      return InterpreterInfo{"3.11.2", {}, {}};
     };
     return options;
   }

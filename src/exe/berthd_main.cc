@@ -613,8 +613,11 @@ int main(int argc, char** argv) {
     grpc_port = *grpc_bound;
   }
 
-  controlplane::LocalLauncherOptions launcher_options{
-      .python = python, .python_dir = python_dir, .worker = worker, .socket_root = socket_dir};
+  controlplane::LocalLauncherOptions launcher_options;
+  launcher_options.python = python;
+  launcher_options.python_dir = python_dir;
+  launcher_options.worker = worker;
+  launcher_options.socket_root = socket_dir;
   launcher_options.sandbox = sandbox.has_value();
   launcher_options.user_mode_network = sandbox && sandbox->privileged;
   if (sandbox && sandbox->user) {
