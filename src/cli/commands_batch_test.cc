@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "archive/tar_for_test.h"
 #include "cli/cli.h"
+#include "cli/cli_runner_for_test.h"
 #include "cli/fake_http_server_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -82,52 +83,14 @@ class FakeBatchd {
   FakeHttpServer server_;
 };
 
-class BatchCommandsTest : public ::testing::Test {
+class BatchCommandsTest : public CliRunnerTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("berth_batch_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    vars_ = {
-        {"BERTH_URL", berthd_.url()}, {"BERTH_TOKEN", "tok"}, {"HOME", (dir_ / "home").string()}};
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  int Berth(std::vector<std::string> args, bool stderr_is_tty = false) {
-    args.insert(args.begin(), "berth");
-    out_.str("");
-    err_.str("");
-    CliEnv env;
-    env.out = &out_;
-    env.err = &err_;
-    env.in = &in_;
-    env.stderr_is_tty = stderr_is_tty;
-    env.env = [this](const std::string& name) -> std::optional<std::string> {
-      auto it = vars_.find(name);
-      return it == vars_.end() ? std::nullopt : std::optional<std::string>(it->second);
-    };
-    env.sleep = [](std::chrono::milliseconds) {};
-    return cli::Run(args, env);
-  }
-
-  std::string Write(const std::string& relative, const std::string& contents) {
-    fs::create_directories((dir_ / relative).parent_path());
-    std::ofstream(dir_ / relative) << contents;
-    return (dir_ / relative).string();
-  }
-
+  std::string ServerUrl() const override { return berthd_.url(); }
   json LastBody(const std::string& method) const {
     return json::parse(berthd_.requests(method).back().body);
   }
 
   FakeBatchd berthd_;
-  fs::path dir_;
-  std::map<std::string, std::string> vars_;
-  std::ostringstream out_;
-  std::ostringstream err_;
-  std::istringstream in_;
 };
 
 TEST_F(BatchCommandsTest, InvokeUploadsALocalFolderAndPrintsTheJobName) {
@@ -540,7 +503,8 @@ TEST_F(StreamTest, PipePrintsTheLogAndAProgressLinePerChange) {
 
 TEST_F(StreamTest, TerminalRedrawsOneBar) {
   Script("Completed");
-  ASSERT_EQ(Berth({"job", "stream", "-n", "j"}, /*stderr_is_tty=*/true), 0) << err_.str();
+  stderr_tty_ = true;
+  ASSERT_EQ(Berth({"job", "stream", "-n", "j"}), 0) << err_.str();
   EXPECT_EQ(out_.str(), "start\na\ndone\n");
   const std::string err = err_.str();
   EXPECT_THAT(err, HasSubstr("\rRunning [########............]  40% | mini-batches 4/10 | "

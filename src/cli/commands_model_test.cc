@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "cli/cli.h"
+#include "cli/cli_runner_for_test.h"
 #include "cli/fake_http_server_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -116,49 +117,10 @@ class FakeRegistry {
   FakeHttpServer server_;
 };
 
-class ModelCommandsTest : public ::testing::Test {
+class ModelCommandsTest : public CliRunnerTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("berth_model_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    vars_ = {
-        {"BERTH_URL", registry_.url()}, {"BERTH_TOKEN", "tok"}, {"HOME", (dir_ / "home").string()}};
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  int Berth(std::vector<std::string> args) {
-    args.insert(args.begin(), "berth");
-    out_.str("");
-    err_.str("");
-    CliEnv env;
-    env.out = &out_;
-    env.err = &err_;
-    env.in = &in_;
-    env.env = [this](const std::string& name) -> std::optional<std::string> {
-      auto it = vars_.find(name);
-      return it == vars_.end() ? std::nullopt : std::optional<std::string>(it->second);
-    };
-    env.sleep = [](std::chrono::milliseconds) {};
-    return cli::Run(args, env);
-  }
-
-  std::string Write(const std::string& relative, const std::string& contents) {
-    fs::create_directories((dir_ / relative).parent_path());
-    std::ofstream(dir_ / relative) << contents;
-    return (dir_ / relative).string();
-  }
-
-  json Out() const { return json::parse(out_.str()); }
-
+  std::string ServerUrl() const override { return registry_.url(); }
   FakeRegistry registry_;
-  fs::path dir_;
-  std::map<std::string, std::string> vars_;
-  std::ostringstream out_;
-  std::ostringstream err_;
-  std::istringstream in_;
 };
 
 TEST_F(ModelCommandsTest, CreateFromFlagsUploadsThePathOnce) {
