@@ -419,3 +419,21 @@ def validate_openapi(document: dict) -> None:
     verdict = proc.stdout.readline()
     assert verdict, "the OpenAPI validator process exited"
     assert json.loads(verdict) == "ok", f"invalid OpenAPI document: {json.loads(verdict)}"
+
+
+# ---- MLflow models (test_mlflow_score.py, test_mlflow_compat.py)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The training frame and target of mlflow_folders' small regression."""
+    from mlflow_folders import training_frame
+    return training_frame()
+
+
+@pytest.fixture(scope="module")
+def regression(data):
+    """A scikit-learn LinearRegression fitted on `data`."""
+    from sklearn.linear_model import LinearRegression
+    frame, target = data
+    return LinearRegression().fit(frame, target)

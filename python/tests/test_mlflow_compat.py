@@ -17,7 +17,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import mlflow_folders as folders
 from conftest import PYTHON_DIR, write_app
-from mlflow_folders import COLSPEC, COLUMNS, TENSOR_OUT, training_frame, write_mlflow
+from mlflow_folders import COLSPEC, COLUMNS, TENSOR_OUT, write_mlflow
 
 if importlib.util.find_spec("mlflow") is not None and "compat" not in (
         importlib.util.find_spec("mlflow").origin or ""):
@@ -31,17 +31,6 @@ from mlflow.exceptions import MlflowCompatError, MlflowException  # noqa: E402
 
 PARAMS = json.dumps([{"name": "scale", "type": "double", "default": 1.0}])
 AGE_BMI = json.dumps([{"name": "age", "type": "double"}, {"name": "bmi", "type": "double"}])
-
-
-@pytest.fixture(scope="module")
-def data():
-    return training_frame()
-
-
-@pytest.fixture(scope="module")
-def regression(data):
-    frame, target = data
-    return LinearRegression().fit(frame, target)
 
 
 @pytest.fixture

@@ -28,20 +28,9 @@ if PYTHON_DIR not in sys.path:
     sys.path.insert(0, PYTHON_DIR)
 
 from berth_runner import mlflow_model, mlflow_swagger  # noqa: E402
-from mlflow_folders import COLSPEC, COLUMNS, TENSOR_OUT, training_frame, write_mlflow  # noqa: E402
+from mlflow_folders import COLSPEC, COLUMNS, TENSOR_OUT, write_mlflow  # noqa: E402
 from berth_runner.mlflow_io import RequestError, parse_request, to_json  # noqa: E402
 from berth_runner.mlflow_model import MlflowModelError, load_model, predict  # noqa: E402
-
-@pytest.fixture(scope="module")
-def data():
-    return training_frame()
-
-
-@pytest.fixture(scope="module")
-def regression(data):
-    frame, target = data
-    return LinearRegression().fit(frame, target)
-
 
 @pytest.fixture
 def colspec_model(tmp_path, regression):
