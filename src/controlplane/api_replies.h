@@ -3,6 +3,7 @@
 // batch routes): JSON bodies, errors through http/errors.h, 405, and request body parsing.
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "http/asio.h"
@@ -29,7 +30,13 @@ http::Response ReplyWritten(const http::Request& req, const absl::StatusOr<Writt
 // 405 naming the method and the path.
 http::Response MethodNotAllowed(const http::Request& req);
 
-// The request's JSON body ({} when empty); INVALID_ARGUMENT when it is not JSON.
+// Whether a Content-Type names YAML: application/yaml, text/yaml or application/x-yaml
+// (parameters and case ignored).
+bool IsYamlContentType(std::string_view content_type);
+
+// The request's body as JSON ({} when empty). A YAML Content-Type (IsYamlContentType) is
+// converted by core::YamlToJson and must be a mapping; anything else is read as JSON.
+// INVALID_ARGUMENT when it is neither: a YAML error names the line and column.
 absl::StatusOr<nlohmann::json> ParseJsonBody(const http::Request& req);
 
 }  // namespace berth::controlplane

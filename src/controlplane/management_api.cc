@@ -6,6 +6,7 @@
 #include "auth/secrets.h"
 #include "common/errors.h"
 #include "controlplane/api_replies.h"
+#include "controlplane/metrics_history_api.h"
 #include "controlplane/model_api.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -139,6 +140,18 @@ Response ManagementApi::HandleBlocking(const Request& req) {
   }
 }
 
+Response ManagementApi::PostArtifact(const Request& req) {
+  // Browsers without crypto.subtle (plain HTTP off loopback) cannot hash the tar, so berthd
+  // names it; storing is then exactly PUT's, with the same checks.
+  const std::string digest = "sha256:" + auth::Sha256Hex(req.body());
+  const bool had = artifacts_.Has(digest);
+  if (absl::Status stored = artifacts_.Put(digest, req.body()); !stored.ok()) {
+    return ErrorResponse(req, stored);
+  }
+  return JsonResponse(req, had ? bhttp::status::ok : bhttp::status::created,
+                      json{{"digest", digest}, {"size", req.body().size()}});
+}
+
 Response ManagementApi::Route(const Request& req, const std::vector<std::string>& parts,
                               const std::map<std::string, std::string>& query) {
   const bhttp::verb method = req.method();
@@ -149,6 +162,10 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
   if (n == 1 && parts[0] == "openapi.json") {
     if (method != bhttp::verb::get) return MethodNotAllowed(req);
     return http::MakeResponse(req, bhttp::status::ok, ManagementOpenApiJson(), "application/json");
+  }
+  if (n == 1 && parts[0] == "artifacts") {
+    if (method != bhttp::verb::post) return MethodNotAllowed(req);
+    return PostArtifact(req);
   }
   if (n == 2 && parts[0] == "artifacts") {
     const std::string& digest = parts[1];
@@ -253,6 +270,12 @@ Response ManagementApi::Route(const Request& req, const std::vector<std::string>
       default:
         return MethodNotAllowed(req);
     }
+  }
+  if (n == 5 && parts[4] == "metrics") {
+    if (metrics_history_ == nullptr) {
+      return ErrorResponse(req, absl::UnavailableError("this berthd keeps no metrics history"));
+    }
+    return ReplyMetricsHistory(service_, *metrics_history_, req, endpoint, deployment, query);
   }
   if (n == 5 && parts[4] == "logs") {
     if (method != bhttp::verb::get) return MethodNotAllowed(req);

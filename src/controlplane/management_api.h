@@ -12,6 +12,7 @@
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
 #include "gateway/metrics.h"
+#include "gateway/metrics_history.h"
 #include "http/asio.h"
 
 namespace berth::controlplane {
@@ -43,12 +44,17 @@ class ManagementApi {
   static const std::vector<std::string>& PublicPrefixes();
   // Routes tried, in the order added, before "no API route". Set before serving; not owned.
   void AddRoutes(ApiRoutes* routes) { extra_routes_.push_back(routes); }
+  // Answers .../deployments/{d}/metrics from `history` (not owned; 503 until set). Set before
+  // serving.
+  void SetMetricsHistory(const gateway::MetricsHistory* history) { metrics_history_ = history; }
   http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
   http::Response HandleBlocking(const http::Request& req);
   http::Response Route(const http::Request& req, const std::vector<std::string>& parts,
                        const std::map<std::string, std::string>& query);
+  // POST /api/v1/artifacts: stores a tar under the digest berthd computes.
+  http::Response PostArtifact(const http::Request& req);
 
   ManagementService& service_;
   ArtifactStore& artifacts_;
@@ -56,6 +62,7 @@ class ManagementApi {
   std::string admin_token_sha256_;
   http::asio::thread_pool& blocking_pool_;
   std::vector<ApiRoutes*> extra_routes_;
+  const gateway::MetricsHistory* metrics_history_ = nullptr;
 };
 
 // The answer to a list GET: reads `$top`/`$skiptoken` from `query` (400 naming a bad one),

@@ -15,6 +15,15 @@ json JsonBody(const json& schema) {
   return {{"required", true}, {"content", {{"application/json", {{"schema", schema}}}}}};
 }
 
+// A resource document as JSON or as the same document in YAML (docs/api.md, "YAML bodies").
+json DocumentBody(const json& schema) {
+  json body = JsonBody(schema);
+  for (const char* type : {"application/yaml", "text/yaml", "application/x-yaml"}) {
+    body["content"][type] = {{"schema", schema}};
+  }
+  return body;
+}
+
 json Answer(const std::string& description, const json& schema = nullptr) {
   json r = {{"description", description}};
   if (!schema.is_null()) r["content"] = {{"application/json", {{"schema", schema}}}};
@@ -78,7 +87,7 @@ json WithParams(json op, const json& params) {
 // The batch routes (docs/batch.md, "Management API"), served by batch/batch_api.cc.
 void AddBatchPaths(json& paths) {
   json any = {{"type", "object"}};
-  auto body = [&] { return JsonBody(any); };
+  auto body = [&] { return DocumentBody(any); };
   auto one = [&](const std::string& what) { return Answer(what, any); };
   auto page = [&](const std::string& what) {
     return Answer(
@@ -208,8 +217,9 @@ json Build() {
       {"get", WithParams(Op("List online endpoints (one page, by name)", "listEndpoints",
                             {{"200", ListAnswer("endpoints", "Endpoint")}}),
                          PageParams())},
-      {"post", Op("Create an online endpoint (409 if it exists)", "createEndpoint",
-                  {{"201", Answer("created", Ref("Endpoint"))}}, JsonBody(Ref("EndpointSpec")))}};
+      {"post",
+       Op("Create an online endpoint (409 if it exists)", "createEndpoint",
+          {{"201", Answer("created", Ref("Endpoint"))}}, DocumentBody(Ref("EndpointSpec")))}};
   paths["/api/v1/online-endpoints/{endpoint}"] = {
       {"parameters", endpoint_params},
       {"get",
@@ -217,9 +227,10 @@ json Build() {
       {"put", Op("Create or update (merge) an endpoint", "putEndpoint",
                  {{"200", Answer("updated", Ref("Endpoint"))},
                   {"201", Answer("created", Ref("Endpoint"))}},
-                 JsonBody(Ref("EndpointSpec")))},
-      {"patch", Op("Update fields of an endpoint (merge)", "patchEndpoint",
-                   {{"200", Answer("updated", Ref("Endpoint"))}}, JsonBody({{"type", "object"}}))},
+                 DocumentBody(Ref("EndpointSpec")))},
+      {"patch",
+       Op("Update fields of an endpoint (merge)", "patchEndpoint",
+          {{"200", Answer("updated", Ref("Endpoint"))}}, DocumentBody({{"type", "object"}}))},
       {"delete", Op("Delete an endpoint and its deployments", "deleteEndpoint",
                     {{"202", Answer("deleting", Ref("Endpoint"))}})}};
   paths["/api/v1/online-endpoints/{endpoint}/keys"] = {
@@ -245,7 +256,7 @@ json Build() {
                          PageParams())},
       {"post",
        Op("Create a deployment (409 if it exists)", "createDeployment",
-          {{"201", Answer("created", Ref("Deployment"))}}, JsonBody(Ref("DeploymentSpec")))}};
+          {{"201", Answer("created", Ref("Deployment"))}}, DocumentBody(Ref("DeploymentSpec")))}};
   paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}"] = {
       {"parameters", deployment_params},
       {"get", Op("Show a deployment", "getDeployment",
@@ -253,10 +264,10 @@ json Build() {
       {"put", Op("Create or update (merge) a deployment", "putDeployment",
                  {{"200", Answer("updated", Ref("Deployment"))},
                   {"201", Answer("created", Ref("Deployment"))}},
-                 JsonBody(Ref("DeploymentSpec")))},
+                 DocumentBody(Ref("DeploymentSpec")))},
       {"patch",
        Op("Update fields of a deployment (merge)", "patchDeployment",
-          {{"200", Answer("updated", Ref("Deployment"))}}, JsonBody({{"type", "object"}}))},
+          {{"200", Answer("updated", Ref("Deployment"))}}, DocumentBody({{"type", "object"}}))},
       {"delete", Op("Delete a deployment (409 while it has live or mirrored traffic)",
                     "deleteDeployment", {{"202", Answer("deleting", Ref("Deployment"))}})}};
   json log_params = deployment_params;
@@ -268,6 +279,25 @@ json Build() {
                  {{"200",
                    {{"description", "log text"},
                     {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}})}};
+  json metrics_params = deployment_params;
+  metrics_params.push_back(
+      {{"name", "window_s"},
+       {"in", "query"},
+       {"description", "seconds back from now, 10 to 3600 (default 300)"},
+       {"schema", {{"type", "integer"}, {"minimum", 10}, {"maximum", 3600}, {"default", 300}}}});
+  paths["/api/v1/online-endpoints/{endpoint}/deployments/{deployment}/metrics"] = {
+      {"parameters", metrics_params},
+      {"get", Op("Request rate, latency and status counts per 2 s step over a recent window",
+                 "getDeploymentMetrics",
+                 {{"200", Answer("steps, oldest first", Ref("MetricsHistory"))}})}};
+  paths["/api/v1/artifacts"] = {
+      {"post",
+       Op("Upload an artifact (tar); berthd computes its digest", "postArtifact",
+          {{"200", Answer("already stored", Ref("StoredArtifact"))},
+           {"201", Answer("stored", Ref("StoredArtifact"))}},
+          {{"required", true},
+           {"content",
+            {{"application/x-tar", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}})}};
   paths["/api/v1/artifacts/{digest}"] = {
       {"parameters", json::array({PathParam("digest", "sha256:<hex> of the tar")})},
       {"head", Op("Whether an artifact is stored", "hasArtifact",
@@ -291,7 +321,7 @@ json Build() {
                          model_params)},
       {"post", Op("Register a model version (409 if it exists; no version: the next integer)",
                   "createModel", {{"201", Answer("registered", Ref("Model"))}},
-                  JsonBody(Ref("ModelSpec")))}};
+                  DocumentBody(Ref("ModelSpec")))}};
   paths["/api/v1/models/{name}/versions"] = {
       {"parameters", json::array({PathParam("name", "model name")})},
       {"get",
@@ -394,6 +424,30 @@ json Build() {
       {"allOf",
        {Ref("ModelSpec"),
         {{"type", "object"}, {"properties", {{"created_at", {{"type", "string"}}}}}}}}};
+  json count = {{"type", "integer"}, {"minimum", 0}};
+  json nullable_ms = {{"type", "number"}, {"nullable", true}};
+  schemas["MetricsHistory"] = {{"type", "object"},
+                               {"required", {"step_s", "window_s", "points"}},
+                               {"properties",
+                                {{"step_s", {{"type", "integer"}}},
+                                 {"window_s", {{"type", "integer"}}},
+                                 {"points",
+                                  {{"type", "array"},
+                                   {"items",
+                                    {{"type", "object"},
+                                     {"properties",
+                                      {{"time", {{"type", "string"}, {"format", "date-time"}}},
+                                       {"requests_per_s", {{"type", "number"}}},
+                                       {"p50_ms", nullable_ms},
+                                       {"p99_ms", nullable_ms},
+                                       {"status_2xx", count},
+                                       {"status_4xx", count},
+                                       {"status_5xx", count},
+                                       {"status_429", count}}}}}}}}}};
+  schemas["StoredArtifact"] = {
+      {"type", "object"},
+      {"required", {"digest", "size"}},
+      {"properties", {{"digest", {{"type", "string"}}}, {"size", {{"type", "integer"}}}}}};
   schemas["Keys"] = {
       {"type", "object"},
       {"properties",

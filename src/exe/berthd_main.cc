@@ -42,6 +42,7 @@
 #include "gateway/data_plane.h"
 #include "gateway/grpc/grpc_gateway.h"
 #include "gateway/metrics.h"
+#include "gateway/metrics_history.h"
 #include "gateway/router.h"
 #include "http/errors.h"
 #include "http/server.h"
@@ -645,6 +646,10 @@ int main(int argc, char** argv) {
   supervisor.SetRecorder(&service);
   service.SetModelRegistry(&models);
   controlplane::ManagementApi api(service, artifacts, metrics, *admin_hash, blocking_pool);
+  // The last hour of each deployment's request counters, sampled on the control thread, for
+  // the studio's charts.
+  gateway::MetricsHistory metrics_history(SystemClock::Get());
+  api.SetMetricsHistory(&metrics_history);
 
   // Batch: jobs run on workers started for them (docs/batch.md), sandboxed like instances, with
   // socket folders of their own under <socket-dir>/batch.
@@ -674,6 +679,7 @@ int main(int argc, char** argv) {
   service_ptr = &service;
   api_ptr = &api;
   supervisor.Start();
+  metrics_history.Start(control_io.get_executor(), metrics);
   if (absl::Status resumed = scheduler.Start(); !resumed.ok()) {
     return Fail("cannot resume batch jobs: " + resumed.ToString());
   }
@@ -746,6 +752,7 @@ int main(int argc, char** argv) {
     stopped.set_value();
   });
   stopped.get_future().wait();
+  metrics_history.Stop();
   router.StopMirroring();
   scheduler.Stop();  // unfinished jobs resume at the next start
   supervisor.Shutdown();

@@ -225,6 +225,28 @@ TEST_F(DataPlaneTest, ClosedEndpointIsForbiddenOnThePublicListenerOnly) {
   EXPECT_EQ(StatusOf(Post(true, "/endpoints/open/score", "ok")), 200);
 }
 
+TEST_F(DataPlaneTest, TheAnswerNamesTheDeploymentThatServedIt) {
+  auto deployment_of = [](const std::string& message) {
+    for (const std::string& line : Parse(message).lines) {
+      if (line.starts_with("azureml-model-deployment: ")) {
+        return line.substr(std::string_view("azureml-model-deployment: ").size());
+      }
+    }
+    return std::string("(none)");
+  };
+  // By the traffic split (all to "runner"), and by the header.
+  EXPECT_EQ(deployment_of(Post(false, "/endpoints/open/score", "ok")), "runner");
+  EXPECT_EQ(deployment_of(Post(false, "/endpoints/open/score", "ok", "k1", "http")), "http");
+  // A model's failure is still the deployment's answer.
+  std::string failed = Post(false, "/endpoints/open/score", "fail", "k1", "http");
+  EXPECT_EQ(StatusOf(failed), 424) << failed;
+  EXPECT_EQ(deployment_of(failed), "http");
+  // No deployment answered an unknown one.
+  std::string unknown = Post(false, "/endpoints/open/score", "ok", "k1", "ghost");
+  EXPECT_EQ(StatusOf(unknown), 404) << unknown;
+  EXPECT_EQ(deployment_of(unknown), "(none)");
+}
+
 TEST_F(DataPlaneTest, RunnerFramesAndHttpGiveTheClientTheSameResponse) {
   for (std::string body : {"ok", "fail", "empty"}) {
     Seen via_runner = Parse(Post(false, "/endpoints/open/score", body, "k1", "runner"));

@@ -298,6 +298,14 @@ std::vector<Row<Values>> Copy(absl::Mutex& mu, const Table& table) {
 
 }  // namespace
 
+std::vector<Metrics::OnlineSeries> Metrics::OnlineValues() const {
+  std::vector<OnlineSeries> out;
+  for (auto& row : Copy<DeploymentValues>(online_mu_, online_)) {
+    out.push_back({std::move(row.endpoint), std::move(row.deployment), std::move(row.values)});
+  }
+  return out;
+}
+
 std::string Metrics::RenderPrometheus() const {
   const auto online = Copy<DeploymentValues>(online_mu_, online_);
   const auto batch = Copy<BatchValues>(batch_mu_, batch_);

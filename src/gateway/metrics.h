@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 
@@ -136,6 +137,16 @@ class Metrics {
     int64_t jobs_running = 0;
     uint64_t mini_batches_succeeded = 0, mini_batches_failed = 0;
   };
+
+  // One online series' values, copied.
+  struct OnlineSeries {
+    std::string endpoint;
+    std::string deployment;
+    DeploymentValues values;
+  };
+  // Every online series (endpoint "" and deployment "" included), each copied under its own
+  // mutex, sorted by endpoint then deployment.
+  std::vector<OnlineSeries> OnlineValues() const;
 
  private:
   template <typename Values>
