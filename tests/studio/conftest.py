@@ -51,6 +51,10 @@ def browser(tmp_path_factory):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_window_size(1280, 800)
+    # The viewport itself 1280x800 (the window's size includes no chrome in headless mode,
+    # but make it exact for the screenshots).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
@@ -58,7 +62,12 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def screenshot(browser):
-    def take(page):
+    def take(page, element_id=None):
+        """The viewport, scrolled to the top or to `element_id`."""
+        if element_id:
+            browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", element_id)
+        else:
+            browser.execute_script("window.scrollTo(0, 0)")
         path = SCREENSHOTS / f"{page}.png"
         browser.save_screenshot(str(path))
         return path

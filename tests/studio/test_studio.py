@@ -19,6 +19,8 @@ from berth_helpers import TEST_SERVER, deployment_doc, http_request, to_yaml, wa
 
 pytestmark = pytest.mark.slow
 
+from selenium.common.exceptions import (NoSuchElementException,  # noqa: E402
+                                        StaleElementReferenceException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -34,7 +36,10 @@ def d(berthd_factory):
 
 
 def wait(browser, condition, timeout=WAIT, message=""):
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(condition, message)
+    # The pages re-render as they poll: an element can go stale between finding and reading.
+    return WebDriverWait(browser, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException,
+                                             StaleElementReferenceException)).until(condition, message)
 
 
 def by_id(browser, element_id, timeout=WAIT):
@@ -48,10 +53,7 @@ def text_of(browser, element_id):
 
 def wait_text(browser, element_id, predicate, timeout=WAIT, message=None):
     def check(b):
-        try:
-            t = b.find_element(By.ID, element_id).text
-        except Exception:
-            return False
+        t = b.find_element(By.ID, element_id).text
         return t if predicate(t) else False
     return wait(browser, check, timeout, message or f"#{element_id} text")
 
@@ -210,7 +212,7 @@ def test_test_panel(d, browser, screenshot):
     assert text_of(browser, "test-latency").endswith("ms")
     snippet = text_of(browser, "snippet-curl")
     assert f"/endpoints/{EP}/score" in snippet and d.primary_key(EP) in snippet
-    screenshot("endpoint-test")
+    screenshot("endpoint-test", "test-title")
 
 
 def test_snippet_works(d, browser):
@@ -241,6 +243,7 @@ def test_deployment_page_logs_and_charts(d, browser, screenshot):
     Select(browser.find_element(By.ID, "metrics-window")).select_by_value("900")
     wait(browser, lambda b: int(b.find_element(By.ID, "metrics-status").get_attribute("data-points") or 0) > 0)
     screenshot("deployment")
+    screenshot("deployment-charts", "metrics-title")
 
 
 def test_regenerate_key(d, browser):
