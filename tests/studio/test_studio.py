@@ -155,19 +155,20 @@ def test_create_endpoint_and_deployment_from_yaml(d, browser, module_dir, screen
     heading(browser, f"Endpoint {EP}")
     assert d.endpoint(EP)["auth_mode"] == "key"
 
-    # A bad deployment document: the field is named, nothing is created.
+    # A bad deployment document (with its code folder's file, which lands at the folder's
+    # top): the field is named, nothing is created.
     browser.find_element(By.CSS_SELECTOR, "#deployment-list ~ details summary").click()
     doc = deployment_doc("blue", EP)
     bad = dict(doc, instance_count="many")
     paste(browser, by_id(browser, "create-deployment-yaml"), to_yaml(bad))
+    browser.find_element(By.ID, "create-deployment-code-files").send_keys(str(TEST_SERVER))
     browser.find_element(By.ID, "create-deployment-submit").click()
     message = wait_text(browser, "create-deployment-yaml-error", lambda t: t.strip() != "")
     assert "instance_count" in message, message
     assert d.api("GET", f"/api/v1/online-endpoints/{EP}/deployments/blue").status == 404
 
-    # The good one, with the code folder's file uploaded as the folder's top.
+    # The good one (the file input still holds the code).
     paste(browser, by_id(browser, "create-deployment-yaml"), to_yaml(doc))
-    browser.find_element(By.ID, "create-deployment-code-files").send_keys(str(TEST_SERVER))
     browser.find_element(By.ID, "create-deployment-submit").click()
     wait_text(browser, "create-deployment-progress", lambda t: "Created" in t)
     wait_text(browser, "deployment-list", lambda t: "blue" in t and "Succeeded" in t,
