@@ -184,7 +184,7 @@ def test_create_endpoint_and_deployment_from_yaml(d, browser, module_dir, screen
     screenshot("endpoint")
 
 
-def test_traffic_editor(d, browser):
+def test_traffic_editor(d, browser, screenshot):
     go(browser, d, f"/endpoints/{EP}")
     by_id(browser, "traffic-shadow")
     set_value(browser.find_element(By.ID, "traffic-blue"), "90")
@@ -200,9 +200,13 @@ def test_traffic_editor(d, browser):
     endpoint = d.endpoint(EP)
     assert endpoint["traffic"] == {"blue": 90, "green": 10, "shadow": 0}, endpoint
     assert endpoint["mirror_traffic"] == {"shadow": 20}, endpoint
+    go(browser, d, "/endpoints")
+    wait_text(browser, "endpoint-list", lambda t: "blue 90 %" in t and "mirror shadow 20 %" in t)
+    screenshot("endpoints")
 
 
 def test_test_panel(d, browser, screenshot):
+    go(browser, d, f"/endpoints/{EP}")
     by_id(browser, "test-body")
     paste(browser, browser.find_element(By.ID, "test-body"), '{"hello": "studio"}')
     Select(browser.find_element(By.ID, "test-deployment")).select_by_value("green")
