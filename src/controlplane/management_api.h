@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/session_store.h"
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
 #include "gateway/metrics.h"
@@ -43,6 +44,11 @@ class ManagementApi {
   static const std::vector<std::string>& PublicPrefixes();
   // Routes tried, in the order added, before "no API route". Set before serving; not owned.
   void AddRoutes(ApiRoutes* routes) { extra_routes_.push_back(routes); }
+  // Studio sessions (studio/studio_handler.h): a request without an Authorization header but
+  // with a live session cookie is authenticated like the admin token; then a method other than
+  // GET/HEAD must repeat the session's CSRF token in X-CSRF-Token (else 403). Set before
+  // serving; not owned; null (the default) accepts the admin token only.
+  void SetSessions(auth::SessionStore* sessions) { sessions_ = sessions; }
   http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
@@ -56,6 +62,7 @@ class ManagementApi {
   std::string admin_token_sha256_;
   http::asio::thread_pool& blocking_pool_;
   std::vector<ApiRoutes*> extra_routes_;
+  auth::SessionStore* sessions_ = nullptr;
 };
 
 // The answer to a list GET: reads `$top`/`$skiptoken` from `query` (400 naming a bad one),
