@@ -10,6 +10,7 @@
 #include "controlplane/model_api.h"
 #include "http/errors.h"
 #include "http/server.h"
+#include "studio/studio_handler.h"
 
 namespace berth::controlplane {
 
@@ -90,8 +91,11 @@ Response ManagementApi::HandleBlocking(const Request& req) {
   if (auth != req.end() && absl::StartsWithIgnoreCase(std::string(auth->value()), "bearer ")) {
     credential = std::string(auth->value()).substr(7);
   }
-  if (credential.empty() ||
-      !auth::ConstantTimeEquals(auth::Sha256Hex(credential), admin_token_sha256_)) {
+  // Without an Authorization header, the studio's session cookie may stand in for the token.
+  std::optional<std::string> session;
+  if (auth == req.end() && sessions_ != nullptr) session = studio::LiveSession(*sessions_, req);
+  if (!session && (credential.empty() ||
+                   !auth::ConstantTimeEquals(auth::Sha256Hex(credential), admin_token_sha256_))) {
     Response res = ErrorResponse(
         req, absl::UnauthenticatedError(
                  credential.empty()
@@ -100,6 +104,15 @@ Response ManagementApi::HandleBlocking(const Request& req) {
                      : "invalid admin token"));
     res.set(bhttp::field::www_authenticate, "Bearer");
     return res;
+  }
+  // A cookie rides along on any request the browser makes, a cross-site one included; the CSRF
+  // token only the studio's own scripts can read.
+  if (session && req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+    auto csrf = req.find(studio::kCsrfHeader);
+    if (csrf == req.end() || !sessions_->CsrfMatches(*session, std::string(csrf->value()))) {
+      return ErrorResponse(req, bhttp::status::forbidden, "Forbidden",
+                           "missing or wrong CSRF token");
+    }
   }
   std::string_view target = req.target();
   std::map<std::string, std::string> query;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/session_store.h"
 #include "controlplane/artifact_store.h"
 #include "controlplane/management_service.h"
 #include "gateway/metrics.h"
@@ -47,6 +48,11 @@ class ManagementApi {
   // Answers .../deployments/{d}/metrics from `history` (not owned; 503 until set). Set before
   // serving.
   void SetMetricsHistory(const gateway::MetricsHistory* history) { metrics_history_ = history; }
+  // Studio sessions (studio/studio_handler.h): a request without an Authorization header but
+  // with a live session cookie is authenticated like the admin token; then a method other than
+  // GET/HEAD must repeat the session's CSRF token in X-CSRF-Token (else 403). Set before
+  // serving; not owned; null (the default) accepts the admin token only.
+  void SetSessions(auth::SessionStore* sessions) { sessions_ = sessions; }
   http::Awaitable<http::Response> Handle(http::Request& req);
 
  private:
@@ -63,6 +69,7 @@ class ManagementApi {
   http::asio::thread_pool& blocking_pool_;
   std::vector<ApiRoutes*> extra_routes_;
   const gateway::MetricsHistory* metrics_history_ = nullptr;
+  auth::SessionStore* sessions_ = nullptr;
 };
 
 // The answer to a list GET: reads `$top`/`$skiptoken` from `query` (400 naming a bad one),

@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "auth/secrets.h"
+#include "auth/session_store.h"
 #include "batch/batch_api.h"
 #include "batch/batch_service.h"
 #include "batch/local/local_worker_launcher.h"
@@ -49,6 +50,8 @@
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "state/sqlite/sqlite_state_store.h"
+#include "studio/static_files.h"
+#include "studio/studio_handler.h"
 
 namespace fs = std::filesystem;
 using namespace berth;
@@ -245,6 +248,7 @@ int main(int argc, char** argv) {
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
   std::string python_dir = BERTH_PYTHON_DIR;
+  std::string studio_dir = BERTH_STUDIO_DIR;
   std::string worker = (fs::read_symlink("/proc/self/exe").parent_path() / "berth-worker").string();
   app.add_option("--data-dir", data_dir, "State, artifacts, instance folders and logs")
       ->capture_default_str();
@@ -295,6 +299,10 @@ int main(int argc, char** argv) {
                  "Folder of berth's Python packages (berth_runner, azureml and "
                  "inference_schema "
                  "shims)")
+      ->capture_default_str();
+  app.add_option("--studio-dir", studio_dir,
+                 "Folder of the studio's files, served at /studio/ on the main listener (the "
+                 "build copies them there from the source tree's studio/)")
       ->capture_default_str();
   app.add_option("--worker", worker,
                  "The berth-worker executable, which serves triton_model and MLflow XGBoost "
@@ -488,6 +496,13 @@ int main(int argc, char** argv) {
   for (auto* context : data_plane_contexts) data_plane.AddThread(*context);
   controlplane::ArtifactStore artifacts(dir);
   controlplane::ModelRegistry models(**store, artifacts, SystemClock::Get());
+  // The studio: its files, and sign-in sessions kept in memory only (a restart signs out).
+  if (!fs::is_regular_file(fs::path(studio_dir) / "index.html")) {
+    spdlog::warn("--studio-dir {} has no index.html: /studio/ will answer 404", studio_dir);
+  }
+  studio::StaticFiles studio_files(studio_dir);
+  auth::SessionStore studio_sessions(SystemClock::Get(), *admin_hash);
+  studio::StudioHandler studio(studio_files, studio_sessions, blocking_pool);
 
   http::ServerOptions server_options;
   server_options.host = host;
@@ -525,6 +540,8 @@ int main(int argc, char** argv) {
       res = co_await data_plane.Handle(req, context);
     } else if (controlplane::ManagementApi::Matches(target)) {
       res = co_await api_ptr->Handle(req);
+    } else if (studio::StudioHandler::Matches(target)) {
+      res = co_await studio.Handle(req);
     } else if (target == "/" || target == "/healthz") {
       res = http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n", "text/plain");
     } else {
@@ -650,6 +667,7 @@ int main(int argc, char** argv) {
   // the studio's charts.
   gateway::MetricsHistory metrics_history(SystemClock::Get());
   api.SetMetricsHistory(&metrics_history);
+  api.SetSessions(&studio_sessions);
 
   // Batch: jobs run on workers started for them (docs/batch.md), sandboxed like instances, with
   // socket folders of their own under <socket-dir>/batch.
@@ -712,7 +730,8 @@ int main(int argc, char** argv) {
   threads.emplace_back([&control_io] { control_io.run(); });
 
   std::cout << "berthd: admin token in " << (dir / "admin-token").string() << "\n"
-            << "berthd: listening on " << base_url << "\n";
+            << "berthd: listening on " << base_url << "\n"
+            << "berthd: studio at " << base_url << "/studio/\n";
   if (grpc_gateway) std::cout << "berthd: grpc port " << grpc_port << "\n";
   if (private_server) std::cout << "berthd: private listener " << private_listen << "\n";
   if (metrics_server) std::cout << "berthd: metrics listener " << metrics_listen << "\n";
