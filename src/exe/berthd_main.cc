@@ -502,7 +502,7 @@ int main(int argc, char** argv) {
   }
   studio::StaticFiles studio_files(studio_dir);
   auth::SessionStore studio_sessions(SystemClock::Get(), *admin_hash);
-  studio::StudioHandler studio(studio_files, studio_sessions, blocking_pool);
+  studio::StudioHandler studio_handler(studio_files, studio_sessions, blocking_pool);
 
   http::ServerOptions server_options;
   server_options.host = host;
@@ -541,7 +541,7 @@ int main(int argc, char** argv) {
     } else if (controlplane::ManagementApi::Matches(target)) {
       res = co_await api_ptr->Handle(req);
     } else if (studio::StudioHandler::Matches(target)) {
-      res = co_await studio.Handle(req);
+      res = co_await studio_handler.Handle(req);
     } else if (target == "/" || target == "/healthz") {
       res = http::MakeResponse(req, http::bhttp::status::ok, "berthd is running\n", "text/plain");
     } else {
