@@ -206,6 +206,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+// "berth" or "berth online-endpoint show".
+std::string Invocation(const std::string& path) { return path.empty() ? "berth" : "berth " + path; }
+
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
   std::optional<std::string> match = ClosestMatch(word, candidates);
   return match ? absl::StrCat(" Did you mean '", *match, "'?") : "";
@@ -220,8 +223,8 @@ absl::Status UnknownCommand(const CLI::App* group, const std::string& word) {
   const std::string where =
       path.empty() ? absl::StrCat("'", word, "' is not a berth command.")
                    : absl::StrCat("'", word, "' is not in the 'berth ", path, "' group.");
-  return UsageError(absl::StrCat(where, DidYouMean(word, SubcommandNames(group)), " See 'berth ",
-                                 path, path.empty() ? "" : " ", "--help'."));
+  return UsageError(absl::StrCat(where, DidYouMean(word, SubcommandNames(group)), " See '",
+                                 Invocation(path), " --help'."));
 }
 
 // A long option given to `command` (already without "=value"): the option it names, or why not.
@@ -239,8 +242,9 @@ absl::StatusOr<std::pair<std::string, const CLI::Option*>> ResolveLongOption(
   if (candidates.empty()) {
     std::vector<std::string> known;
     for (const auto& [name, unused] : LongOptionsWithPrefix(command, "--")) known.push_back(name);
-    return UsageError(absl::StrCat("unrecognized argument for 'berth ", path, "': ", flag, ".",
-                                   DidYouMean(flag, known), " See 'berth ", path, " --help'."));
+    return UsageError(absl::StrCat("unrecognized argument for '", Invocation(path), "': ", flag,
+                                   ".", DidYouMean(flag, known), " See '", Invocation(path),
+                                   " --help'."));
   }
   // One option may have several long names with the prefix (--endpoint-name, --endpoint).
   std::vector<const CLI::Option*> distinct;
@@ -364,8 +368,8 @@ absl::StatusOr<std::vector<std::string>> NormalizeAzArguments(const std::vector<
       // must not print berth's version and exit 0 as if the command had worked.
       if (name == kVersionFlag && command != &root &&
           command->get_option_no_throw(kVersionFlag) == nullptr) {
-        return UsageError(
-            absl::StrCat("unrecognized argument for 'berth ", CommandPath(command), "': ", flag));
+        return UsageError(absl::StrCat("unrecognized argument for '",
+                                       Invocation(CommandPath(command)), "': ", flag));
       }
       out.push_back(equals == std::string::npos ? name : name + arg.substr(equals));
       if (option == nullptr || equals != std::string::npos || !TakesValue(option)) continue;
@@ -401,8 +405,8 @@ absl::StatusOr<std::vector<std::string>> NormalizeAzArguments(const std::vector<
   if (const std::vector<std::string> verbs = SubcommandNames(command); !verbs.empty() && !help) {
     const std::string path = CommandPath(command);
     return UsageError(absl::StrCat(
-        path.empty() ? "a command is required" : "'berth " + path + "' needs a command", ": ",
-        absl::StrJoin(verbs, ", "), ". See 'berth ", path, path.empty() ? "" : " ", "--help'."));
+        path.empty() ? "a command is required" : "'" + Invocation(path) + "' needs a command", ": ",
+        absl::StrJoin(verbs, ", "), ". See '", Invocation(path), " --help'."));
   }
   return out;
 }

@@ -109,6 +109,9 @@ TEST_F(CliAzTest, UnknownCommandsNameTheClosestOne) {
                                     "See 'berth compute --help'."));
   EXPECT_EQ(Berth({"-g", "rg"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("a command is required: online-endpoint, "));
+  EXPECT_THAT(err_.str(), HasSubstr("See 'berth --help'."));
+  EXPECT_EQ(Berth({"--bogus"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("unrecognized argument for 'berth': --bogus."));
 }
 
 TEST_F(CliAzTest, AzCommandsBerthDoesNotRunSaySo) {
