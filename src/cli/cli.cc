@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/az_arguments.h"
 #include "cli/command_support.h"
+#include "cli/completion.h"
 
 namespace berth::cli {
 namespace {
@@ -57,6 +58,13 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   AddJobCommands(app, &action);
   AddLocalDaemonCommands(app, &action);
   AddAzCommonFlags(app);
+
+  // The bash completion script's question (completion.h); not a command, so not in --help.
+  if (args.size() >= 2 && args[1] == kCompleteCommand) {
+    std::vector<std::string> words(args.begin() + 2, args.end());
+    for (const std::string& word : CompletionCandidates(app, words)) out << word << "\n";
+    return kExitOk;
+  }
 
   absl::StatusOr<std::vector<std::string>> normalized = NormalizeAzArguments(args, app);
   if (!normalized.ok()) {

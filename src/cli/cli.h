@@ -38,7 +38,8 @@ struct CliEnv {
   // the variables BERTH_PYTHON and BERTH_PYTHON_DIR override them.
   std::string python = "/usr/bin/python3";  // interpreter when environment.python is unset
   std::string python_dir;                   // berth's Python packages (berth_runner, shims)
-  std::string self_exe;  // the berth executable, beside which berthd is; "": /proc/self/exe
+  std::string self_exe;     // the berth executable, beside which berthd is; "": /proc/self/exe
+  PackagedDaemon packaged;  // a berthd installed from the package (config.h); tests move it
 };
 
 // Paths compiled into the berth binary.

@@ -42,8 +42,9 @@ absl::StatusOr<ApiClient*> Session::Client() {
       ASSIGN_OR_RETURN(LocalDaemonSettings settings, LocalSettings());
       ASSIGN_OR_RETURN(config, EnsureLocalDaemon(settings, MakeDaemonWaitEnv()));
     } else {
-      ASSIGN_OR_RETURN(config,
-                       ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}));
+      ASSIGN_OR_RETURN(
+          config,
+          ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}, env_.packaged));
     }
     ASSIGN_OR_RETURN(ApiClient client, ApiClient::Create(config));
     client_ = std::make_unique<ApiClient>(std::move(client));
