@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test unit-test integration-test demo bench bench-deps format clean
+.PHONY: all deps configure build deb test unit-test integration-test demo bench bench-deps format clean
 
 all: build
 
@@ -16,6 +16,11 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The Debian package berth_<version>_<arch>.deb in $(BUILD_DIR), from the install rules
+# (docs/install.md): `sudo apt-get install ./$(BUILD_DIR)/berth_*.deb`.
+deb: build
+	@cd $(BUILD_DIR) && cpack -G DEB
 
 # Unit tests and the integration suites (real berthd, CLI and instance processes).
 test: build
