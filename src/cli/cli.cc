@@ -137,11 +137,10 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   return IsUsageError(status) ? kExitUsage : kExitFailure;
 }
 
-int Main(int argc, char** argv, const InstallPaths& paths) {
+int Main(int argc, char** argv, const std::string& default_python) {
   std::vector<std::string> args(argv, argv + argc);
   CliEnv env;
-  env.python = paths.python;
-  env.python_dir = paths.python_dir;
+  env.python = default_python;
   env.out = &std::cout;
   env.err = &std::cerr;
   env.in = &std::cin;
