@@ -69,7 +69,7 @@ def test_contains_the_programs_service_completion_and_man_pages(deb):
 def test_lintian_reports_no_errors(deb):
     if shutil.which("lintian") is None:
         pytest.skip("lintian is not installed (scripts/install-deps installs it)")
-    result = run(["lintian", "--no-tag-display-limit", str(deb)])
+    result = run(["lintian", "--tag-display-limit", "0", str(deb)])
     print(result.stdout)
     errors = [line for line in result.stdout.splitlines() if line.startswith("E:")]
     assert not errors, "\n".join(errors)
