@@ -40,12 +40,13 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   std::string token;
   CLI::Option* url_option =
       app.add_option("--url", url,
-                     "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, "
-                     "http://127.0.0.1:8080)");
+                     "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, the "
+                     "packaged berthd's in /etc/default/berthd, http://127.0.0.1:8080)");
   CLI::Option* token_option = app.add_option(
       "--token", token,
       "Admin token (default: BERTH_TOKEN, `token`/`token_file` in the config file, or the file "
-      "BERTH_TOKEN_FILE names, e.g. <data-dir>/admin-token)");
+      "BERTH_TOKEN_FILE names, e.g. <data-dir>/admin-token; for the packaged berthd, "
+      "/var/lib/berth/admin-token where readable: root)");
 
   Action action;
   AddEndpointCommands(app, &action);
