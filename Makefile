@@ -3,8 +3,11 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+# `make install`: where (PREFIX) and under which staging root (DESTDIR, for packaging).
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps configure build test unit-test integration-test demo bench bench-deps format clean
+.PHONY: all deps configure build install deb test unit-test integration-test demo bench bench-deps format clean
 
 all: build
 
@@ -16,6 +19,16 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The Debian package berth_<version>_<arch>.deb in $(BUILD_DIR), from the install rules
+# (docs/install.md): `sudo apt-get install ./$(BUILD_DIR)/berth_*.deb`.
+deb: build
+	@cd $(BUILD_DIR) && cpack -G DEB
+
+# berthd, berth and berth-worker into $(PREFIX)/bin, their files under $(PREFIX)/lib/berth and
+# $(PREFIX)/share/berth, docs in $(PREFIX)/share/doc/berth; staged under $(DESTDIR) when set.
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 # Unit tests and the integration suites (real berthd, CLI and instance processes).
 test: build

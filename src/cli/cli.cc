@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/az_arguments.h"
 #include "cli/command_support.h"
+#include "cli/completion.h"
 
 namespace berth::cli {
 namespace {
@@ -39,12 +40,13 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   std::string token;
   CLI::Option* url_option =
       app.add_option("--url", url,
-                     "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, "
-                     "http://127.0.0.1:8080)");
+                     "berthd's address (default: BERTH_URL, `url` in ~/.config/berth/config, the "
+                     "packaged berthd's in /etc/default/berthd, http://127.0.0.1:8080)");
   CLI::Option* token_option = app.add_option(
       "--token", token,
       "Admin token (default: BERTH_TOKEN, `token`/`token_file` in the config file, or the file "
-      "BERTH_TOKEN_FILE names, e.g. <data-dir>/admin-token)");
+      "BERTH_TOKEN_FILE names, e.g. <data-dir>/admin-token; for the packaged berthd, "
+      "/var/lib/berth/admin-token where readable: root)");
 
   Action action;
   AddEndpointCommands(app, &action);
@@ -57,6 +59,13 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   AddJobCommands(app, &action);
   AddLocalDaemonCommands(app, &action);
   AddAzCommonFlags(app);
+
+  // The bash completion script's question (completion.h); not a command, so not in --help.
+  if (args.size() >= 2 && args[1] == kCompleteCommand) {
+    std::vector<std::string> words(args.begin() + 2, args.end());
+    for (const std::string& word : CompletionCandidates(app, words)) out << word << "\n";
+    return kExitOk;
+  }
 
   absl::StatusOr<std::vector<std::string>> normalized = NormalizeAzArguments(args, app);
   if (!normalized.ok()) {
@@ -129,11 +138,10 @@ int Run(const std::vector<std::string>& args, const CliEnv& env) {
   return IsUsageError(status) ? kExitUsage : kExitFailure;
 }
 
-int Main(int argc, char** argv, const InstallPaths& paths) {
+int Main(int argc, char** argv, const std::string& default_python) {
   std::vector<std::string> args(argv, argv + argc);
   CliEnv env;
-  env.python = paths.python;
-  env.python_dir = paths.python_dir;
+  env.python = default_python;
   env.out = &std::cout;
   env.err = &std::cerr;
   env.in = &std::cin;

@@ -34,23 +34,20 @@ struct CliEnv {
   const Clock* clock = &SystemClock::Get();
   std::function<void(std::chrono::milliseconds)> sleep;  // null: std::this_thread::sleep_for
   std::chrono::milliseconds poll_interval = kPollInterval;
-  // What the local berthd (local_daemon.h) is started with, compiled into the berth binary;
-  // the variables BERTH_PYTHON and BERTH_PYTHON_DIR override them.
-  std::string python = "/usr/bin/python3";  // interpreter when environment.python is unset
-  std::string python_dir;                   // berth's Python packages (berth_runner, shims)
-  std::string self_exe;  // the berth executable, beside which berthd is; "": /proc/self/exe
-};
-
-// Paths compiled into the berth binary.
-struct InstallPaths {
+  // The interpreter the local berthd (local_daemon.h) gives scoring scripts that name none,
+  // compiled into the berth binary; BERTH_PYTHON overrides it.
   std::string python = "/usr/bin/python3";
-  std::string python_dir;
+  // The berth executable, relative to which berthd, berth-worker and berth's Python packages are
+  // found (common/install_paths.h); "": /proc/self/exe.
+  std::string self_exe;
+  PackagedDaemon packaged;  // a berthd installed from the package (config.h); tests move it
 };
 
 // Runs one command line; args[0] is the program name.
 int Run(const std::vector<std::string>& args, const CliEnv& env);
 
 // The process entry point: Run with the real process around it.
-int Main(int argc, char** argv, const InstallPaths& paths = {});
+// `default_python` is the interpreter compiled into the berth binary.
+int Main(int argc, char** argv, const std::string& default_python = "/usr/bin/python3");
 
 }  // namespace berth::cli

@@ -52,6 +52,9 @@ class CliRunnerTest : public ::testing::Test {
     };
     env.sleep = [](std::chrono::milliseconds) {};
     env.poll_interval = std::chrono::milliseconds(1);
+    // A berthd installed on the test machine (the package test) must not answer for the tests.
+    env.packaged = {"/nonexistent/berth-test/default-berthd",
+                    "/nonexistent/berth-test/admin-token"};
     return cli::Run(args, env);
   }
 

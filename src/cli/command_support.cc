@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/local_daemon.h"
 #include "common/errors.h"
+#include "common/install_paths.h"
 #include "common/status_macros.h"
 
 namespace berth::cli {
@@ -42,8 +43,9 @@ absl::StatusOr<ApiClient*> Session::Client() {
       ASSIGN_OR_RETURN(LocalDaemonSettings settings, LocalSettings());
       ASSIGN_OR_RETURN(config, EnsureLocalDaemon(settings, MakeDaemonWaitEnv()));
     } else {
-      ASSIGN_OR_RETURN(config,
-                       ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}));
+      ASSIGN_OR_RETURN(
+          config,
+          ResolveConfig(env_.env, ConfigOverrides{globals_.url, globals_.token}, env_.packaged));
     }
     ASSIGN_OR_RETURN(ApiClient client, ApiClient::Create(config));
     client_ = std::make_unique<ApiClient>(std::move(client));
@@ -99,12 +101,9 @@ WaitEnv Session::MakeWaitEnv() const {
 }
 
 absl::StatusOr<LocalDaemonSettings> Session::LocalSettings() const {
-  std::filesystem::path self = env_.self_exe;
-  if (self.empty()) {
-    std::error_code ec;
-    self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  }
-  return ResolveLocalDaemonSettings(env_.env, env_.python, env_.python_dir, self);
+  std::filesystem::path self =
+      env_.self_exe.empty() ? SelfExecutable() : std::filesystem::path(env_.self_exe);
+  return ResolveLocalDaemonSettings(env_.env, env_.python, ResolveInstallPaths(self));
 }
 
 DaemonWaitEnv Session::MakeDaemonWaitEnv() const {

@@ -4,8 +4,10 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/user_file.h"
 
@@ -87,13 +89,30 @@ absl::StatusOr<FileConfig> ReadConfigFile(const fs::path& path) {
   return config;
 }
 
-std::string MissingTokenMessage(const std::optional<fs::path>& config_path) {
+// `reason` says why the packaged berthd's token was not used, when it was tried.
+std::string MissingTokenMessage(const std::optional<fs::path>& config_path,
+                                const std::string& reason) {
   return absl::StrCat(
+      reason,
       "no admin token configured. berthd writes it to <data-dir>/admin-token on first start "
       "(default ~/.local/share/berth/admin-token). Provide it with one of: --token <token>; "
       "BERTH_TOKEN=<token>; BERTH_TOKEN_FILE=<data-dir>/admin-token; or a line "
       "`token_file = <data-dir>/admin-token` in ",
       config_path ? config_path->string() : std::string("~/.config/berth/config"));
+}
+
+// One `KEY=value` line of a file a shell sources: optional `export`, quotes, `#` comments.
+std::optional<std::pair<std::string, std::string>> ShellAssignment(absl::string_view line) {
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  if (absl::StartsWith(line, "export ")) line = absl::StripLeadingAsciiWhitespace(line.substr(7));
+  size_t eq = line.find('=');
+  if (eq == absl::string_view::npos || eq == 0) return std::nullopt;
+  std::string value(line.substr(eq + 1));
+  if (!value.empty() && value.front() != '"' && value.front() != '\'') {
+    value = std::string(absl::StripAsciiWhitespace(value.substr(0, value.find('#'))));
+  }
+  return std::make_pair(std::string(line.substr(0, eq)), Unquote(value));
 }
 
 }  // namespace
@@ -102,6 +121,23 @@ std::optional<std::string> ProcessEnv(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr) return std::nullopt;
   return std::string(value);
+}
+
+std::optional<std::string> PackagedDaemonUrl(const PackagedDaemon& packaged) {
+  std::ifstream in(packaged.defaults_file);
+  if (!in) return std::nullopt;
+  std::string host = "127.0.0.1";
+  std::string port = "8080";
+  for (std::string line; std::getline(in, line);) {
+    auto assignment = ShellAssignment(line);
+    if (!assignment || assignment->second.empty()) continue;
+    if (assignment->first == "BERTHD_HOST") host = assignment->second;
+    if (assignment->first == "BERTHD_PORT") port = assignment->second;
+  }
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "::1";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  return absl::StrCat("http://", host, ":", port);
 }
 
 std::optional<fs::path> ConfigFilePath(const EnvLookup& env) {
@@ -113,7 +149,8 @@ std::optional<fs::path> ConfigFilePath(const EnvLookup& env) {
   return std::nullopt;
 }
 
-absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env, const ConfigOverrides& overrides) {
+absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env, const ConfigOverrides& overrides,
+                                           const PackagedDaemon& packaged) {
   std::optional<fs::path> config_path = ConfigFilePath(env);
   FileConfig file;
   if (config_path) {
@@ -129,6 +166,8 @@ absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env, const ConfigOve
     config.url = *url;
   } else if (file.url) {
     config.url = *file.url;
+  } else if (auto url = PackagedDaemonUrl(packaged)) {
+    config.url = *url;
   } else {
     config.url = kDefaultUrl;
   }
@@ -150,8 +189,24 @@ absl::StatusOr<ClientConfig> ResolveConfig(const EnvLookup& env, const ConfigOve
     if (!token.ok()) return token.status();
     config.token = *std::move(token);
   }
+  std::string packaged_reason;
+  if (absl::StripAsciiWhitespace(config.token).empty() &&
+      config.url == PackagedDaemonUrl(packaged)) {
+    // Only the packaged berthd's own URL gets its token: it is never sent anywhere else.
+    absl::StatusOr<std::string> token = ReadTokenFile(packaged.token_file, "the packaged berthd");
+    if (token.ok()) {
+      config.token = *std::move(token);
+    } else {
+      packaged_reason = absl::StrCat("the berthd installed on this machine (", config.url,
+                                     ") keeps its admin token in ", packaged.token_file.string(),
+                                     ", readable by root only (", token.status().message(),
+                                     "); run berth as root, or: ");
+    }
+  }
   config.token = std::string(absl::StripAsciiWhitespace(config.token));
-  if (config.token.empty()) return absl::FailedPreconditionError(MissingTokenMessage(config_path));
+  if (config.token.empty()) {
+    return absl::FailedPreconditionError(MissingTokenMessage(config_path, packaged_reason));
+  }
   return config;
 }
 

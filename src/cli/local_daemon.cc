@@ -345,16 +345,15 @@ DaemonVerdict JudgeDaemon(const std::optional<DaemonRecord>& record, bool proces
   return answers ? DaemonVerdict::kUse : DaemonVerdict::kUnresponsive;
 }
 
-absl::StatusOr<LocalDaemonSettings> ResolveLocalDaemonSettings(
-    const EnvLookup& env, const std::string& compiled_python,
-    const std::string& compiled_python_dir, const fs::path& self_exe) {
+absl::StatusOr<LocalDaemonSettings> ResolveLocalDaemonSettings(const EnvLookup& env,
+                                                               const std::string& compiled_python,
+                                                               const InstallPaths& installed) {
   LocalDaemonSettings settings;
   ASSIGN_OR_RETURN(settings.dir, LocalDaemonDir(env));
-  fs::path beside = self_exe.parent_path();
-  settings.berthd = EnvOr(env, "BERTH_DAEMON", (beside / "berthd").string());
-  settings.worker = EnvOr(env, "BERTH_WORKER", (beside / "berth-worker").string());
+  settings.berthd = EnvOr(env, "BERTH_DAEMON", installed.berthd.string());
+  settings.worker = EnvOr(env, "BERTH_WORKER", installed.worker.string());
   settings.python = EnvOr(env, "BERTH_PYTHON", compiled_python);
-  settings.python_dir = EnvOr(env, "BERTH_PYTHON_DIR", compiled_python_dir);
+  settings.python_dir = EnvOr(env, "BERTH_PYTHON_DIR", installed.python_dir.string());
   return settings;
 }
 

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "cli/config.h"
 #include "common/clock.h"
+#include "common/install_paths.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::cli {
@@ -66,20 +67,20 @@ DaemonVerdict JudgeDaemon(const std::optional<DaemonRecord>& record, bool proces
                           bool answers);
 
 // What the local daemon is started with: the executables and the Python defaults that a
-// berthd started by hand would take from its own build.
+// berthd started by hand would find itself.
 struct LocalDaemonSettings {
   std::filesystem::path dir;
   std::string berthd;      // $BERTH_DAEMON, else berthd beside the berth executable
   std::string worker;      // $BERTH_WORKER, else berth-worker beside the berth executable
   std::string python;      // $BERTH_PYTHON, else the build's default
-  std::string python_dir;  // $BERTH_PYTHON_DIR, else the source tree's python/
+  std::string python_dir;  // $BERTH_PYTHON_DIR, else berth's installed (or source) python/
 };
 
-// `compiled_python` and `compiled_python_dir` are the build's defaults; `self_exe` is the berth
-// executable.
-absl::StatusOr<LocalDaemonSettings> ResolveLocalDaemonSettings(
-    const EnvLookup& env, const std::string& compiled_python,
-    const std::string& compiled_python_dir, const std::filesystem::path& self_exe);
+// `compiled_python` is the build's default interpreter; `installed` are the files found
+// relative to the berth executable (ResolveInstallPaths).
+absl::StatusOr<LocalDaemonSettings> ResolveLocalDaemonSettings(const EnvLookup& env,
+                                                               const std::string& compiled_python,
+                                                               const InstallPaths& installed);
 
 // The berthd command line of the local daemon (loopback, a free port, no scoring credentials).
 std::vector<std::string> LocalDaemonArgv(const LocalDaemonSettings& settings);

@@ -114,9 +114,13 @@ TEST(ProcessStartTimeTest, KnowsLiveProcessesOnly) {
   EXPECT_EQ(ProcessStartTime(child), std::nullopt);
 }
 
-TEST(LocalDaemonSettingsTest, ExecutablesBesideBerthUnlessTheEnvironmentNamesThem) {
-  absl::StatusOr<LocalDaemonSettings> settings = ResolveLocalDaemonSettings(
-      EnvOf({{"BERTH_LOCAL_DIR", "/l"}}), "/usr/bin/python3", "/src/python", "/opt/b/berth");
+TEST(LocalDaemonSettingsTest, InstalledFilesUnlessTheEnvironmentNamesOthers) {
+  const InstallPaths installed = {.berthd = "/opt/b/berthd",
+                                  .worker = "/opt/b/berth-worker",
+                                  .python_dir = "/src/python",
+                                  .studio_dir = "/opt/share/berth/studio"};
+  absl::StatusOr<LocalDaemonSettings> settings =
+      ResolveLocalDaemonSettings(EnvOf({{"BERTH_LOCAL_DIR", "/l"}}), "/usr/bin/python3", installed);
   ASSERT_TRUE(settings.ok());
   EXPECT_EQ(settings->berthd, "/opt/b/berthd");
   EXPECT_EQ(settings->worker, "/opt/b/berth-worker");
@@ -132,7 +136,7 @@ TEST(LocalDaemonSettingsTest, ExecutablesBesideBerthUnlessTheEnvironmentNamesThe
                                                {"BERTH_WORKER", "/x/w"},
                                                {"BERTH_PYTHON", "/venv/python"},
                                                {"BERTH_PYTHON_DIR", "/x/py"}}),
-                                        "/usr/bin/python3", "/src/python", "/opt/b/berth");
+                                        "/usr/bin/python3", installed);
   ASSERT_TRUE(settings.ok());
   EXPECT_EQ(settings->berthd, "/x/berthd");
   EXPECT_EQ(settings->worker, "/x/w");

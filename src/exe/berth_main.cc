@@ -2,6 +2,4 @@
 
 #include "cli/cli.h"
 
-int main(int argc, char** argv) {
-  return berth::cli::Main(argc, argv, {BERTH_DEFAULT_PYTHON, BERTH_PYTHON_DIR});
-}
+int main(int argc, char** argv) { return berth::cli::Main(argc, argv, BERTH_DEFAULT_PYTHON); }

@@ -30,6 +30,7 @@
 #include "batch/batch_service.h"
 #include "batch/local/local_worker_launcher.h"
 #include "batch/scheduler.h"
+#include "common/install_paths.h"
 #include "common/random.h"
 #include "compute/local/local_process_driver.h"
 #include "controlplane/artifact_store.h"
@@ -247,9 +248,11 @@ int main(int argc, char** argv) {
   int drain_timeout_s = 30;
   int token_lifetime_s = 3600;
   std::string python = BERTH_DEFAULT_PYTHON;
-  std::string python_dir = BERTH_PYTHON_DIR;
-  std::string studio_dir = BERTH_STUDIO_DIR;
-  std::string worker = (fs::read_symlink("/proc/self/exe").parent_path() / "berth-worker").string();
+  // Installed beside this executable (or in the build tree it runs from): install_paths.h.
+  const InstallPaths installed = ResolveInstallPaths(SelfExecutable());
+  std::string python_dir = installed.python_dir.string();
+  std::string studio_dir = installed.studio_dir.string();
+  std::string worker = installed.worker.string();
   app.add_option("--data-dir", data_dir, "State, artifacts, instance folders and logs")
       ->capture_default_str();
   app.add_option("--host", host, "Address to listen on (non-loopback: no TLS yet, warned)")
@@ -297,12 +300,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--python-dir", python_dir,
                  "Folder of berth's Python packages (berth_runner, azureml and "
-                 "inference_schema "
-                 "shims)")
+                 "inference_schema shims); default: <bin>/../lib/berth/python when installed, "
+                 "else the source tree's python/")
       ->capture_default_str();
   app.add_option("--studio-dir", studio_dir,
-                 "Folder of the studio's files, served at /studio/ on the main listener (the "
-                 "build copies them there from the source tree's studio/)")
+                 "Folder of the studio's files, served at /studio/ on the main listener; "
+                 "default: <bin>/../share/berth/studio when installed, else <build>/studio")
       ->capture_default_str();
   app.add_option("--worker", worker,
                  "The berth-worker executable, which serves triton_model and MLflow XGBoost "
