@@ -46,12 +46,17 @@ def pytest_runtest_makereport(item, call):
 
 
 class Berthd:
-    """One berthd process on a data dir. Restartable; the data dir survives restarts."""
+    """One berthd process on a data dir. Restartable; the data dir survives restarts.
+    `berthd` and `berth` default to the build tree's; `launcher` is a command line that berthd's
+    runs under (tests/install wraps it in bubblewrap)."""
 
-    def __init__(self, data_dir, log_dir, extra_args=()):
+    def __init__(self, data_dir, log_dir, extra_args=(), berthd=BERTHD, berth=BERTH, launcher=()):
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.extra_args = list(extra_args)
+        self.berthd = Path(berthd)
+        self.berth = Path(berth)
+        self.launcher = [str(a) for a in launcher]
         self.home = self.log_dir / "home"  # the CLI's HOME: no ~/.config/berth leaks in
         self.home.mkdir(parents=True, exist_ok=True)
         self.proc = None
@@ -65,12 +70,12 @@ class Berthd:
     # ---- lifecycle
 
     def start(self, timeout=30):
-        assert BERTHD.exists(), f"{BERTHD} is not built (set BERTH_BUILD_DIR)"
+        assert self.berthd.exists(), f"{self.berthd} is not built (set BERTH_BUILD_DIR)"
         assert self.proc is None or self.proc.poll() is not None, "berthd is already running"
         self.starts += 1
         self.stderr_path = self.log_dir / f"berthd-{self.starts}.stderr"
         self.stdout_path = self.log_dir / f"berthd-{self.starts}.stdout"
-        argv = [str(BERTHD), "--data-dir", str(self.data_dir), "--port", "0",
+        argv = [*self.launcher, str(self.berthd), "--data-dir", str(self.data_dir), "--port", "0",
                 "--host", "127.0.0.1", "--log-level", "info", *self.extra_args]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=open(self.stderr_path, "wb"))
@@ -163,8 +168,8 @@ class Berthd:
 
     def cli(self, *args, check=True, timeout=180, env=None, cwd=None):
         """Runs `berth args...`; with check=True a non-zero exit fails the test."""
-        assert BERTH.exists(), f"{BERTH} is not built (set BERTH_BUILD_DIR)"
-        argv = [str(BERTH), *[str(a) for a in args]]
+        assert self.berth.exists(), f"{self.berth} is not built (set BERTH_BUILD_DIR)"
+        argv = [str(self.berth), *[str(a) for a in args]]
         cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                             env=env or self.cli_env(), cwd=cwd, stdin=subprocess.DEVNULL)
         if check and cp.returncode != 0:
