@@ -30,7 +30,7 @@ def deb():
     packages = sorted(BUILD.glob("berth_*.deb"), key=lambda p: p.stat().st_mtime)
     assert packages, result.stdout
     assert re.fullmatch(r"berth_\d+\.\d+\.\d+_[a-z0-9]+\.deb", packages[-1].name)
-    return packages[-1]
+    return packages[-1].resolve()  # apt-get takes a file only by a path with a slash
 
 
 def control(deb):
